@@ -1,0 +1,162 @@
+/* ioasync — non-blocking socket connections (IO::Async::Connector in C).
+ *
+ * Two modes, as in the seed:
+ *  - plain address mode: addrs/naddrs (a list, tried in turn) or one address;
+ *  - resolving mode: host + service, resolved asynchronously (getaddrinfo hints
+ *    family/socktype/protocol/flags) into that list.
+ * Optional local addresses (or local_host/local_service) are bound first.
+ * Candidates are the cross product, local-major: (L1,P1) (L1,P2) (L2,P1)
+ * (L2,P2), skipping pairs whose family, socktype or protocol disagree.
+ *
+ * Callbacks (each gets the params' data pointer):
+ *  - on_fail: each individual socket/bind/connect failure, as the seed.
+ *  - exactly one completion: on_connected (fd) / on_stream / on_socket on
+ *    success; on_connect_error (most significant error: connect > bind >
+ *    socket) after every candidate failed, on timeout, or on cancel
+ *    (-ECANCELED); on_resolve_error if resolution failed.
+ *  - never called from inside ioa_connect(); any callback may cancel the
+ *    request or stop/free the loop's other objects.
+ *
+ * Beyond the seed: Happy Eyeballs v2 racing (RFC 8305), per-attempt and
+ * overall timeouts, cancellation at any moment, every attempt's failure kept,
+ * a socket-option hook.  See ioa_connect(3).
+ */
+#ifndef IOASYNC_CONNECT_H
+#define IOASYNC_CONNECT_H
+
+#include <limits.h>
+
+#include "addr.h"
+#include "common.h"
+#include "loop.h"
+#include "resolve.h"
+#include "socket.h"
+#include "stream.h"
+
+IOA_BEGIN_DECLS
+
+typedef struct ioa_connect_req ioa_connect_req;
+
+/* "Not given" for the socktype and protocol hints; an explicit 0 means "no
+ * particular socktype" and, as in the seed, silences the missing-hint warning. */
+#define IOA_HINT_UNSET INT_MIN
+
+typedef enum ioa_syscall {
+  IOA_SYSCALL_NONE = 0, /* cancel, overall timeout, no candidates */
+  IOA_SYSCALL_SOCKET,
+  IOA_SYSCALL_BIND,
+  IOA_SYSCALL_CONNECT,
+  IOA_SYSCALL_SOCKOPT, /* the sockopt hook vetoed the attempt */
+} ioa_syscall;
+
+/* "socket", "bind", "connect", "setsockopt", or "none". */
+IOA_EXPORT const char *ioa_syscall_name(ioa_syscall s);
+
+typedef enum ioa_connect_mode {
+  IOA_CONNECT_AUTO = 0,   /* race for host+service, in turn for address lists */
+  IOA_CONNECT_SEQUENTIAL, /* one attempt at a time, list order (IO::Async) */
+  IOA_CONNECT_RACE,       /* Happy Eyeballs v2 */
+} ioa_connect_mode;
+
+/* One failed attempt step.  The seed's on_fail arguments map to:
+ *   ("socket", family, socktype, protocol, err)
+ *   ("bind",   fd, local,  err)
+ *   ("connect", fd, peer,  err)   (ETIMEDOUT for a per-attempt timeout) */
+typedef struct ioa_attempt_failure {
+  ioa_syscall syscall;
+  int err; /* negative errno */
+  int fd;  /* -1 for socket failures; otherwise open during on_fail, closed after */
+  int family, socktype, protocol;
+  const ioa_addr *peer;  /* the address being connected to */
+  const ioa_addr *local; /* the local address bound (NULL if none) */
+  uint64_t start_ns, end_ns; /* ioa_loop_now() times */
+} ioa_attempt_failure;
+
+typedef void (*ioa_connect_fail_cb)(ioa_connect_req *req, const ioa_attempt_failure *f,
+                                    void *data);
+/* fd is connected, non-blocking, close-on-exec and now the callee's. */
+typedef void (*ioa_connected_cb)(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data);
+typedef void (*ioa_connect_stream_cb)(ioa_connect_req *req, ioa_stream *stream,
+                                      const ioa_addr *peer, void *data);
+typedef void (*ioa_connect_socket_cb)(ioa_connect_req *req, ioa_socket *sock,
+                                      const ioa_addr *peer, void *data);
+typedef void (*ioa_connect_error_cb)(ioa_connect_req *req, ioa_syscall syscall, int err,
+                                     void *data);
+typedef void (*ioa_connect_resolve_error_cb)(ioa_connect_req *req, int err, const char *message,
+                                             void *data);
+/* Tracing hooks (optional). */
+typedef void (*ioa_connect_resolved_cb)(ioa_connect_req *req, const ioa_addr *addrs,
+                                        size_t naddrs, int is_local, void *data);
+typedef void (*ioa_connect_attempt_cb)(ioa_connect_req *req, const ioa_addr *peer,
+                                       const ioa_addr *local, void *data);
+/* Called with each new socket before bind and connect; return 0 to go on or a
+ * negative code to veto (reported as an IOA_SYSCALL_SOCKOPT failure). */
+typedef int (*ioa_connect_sockopt_cb)(ioa_connect_req *req, int fd, const ioa_addr *peer,
+                                      const ioa_addr *local, void *data);
+
+typedef struct ioa_connect_params {
+  /* plain address mode */
+  const ioa_addr *addrs;
+  size_t naddrs;
+  /* resolving mode (used when host or service is set; addrs are then ignored) */
+  const char *host;
+  const char *service;
+  /* local side: addresses, or a host/service to resolve */
+  const ioa_addr *local_addrs;
+  size_t nlocal;
+  const char *local_host;
+  const char *local_service;
+  /* getaddrinfo hints */
+  int family;                /* AF_UNSPEC (0) by default */
+  int socktype;              /* IOA_HINT_UNSET by default */
+  const char *socktype_name; /* "stream", "dgram", "raw" or a number; overrides socktype */
+  int protocol;              /* IOA_HINT_UNSET by default */
+  int flags;                 /* AI_* */
+  ioa_resolver *resolver;    /* NULL = the loop's default (ioa_resolver_default) */
+
+  ioa_connect_mode mode;
+  unsigned attempt_delay_ms;    /* Happy Eyeballs; 0 = 250; valid 10..2000 */
+  unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50 */
+  unsigned attempt_timeout_ms;  /* 0 = none */
+  unsigned timeout_ms;          /* overall; 0 = none */
+
+  /* exactly one of on_connected / on_stream / on_socket */
+  ioa_connected_cb on_connected;
+  ioa_connect_stream_cb on_stream;
+  ioa_connect_socket_cb on_socket;
+  ioa_connect_error_cb on_connect_error;
+  ioa_connect_resolve_error_cb on_resolve_error; /* NULL: reported via on_connect_error */
+  ioa_connect_fail_cb on_fail;                   /* optional */
+  ioa_connect_resolved_cb on_resolved;           /* optional */
+  ioa_connect_attempt_cb on_attempt;             /* optional */
+  ioa_connect_sockopt_cb on_sockopt;             /* optional */
+  ioa_warn_cb on_warning; /* NULL = the loop's warning hook */
+  void *data;
+} ioa_connect_params;
+
+/* Fill p with defaults (hints unset, AUTO mode, no callbacks). */
+IOA_EXPORT void ioa_connect_params_init(ioa_connect_params *p);
+
+/* Start a connection.  Returns 0 (and *out, if non-NULL, a handle valid until
+ * the completion callback returns) or a negative code for parameters that are
+ * unusable before any work begins (no completion callback, no address and no
+ * host, an unknown socktype word, out-of-range delays); then no callback runs.
+ * Failures that are part of the work — none of the candidates usable, every
+ * address refused at once — are reported through the callbacks, later. */
+IOA_EXPORT int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out);
+
+/* Cancel: closes every fd, stops resolution and timers, and runs
+ * on_connect_error(req, IOA_SYSCALL_NONE, -ECANCELED) before returning.
+ * Allowed from any of the request's own callbacks except after its
+ * completion callback has begun; the handle is invalid once the completion
+ * callback has returned. */
+IOA_EXPORT void ioa_connect_cancel(ioa_connect_req *req);
+
+/* Every failure so far, in order (valid until the completion callback
+ * returns). */
+IOA_EXPORT size_t ioa_connect_failures(const ioa_connect_req *req,
+                                       const ioa_attempt_failure **out);
+
+IOA_END_DECLS
+
+#endif

@@ -1,0 +1,202 @@
+/* ioasync — the event loop.
+ *
+ * A small epoll loop with fd watchers, monotonic timers, deferred callbacks
+ * and a thread-safe post queue.  Watchers, timers, defers and posts are
+ * caller-owned structures (as in libuv and libev): the loop never allocates
+ * per handle, so starting one cannot fail for lack of memory except for the
+ * timer heap's occasional growth.
+ *
+ * Callback contract:
+ *  - Callbacks run on the loop thread, from ioa_loop_run() (or, with a foreign
+ *    backend, from ioa_loop_backend_* calls made by that loop).
+ *  - A callback may stop, restart or free any watcher, timer or defer,
+ *    including the one being dispatched and ones with events pending in the
+ *    same iteration: a stopped handle gets no further callbacks.
+ *  - A handle must be stopped before its memory is freed or reused, and an
+ *    fd's watcher must be stopped before the fd is closed.
+ *
+ * Foreign loops: the loop's core (timers, defers, posts, fd table) is separate
+ * from the poller.  ioa_loop_new() uses epoll; ioa_loop_new_with_backend()
+ * lets libuv, libev, libevent or GLib do the polling (see ioa_loop_backend).
+ */
+#ifndef IOASYNC_LOOP_H
+#define IOASYNC_LOOP_H
+
+#include "common.h"
+
+IOA_BEGIN_DECLS
+
+typedef struct ioa_loop ioa_loop;
+typedef struct ioa_io ioa_io;
+typedef struct ioa_timer ioa_timer;
+typedef struct ioa_defer ioa_defer;
+typedef struct ioa_post ioa_post;
+
+/* Event bits for ioa_io. IOA_ERROR and IOA_HUP are always reported. */
+enum {
+  IOA_READ = 1u << 0,
+  IOA_WRITE = 1u << 1,
+  IOA_ERROR = 1u << 2,
+  IOA_HUP = 1u << 3,
+};
+
+typedef void (*ioa_io_cb)(ioa_io *io, unsigned revents, void *data);
+typedef void (*ioa_timer_cb)(ioa_timer *timer, void *data);
+typedef void (*ioa_defer_cb)(ioa_defer *defer, void *data);
+typedef void (*ioa_post_cb)(ioa_post *post, void *data);
+/* Warnings are delivered here, never printed by the library. */
+typedef void (*ioa_warn_cb)(void *data, const char *message);
+
+/* ---- handle structures: fields are private; embed them, don't touch. ---- */
+struct ioa_io {
+  ioa_loop *loop_;
+  ioa_io_cb cb_;
+  void *data_;
+  int fd_;
+  unsigned events_;
+  unsigned registered_; /* events the poller currently has */
+  int active_;
+};
+
+struct ioa_timer {
+  ioa_loop *loop_;
+  ioa_timer_cb cb_;
+  void *data_;
+  uint64_t due_ns_;
+  uint64_t repeat_ns_;
+  uint64_t seq_;   /* tie-break: equal deadlines fire in start order */
+  size_t heap_idx_; /* SIZE_MAX when inactive */
+};
+
+struct ioa_defer {
+  ioa_loop *loop_;
+  ioa_defer_cb cb_;
+  void *data_;
+  ioa_defer *prev_, *next_;
+  int active_;
+};
+
+struct ioa_post {
+  ioa_post_cb cb_;
+  void *data_;
+  ioa_post *next_;
+};
+
+/* ---- loop lifetime ---- */
+
+typedef struct ioa_loop_options {
+  ioa_warn_cb on_warning; /* default for objects on this loop; may be NULL */
+  void *warning_data;
+} ioa_loop_options;
+
+/* Create an epoll loop.  opts may be NULL.  Returns 0 or a negative code. */
+IOA_EXPORT int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts);
+
+/* Free the loop.  Handles still active are detached: they get no further
+ * callbacks and stopping them afterwards is a harmless no-op.  Posts not yet
+ * run are dropped.  Objects that own threads or fds (ioa_resolver, connect
+ * requests, streams) must be freed first; their documentation says so. */
+IOA_EXPORT void ioa_loop_free(ioa_loop *loop);
+
+typedef enum ioa_run_mode {
+  IOA_RUN_DEFAULT = 0, /* until nothing is active or ioa_loop_stop() */
+  IOA_RUN_ONCE = 1,    /* one iteration, blocking for events if none ready */
+  IOA_RUN_NOWAIT = 2,  /* one iteration, never blocking */
+} ioa_run_mode;
+
+/* Run the loop.  Returns 1 if active work remains, 0 if none, or a negative
+ * code if the poller failed.  Not re-entrant: calling it from a callback
+ * returns -EBUSY. */
+IOA_EXPORT int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode);
+
+/* Make ioa_loop_run() return after the current iteration. Loop thread only. */
+IOA_EXPORT void ioa_loop_stop(ioa_loop *loop);
+
+/* Monotonic time in ns, cached at the start of each iteration. */
+IOA_EXPORT uint64_t ioa_loop_now(const ioa_loop *loop);
+/* Refresh the cached time from CLOCK_MONOTONIC and return it. */
+IOA_EXPORT uint64_t ioa_loop_update_time(ioa_loop *loop);
+
+/* Count of active watchers, timers, defers and references.  The loop keeps
+ * running in IOA_RUN_DEFAULT while this is non-zero. */
+IOA_EXPORT size_t ioa_loop_active(const ioa_loop *loop);
+
+/* Keep the loop alive without a handle (e.g. while a thread works for it).
+ * Thread-safe. */
+IOA_EXPORT void ioa_loop_ref(ioa_loop *loop);
+IOA_EXPORT void ioa_loop_unref(ioa_loop *loop);
+
+/* Emit a warning through the loop's hook (if any). */
+IOA_EXPORT void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+IOA_EXPORT void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data);
+
+/* ---- fd watchers ---- */
+
+/* Prepare a watcher for fd (does not start it). */
+IOA_EXPORT void ioa_io_init(ioa_loop *loop, ioa_io *io, int fd, ioa_io_cb cb, void *data);
+/* Start or change interest (IOA_READ | IOA_WRITE); events 0 stops.  At most
+ * one active watcher per fd: a second returns -EEXIST.  Returns 0 or a
+ * negative code (the poller's error, e.g. -EBADF, -ENOMEM). */
+IOA_EXPORT int ioa_io_start(ioa_io *io, unsigned events);
+IOA_EXPORT void ioa_io_stop(ioa_io *io);
+IOA_EXPORT int ioa_io_active(const ioa_io *io);
+IOA_EXPORT int ioa_io_fd(const ioa_io *io);
+
+/* ---- timers (monotonic) ---- */
+
+IOA_EXPORT void ioa_timer_init(ioa_loop *loop, ioa_timer *t, ioa_timer_cb cb, void *data);
+/* Fire after timeout_ns, then every repeat_ns if non-zero.  Restarting an
+ * active timer reschedules it.  Returns 0 or -ENOMEM. */
+IOA_EXPORT int ioa_timer_start(ioa_timer *t, uint64_t timeout_ns, uint64_t repeat_ns);
+/* Like ioa_timer_start but with an absolute ioa_loop_now()-based deadline. */
+IOA_EXPORT int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns);
+IOA_EXPORT void ioa_timer_stop(ioa_timer *t);
+IOA_EXPORT int ioa_timer_active(const ioa_timer *t);
+
+/* ---- deferred callbacks: run on the next iteration, in FIFO order ---- */
+
+IOA_EXPORT void ioa_defer_init(ioa_loop *loop, ioa_defer *d, ioa_defer_cb cb, void *data);
+/* Queue d (no-op if already queued).  Never fails. */
+IOA_EXPORT void ioa_defer_start(ioa_defer *d);
+IOA_EXPORT void ioa_defer_stop(ioa_defer *d);
+IOA_EXPORT int ioa_defer_active(const ioa_defer *d);
+
+/* ---- cross-thread posting ---- */
+
+/* Run cb(post, data) on the loop thread soon.  Thread-safe; post must stay
+ * valid until its callback has run (or the loop is freed).  Never fails. */
+IOA_EXPORT void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data);
+
+/* ---- foreign loops (adapters) ----
+ *
+ * An adapter implements these hooks on top of another loop, then calls back
+ * into ioasync when that loop sees activity.  All hooks run on the loop
+ * thread except wakeup, which must be thread-safe.
+ */
+typedef struct ioa_loop_backend {
+  void *ctx;
+  /* Change the events watched on fd from old_events to new_events (0 means
+   * remove).  Return 0 or a negative code. */
+  int (*io_update)(void *ctx, int fd, unsigned old_events, unsigned new_events);
+  /* Arrange a call to ioa_loop_backend_timeout() after timeout_ms
+   * (0 = as soon as possible; -1 = cancel). */
+  void (*timer_update)(void *ctx, int64_t timeout_ms);
+  /* From any thread: arrange a call to ioa_loop_backend_wakeup() soon. */
+  void (*wakeup)(void *ctx);
+  /* ioa_loop_free() is freeing the loop; release adapter resources. */
+  void (*cleanup)(void *ctx);
+} ioa_loop_backend;
+
+IOA_EXPORT int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
+                                         const ioa_loop_backend *backend);
+/* Called by the adapter: fd became ready (IOA_READ/WRITE/ERROR/HUP bits). */
+IOA_EXPORT void ioa_loop_backend_io(ioa_loop *loop, int fd, unsigned revents);
+/* Called by the adapter when its timer fires: runs due timers and defers. */
+IOA_EXPORT void ioa_loop_backend_timeout(ioa_loop *loop);
+/* Called by the adapter after a wakeup: runs posted callbacks and defers. */
+IOA_EXPORT void ioa_loop_backend_wakeup(ioa_loop *loop);
+
+IOA_END_DECLS
+
+#endif

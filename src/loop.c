@@ -1,0 +1,659 @@
+/* The event loop: a core of fd table, timer heap, defer queue and post queue,
+ * driven either by epoll (native) or by a foreign loop through
+ * ioa_loop_backend. */
+#include "ioasync/loop.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "loop_internal.h"
+#include "sys.h"
+
+#define IOA_MAX_EVENTS 256
+/* epoll data for the wakeup eventfd; real watchers carry (gen << 32 | fd). */
+#define IOA_WAKE_TOKEN UINT64_MAX
+
+struct fd_slot {
+  ioa_io *io;
+  uint32_t gen;
+};
+
+struct ioa_loop {
+  int native;
+  int epfd;
+  int wakefd;
+  ioa_loop_backend backend;
+  int64_t backend_timeout_ms; /* last value given to backend.timer_update */
+
+  struct fd_slot *fds;
+  size_t nfds;
+  uint32_t gen;
+  size_t active_io;
+
+  ioa_timer **heap;
+  size_t heap_len, heap_cap;
+  uint64_t timer_seq;
+
+  ioa_defer defers; /* sentinel of a circular list */
+  size_t active_defer;
+
+  pthread_mutex_t post_lock;
+  ioa_post *post_head, *post_tail;
+  int post_woken; /* a wakeup is outstanding (under post_lock) */
+  atomic_size_t refs;
+
+  uint64_t now;
+  int running;
+  int stop_flag;
+
+  ioa_warn_cb warn_cb;
+  void *warn_data;
+
+  void *resolver;
+  void (*resolver_free)(void *);
+
+  struct epoll_event events[IOA_MAX_EVENTS];
+};
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ioa_loop_now(const ioa_loop *loop) { return loop->now; }
+uint64_t ioa_loop_update_time(ioa_loop *loop) { return loop->now = mono_ns(); }
+
+/* ---------------------------------------------------------------- lifetime */
+
+static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
+  ioa_loop *loop = ioa_calloc(1, sizeof *loop);
+  if (!loop)
+    return -ENOMEM;
+  loop->epfd = -1;
+  loop->wakefd = -1;
+  loop->backend_timeout_ms = -1;
+  loop->defers.next_ = loop->defers.prev_ = &loop->defers;
+  if (opts) {
+    loop->warn_cb = opts->on_warning;
+    loop->warn_data = opts->warning_data;
+  }
+  int e = pthread_mutex_init(&loop->post_lock, NULL);
+  if (e) {
+    ioa_free(loop);
+    return -e;
+  }
+  atomic_init(&loop->refs, 0);
+  loop->now = mono_ns();
+  *out = loop;
+  return 0;
+}
+
+int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
+  ioa_loop *loop;
+  int r = loop_init_common(&loop, opts);
+  if (r < 0)
+    return r;
+  loop->native = 1;
+  loop->epfd = ioa_sys_epoll_create();
+  if (loop->epfd < 0)
+    goto fail;
+  loop->wakefd = ioa_sys_eventfd();
+  if (loop->wakefd < 0)
+    goto fail;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = IOA_WAKE_TOKEN};
+  if (ioa_sys_epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+    goto fail;
+  *out = loop;
+  return 0;
+fail:
+  r = -errno;
+  ioa_sys_close(loop->wakefd);
+  ioa_sys_close(loop->epfd);
+  pthread_mutex_destroy(&loop->post_lock);
+  ioa_free(loop);
+  return r;
+}
+
+int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
+                              const ioa_loop_backend *backend) {
+  if (!backend || !backend->io_update || !backend->timer_update || !backend->wakeup)
+    return -EINVAL;
+  ioa_loop *loop;
+  int r = loop_init_common(&loop, opts);
+  if (r < 0)
+    return r;
+  loop->backend = *backend;
+  *out = loop;
+  return 0;
+}
+
+void ioa_loop_free(ioa_loop *loop) {
+  if (!loop)
+    return;
+  if (loop->resolver_free) {
+    void (*fn)(void *) = loop->resolver_free;
+    loop->resolver_free = NULL;
+    fn(loop->resolver);
+    loop->resolver = NULL;
+  }
+  /* Detach whatever is still active so later stops are harmless no-ops. */
+  for (size_t i = 0; i < loop->nfds; i++) {
+    ioa_io *io = loop->fds[i].io;
+    if (io) {
+      io->active_ = 0;
+      io->registered_ = 0;
+    }
+  }
+  for (size_t i = 0; i < loop->heap_len; i++)
+    loop->heap[i]->heap_idx_ = SIZE_MAX;
+  while (loop->defers.next_ != &loop->defers) {
+    ioa_defer *d = loop->defers.next_;
+    loop->defers.next_ = d->next_;
+    d->prev_ = d->next_ = NULL;
+    d->active_ = 0;
+  }
+  if (!loop->native && loop->backend.cleanup)
+    loop->backend.cleanup(loop->backend.ctx);
+  ioa_sys_close(loop->wakefd);
+  ioa_sys_close(loop->epfd);
+  pthread_mutex_destroy(&loop->post_lock);
+  ioa_free(loop->fds);
+  ioa_free(loop->heap);
+  ioa_free(loop);
+}
+
+void *ioa_loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
+
+void ioa_loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *)) {
+  loop->resolver = obj;
+  loop->resolver_free = free_fn;
+}
+
+void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data) {
+  loop->warn_cb = cb;
+  loop->warn_data = data;
+}
+
+void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data) {
+  *cb = loop->warn_cb;
+  *data = loop->warn_data;
+}
+
+void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) {
+  if (!loop->warn_cb)
+    return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  loop->warn_cb(loop->warn_data, buf);
+}
+
+void ioa_loop_ref(ioa_loop *loop) { atomic_fetch_add(&loop->refs, 1); }
+void ioa_loop_unref(ioa_loop *loop) { atomic_fetch_sub(&loop->refs, 1); }
+
+static int posts_pending(ioa_loop *loop) {
+  pthread_mutex_lock(&loop->post_lock);
+  int p = loop->post_head != NULL;
+  pthread_mutex_unlock(&loop->post_lock);
+  return p;
+}
+
+size_t ioa_loop_active(const ioa_loop *loop) {
+  return loop->active_io + loop->heap_len + loop->active_defer + atomic_load(&loop->refs);
+}
+
+/* --------------------------------------------------- backend rescheduling */
+
+static int64_t next_timeout_ms(const ioa_loop *loop) {
+  if (loop->active_defer)
+    return 0;
+  if (loop->heap_len == 0)
+    return -1;
+  uint64_t due = loop->heap[0]->due_ns_;
+  if (due <= loop->now)
+    return 0;
+  uint64_t ms = (due - loop->now + 999999u) / 1000000u; /* round up: never wake early */
+  return ms > INT_MAX ? INT_MAX : (int64_t)ms;
+}
+
+/* For foreign loops: tell the adapter when ioasync next needs a callback. */
+static void backend_resched(ioa_loop *loop) {
+  if (loop->native)
+    return;
+  int64_t t = next_timeout_ms(loop);
+  if (t != loop->backend_timeout_ms || t == 0) {
+    loop->backend_timeout_ms = t;
+    loop->backend.timer_update(loop->backend.ctx, t);
+  }
+}
+
+/* -------------------------------------------------------------- watchers */
+
+void ioa_io_init(ioa_loop *loop, ioa_io *io, int fd, ioa_io_cb cb, void *data) {
+  memset(io, 0, sizeof *io);
+  io->loop_ = loop;
+  io->cb_ = cb;
+  io->data_ = data;
+  io->fd_ = fd;
+}
+
+static int grow_fds(ioa_loop *loop, int fd) {
+  size_t want = loop->nfds ? loop->nfds : 64;
+  while (want <= (size_t)fd)
+    want *= 2;
+  struct fd_slot *n = ioa_realloc(loop->fds, want * sizeof *n);
+  if (!n)
+    return -ENOMEM;
+  memset(n + loop->nfds, 0, (want - loop->nfds) * sizeof *n);
+  loop->fds = n;
+  loop->nfds = want;
+  return 0;
+}
+
+static uint32_t to_epoll(unsigned ev) {
+  uint32_t e = 0;
+  if (ev & IOA_READ)
+    e |= EPOLLIN | EPOLLRDHUP;
+  if (ev & IOA_WRITE)
+    e |= EPOLLOUT;
+  return e;
+}
+
+int ioa_io_start(ioa_io *io, unsigned events) {
+  events &= IOA_READ | IOA_WRITE;
+  if (events == 0) {
+    ioa_io_stop(io);
+    return 0;
+  }
+  ioa_loop *loop = io->loop_;
+  int fd = io->fd_;
+  if (!loop || fd < 0)
+    return -EBADF;
+  if ((size_t)fd >= loop->nfds) {
+    int r = grow_fds(loop, fd);
+    if (r < 0)
+      return r;
+  }
+  struct fd_slot *slot = &loop->fds[fd];
+  if (slot->io && slot->io != io)
+    return -EEXIST;
+  if (io->active_ && io->registered_ == events)
+    return 0;
+  int add = !io->active_;
+  if (loop->native) {
+    uint32_t gen = add ? loop->gen + 1 : slot->gen;
+    struct epoll_event ev = {.events = to_epoll(events),
+                             .data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd};
+    if (ioa_sys_epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0)
+      return -errno;
+    if (add)
+      loop->gen = gen;
+    slot->gen = gen;
+  } else {
+    int r = loop->backend.io_update(loop->backend.ctx, fd, io->registered_, events);
+    if (r < 0)
+      return r;
+  }
+  if (add) {
+    slot->io = io;
+    io->active_ = 1;
+    loop->active_io++;
+  }
+  io->events_ = events;
+  io->registered_ = events;
+  return 0;
+}
+
+void ioa_io_stop(ioa_io *io) {
+  if (!io->active_)
+    return;
+  ioa_loop *loop = io->loop_;
+  int fd = io->fd_;
+  if (loop->native) {
+    struct epoll_event ev = {0};
+    /* Fails harmlessly with EBADF/ENOENT if the fd was already closed. */
+    (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, &ev);
+  } else {
+    (void)loop->backend.io_update(loop->backend.ctx, fd, io->registered_, 0);
+  }
+  loop->fds[fd].io = NULL;
+  loop->fds[fd].gen = 0;
+  io->active_ = 0;
+  io->registered_ = 0;
+  io->events_ = 0;
+  loop->active_io--;
+}
+
+int ioa_io_active(const ioa_io *io) { return io->active_; }
+int ioa_io_fd(const ioa_io *io) { return io->fd_; }
+
+static void dispatch_io(ioa_loop *loop, int fd, uint32_t gen, unsigned revents, int check_gen) {
+  if (fd < 0 || (size_t)fd >= loop->nfds)
+    return;
+  struct fd_slot *slot = &loop->fds[fd];
+  ioa_io *io = slot->io;
+  /* A watcher stopped (or replaced on a reused fd number) earlier in this
+   * batch gets nothing: the generation no longer matches. */
+  if (!io || (check_gen && slot->gen != gen))
+    return;
+  revents &= io->events_ | IOA_ERROR | IOA_HUP;
+  if (revents)
+    io->cb_(io, revents, io->data_);
+}
+
+void ioa_loop_backend_io(ioa_loop *loop, int fd, unsigned revents) {
+  loop->now = mono_ns();
+  dispatch_io(loop, fd, 0, revents, 0);
+  backend_resched(loop);
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static int timer_less(const ioa_timer *a, const ioa_timer *b) {
+  return a->due_ns_ < b->due_ns_ || (a->due_ns_ == b->due_ns_ && a->seq_ < b->seq_);
+}
+
+static void heap_set(ioa_loop *loop, size_t i, ioa_timer *t) {
+  loop->heap[i] = t;
+  t->heap_idx_ = i;
+}
+
+static void heap_up(ioa_loop *loop, size_t i) {
+  ioa_timer *t = loop->heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!timer_less(t, loop->heap[p]))
+      break;
+    heap_set(loop, i, loop->heap[p]);
+    i = p;
+  }
+  heap_set(loop, i, t);
+}
+
+static void heap_down(ioa_loop *loop, size_t i) {
+  ioa_timer *t = loop->heap[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= loop->heap_len)
+      break;
+    if (c + 1 < loop->heap_len && timer_less(loop->heap[c + 1], loop->heap[c]))
+      c++;
+    if (!timer_less(loop->heap[c], t))
+      break;
+    heap_set(loop, i, loop->heap[c]);
+    i = c;
+  }
+  heap_set(loop, i, t);
+}
+
+static void heap_remove(ioa_loop *loop, ioa_timer *t) {
+  size_t i = t->heap_idx_;
+  ioa_timer *last = loop->heap[--loop->heap_len];
+  t->heap_idx_ = SIZE_MAX;
+  if (last == t)
+    return;
+  heap_set(loop, i, last);
+  if (i > 0 && timer_less(last, loop->heap[(i - 1) / 2]))
+    heap_up(loop, i);
+  else
+    heap_down(loop, i);
+}
+
+void ioa_timer_init(ioa_loop *loop, ioa_timer *t, ioa_timer_cb cb, void *data) {
+  memset(t, 0, sizeof *t);
+  t->loop_ = loop;
+  t->cb_ = cb;
+  t->data_ = data;
+  t->heap_idx_ = SIZE_MAX;
+}
+
+int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns) {
+  ioa_loop *loop = t->loop_;
+  if (t->heap_idx_ != SIZE_MAX)
+    heap_remove(loop, t);
+  if (loop->heap_len == loop->heap_cap) {
+    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
+    ioa_timer **n = ioa_realloc(loop->heap, cap * sizeof *n);
+    if (!n)
+      return -ENOMEM;
+    loop->heap = n;
+    loop->heap_cap = cap;
+  }
+  t->due_ns_ = deadline_ns;
+  t->repeat_ns_ = repeat_ns;
+  t->seq_ = loop->timer_seq++;
+  loop->heap[loop->heap_len] = t;
+  t->heap_idx_ = loop->heap_len++;
+  heap_up(loop, t->heap_idx_);
+  backend_resched(loop);
+  return 0;
+}
+
+int ioa_timer_start(ioa_timer *t, uint64_t timeout_ns, uint64_t repeat_ns) {
+  return ioa_timer_start_at(t, t->loop_->now + timeout_ns, repeat_ns);
+}
+
+void ioa_timer_stop(ioa_timer *t) {
+  if (t->heap_idx_ == SIZE_MAX)
+    return;
+  heap_remove(t->loop_, t);
+  backend_resched(t->loop_);
+}
+
+int ioa_timer_active(const ioa_timer *t) { return t->heap_idx_ != SIZE_MAX; }
+
+static void run_timers(ioa_loop *loop) {
+  uint64_t now = loop->now;
+  while (loop->heap_len && loop->heap[0]->due_ns_ <= now) {
+    ioa_timer *t = loop->heap[0];
+    heap_remove(loop, t);
+    if (t->repeat_ns_) {
+      uint64_t due = t->due_ns_ + t->repeat_ns_;
+      if (due <= now) /* fell behind: skip missed periods rather than spin */
+        due = now + t->repeat_ns_;
+      /* The slot was just freed, so re-inserting cannot need memory. */
+      (void)ioa_timer_start_at(t, due, t->repeat_ns_);
+    }
+    t->cb_(t, t->data_);
+  }
+}
+
+/* ---------------------------------------------------------------- defers */
+
+void ioa_defer_init(ioa_loop *loop, ioa_defer *d, ioa_defer_cb cb, void *data) {
+  memset(d, 0, sizeof *d);
+  d->loop_ = loop;
+  d->cb_ = cb;
+  d->data_ = data;
+}
+
+void ioa_defer_start(ioa_defer *d) {
+  if (d->active_)
+    return;
+  ioa_loop *loop = d->loop_;
+  d->prev_ = loop->defers.prev_;
+  d->next_ = &loop->defers;
+  loop->defers.prev_->next_ = d;
+  loop->defers.prev_ = d;
+  d->active_ = 1;
+  loop->active_defer++;
+  backend_resched(loop);
+}
+
+void ioa_defer_stop(ioa_defer *d) {
+  if (!d->active_)
+    return;
+  d->prev_->next_ = d->next_;
+  d->next_->prev_ = d->prev_;
+  d->prev_ = d->next_ = NULL;
+  d->active_ = 0;
+  d->loop_->active_defer--;
+}
+
+int ioa_defer_active(const ioa_defer *d) { return d->active_; }
+
+/* Run the defers queued so far; ones queued by these callbacks wait for the
+ * next iteration, so a defer that re-queues itself cannot starve I/O. */
+static void run_defers(ioa_loop *loop) {
+  if (loop->defers.next_ == &loop->defers)
+    return;
+  ioa_defer batch;
+  batch.next_ = loop->defers.next_;
+  batch.prev_ = loop->defers.prev_;
+  batch.next_->prev_ = &batch;
+  batch.prev_->next_ = &batch;
+  loop->defers.next_ = loop->defers.prev_ = &loop->defers;
+  while (batch.next_ != &batch) {
+    ioa_defer *d = batch.next_;
+    ioa_defer_stop(d);
+    d->cb_(d, d->data_);
+  }
+}
+
+/* ----------------------------------------------------------------- posts */
+
+void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data) {
+  post->cb_ = cb;
+  post->data_ = data;
+  post->next_ = NULL;
+  pthread_mutex_lock(&loop->post_lock);
+  if (loop->post_tail)
+    loop->post_tail->next_ = post;
+  else
+    loop->post_head = post;
+  loop->post_tail = post;
+  int wake = !loop->post_woken;
+  loop->post_woken = 1;
+  pthread_mutex_unlock(&loop->post_lock);
+  if (!wake)
+    return;
+  if (loop->native) {
+    uint64_t one = 1;
+    /* EAGAIN means the counter is already non-zero: a wakeup is pending. */
+    ssize_t w;
+    do
+      w = write(loop->wakefd, &one, sizeof one);
+    while (w < 0 && errno == EINTR);
+  } else {
+    loop->backend.wakeup(loop->backend.ctx);
+  }
+}
+
+static void run_posts(ioa_loop *loop) {
+  if (loop->native) {
+    uint64_t v;
+    ssize_t r;
+    do
+      r = read(loop->wakefd, &v, sizeof v);
+    while (r < 0 && errno == EINTR);
+  }
+  pthread_mutex_lock(&loop->post_lock);
+  ioa_post *p = loop->post_head;
+  loop->post_head = loop->post_tail = NULL;
+  loop->post_woken = 0;
+  pthread_mutex_unlock(&loop->post_lock);
+  while (p) {
+    ioa_post *next = p->next_; /* p may be freed by its callback */
+    p->cb_(p, p->data_);
+    p = next;
+  }
+}
+
+void ioa_loop_backend_wakeup(ioa_loop *loop) {
+  loop->now = mono_ns();
+  run_posts(loop);
+  backend_resched(loop);
+}
+
+void ioa_loop_backend_timeout(ioa_loop *loop) {
+  loop->now = mono_ns();
+  loop->backend_timeout_ms = -1; /* the adapter's timer has fired */
+  run_timers(loop);
+  run_defers(loop);
+  backend_resched(loop);
+}
+
+/* ------------------------------------------------------------------ run */
+
+void ioa_loop_stop(ioa_loop *loop) { loop->stop_flag = 1; }
+
+static int loop_alive(ioa_loop *loop) { return ioa_loop_active(loop) > 0 || posts_pending(loop); }
+
+static unsigned from_epoll(uint32_t e) {
+  unsigned r = 0;
+  if (e & EPOLLIN)
+    r |= IOA_READ;
+  if (e & EPOLLOUT)
+    r |= IOA_WRITE;
+  if (e & EPOLLERR)
+    r |= IOA_ERROR;
+  if (e & (EPOLLHUP | EPOLLRDHUP))
+    r |= IOA_HUP;
+  return r;
+}
+
+static int poll_once(ioa_loop *loop, int timeout_ms) {
+  int n;
+  do
+    n = ioa_sys_epoll_wait(loop->epfd, loop->events, IOA_MAX_EVENTS, timeout_ms);
+  while (n < 0 && errno == EINTR && (timeout_ms = 0, 1));
+  if (n < 0)
+    return -errno;
+  loop->now = mono_ns();
+  int woken = 0;
+  for (int i = 0; i < n; i++) {
+    uint64_t tok = loop->events[i].data.u64;
+    if (tok == IOA_WAKE_TOKEN) {
+      woken = 1;
+      continue;
+    }
+    dispatch_io(loop, (int)(uint32_t)tok, (uint32_t)(tok >> 32),
+                from_epoll(loop->events[i].events), 1);
+  }
+  if (woken)
+    run_posts(loop);
+  return 0;
+}
+
+int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode) {
+  if (!loop->native)
+    return -ENOTSUP; /* a foreign loop drives this one */
+  if (loop->running)
+    return -EBUSY;
+  loop->running = 1;
+  loop->stop_flag = 0;
+  int rc = 0;
+  for (;;) {
+    loop->now = mono_ns();
+    run_timers(loop);
+    int alive = loop_alive(loop);
+    if (loop->stop_flag)
+      break;
+    int timeout = 0;
+    if (mode != IOA_RUN_NOWAIT && alive)
+      timeout = (int)next_timeout_ms(loop);
+    if (!alive && mode == IOA_RUN_DEFAULT)
+      break;
+    rc = poll_once(loop, timeout);
+    if (rc < 0)
+      break;
+    run_timers(loop);
+    run_defers(loop);
+    if (mode != IOA_RUN_DEFAULT || loop->stop_flag)
+      break;
+  }
+  loop->running = 0;
+  if (rc < 0)
+    return rc;
+  return loop_alive(loop) ? 1 : 0;
+}

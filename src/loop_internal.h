@@ -1,0 +1,15 @@
+/* Internal loop hooks for other modules. */
+#ifndef IOA_LOOP_INTERNAL_H
+#define IOA_LOOP_INTERNAL_H
+
+#include "ioasync/loop.h"
+
+/* The loop owns at most one default resolver (created by resolve.c on first
+ * use).  ioa_loop_free() calls free_fn(obj) before it tears anything down. */
+void *ioa_loop_default_resolver(ioa_loop *loop);
+void ioa_loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *));
+
+/* The loop's warning hook, for objects that fall back to it. */
+void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
+
+#endif

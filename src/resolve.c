@@ -1,0 +1,2 @@
+/* resolve: placeholder until the module lands. */
+typedef int ioa_placeholder_resolve_;

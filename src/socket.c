@@ -1,0 +1,2 @@
+/* socket: placeholder until the module lands. */
+typedef int ioa_placeholder_socket_;

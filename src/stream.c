@@ -1,0 +1,2 @@
+/* stream: placeholder until the module lands. */
+typedef int ioa_placeholder_stream_;

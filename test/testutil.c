@@ -1,0 +1,129 @@
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int ioa_test_fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the DIR's own fd */
+}
+
+int ioa_test_fd_setup(void **state) {
+  int *baseline = malloc(sizeof *baseline);
+  if (!baseline)
+    return -1;
+  *baseline = ioa_test_fd_count();
+  *state = baseline;
+  return 0;
+}
+
+int ioa_test_fd_teardown(void **state) {
+  int *baseline = *state;
+  int now = ioa_test_fd_count();
+  int before = *baseline;
+  free(baseline);
+  if (now != before) {
+    print_error("fd leak: %d open before the test, %d after\n", before, now);
+    return -1;
+  }
+  return 0;
+}
+
+static socklen_t loopback(int family, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (family == AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_addr = in6addr_loopback;
+    s6->sin6_port = htons((uint16_t)port);
+    return sizeof *s6;
+  }
+  struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+  s4->sin_family = AF_INET;
+  s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  s4->sin_port = htons((uint16_t)port);
+  return sizeof *s4;
+}
+
+static int bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+    return -errno;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int ioa_test_listen_tcp(int family, int backlog, int *port) {
+  struct sockaddr_storage ss;
+  socklen_t len = loopback(family, 0, &ss);
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  *port = bound_port(fd);
+  return fd;
+}
+
+int ioa_test_closed_port(int family) {
+  struct sockaddr_storage ss;
+  socklen_t len = loopback(family, 0, &ss);
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+    port = bound_port(fd);
+  close(fd);
+  return port;
+}
+
+int ioa_test_have_ipv6(void) {
+  int port = 0;
+  int fd = ioa_test_listen_tcp(AF_INET6, 1, &port);
+  if (fd < 0)
+    return 0;
+  close(fd);
+  return 1;
+}
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int ioa_test_run_until(ioa_loop *loop, const int *flag, unsigned max_ms) {
+  uint64_t end = wall_ms() + max_ms;
+  while (!*flag && wall_ms() < end) {
+    int r = ioa_loop_run(loop, IOA_RUN_NOWAIT);
+    if (*flag)
+      break;
+    if (r == 0 && ioa_loop_active(loop) == 0)
+      break;
+    /* Block briefly for events without overshooting the wall-clock bound. */
+    if (r > 0)
+      (void)ioa_loop_run(loop, IOA_RUN_ONCE);
+  }
+  return *flag ? 0 : -ETIMEDOUT;
+}

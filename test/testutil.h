@@ -1,0 +1,38 @@
+/* Shared test helpers: fd-leak checks, loopback fixtures, bounded loop runs.
+ * Tests only ever touch loopback addresses and unix sockets. */
+#ifndef IOA_TESTUTIL_H
+#define IOA_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the above first */
+#include <cmocka.h>
+
+#include "ioasync.h"
+
+/* Open fds of this process (from /proc/self/fd). */
+int ioa_test_fd_count(void);
+
+/* cmocka setup/teardown pair: teardown fails the test if the fd count differs
+ * from the one setup recorded. */
+int ioa_test_fd_setup(void **state);
+int ioa_test_fd_teardown(void **state);
+#define IOA_TEST(fn) cmocka_unit_test_setup_teardown(fn, ioa_test_fd_setup, ioa_test_fd_teardown)
+
+/* A listening TCP socket on the loopback address of family (AF_INET:
+ * 127.0.0.1, AF_INET6: ::1) at an ephemeral port; *port gets the port.
+ * backlog as for listen().  Returns the fd or -errno. */
+int ioa_test_listen_tcp(int family, int backlog, int *port);
+/* A loopback port on which nothing listens (bound then released). */
+int ioa_test_closed_port(int family);
+/* Non-zero if ::1 is usable on this machine. */
+int ioa_test_have_ipv6(void);
+
+/* Run the loop with IOA_RUN_ONCE until *flag is non-zero, the loop has no
+ * more work, or max_ms of wall time passed.  Returns 0 if *flag was set,
+ * -ETIMEDOUT otherwise. */
+int ioa_test_run_until(ioa_loop *loop, const int *flag, unsigned max_ms);
+
+#endif
