@@ -80,6 +80,7 @@ typedef struct cli {
   ioa_socket *sock;
   ioa_io stdin_io;
   ioa_defer stdin_defer;
+  int seqpacket;      /* 0-byte packets mean EOF */
   int stdin_pollable; /* epoll accepts fd 0 (pipes, ttys, sockets) */
   int stdin_running;
   int stdin_paused;
@@ -662,6 +663,11 @@ static void socket_recv_cb(ioa_socket *s, const uint8_t *buf, size_t len, const 
   cli *c = data;
   if (c->finished)
     return;
+  if (len == 0 && c->seqpacket) {
+    /* A seqpacket socket reads 0 bytes once the peer has closed. */
+    finish(c, EXIT_CONNECTED);
+    return;
+  }
   int rc = write_all(STDOUT_FILENO, buf, len);
   if (rc == 0)
     rc = write_all(STDOUT_FILENO, "\n", 1);
@@ -696,6 +702,7 @@ static void start_copy(cli *c, int fd) {
       ioa_stream_set_callbacks(c->stream, &cbs, c);
     }
   } else {
+    c->seqpacket = type == SOCK_SEQPACKET;
     rc = ioa_socket_new(c->loop, fd, NULL, &c->sock);
     if (rc == 0) {
       ioa_socket_callbacks cbs = {.on_recv = socket_recv_cb, .on_error = socket_error_cb};
