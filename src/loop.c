@@ -231,7 +231,9 @@ static void backend_resched(ioa_loop *loop) {
   if (loop->native)
     return;
   int64_t t = next_timeout_ms(loop);
-  if (t != loop->backend_timeout_ms || t == 0) {
+  /* Timeouts are relative, so equal values may still mean new deadlines;
+   * only a repeated "none" is skipped. */
+  if (t != -1 || loop->backend_timeout_ms != -1) {
     loop->backend_timeout_ms = t;
     loop->backend.timer_update(loop->backend.ctx, t);
   }
@@ -577,7 +579,6 @@ void ioa_loop_backend_wakeup(ioa_loop *loop) {
 
 void ioa_loop_backend_timeout(ioa_loop *loop) {
   loop->now = mono_ns();
-  loop->backend_timeout_ms = -1; /* the adapter's timer has fired */
   run_timers(loop);
   run_defers(loop);
   backend_resched(loop);
