@@ -31,6 +31,7 @@ struct ioa_loop {
   int wakefd;
   ioa_loop_backend backend;
   int64_t backend_timeout_ms; /* last value given to backend.timer_update */
+  int backend_alive;          /* last value given to backend.keepalive */
 
   struct fd_slot *fds;
   size_t nfds;
@@ -198,8 +199,16 @@ void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) {
   loop->warn_cb(loop->warn_data, buf);
 }
 
-void ioa_loop_ref(ioa_loop *loop) { atomic_fetch_add(&loop->refs, 1); }
-void ioa_loop_unref(ioa_loop *loop) { atomic_fetch_sub(&loop->refs, 1); }
+static void backend_resched(ioa_loop *loop);
+
+void ioa_loop_ref(ioa_loop *loop) {
+  atomic_fetch_add(&loop->refs, 1);
+  backend_resched(loop);
+}
+void ioa_loop_unref(ioa_loop *loop) {
+  atomic_fetch_sub(&loop->refs, 1);
+  backend_resched(loop);
+}
 
 static int posts_pending(ioa_loop *loop) {
   pthread_mutex_lock(&loop->post_lock);
@@ -236,6 +245,11 @@ static void backend_resched(ioa_loop *loop) {
   if (t != -1 || loop->backend_timeout_ms != -1) {
     loop->backend_timeout_ms = t;
     loop->backend.timer_update(loop->backend.ctx, t);
+  }
+  int alive = ioa_loop_active(loop) > 0;
+  if (loop->backend.keepalive && alive != loop->backend_alive) {
+    loop->backend_alive = alive;
+    loop->backend.keepalive(loop->backend.ctx, alive);
   }
 }
 
@@ -313,6 +327,8 @@ int ioa_io_start(ioa_io *io, unsigned events) {
   }
   io->events_ = events;
   io->registered_ = events;
+  if (add)
+    backend_resched(loop);
   return 0;
 }
 
@@ -334,6 +350,7 @@ void ioa_io_stop(ioa_io *io) {
   io->registered_ = 0;
   io->events_ = 0;
   loop->active_io--;
+  backend_resched(loop);
 }
 
 int ioa_io_active(const ioa_io *io) { return io->active_; }

@@ -636,7 +636,7 @@ static void count_io(ioa_io *io, unsigned revents, void *data) {
 static void test_foreign_backend(void **state) {
   (void)state;
   struct fake_backend fb = {.timeout_ms = -1};
-  ioa_loop_backend be = {&fb, fb_io_update, fb_timer_update, fb_wakeup, fb_cleanup};
+  ioa_loop_backend be = {&fb, fb_io_update, fb_timer_update, fb_wakeup, fb_cleanup, NULL};
   ioa_loop *loop = NULL;
   assert_int_equal(ioa_loop_new_with_backend(&loop, NULL, &be), 0);
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), -ENOTSUP);
