@@ -753,9 +753,9 @@ static void on_connect_error(ioa_connect_req *req, ioa_syscall syscall, int err,
   cli_trace_connect_error(&c->trace, syscall, err);
   cli_trace_waterfall(&c->trace);
   if (!(c->trace.mode & CLI_TRACE_JSON) && !c->signal_exit)
-    fprintf(stderr, "%s: connect failed%s%s: %s (%s)\n", progname,
-            syscall == IOA_SYSCALL_NONE ? "" : " in ",
-            syscall == IOA_SYSCALL_NONE ? "" : ioa_syscall_name(syscall), ioa_strerror(err),
+    fprintf(stderr, "%s: cannot connect: %s%s%s (%s)\n", progname,
+            syscall == IOA_SYSCALL_NONE ? "" : ioa_syscall_name(syscall),
+            syscall == IOA_SYSCALL_NONE ? "" : "() failed: ", ioa_strerror(err),
             ioa_err_name(err));
   finish(c, c->signal_exit ? c->exit_code : EXIT_CONNECT_ERROR);
 }

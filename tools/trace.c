@@ -213,8 +213,8 @@ void cli_trace_resolving(cli_trace *t, int is_local, const char *host, const cha
     r->is_local_resolve = is_local;
     snprintf(r->label, sizeof r->label, "%s", is_local ? "resolve (local)" : "resolve");
   }
-  cli_trace_note(t, "resolving %s%s host %s%s%s service %s%s%s (%s)", is_local ? "local " : "",
-                 "", host ? "\"" : "", host ? host : "(none)", host ? "\"" : "",
+  cli_trace_note(t, "resolving %shost %s%s%s service %s%s%s (%s)", is_local ? "local " : "",
+                 host ? "\"" : "", host ? host : "(none)", host ? "\"" : "",
                  service ? "\"" : "", service ? service : "(none)", service ? "\"" : "", hints);
 }
 
@@ -515,7 +515,7 @@ void cli_trace_waterfall(cli_trace *t) {
   FILE *f = t->out;
   fprintf(f, "\ntimeline: 0 to %.3f ms, one column = %.4f ms\n", (double)total / 1e6,
           (double)total / 1e6 / WATERFALL_COLUMNS);
-  fprintf(f, "  %-*s  %-*s  %10s %10s\n", label_width, "", WATERFALL_COLUMNS + 2, "",
+  fprintf(f, "  %-*s %-*s %10s %10s\n", label_width, "", WATERFALL_COLUMNS + 2, "",
           "start ms", "end ms");
   for (size_t i = 0; i < t->nrows; i++) {
     const cli_row *r = &t->rows[i];
