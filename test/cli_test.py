@@ -39,7 +39,16 @@ def run(args, stdin=b"", timeout=RUN_TIMEOUT, env=None):
     """Run ioa-connect; returns (exit code, stdout bytes, stderr text)."""
     p = subprocess.run([BIN] + list(args), input=stdin, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    sanitizer_clean(err)
+    return p.returncode, p.stdout, err
+
+
+def sanitizer_clean(err):
+    """Under the asan preset a leak or UB report must fail the test even when
+    the exit status happens to be the expected one."""
+    for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        expect(marker not in err, "no sanitizer report", err)
 
 
 def expect(cond, what, *context):
@@ -330,6 +339,19 @@ def test_stream_half_close():
         srv.close()
 
 
+def test_stream_big_pipe():
+    # 8 MiB through a pipe: the write queue reaches high water and stdin is
+    # paused and resumed; nothing may be lost or reordered.
+    srv = Server()
+    try:
+        data = os.urandom(1 << 16) * 128
+        code, out, err = run(["--addr", "127.0.0.1:%d" % srv.port], stdin=data)
+        expect(code == 0, "exit 0", err)
+        expect(out == b"got:" + data, "8 MiB echoed intact", len(out))
+    finally:
+        srv.close()
+
+
 def test_stdin_regular_file():
     srv = Server()
     d = tmpdir()
@@ -342,6 +364,7 @@ def test_stdin_regular_file():
             p = subprocess.run([BIN, "--addr", "127.0.0.1:%d" % srv.port], stdin=f,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=RUN_TIMEOUT)
+        sanitizer_clean(p.stderr.decode("utf-8", "replace"))
         expect(p.returncode == 0, "exit 0", p.stderr)
         expect(p.stdout == b"got:" + data, "a regular-file stdin is copied whole", len(p.stdout))
     finally:
@@ -486,6 +509,13 @@ def test_resolve_error_service():
     expect(code == 2 and "resolve" in err, "plain message", err)
 
 
+def test_resolve_error_bad_hostname():
+    # Over 253 bytes: refused by the library before any lookup.
+    code, out, err = run(["--trace", "json", "a" * 300, "80"])
+    expect(code == 2, "invalid host name: exit 2", err)
+    expect(of(events(err), "resolve_error"), "resolve_error event", err)
+
+
 def test_resolve_error_numeric():
     # -n: AI_NUMERICHOST, so the name is refused without any lookup.
     code, out, err = run(["-n", "--trace", "json", "ioa-not-numeric", "80"])
@@ -546,6 +576,15 @@ def test_family_filter_addr():
                "only IPv4 attempted", err)
         code, out, err = run(args[:2] + ["-v"] + args[4:])
         expect(code == 0 and "-4: keeping only inet" in err, "-v says so too", err)
+        if have_ipv6():
+            code, out, err = run(["-4", "-z", "--trace", "json", "--local", "[::1]:0",
+                                  "--local", "127.0.0.1:0", "--addr", "127.0.0.1:%d" % srv.port])
+            expect(code == 0, "exit 0", err)
+            evs = events(err)
+            flt = of(evs, "filter")
+            expect(flt and flt[0]["what"] == "--local" and flt[0]["dropped"] == ["[::1]:0"],
+                   "-4 filters --local too", err)
+            expect(of(evs, "attempt")[0]["local"] == "127.0.0.1:0", "only the IPv4 local", err)
     finally:
         srv.close()
 
@@ -765,6 +804,7 @@ def test_sigint_cancels():
                 p.kill()
                 p.wait()
         err = "".join(lines) + rest
+        sanitizer_clean(err)
         expect(p.returncode == 130, "SIGINT: exit 130 (got %r)" % p.returncode, err)
         ce = of(events(err), "connect_error")
         expect(ce and ce[0]["errno"] == "ECANCELED", "cancel reported", err)
@@ -788,6 +828,7 @@ def test_sigint_while_copying():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        sanitizer_clean(err.decode("utf-8", "replace"))
         expect(p.returncode == 130, "exit 130 (got %r)" % p.returncode, err)
     finally:
         srv.close()
@@ -806,6 +847,7 @@ def test_io_error_reset():
                 p.kill()
                 p.wait()
         err = err.decode()
+        sanitizer_clean(err)
         evs = events(err)
         # After our half-close the reset arrives while reading.
         expect(p.returncode == 1, "reset: exit 1 (got %r)" % p.returncode, err)

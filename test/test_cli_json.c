@@ -135,12 +135,29 @@ static void test_event_line(void **state) {
   free(line);
 }
 
+static void test_event_line_time(void **state) {
+  (void)state;
+  json_t *o = json_object();
+  cli_json_set(o, "event", json_string("attempt"));
+  cli_json_set(o, "local", json_null());
+  char *line = cli_json_event_line(0.0000964, o);
+  assert_string_equal(line, "{\"t\":0.000096,\"event\":\"attempt\",\"local\":null}");
+  free(line);
+  json_decref(o);
+  o = json_object();
+  line = cli_json_event_line(12.5, o);
+  assert_string_equal(line, "{\"t\":12.500000}");
+  free(line);
+  json_decref(o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_quotes_and_backslashes), IOA_TEST(test_control_bytes),
       IOA_TEST(test_embedded_nul),           IOA_TEST(test_valid_utf8_kept),
       IOA_TEST(test_invalid_utf8_replaced),  IOA_TEST(test_sanitize_direct),
       IOA_TEST(test_null_string_is_json_null), IOA_TEST(test_event_line),
+      IOA_TEST(test_event_line_time),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

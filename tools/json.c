@@ -108,3 +108,21 @@ int cli_json_print(FILE *f, const json_t *obj) {
     rc = -1;
   return rc;
 }
+
+char *cli_json_event_line(double t_seconds, const json_t *obj) {
+  char *body = cli_json_dump_line(obj);
+  if (!body)
+    return NULL;
+  if (t_seconds < 0 || t_seconds != t_seconds)
+    t_seconds = 0;
+  char tbuf[64];
+  int tn = snprintf(tbuf, sizeof tbuf, "{\"t\":%.6f", t_seconds);
+  /* body is "{}" or "{...}": splice t in as the first member. */
+  const char *rest = body[1] == '}' ? "}" : body + 1;
+  size_t len = (size_t)tn + (body[1] == '}' ? 1 : 1 + strlen(rest));
+  char *line = malloc(len + 1);
+  if (line)
+    snprintf(line, len + 1, "%s%s%s", tbuf, body[1] == '}' ? "" : ",", rest);
+  free(body);
+  return line;
+}

@@ -38,4 +38,9 @@ char *cli_json_dump_line(const json_t *obj);
 /* Dump obj as one line to f, flushing it.  Returns 0 or -1. */
 int cli_json_print(FILE *f, const json_t *obj);
 
+/* One trace event line: {"t":<seconds>, ...obj's members}.  t is printed
+ * in fixed notation with microsecond resolution ("0.001234", never
+ * "1.234e-3").  Returns a malloc'd string (free()) or NULL. */
+char *cli_json_event_line(double t_seconds, const json_t *obj);
+
 #endif

@@ -58,24 +58,29 @@ static void put_human(FILE *f, const char *s) {
 
 static void human_prefix(cli_trace *t) { fprintf(t->out, "[%10.3f ms] ", since_ms(t, cli_now_ns())); }
 
+/* Events are built without "t"; it is stamped (fixed notation, us
+ * resolution) when the line is written.  The time is taken at creation. */
 static json_t *event_new(cli_trace *t, const char *event) {
   json_t *o = json_object();
   if (!o)
     return NULL;
   uint64_t now = cli_now_ns();
-  uint64_t us = now >= t->t0_ns ? (now - t->t0_ns + 500) / 1000 : 0;
-  cli_json_set(o, "t", json_real((double)us / 1e6));
+  t->event_ns = now >= t->t0_ns ? now - t->t0_ns : 0;
   cli_json_set(o, "event", json_string(event));
   return o;
 }
 
 static void event_emit(cli_trace *t, json_t *o) {
-  if (!o) {
-    fputs("{\"event\":\"warning\",\"message\":\"out of memory while tracing\"}\n", t->out);
-    return;
+  char *line = o ? cli_json_event_line((double)t->event_ns / 1e9, o) : NULL;
+  if (line) {
+    fprintf(t->out, "%s\n", line);
+    free(line);
+  } else {
+    fprintf(t->out, "{\"t\":%.6f,\"event\":\"warning\",\"message\":\"out of memory while "
+                    "tracing\"}\n",
+            (double)t->event_ns / 1e9);
   }
-  if (cli_json_print(t->out, o) != 0)
-    fputs("{\"event\":\"warning\",\"message\":\"out of memory while tracing\"}\n", t->out);
+  fflush(t->out);
   json_decref(o);
 }
 

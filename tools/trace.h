@@ -41,6 +41,7 @@ typedef struct cli_trace {
   FILE *out;
   uint64_t t0_ns; /* CLOCK_MONOTONIC at start: every "t" is relative to it */
   uint64_t finish_ns;
+  uint64_t event_ns; /* time of the JSON event being built, since t0 */
   cli_row *rows;
   size_t nrows, cap;
   int oom; /* a row could not be recorded; the waterfall says so */
