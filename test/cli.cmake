@@ -19,6 +19,8 @@ endif()
 include(${PROJECT_SOURCE_DIR}/tools/linkable.cmake)
 find_package(Python3 COMPONENTS Interpreter)
 if(IOA_BUILD_TOOLS AND IOA_CLI_LINKABLE AND Python3_Interpreter_FOUND)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+               ${CMAKE_CURRENT_SOURCE_DIR}/cli_test.py)
   file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cli_test.py _cli_defs REGEX "^def test_[a-z0-9_]+\\(")
   foreach(_def ${_cli_defs})
     string(REGEX REPLACE "^def test_([a-z0-9_]+)\\(.*" "\\1" _name "${_def}")
