@@ -887,6 +887,33 @@ def test_dgram():
         s.close()
 
 
+def test_dgram_refused():
+    # A connected UDP socket learns of the closed port from ICMP: io_error.
+    port = closed_port()
+    code, out, err = run(["--trace", "json", "-t", "dgram", "-q", "5",
+                          "--addr", "127.0.0.1:%d" % port], stdin=b"ping\n")
+    expect(code == 1, "exit 1", err)
+    io = of(events(err), "io_error")
+    expect(io and io[0]["errno"] == "ECONNREFUSED", "io_error ECONNREFUSED", err)
+
+
+def test_dgram_zero_io():
+    port = closed_port()
+    code, out, err = run(["-z", "--trace", "json", "-t", "dgram", "--addr", "127.0.0.1:%d" % port])
+    expect(code == 0, "a datagram 'connect' only sets the peer", err)
+    expect(of(events(err), "connected"), "connected", err)
+
+
+def test_quit_after_stream():
+    # -q: after stdin EOF, do not wait for a peer that never closes.
+    srv = Server(behaviour="hold")
+    try:
+        code, out, err = run(["-q", "0.2", "--addr", "127.0.0.1:%d" % srv.port], stdin=b"x")
+        expect(code == 0, "-q ends the copy", err)
+    finally:
+        srv.close()
+
+
 def test_unix_stream():
     d = tmpdir()
     path = os.path.join(d, "s.sock")

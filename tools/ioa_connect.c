@@ -418,6 +418,14 @@ static void filter_family(cli *c, const char *what, ioa_addr *list, size_t *n) {
     exit(EXIT_CONNECT_ERROR);
   }
   size_t kept = 0, ndropped = 0;
+  for (size_t i = 0; i < *n; i++)
+    kept += list[i].family == c->o.family;
+  if (kept == 0) {
+    free(dropped);
+    usage_error("%s: none of the %s addresses is %s", c->o.family == AF_INET ? "-4" : "-6", what,
+                c->o.family == AF_INET ? "inet (IPv4)" : "inet6 (IPv6)");
+  }
+  kept = 0;
   for (size_t i = 0; i < *n; i++) {
     if (list[i].family == c->o.family)
       list[kept++] = list[i];
@@ -428,9 +436,6 @@ static void filter_family(cli *c, const char *what, ioa_addr *list, size_t *n) {
     cli_trace_filter(&c->trace, what, c->o.family, list, kept, dropped, ndropped);
   free(dropped);
   *n = kept;
-  if (kept == 0)
-    usage_error("%s: none of the %s addresses is %s", c->o.family == AF_INET ? "-4" : "-6", what,
-                c->o.family == AF_INET ? "inet (IPv4)" : "inet6 (IPv6)");
 }
 
 /* ---------------------------------------------------------------- finishing */
