@@ -88,6 +88,8 @@ typedef struct cli {
   char *line; /* datagram mode: the partial line so far */
   size_t line_len, line_cap;
   ioa_timer quit_timer;
+  int quit_on_drain; /* start the -q countdown when the write queue drains */
+  int sock_queued;   /* datagrams handed to ioa_socket_send not yet drained */
 } cli;
 
 static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -503,7 +505,15 @@ static void quit_timer_cb(ioa_timer *t, void *data) {
   finish(c, EXIT_CONNECTED);
 }
 
+static void quit_countdown(cli *c) {
+  unsigned quit_ms = c->o.quit_after_set ? c->o.quit_after_ms : 1000;
+  c->quit_on_drain = 0;
+  if (ioa_timer_start(&c->quit_timer, (uint64_t)quit_ms * 1000000u, 0) != 0)
+    finish(c, EXIT_CONNECTED);
+}
+
 static void send_packet(cli *c, const char *buf, size_t len) {
+  c->sock_queued = 1; /* until on_drain says the send queue is empty */
   int rc = ioa_socket_send(c->sock, buf, len, NULL);
   if (rc < 0) {
     cli_trace_io_error(&c->trace, "send", rc);
@@ -527,10 +537,14 @@ static void stdin_got_eof(cli *c) {
       c->line_len = 0;
     }
   }
-  unsigned quit_ms = c->o.quit_after_set ? c->o.quit_after_ms : (c->sock ? 1000 : 0);
   if (!c->finished && (c->o.quit_after_set || c->sock)) {
-    if (ioa_timer_start(&c->quit_timer, (uint64_t)quit_ms * 1000000u, 0) != 0)
-      finish(c, EXIT_CONNECTED);
+    /* The -q countdown starts once everything read is on the wire, so a
+     * short -q never drops queued data. */
+    size_t queued = c->stream ? ioa_stream_queued(c->stream) : 0;
+    if (queued > 0 || (c->sock && c->sock_queued))
+      c->quit_on_drain = 1;
+    else
+      quit_countdown(c);
   }
 }
 
@@ -647,6 +661,21 @@ static void stream_error_cb(ioa_stream *s, const char *syscall, int err, void *d
   finish(c, EXIT_CONNECT_ERROR);
 }
 
+static void stream_drain_cb(ioa_stream *s, void *data) {
+  (void)s;
+  cli *c = data;
+  if (c->quit_on_drain && !c->finished)
+    quit_countdown(c);
+}
+
+static void socket_drain_cb(ioa_socket *s, void *data) {
+  (void)s;
+  cli *c = data;
+  c->sock_queued = 0;
+  if (c->quit_on_drain && !c->finished)
+    quit_countdown(c);
+}
+
 static void stream_high_water_cb(ioa_stream *s, void *data) {
   (void)s;
   cli *c = data;
@@ -701,6 +730,7 @@ static void start_copy(cli *c, int fd) {
       ioa_stream_callbacks cbs = {
           .on_read = stream_read_cb,
           .on_error = stream_error_cb,
+          .on_drain = stream_drain_cb,
           .on_high_water = stream_high_water_cb,
           .on_low_water = stream_low_water_cb,
       };
@@ -710,7 +740,8 @@ static void start_copy(cli *c, int fd) {
     c->seqpacket = type == SOCK_SEQPACKET;
     rc = ioa_socket_new(c->loop, fd, NULL, &c->sock);
     if (rc == 0) {
-      ioa_socket_callbacks cbs = {.on_recv = socket_recv_cb, .on_error = socket_error_cb};
+      ioa_socket_callbacks cbs = {
+          .on_recv = socket_recv_cb, .on_error = socket_error_cb, .on_drain = socket_drain_cb};
       ioa_socket_set_callbacks(c->sock, &cbs, c);
     }
   }
