@@ -101,7 +101,7 @@ class BlackHole:
             c.setblocking(False)
             c.connect_ex(("127.0.0.1", self.port))
             self.fillers.append(c)
-            if not select.select([], [c], [], 0.3)[1]:
+            if not select.select([], [c], [], 1.0)[1]:
                 return  # this one hangs: the queue is full
         raise RuntimeError("could not fill the listen backlog")
 

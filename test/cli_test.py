@@ -219,13 +219,14 @@ class BlackHole:
         self.sock.listen(0)
         self.port = self.sock.getsockname()[1]
         self.fillers = []
-        # Connect until one filler stays pending: then the queue is full.
+        # Connect until one filler stays pending (1 s is far beyond a loopback
+        # handshake even on a loaded machine): then the queue is full.
         for _ in range(8):
             c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             c.setblocking(False)
             c.connect_ex(("127.0.0.1", self.port))
             self.fillers.append(c)
-            _, w, _ = select.select([], [c], [], 0.3)
+            _, w, _ = select.select([], [c], [], 1.0)
             if not w:
                 return
         raise Skip("could not fill the listen backlog")
