@@ -955,6 +955,29 @@ def test_unix_missing_and_non_utf8():
         shutil.rmtree(d)
 
 
+def test_hostile_bytes_in_names():
+    # An abstract unix name with a quote, a backslash, a control byte and a
+    # non-UTF-8 byte: JSON stays valid, -v never sends them raw.
+    name = b"unix:@ioa-q\"b\\s\x01c\xff-%d" % os.getpid()
+    code, out, err = run([b"--trace", b"json", b"-z", b"--addr", name])
+    expect(code == 1, "nobody listens: exit 1", err)
+    evs = events(err)
+    addr = of(evs, "attempt")[0]["addr"]
+    expect('"' in addr and "\\" in addr and "\x01" in addr and "\ufffd" in addr,
+           "quote, backslash and control byte kept; invalid byte replaced", err)
+    p = subprocess.run([BIN, b"-v", b"-z", b"--addr", name, b"--addr", b"127.0.0.1:%d" %
+                        closed_port()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=RUN_TIMEOUT)
+    raw = p.stderr
+    sanitizer_clean(raw.decode("utf-8", "replace"))
+    expect(b"\x01" not in raw and b"\xff" not in raw, "no raw control/invalid bytes", raw)
+    raw.decode("utf-8")  # the human trace is valid UTF-8
+    rows = [l for l in raw.decode().splitlines() if l.count("|") >= 2]
+    expect(len(rows) == 3, "header-less rows: 2 attempts + none else", raw)
+    cols = set(l.index("|") for l in rows if "ECONNREFUSED" in l or "failed" in l)
+    expect(len(cols) == 1, "waterfall bars aligned despite escapes", raw)
+
+
 def test_seqpacket():
     d = tmpdir()
     path = os.path.join(d, "sp.sock")

@@ -8,7 +8,7 @@
 /* Length of the well-formed UTF-8 sequence starting at s (at most len bytes
  * available), or 0 if the first byte does not start one.  The ranges are
  * those of the Unicode standard, table 3-7. */
-static size_t utf8_sequence_len(const unsigned char *s, size_t len) {
+size_t cli_utf8_seq_len(const unsigned char *s, size_t len) {
   unsigned char c = s[0];
   if (c < 0x80)
     return 1;
@@ -51,7 +51,7 @@ char *cli_utf8_sanitize(const char *s, size_t len, size_t *out_len) {
     return NULL;
   size_t o = 0;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_sequence_len(in + i, len - i);
+    size_t n = cli_utf8_seq_len(in + i, len - i);
     if (n == 0) {
       out[o++] = (char)0xEF;
       out[o++] = (char)0xBF;

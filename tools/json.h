@@ -21,6 +21,10 @@
  * Returns NULL only when memory runs out. */
 char *cli_utf8_sanitize(const char *s, size_t len, size_t *out_len);
 
+/* Length of the well-formed UTF-8 sequence at s (len bytes available), or
+ * 0 if the first byte does not start one. */
+size_t cli_utf8_seq_len(const unsigned char *s, size_t len);
+
 /* A JSON string for s[0..len) (sanitized).  NULL only on ENOMEM. */
 json_t *cli_json_stringn(const char *s, size_t len);
 /* Same for a C string; NULL s gives JSON null. */

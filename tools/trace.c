@@ -45,15 +45,28 @@ static const char *addr_text(const ioa_addr *a, char buf[IOA_ADDR_STRLEN]) {
   return buf;
 }
 
-/* Human lines go to a terminal: show control bytes as \xNN rather than
- * sending them raw. */
-static void put_human(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p < 0x20 || *p == 0x7f)
-      fprintf(f, "\\x%02x", *p);
-    else
-      fputc(*p, f);
+/* Human lines go to a terminal: control bytes and bytes that are not UTF-8
+ * are shown as \xNN rather than sent raw.  Returns the columns used (one
+ * per character), so the waterfall can align labels. */
+static size_t put_human(FILE *f, const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t left = strlen(s), cols = 0;
+  while (left > 0) {
+    size_t n = *p < 0x20 || *p == 0x7f ? 0 : cli_utf8_seq_len(p, left);
+    if (n == 0) {
+      if (f)
+        fprintf(f, "\\x%02x", *p);
+      cols += 4;
+      n = 1;
+    } else {
+      if (f)
+        fwrite(p, 1, n, f);
+      cols += 1;
+    }
+    p += n;
+    left -= n;
   }
+  return cols;
 }
 
 static void human_prefix(cli_trace *t) { fprintf(t->out, "[%10.3f ms] ", since_ms(t, cli_now_ns())); }
@@ -513,7 +526,7 @@ void cli_trace_waterfall(cli_trace *t) {
   uint64_t total = end > t->t0_ns ? end - t->t0_ns : 1;
   int label_width = 8;
   for (size_t i = 0; i < t->nrows; i++) {
-    int n = (int)strlen(t->rows[i].label);
+    int n = (int)put_human(NULL, t->rows[i].label);
     if (n > label_width)
       label_width = n;
   }
@@ -549,8 +562,7 @@ void cli_trace_waterfall(cli_trace *t) {
     }
     bar[c1 - 1] = mark;
     fputs("  ", f);
-    put_human(f, r->label);
-    int pad = label_width - (int)strlen(r->label);
+    int pad = label_width - (int)put_human(f, r->label);
     fprintf(f, "%*s |%s| %10.3f %10.3f  ", pad > 0 ? pad : 0, "", bar, (double)s / 1e6,
             (double)e / 1e6);
     put_human(f, r->state == CLI_ROW_OPEN ? "still running" : r->result);
