@@ -337,7 +337,9 @@ void cli_trace_fail(cli_trace *t, const ioa_attempt_failure *f) {
     r = row_new_attempt(t, f->start_ns ? f->start_ns : now, f->peer, f->local);
   if (r) {
     r->state = CLI_ROW_FAILED;
-    r->end_ns = f->end_ns && f->end_ns <= now ? f->end_ns : now;
+    /* Our clock, not f->end_ns: the loop's time is cached per iteration,
+     * so it can lag the trace lines printed around it. */
+    r->end_ns = now;
     snprintf(r->result, sizeof r->result, "%s failed: %s", ioa_syscall_name(f->syscall),
              ioa_err_name(f->err));
   }
