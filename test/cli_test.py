@@ -246,6 +246,79 @@ def tmpdir():
     return tempfile.mkdtemp(prefix="ioa-cli-")
 
 
+class DnsServer:
+    """A tiny DNS server on 127.0.0.1 (UDP) for --dns-server tests: answers
+    A/AAAA from a table, NXDOMAIN for other names, optional AAAA delay."""
+
+    def __init__(self, table, aaaa_delay=0.0):
+        import struct
+        self.struct = struct
+        self.table = table  # name -> {1: [ipv4...], 28: [ipv6...]}
+        self.aaaa_delay = aaaa_delay
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _answer(self, q, peer):
+        st = self.struct
+        qid, flags = st.unpack("!HH", q[:4])
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+            i += 1 + q[i]
+        qtype, qclass = st.unpack("!HH", q[i + 1:i + 5])
+        question = q[12:i + 5]
+        name = ".".join(labels).lower()
+        self.queries.append((name, qtype))
+        rcode, answers = 0, []
+        if name not in self.table:
+            rcode = 3
+        else:
+            fam = socket.AF_INET if qtype == 1 else socket.AF_INET6 if qtype == 28 else None
+            for ip in self.table[name].get(qtype, []) if fam else []:
+                rdata = socket.inet_pton(fam, ip)
+                answers.append(st.pack("!HHHIH", 0xC00C, qtype, 1, 60, len(rdata)) + rdata)
+        hdr = st.pack("!HHHHHH", qid, 0x8180 | (flags & 0x0100) | rcode, 1, len(answers), 0, 0)
+        reply = hdr + question + b"".join(answers)
+        if qtype == 28 and self.aaaa_delay:
+            threading.Timer(self.aaaa_delay, self._send, (reply, peer)).start()
+        else:
+            self._send(reply, peer)
+
+    def _send(self, reply, peer):
+        try:
+            self.sock.sendto(reply, peer)
+        except OSError:
+            pass
+
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            try:
+                self._answer(q, peer)
+            except (IndexError, ValueError):
+                pass  # not a query we understand: no reply
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def need_cares():
+    code, out, err = run(["--dns-server", "127.0.0.1:1", "-z", "127.0.0.1", "1"])
+    if code == 64 and "c-ares" in err:
+        raise Skip("built without c-ares")
+
+
 # ------------------------------------------------------------------ tests
 
 def test_help():
@@ -306,6 +379,8 @@ def test_usage_errors():
         (["--local", "127.0.0.1:0", "--local-host", "127.0.0.1", "--addr", a], "--local-host"),
         (["-6", "--addr", a], "-6"),
         (["--sequential=1", "--addr", a], "--sequential"),
+        (["--dns-server", "127.0.0.1:53", "--addr", a], "--dns-server"),
+        (["--dns-server", "", "127.0.0.1", p], "--dns-server"),
     ]
     try:
         for args, needle in cases:
@@ -976,6 +1051,68 @@ def test_hostile_bytes_in_names():
     expect(len(rows) == 2, "one waterfall row per attempt", raw)
     cols = set(l.index("|") for l in rows)
     expect(len(cols) == 1, "waterfall bars aligned despite escapes", raw)
+
+
+def test_dns_server_happy_eyeballs():
+    # A name answered by our own DNS server with ::1 and 127.0.0.1; only
+    # 127.0.0.1 listens, so [::1] is refused and IPv4 connects.
+    if not have_ipv6():
+        raise Skip("no ::1")
+    need_cares()
+    srv = Server()
+    dns = DnsServer({"he.ioa.test": {1: ["127.0.0.1"], 28: ["::1"]}})
+    try:
+        code, out, err = run(["--dns-server", "127.0.0.1:%d" % dns.port, "--trace", "json",
+                              "-z", "he.ioa.test", str(srv.port)])
+        expect(code == 0, "connected", err)
+        evs = events(err)
+        got = [a for e in of(evs, "resolved") for a in e["addrs"]]
+        expect(sorted(got) == sorted(["[::1]:%d" % srv.port, "127.0.0.1:%d" % srv.port]),
+               "A and AAAA answers from our server", err)
+        expect(of(evs, "connected")[0]["addr"] == "127.0.0.1:%d" % srv.port, "IPv4 won", err)
+        for f in of(evs, "fail"):
+            expect(f["addr"].startswith("[::1]") and f["errno"] == "ECONNREFUSED",
+                   "only [::1] may fail (refused)", err)
+        expect(set(q for q in dns.queries if q[0] == "he.ioa.test") == {("he.ioa.test", 1),
+                                                                       ("he.ioa.test", 28)},
+               "both A and AAAA were asked of our server", dns.queries)
+    finally:
+        srv.close()
+        dns.close()
+
+
+def test_dns_server_slow_aaaa():
+    # AAAA arrives late: after the resolution delay the IPv4 answer is tried
+    # alone and wins; IPv6 is never attempted.
+    need_cares()
+    srv = Server()
+    dns = DnsServer({"slow.ioa.test": {1: ["127.0.0.1"], 28: ["::1"]}}, aaaa_delay=1.0)
+    try:
+        code, out, err = run(["--dns-server", "127.0.0.1:%d" % dns.port, "--trace", "json",
+                              "--resolution-delay", "50", "-z", "slow.ioa.test", str(srv.port)])
+        expect(code == 0, "connected", err)
+        evs = events(err)
+        att = of(evs, "attempt")
+        expect(att and all(a["addr"].startswith("127.0.0.1") for a in att),
+               "no IPv6 attempt before the connection", err)
+    finally:
+        srv.close()
+        dns.close()
+
+
+def test_dns_server_nxdomain():
+    need_cares()
+    dns = DnsServer({})
+    try:
+        code, out, err = run(["--dns-server", "127.0.0.1:%d" % dns.port, "--trace", "json",
+                              "nx.ioa.test", "80"])
+        expect(code == 2, "NXDOMAIN: exit 2", err)
+        re_ = of(events(err), "resolve_error")
+        expect(re_ and re_[0]["errno"] == "EAI_NONAME", "EAI_NONAME", err)
+        expect(any(q[0] == "nx.ioa.test" for q in dns.queries), "our server was asked",
+               dns.queries)
+    finally:
+        dns.close()
 
 
 def test_seqpacket():
