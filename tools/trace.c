@@ -255,7 +255,14 @@ void cli_trace_resolved(cli_trace *t, const ioa_addr *addrs, size_t n, int is_lo
     r->state = CLI_ROW_OK;
     r->end_ns = now;
     r->count += n;
-    snprintf(r->result, sizeof r->result, "%zu address%s", r->count, r->count == 1 ? "" : "es");
+    /* Happy Eyeballs cares when each family's answers arrived. */
+    const char *fam = n > 0 ? ioa_family_name(addrs[0].family) : NULL;
+    size_t used = strlen(r->arrivals);
+    if (used + 40 < sizeof r->arrivals)
+      snprintf(r->arrivals + used, sizeof r->arrivals - used, "%s%s at %.3f", used ? ", " : "",
+               fam ? fam : "?", since_ms(t, now));
+    snprintf(r->result, sizeof r->result, "%zu address%s (%s)", r->count,
+             r->count == 1 ? "" : "es", r->arrivals);
   }
   if (t->mode & CLI_TRACE_JSON) {
     json_t *o = event_new(t, "resolved");

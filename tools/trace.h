@@ -33,6 +33,7 @@ typedef struct cli_row {
   uint64_t start_ns, end_ns;
   cli_row_state state;
   size_t count; /* addresses, for resolution rows */
+  char arrivals[112]; /* resolution rows: when each batch of answers came */
   char result[160];
 } cli_row;
 
