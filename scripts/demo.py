@@ -6,6 +6,8 @@ Usage: scripts/demo.py PATH/TO/ioa-connect      (scripts/demo builds it first)
 (a) "localhost" resolving to ::1 and 127.0.0.1, where [::1]:P refuses and
     127.0.0.1:P accepts (same port): the Happy Eyeballs race.
 (b) an address list whose first attempts fail, then one that works.
+(a') the same race with the answers from a DNS server of our own on
+    127.0.0.1 (--dns-server; c-ares asks nobody else), AAAA 20 ms after A.
 (c) an attempt that can only time out: a loopback listener whose backlog is
     full (listen(fd, 0), filled, never accepted), with --attempt-timeout.
 
@@ -170,6 +172,31 @@ def part_a(binary, here):
         shutil.rmtree(tmp)
 
 
+def part_a_dns(binary):
+    """(a') the same race with answers from a DNS server of our own on
+    127.0.0.1 (c-ares asks only it): A first, AAAA 20 ms later, within the
+    50 ms resolution delay, so IPv6 is still tried first."""
+    banner("(a') the same race, names from our own DNS server on 127.0.0.1 "
+           "(AAAA answered 20 ms after A)")
+    if not have_ipv6():
+        print("no ::1 on this machine: skipped")
+        return True
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
+    import cli_test
+    srv = ReplyServer(socket.AF_INET, "127.0.0.1")
+    dns = cli_test.DnsServer({"demo.ioa.test": {1: ["127.0.0.1"], 28: ["::1"]}}, aaaa_delay=0.02)
+    try:
+        code = run_tool([binary, "-v", "-z", "--dns-server", "127.0.0.1:%d" % dns.port,
+                         "demo.ioa.test", str(srv.port)])
+    finally:
+        srv.close()
+        dns.close()
+    if code == 64:
+        print("(this build has no c-ares backend: skipped)")
+        return True
+    return code == 0
+
+
 def part_b(binary):
     banner("(b) an address list where the first attempts fail")
     srv = ReplyServer(socket.AF_INET, "127.0.0.1")
@@ -211,9 +238,9 @@ def main():
         return 64
     binary = os.path.abspath(sys.argv[1])
     here = os.path.abspath(__file__)
-    ok = [part_a(binary, here), part_b(binary), part_c(binary)]
+    ok = [part_a(binary, here), part_a_dns(binary), part_b(binary), part_c(binary)]
     banner("demo %s" % ("finished: every outcome as expected" if all(ok)
-                        else "FAILED: see above (parts a, b, c = %r)" % ok))
+                        else "FAILED: see above (parts a, a', b, c = %r)" % ok))
     return 0 if all(ok) else 1
 
 
