@@ -181,6 +181,7 @@ def part_a_dns(binary):
     if not have_ipv6():
         print("no ::1 on this machine: skipped")
         return True
+    sys.dont_write_bytecode = True  # keep the source tree clean
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
     import cli_test
     srv = ReplyServer(socket.AF_INET, "127.0.0.1")
