@@ -394,8 +394,12 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
   int e = pool_maybe_spawn(r);
   if (e && r->nthreads == 0) {
     /* No thread at all: this lookup cannot run.  Fail it here. */
-    r->queue_head = r->queue_tail = NULL;
-    r->nqueued = 0;
+    if (job->prev)
+      job->prev->next = NULL;
+    else
+      r->queue_head = NULL;
+    r->queue_tail = job->prev;
+    r->nqueued--;
     pthread_mutex_unlock(&r->lock);
     ioa_free(job);
     return -e;
@@ -533,8 +537,9 @@ void ioa_resolve_cancel(ioa_resolve_req *req) {
 }
 
 void ioa_resolver_free(ioa_resolver *r) {
-  if (!r)
+  if (!r || r->freeing)
     return;
+  r->freeing = 1; /* on_done(CANCELED) callbacks may not start new lookups */
   while (r->reqs)
     ioa_resolve_cancel(r->reqs);
   if (r->backend == IOA_RESOLVER_CARES)
@@ -623,6 +628,8 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
 int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out) {
   if (!r || !p || !p->on_done)
     return IOA_EBADPARAM;
+  if (r->freeing)
+    return -ESHUTDOWN;
   const char *host = p->host, *service = p->service;
   if (!host && !service)
     return IOA_EAI_NONAME;

@@ -17,6 +17,7 @@ struct ioa_resolver {
   ioa_resolver_backend backend;
   unsigned default_timeout_ms;
   ioa_resolve_req *reqs; /* outstanding requests; loop thread only */
+  int freeing;           /* inside ioa_resolver_free */
 
   /* getaddrinfo pool.  Everything below lock is guarded by it. */
   pthread_mutex_t lock;

@@ -500,6 +500,8 @@ static void test_cares_both_families(void **state) {
   assert_int_not_equal(o.partial_family[0], o.partial_family[1]);
   assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A) >= 1);
   assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA) >= 1);
+  /* c-ares closes idle sockets: nothing keeps the loop running */
+  assert_int_equal(ioa_loop_run(env.loop, IOA_RUN_NOWAIT), 0);
   cares_close(&env);
 }
 
@@ -720,6 +722,114 @@ static void test_stress_cares(void **state) {
   cares_close(&env);
 }
 
+/* --------------------------------------------- fault injection (fault preset) */
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+
+#define FAULT_BIT(op) (1ul << (op))
+
+static void test_fault_eai_system(void **state) {
+  ioa_loop *loop = new_loop();
+  ioa_resolver *r = new_pool(loop, 1);
+  /* fast path: the first getaddrinfo() fails with EAI_SYSTEM/EMFILE */
+  outcome o = {0};
+  ioa_fault_arm(1, FAULT_BIT(IOA_FOP_GETADDRINFO), EMFILE);
+  assert_int_equal(start(r, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
+  wait_for(loop, &o, 5000);
+  assert_int_equal(o.status, IOA_EAI_SYSTEM);
+  assert_int_equal(o.sys_errno, EMFILE);
+  assert_non_null(strstr(o.message, gai_strerror(EAI_SYSTEM)));
+  assert_non_null(strstr(o.message, strerror(EMFILE)));
+  /* pool: the fast path's call is the 1st, the worker's the 2nd */
+  outcome p = {0};
+  ioa_fault_arm(2, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &p, NULL), 0);
+  wait_for(loop, &p, 5000);
+  assert_int_equal(p.status, IOA_EAI_AGAIN);
+  assert_string_equal(p.message, gai_strerror(EAI_AGAIN));
+  ioa_fault_arm(0, 0, 0);
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
+static void test_fault_no_thread(void **state) {
+  ioa_loop *loop = new_loop();
+  ioa_resolver *r = new_pool(loop, 2);
+  outcome o = {0};
+  ioa_fault_arm(1, FAULT_BIT(IOA_FOP_PTHREAD_CREATE), EAGAIN);
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), -EAGAIN);
+  ioa_fault_arm(0, 0, 0);
+  assert_int_equal(ioa_loop_active(loop), 0);
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
+  wait_for(loop, &o, 5000);
+  assert_int_equal(o.status, 0);
+  assert_int_equal(o.calls, 1);
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
+/* Every allocation and syscall on the way fails once in turn: the lookup
+ * either fails to start (no callback) or calls back exactly once. */
+static void fault_sweep(ioa_resolver_backend backend, const char *host, int family,
+                        unsigned long mask) {
+  ioa_dns_fixture *dns = NULL;
+  char servers[64] = "";
+  if (backend == IOA_RESOLVER_CARES) {
+    assert_int_equal(ioa_dns_fixture_start(&dns, "127.0.0.1", 0, records,
+                                           sizeof records / sizeof records[0]),
+                     0);
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(dns));
+  }
+  for (unsigned long nth = 1; nth < 200; nth++) {
+    ioa_loop *loop = new_loop();
+    ioa_resolver_options opts = {.backend = backend, .max_threads = 1,
+                                 .servers = servers[0] ? servers : NULL,
+                                 .dns_timeout_ms = 200, .dns_tries = 1};
+    ioa_resolver *r = NULL;
+    assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);
+    outcome o = {0};
+    ioa_fault_arm(nth, mask, ENOMEM);
+    int rc = start(r, host, "80", family, SOCK_STREAM, 0, 0, &o, NULL);
+    if (rc == 0)
+      ioa_test_run_until(loop, &o.calls, 5000);
+    int fired = ioa_fault_fired();
+    ioa_fault_arm(0, 0, 0);
+    if (rc < 0)
+      assert_int_equal(o.calls, 0);
+    else
+      assert_int_equal(o.calls, 1);
+    ioa_resolver_free(r);
+    drain(loop);
+    ioa_loop_free(loop);
+    if (!fired) {
+      print_message("# %s %s: %lu failure points, each handled\n",
+                    backend == IOA_RESOLVER_CARES ? "c-ares" : "pool", host, nth - 1);
+      assert_true(nth > 2);
+      break; /* past the last failure point */
+    }
+  }
+  ioa_dns_fixture_stop(dns);
+}
+
+static void test_fault_sweep_pool(void **state) {
+  fault_sweep(IOA_RESOLVER_GETADDRINFO, "localhost", AF_INET,
+              FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_PTHREAD_CREATE) |
+                  FAULT_BIT(IOA_FOP_GETADDRINFO));
+  fault_sweep(IOA_RESOLVER_GETADDRINFO, "127.0.0.1", AF_INET, FAULT_BIT(IOA_FOP_MALLOC));
+}
+
+static void test_fault_sweep_cares(void **state) {
+  SKIP_WITHOUT_CARES();
+  fault_sweep(IOA_RESOLVER_CARES, "both.ioa.test.", AF_UNSPEC,
+              FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_SOCKET) |
+                  FAULT_BIT(IOA_FOP_CONNECT) | FAULT_BIT(IOA_FOP_SENDMSG) |
+                  FAULT_BIT(IOA_FOP_WRITEV) | FAULT_BIT(IOA_FOP_RECVMSG) |
+                  FAULT_BIT(IOA_FOP_EPOLL_CTL));
+}
+#endif
+
 /* ------------------------------------------ glibc inside a namespace */
 
 static const ioa_dns_record ns_records[] = {
@@ -896,6 +1006,12 @@ int main(int argc, char **argv) {
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
       IOA_TEST(test_netns_getaddrinfo),
+#ifdef IOA_FAULT_INJECTION
+      IOA_TEST(test_fault_eai_system),
+      IOA_TEST(test_fault_no_thread),
+      IOA_TEST(test_fault_sweep_pool),
+      IOA_TEST(test_fault_sweep_cares),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,6 +109,7 @@ typedef struct ioa_resolve_params {
  *                    a name /etc/services does not know for the socktype
  *   IOA_EAI_NONAME   neither host nor service
  *   IOA_EBADPARAM    no on_done
+ *   -ESHUTDOWN       called from a callback run by ioa_resolver_free(r)
  *   -EAGAIN          no worker thread could be started (and none exists) */
 IOA_EXPORT int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out);
 IOA_EXPORT void ioa_resolve_cancel(ioa_resolve_req *req);
