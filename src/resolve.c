@@ -178,6 +178,10 @@ static void req_unlink(ioa_resolver *r, ioa_resolve_req *req) {
 }
 
 static void req_free(ioa_resolve_req *req) {
+  /* Also reached when starting fails after c-ares answered synchronously
+   * (its answer had started the defer). */
+  ioa_timer_stop(&req->timer);
+  ioa_defer_stop(&req->defer);
   for (unsigned i = 0; i < 2; i++)
     ioa_free(req->slot[i].addrs);
   ioa_free(req->addrs);
@@ -378,7 +382,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
   job->hints.ai_family = hints->family;
   job->hints.ai_socktype = hints->socktype;
   job->hints.ai_protocol = hints->protocol;
-  job->hints.ai_flags = hints->flags;
+  job->hints.ai_flags = hints->flags & ~AI_CANONNAME;
   job->r = r;
   job->req = req;
   job->state = JOB_QUEUED;
@@ -601,8 +605,9 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
       .ai_family = hints->family,
       .ai_socktype = hints->socktype,
       .ai_protocol = hints->protocol,
-      /* Numeric-only never blocks: no NSS, no DNS, no /etc/services. */
-      .ai_flags = hints->flags | AI_NUMERICHOST | AI_NUMERICSERV,
+      /* Numeric-only never blocks: no NSS, no DNS, no /etc/services.  No
+       * canonical name is reported, so never ask for one (a reverse lookup). */
+      .ai_flags = (hints->flags & ~AI_CANONNAME) | AI_NUMERICHOST | AI_NUMERICSERV,
   };
   struct addrinfo *ai = NULL;
   errno = 0;

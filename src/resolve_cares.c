@@ -350,8 +350,6 @@ static int ares_flags(int ai_flags) {
   int f = ARES_AI_NOSORT; /* sorting would connect() UDP probes; we keep resolver order */
   if (ai_flags & AI_PASSIVE)
     f |= ARES_AI_PASSIVE;
-  if (ai_flags & AI_CANONNAME)
-    f |= ARES_AI_CANONNAME;
   if (ai_flags & AI_NUMERICHOST)
     f |= ARES_AI_NUMERICHOST;
   if (ai_flags & AI_NUMERICSERV)

@@ -73,7 +73,7 @@ typedef struct ioa_resolve_hints {
   int family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
   int socktype; /* 0 = any */
   int protocol;
-  int flags;    /* AI_* flags */
+  int flags;    /* AI_* flags; AI_CANONNAME is ignored (no canonical name is reported) */
 } ioa_resolve_hints;
 
 typedef struct ioa_resolve_result {
