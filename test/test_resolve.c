@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -124,6 +125,20 @@ static int start(ioa_resolver *r, const char *host, const char *service, int fam
   return rc;
 }
 
+/* Threads of this process (from /proc/self/task). */
+static int thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
 /* Run until o->calls, bounded. */
 static void wait_for(ioa_loop *loop, outcome *o, unsigned max_ms) {
   assert_int_equal(ioa_test_run_until(loop, &o->calls, max_ms), 0);
@@ -151,6 +166,7 @@ static ioa_resolver *new_pool(ioa_loop *loop, unsigned max_threads) {
 /* ------------------------------------------------- getaddrinfo backend */
 
 static void test_numeric_fast_path(void **state) {
+  int threads = thread_count();
   ioa_loop *loop = new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   outcome o4 = {0}, o6 = {0};
@@ -169,15 +185,17 @@ static void test_numeric_fast_path(void **state) {
   assert_int_equal(o6.status, 0);
   assert_true(has_addr(o6.addrs, o6.naddrs, "[::1]:53"));
   assert_int_equal(o6.addrs[0].socktype, SOCK_DGRAM);
+  assert_int_equal(thread_count(), threads); /* no thread for numeric input */
   ioa_resolver_free(r);
-  /* The fast path never started a thread. */
   assert_int_equal(o4.calls, 1);
   ioa_loop_free(loop);
 }
 
 static void test_localhost_pool(void **state) {
+  int threads = thread_count();
   ioa_loop *loop = new_loop();
   ioa_resolver *r = new_pool(loop, 2);
+  assert_int_equal(thread_count(), threads); /* started lazily */
   outcome o = {0}, os = {0};
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
   /* numeric host, service by name: goes through the pool (service lookup) */
@@ -190,7 +208,10 @@ static void test_localhost_pool(void **state) {
   assert_int_equal(o.partials, 1);
   assert_int_equal(os.status, 0);
   assert_true(has_addr(os.addrs, os.naddrs, "127.0.0.1:80"));
+  int grown = thread_count() - threads;
+  assert_true(grown >= 1 && grown <= 2); /* bounded by max_threads */
   ioa_resolver_free(r);
+  assert_int_equal(thread_count(), threads); /* joined */
   drain(loop);
   ioa_loop_free(loop);
 }
