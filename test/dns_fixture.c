@@ -223,6 +223,11 @@ int ioa_dns_fixture_start(ioa_dns_fixture **out, const char *ip, int port,
     e = errno ? errno : EINVAL;
     goto fail;
   }
+  /* Tests fire thousands of queries at once: a big buffer keeps the kernel
+   * from dropping them (FORCE needs CAP_NET_ADMIN; plain is capped). */
+  int rcvbuf = 8 << 20;
+  if (setsockopt(f->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    (void)setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   socklen_t len = sizeof sin;
   if (getsockname(f->fd, (struct sockaddr *)&sin, &len) < 0) {
     e = errno;

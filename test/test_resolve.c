@@ -125,8 +125,19 @@ static int start(ioa_resolver *r, const char *host, const char *service, int fam
   return rc;
 }
 
-/* Threads of this process (from /proc/self/task). */
+/* Threads of this process (from /proc/self/task); -1 where a sanitizer's
+ * own threads come and go (TSan's background thread starts lazily). */
+#if defined(__SANITIZE_THREAD__)
+#define IOA_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IOA_TEST_TSAN 1
+#endif
+#endif
 static int thread_count(void) {
+#ifdef IOA_TEST_TSAN
+  return -1;
+#else
   DIR *d = opendir("/proc/self/task");
   if (!d)
     return -1;
@@ -137,6 +148,7 @@ static int thread_count(void) {
       n++;
   closedir(d);
   return n;
+#endif
 }
 
 /* Run until o->calls, bounded. */
@@ -185,7 +197,8 @@ static void test_numeric_fast_path(void **state) {
   assert_int_equal(o6.status, 0);
   assert_true(has_addr(o6.addrs, o6.naddrs, "[::1]:53"));
   assert_int_equal(o6.addrs[0].socktype, SOCK_DGRAM);
-  assert_int_equal(thread_count(), threads); /* no thread for numeric input */
+  if (threads >= 0)
+    assert_int_equal(thread_count(), threads); /* no thread for numeric input */
   ioa_resolver_free(r);
   assert_int_equal(o4.calls, 1);
   ioa_loop_free(loop);
@@ -195,7 +208,8 @@ static void test_localhost_pool(void **state) {
   int threads = thread_count();
   ioa_loop *loop = new_loop();
   ioa_resolver *r = new_pool(loop, 2);
-  assert_int_equal(thread_count(), threads); /* started lazily */
+  if (threads >= 0)
+    assert_int_equal(thread_count(), threads); /* started lazily */
   outcome o = {0}, os = {0};
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
   /* numeric host, service by name: goes through the pool (service lookup) */
@@ -209,9 +223,11 @@ static void test_localhost_pool(void **state) {
   assert_int_equal(os.status, 0);
   assert_true(has_addr(os.addrs, os.naddrs, "127.0.0.1:80"));
   int grown = thread_count() - threads;
-  assert_true(grown >= 1 && grown <= 2); /* bounded by max_threads */
+  if (threads >= 0)
+    assert_true(grown >= 1 && grown <= 2); /* bounded by max_threads */
   ioa_resolver_free(r);
-  assert_int_equal(thread_count(), threads); /* joined */
+  if (threads >= 0)
+    assert_int_equal(thread_count(), threads); /* joined */
   drain(loop);
   ioa_loop_free(loop);
 }
@@ -473,7 +489,7 @@ typedef struct cares_env {
   ioa_resolver *r;
 } cares_env;
 
-static void cares_open(cares_env *env, unsigned dns_timeout_ms) {
+static void cares_open_tries(cares_env *env, unsigned dns_timeout_ms, unsigned tries) {
   memset(env, 0, sizeof *env);
   assert_int_equal(ioa_dns_fixture_start(&env->dns, "127.0.0.1", 0, records,
                                          sizeof records / sizeof records[0]),
@@ -484,8 +500,12 @@ static void cares_open(cares_env *env, unsigned dns_timeout_ms) {
   ioa_resolver_options o = {.backend = IOA_RESOLVER_CARES,
                             .servers = servers,
                             .dns_timeout_ms = dns_timeout_ms,
-                            .dns_tries = 1};
+                            .dns_tries = tries};
   assert_int_equal(ioa_resolver_new(env->loop, &o, &env->r), 0);
+}
+
+static void cares_open(cares_env *env, unsigned dns_timeout_ms) {
+  cares_open_tries(env, dns_timeout_ms, 1);
 }
 
 static void cares_close(cares_env *env) {
@@ -738,7 +758,9 @@ static void test_stress_pool(void **state) {
 static void test_stress_cares(void **state) {
   SKIP_WITHOUT_CARES();
   cares_env env;
-  cares_open(&env, 2000);
+  /* 2,000 datagrams at once may overflow a socket buffer (slowly, under
+   * TSan): let c-ares retransmit instead of reporting EAI_AGAIN. */
+  cares_open_tries(&env, 1000, 4);
   static const char *const names[] = {"both.ioa.test.", "slow6.ioa.test.", "127.0.0.1",
                                       "only4.ioa.test.", "slow4.ioa.test."};
   run_stress(env.loop, env.r, names, 5, AF_UNSPEC);
