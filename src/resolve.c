@@ -616,7 +616,9 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
   if (rc == EAI_NONAME) {
     /* Not numeric — unless the caller asked for numeric-only anyway, in
      * which case this is the final answer. */
-    int host_final = !host || (hints->flags & AI_NUMERICHOST);
+    /* A ':' never appears in a DNS name: a bad IPv6 literal (or scope)
+     * must not become a DNS query. */
+    int host_final = !host || (hints->flags & AI_NUMERICHOST) || memchr(host, ':', hlen);
     int serv_final = !service || (hints->flags & AI_NUMERICSERV) || all_digits(service, slen);
     if (!(host_final && serv_final))
       return 0;

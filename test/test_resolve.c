@@ -222,6 +222,14 @@ static void test_localhost_pool(void **state) {
   assert_int_equal(o.partials, 1);
   assert_int_equal(os.status, 0);
   assert_true(has_addr(os.addrs, os.naddrs, "127.0.0.1:80"));
+  /* no host: getaddrinfo's loopback (or wildcard with AI_PASSIVE) */
+  outcome nh = {0}, pv = {0};
+  assert_int_equal(start(r, NULL, "http", AF_INET, SOCK_STREAM, 0, 0, &nh, NULL), 0);
+  assert_int_equal(start(r, NULL, "8080", AF_INET, SOCK_STREAM, AI_PASSIVE, 0, &pv, NULL), 0);
+  wait_for(loop, &nh, 5000);
+  wait_for(loop, &pv, 5000);
+  assert_true(has_addr(nh.addrs, nh.naddrs, "127.0.0.1:80"));
+  assert_true(has_addr(pv.addrs, pv.naddrs, "0.0.0.0:8080"));
   int grown = thread_count() - threads;
   if (threads >= 0)
     assert_true(grown >= 1 && grown <= 2); /* bounded by max_threads */
@@ -305,6 +313,9 @@ static void test_gai_errors(void **state) {
       {"127.0.0.1", "80", AF_INET, SOCK_RAW, 0, IOA_EAI_SERVICE, EAI_SERVICE},
       {"localhost", "80", AF_INET, SOCK_STREAM, AI_NUMERICHOST, IOA_EAI_NONAME, EAI_NONAME},
       {"::1", "80", AF_INET, SOCK_STREAM, 0, IOA_EAI_ADDRFAMILY, EAI_ADDRFAMILY},
+      /* a broken IPv6 literal is final on the loop thread, never a DNS query */
+      {"fe80::1%no-such-if0", "80", AF_INET6, SOCK_STREAM, 0, IOA_EAI_NONAME, EAI_NONAME},
+      {"1:2:3", "80", AF_UNSPEC, SOCK_STREAM, 0, IOA_EAI_NONAME, EAI_NONAME},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     outcome o = {0};
@@ -588,6 +599,8 @@ static void test_cares_errors(void **state) {
   assert_int_equal(
       start(env.r, "drop6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &drop6, NULL), 0);
   assert_int_equal(start(env.r, "::1", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &num, NULL), 0);
+  outcome nohost = {0};
+  assert_int_equal(start(env.r, NULL, "http", AF_UNSPEC, SOCK_STREAM, 0, 0, &nohost, NULL), 0);
   wait_for(env.loop, &nx, 5000);
   wait_for(env.loop, &sf, 5000);
   wait_for(env.loop, &only4, 5000);
@@ -595,6 +608,10 @@ static void test_cares_errors(void **state) {
   wait_for(env.loop, &drop, 5000);
   wait_for(env.loop, &drop6, 5000);
   wait_for(env.loop, &num, 5000);
+  wait_for(env.loop, &nohost, 5000);
+  assert_int_equal(nohost.status, 0);
+  assert_true(has_addr(nohost.addrs, nohost.naddrs, "127.0.0.1:80"));
+  assert_true(has_addr(nohost.addrs, nohost.naddrs, "[::1]:80"));
   assert_int_equal(nx.status, IOA_EAI_NONAME);
   assert_int_equal(sf.status, IOA_EAI_AGAIN);
   assert_int_equal(only4.status, 0);
