@@ -457,7 +457,9 @@ static void pool_detach(ioa_resolve_req *req) {
     job_free(job);
 }
 
-static void pool_shutdown(ioa_resolver *r) {
+/* loop_dying: called from ioa_loop_free(), whose contract drops posts not
+ * yet run — results already posted can be freed now, nobody will run them. */
+static void pool_shutdown(ioa_resolver *r, int loop_dying) {
   pthread_mutex_lock(&r->lock);
   r->shutdown = 1;
   pthread_cond_broadcast(&r->cond);
@@ -466,8 +468,13 @@ static void pool_shutdown(ioa_resolver *r) {
     pthread_join(r->threads[i], NULL);
   /* Results still waiting in the loop's post queue free themselves when it
    * runs them; they must not look at the resolver. */
-  for (ioa_gai_job *job = r->posted; job; job = job->next)
+  ioa_gai_job *next;
+  for (ioa_gai_job *job = r->posted; job; job = next) {
+    next = job->next;
     job->r = NULL;
+    if (loop_dying)
+      job_free(job);
+  }
   r->posted = NULL;
 }
 
@@ -540,7 +547,7 @@ void ioa_resolve_cancel(ioa_resolve_req *req) {
   ioa__resolve_finish(req, IOA_EAI_CANCELED, 0, NULL, NULL, 0);
 }
 
-void ioa_resolver_free(ioa_resolver *r) {
+static void resolver_free(ioa_resolver *r, int loop_dying) {
   if (!r || r->freeing)
     return;
   r->freeing = 1; /* on_done(CANCELED) callbacks may not start new lookups */
@@ -549,14 +556,17 @@ void ioa_resolver_free(ioa_resolver *r) {
   if (r->backend == IOA_RESOLVER_CARES)
     ioa__cares_free(r);
   else
-    pool_shutdown(r);
+    pool_shutdown(r, loop_dying);
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->lock);
   ioa_free(r->threads);
   ioa_free(r);
 }
 
-static void default_free(void *obj) { ioa_resolver_free(obj); }
+void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
+
+/* Only ever called by ioa_loop_free(). */
+static void default_free(void *obj) { resolver_free(obj, 1); }
 
 int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   if (!loop || !out)

@@ -25,7 +25,8 @@
  *  - ioa_resolver_free() cancels every outstanding lookup the same way and
  *    joins its threads (waiting for getaddrinfo() calls still running).
  *    Free the resolver before its loop, and let the loop run once more
- *    afterwards if results were in flight (their posts free themselves).
+ *    afterwards if results were in flight (their posts free themselves;
+ *    the default resolver, freed by ioa_loop_free, needs no such run).
  *  - Every function must be called on the loop's thread.
  */
 #ifndef IOASYNC_RESOLVE_H
