@@ -137,6 +137,8 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
   return 0;
 }
 
+static void run_posts(ioa_loop *loop);
+
 void ioa_loop_free(ioa_loop *loop) {
   if (!loop)
     return;
@@ -146,6 +148,9 @@ void ioa_loop_free(ioa_loop *loop) {
     fn(loop->resolver);
     loop->resolver = NULL;
   }
+  /* Posts carry memory their owners free in the callback (a resolver's late
+   * results, say): run them rather than leak it. */
+  run_posts(loop);
   /* Detach whatever is still active so later stops are harmless no-ops. */
   for (size_t i = 0; i < loop->nfds; i++) {
     ioa_io *io = loop->fds[i].io;

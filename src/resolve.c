@@ -457,8 +457,9 @@ static void pool_detach(ioa_resolve_req *req) {
     job_free(job);
 }
 
-/* loop_dying: called from ioa_loop_free(), whose contract drops posts not
- * yet run — results already posted can be freed now, nobody will run them. */
+/* loop_dying: free results already posted at once instead of leaving them to
+ * their post callbacks.  ioa_loop_free() runs queued posts after freeing the
+ * default resolver, so nothing passes 1 today; kept for a loop that cannot. */
 static void pool_shutdown(ioa_resolver *r, int loop_dying) {
   pthread_mutex_lock(&r->lock);
   r->shutdown = 1;
@@ -565,8 +566,9 @@ static void resolver_free(ioa_resolver *r, int loop_dying) {
 
 void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
 
-/* Only ever called by ioa_loop_free(). */
-static void default_free(void *obj) { resolver_free(obj, 1); }
+/* Only ever called by ioa_loop_free(), which then runs the posts still
+ * queued: detached results free themselves there. */
+static void default_free(void *obj) { resolver_free(obj, 0); }
 
 int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   if (!loop || !out)

@@ -24,9 +24,9 @@
  *    result is freed when it returns.
  *  - ioa_resolver_free() cancels every outstanding lookup the same way and
  *    joins its threads (waiting for getaddrinfo() calls still running).
- *    Free the resolver before its loop, and let the loop run once more
- *    afterwards if results were in flight (their posts free themselves;
- *    the default resolver, freed by ioa_loop_free, needs no such run).
+ *    Free the resolver before its loop.  Results a worker posted just
+ *    before free release themselves when the loop runs its posts — on its
+ *    next iteration or, at the latest, in ioa_loop_free().
  *  - Every function must be called on the loop's thread.
  */
 #ifndef IOASYNC_RESOLVE_H
