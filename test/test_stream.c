@@ -337,8 +337,6 @@ static void test_eof_with_unconsumed(void **state) {
   ioa_stream_callbacks cbs = {.on_read = keep_read, .on_closed = keep_closed};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "ab", 2), 2);
-  int one = 1;
-  (void)one;
   assert_int_equal(run_until(loop, &c.calls, 5000), 0);
   assert_int_equal(c.lens[0], 2);
   assert_int_equal(c.eofs[0], 0);
@@ -347,14 +345,8 @@ static void test_eof_with_unconsumed(void **state) {
   run_for(loop, 50);
   assert_int_equal(c.calls, 1);
   assert_int_equal(write(b, "cd", 2), 2);
-  int target = 2;
-  while (c.calls < target) {
-    int flag = 0;
-    (void)flag;
+  for (int i = 0; i < 250 && c.calls < 2; i++)
     run_for(loop, 20);
-    if (c.calls >= target)
-      break;
-  }
   assert_int_equal(c.calls, 2);
   assert_int_equal(c.lens[1], 4);
   assert_string_equal(c.last, "abcd");
@@ -413,10 +405,8 @@ static void test_pause_resume(void **state) {
   run_for(loop, 60);
   assert_int_equal(c.calls, 1); /* paused: nothing offered */
   ioa_stream_resume_read(s);
-  int two = 0;
   for (int i = 0; i < 100 && c.calls < 2; i++)
     run_for(loop, 10);
-  (void)two;
   assert_int_equal(c.calls, 2);
   assert_string_equal(c.buf, "abcdef");
   ioa_stream_free(s);
@@ -426,16 +416,11 @@ static void test_pause_resume(void **state) {
 
 /* ------------------------------------------------------------ bulk */
 
+/* 256 MiB each way (about 3 s under ASan on the dev machine);
+ * IOA_TEST_STREAM_MB overrides it, e.g. for valgrind. */
 static size_t bulk_size(void) {
   const char *env = getenv("IOA_TEST_STREAM_MB");
   size_t mb = 256;
-#if defined(__SANITIZE_ADDRESS__)
-  mb = 32;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  mb = 32;
-#endif
-#endif
   if (env && *env) {
     char *end;
     unsigned long v = strtoul(env, &end, 10);
@@ -819,12 +804,8 @@ static void test_shutdown_write_keeps_reading(void **state) {
   assert_int_equal(got, 3);
   assert_memory_equal(buf, "abc", 3);
   assert_int_equal(write(b, "xyz", 3), 3);
-  while (c.ngot < 3) {
-    int f = 0;
-    (void)run_until(loop, &f, 20);
-    if (c.ngot >= 3 || c.reads > 10)
-      break;
-  }
+  for (int i = 0; i < 250 && c.ngot < 3; i++)
+    run_for(loop, 20);
   assert_int_equal(c.ngot, 3);
   assert_memory_equal(c.got, "xyz", 3);
   assert_int_equal(c.closed, 0);
@@ -905,7 +886,7 @@ static void maybe_free(free_ctx *c, enum free_where here) {
   }
   if (c->where == here) {
     ioa_stream_free(c->s);
-    ioa_stream_free(c->s == NULL ? NULL : NULL); /* NULL is a no-op */
+    ioa_stream_free(NULL); /* a no-op */
     c->freed = 1;
   }
 }
@@ -1001,9 +982,6 @@ static void test_free_in_each_callback(void **state) {
       break;
     default:
       break;
-    }
-    if (c.where == FREE_IN_ERROR) {
-      /* The error path frees in on_error; reading "y" first is fine. */
     }
     int r = run_until(loop, &c.freed, 5000);
     if (r != 0)
