@@ -29,8 +29,14 @@
 #define STREAM_DEFAULT_READ_SIZE (64u * 1024u)
 #define STREAM_MAX_READ_SIZE (64u * 1024u * 1024u)
 #define STREAM_DEFAULT_HIGH_WATER (1024u * 1024u)
-/* Copied writes below this size share chunks of this size. */
-#define STREAM_CHUNK_SIZE (16u * 1024u)
+/* Copied data lives in chunks of this size (a write may span several);
+ * the first chunk of a burst of small writes is small. */
+#define STREAM_CHUNK_SIZE (64u * 1024u)
+#define STREAM_SMALL_CHUNK_SIZE (4u * 1024u)
+/* Spare full-size chunks kept for reuse while the stream is busy: freeing
+ * and re-allocating 64 KiB blocks at the heap top makes malloc trim and
+ * re-fault pages, which halved throughput.  Spares go when the stream idles. */
+#define STREAM_MAX_SPARES 16u
 /* Reads per readiness event: keeps a fast sender from starving other fds. */
 #define STREAM_READS_PER_EVENT 4
 #ifndef IOV_MAX
@@ -78,6 +84,8 @@ struct ioa_stream {
 
   /* write side */
   segment *whead, *wtail;
+  segment *spares; /* free full-size chunks, linked by next */
+  unsigned nspares;
   size_t queued;
   size_t high_water, low_water;
   int above_high;    /* high water reached (or pending report), low not yet */
@@ -103,7 +111,17 @@ static int call_event(ioa_stream *s, ioa_stream_event_cb cb);
 
 static void cb_enter(ioa_stream *s) { s->in_cb++; }
 
+static void trim_spares(ioa_stream *s, unsigned keep) {
+  while (s->nspares > keep) {
+    segment *seg = s->spares;
+    s->spares = seg->next;
+    s->nspares--;
+    ioa_free(seg);
+  }
+}
+
 static void stream_destroy(ioa_stream *s) {
+  trim_spares(s, 0);
   ioa_free(s->rbuf);
   ioa_free(s);
 }
@@ -147,6 +165,12 @@ static void update_io(ioa_stream *s) {
 /* Frees the segment, running a zero-copy free callback.  Returns non-zero if
  * that callback freed the stream. */
 static int segment_release(ioa_stream *s, segment *seg) {
+  if (seg->cap == STREAM_CHUNK_SIZE && s->nspares < STREAM_MAX_SPARES && !s->closed) {
+    seg->next = s->spares;
+    s->spares = seg;
+    s->nspares++;
+    return 0;
+  }
   void (*free_cb)(void *, void *) = seg->free_cb;
   void *buf = (void *)(uintptr_t)seg->base;
   void *free_data = seg->free_data;
@@ -191,6 +215,7 @@ static int close_fd(ioa_stream *s) {
   ioa_free(s->rbuf);
   s->rbuf = NULL;
   s->rcap = s->rstart = s->rend = 0;
+  trim_spares(s, 0);
   return discard_queue(s);
 }
 
@@ -316,6 +341,27 @@ static void enqueue(ioa_stream *s, segment *seg) {
   s->wtail = seg;
 }
 
+static segment *chunk_get(ioa_stream *s, size_t cap) {
+  segment *seg;
+  if (cap == STREAM_CHUNK_SIZE && s->spares) {
+    seg = s->spares;
+    s->spares = seg->next;
+    s->nspares--;
+  } else {
+    seg = ioa_malloc(sizeof(segment) + cap);
+    if (!seg)
+      return NULL;
+  }
+  seg->next = NULL;
+  seg->base = seg->owned;
+  seg->len = 0;
+  seg->off = 0;
+  seg->cap = cap;
+  seg->free_cb = NULL;
+  seg->free_data = NULL;
+  return seg;
+}
+
 int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
   int r = write_check(s);
   if (r < 0)
@@ -324,24 +370,48 @@ int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
     return 0;
   if (!buf)
     return -EINVAL;
+  const uint8_t *p = buf;
+  size_t left = len;
   segment *tail = s->wtail;
-  if (tail && tail->cap && tail->cap - tail->len >= len) {
-    memcpy(tail->owned + tail->len, buf, len);
-    tail->len += len;
-  } else {
-    size_t cap = len < STREAM_CHUNK_SIZE ? STREAM_CHUNK_SIZE : len;
-    if (cap > SIZE_MAX - sizeof(segment))
-      return -ENOMEM;
-    segment *seg = ioa_malloc(sizeof(segment) + cap);
-    if (!seg)
-      return -ENOMEM;
-    memcpy(seg->owned, buf, len);
-    seg->base = seg->owned;
-    seg->len = len;
-    seg->off = 0;
-    seg->cap = cap;
-    seg->free_cb = NULL;
-    seg->free_data = NULL;
+  size_t room = tail && tail->cap ? tail->cap - tail->len : 0;
+  /* Get every chunk first so a failure queues nothing. */
+  segment *fresh = NULL, **link = &fresh;
+  if (left > room) {
+    size_t need = left - room;
+    if (!tail && need <= STREAM_SMALL_CHUNK_SIZE && !s->spares) {
+      if (!(fresh = chunk_get(s, STREAM_SMALL_CHUNK_SIZE)))
+        return -ENOMEM;
+    } else {
+      for (size_t got = 0; got < need; got += STREAM_CHUNK_SIZE) {
+        segment *seg = chunk_get(s, STREAM_CHUNK_SIZE);
+        if (!seg) {
+          while (fresh) {
+            segment *next = fresh->next;
+            (void)segment_release(s, fresh); /* owned chunks: no callback */
+            fresh = next;
+          }
+          return -ENOMEM;
+        }
+        *link = seg;
+        link = &seg->next;
+      }
+    }
+  }
+  if (room) {
+    size_t n = left < room ? left : room;
+    memcpy(tail->owned + tail->len, p, n);
+    tail->len += n;
+    p += n;
+    left -= n;
+  }
+  while (fresh) {
+    segment *seg = fresh;
+    fresh = seg->next;
+    size_t n = left < seg->cap ? left : seg->cap;
+    memcpy(seg->owned, p, n);
+    seg->len = n;
+    p += n;
+    left -= n;
     enqueue(s, seg);
   }
   s->queued += len;
@@ -479,6 +549,7 @@ static int flush(ioa_stream *s) {
     if (s->closed || s->whead)
       return 0; /* more was written: the tick flushes it */
   }
+  trim_spares(s, 0); /* idle: give the chunk cache back */
   if (s->shut_requested && !s->shut_done) {
     s->shut_done = 1;
     if (ioa_sys_shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
