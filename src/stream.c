@@ -139,6 +139,8 @@ static int cb_leave(ioa_stream *s) {
 /* ------------------------------------------------------------ helpers */
 
 static void schedule(ioa_stream *s, unsigned what) {
+  if (s->freed)
+    return; /* a zero-copy free callback freed it mid-operation */
   s->pending |= what;
   ioa_defer_start(&s->tick);
 }
@@ -282,7 +284,9 @@ void ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, vo
   else
     memset(&s->cbs, 0, sizeof s->cbs);
   s->data = data;
+  cb_enter(s);
   update_io(s);
+  (void)cb_leave(s);
 }
 
 int ioa_stream_fd(const ioa_stream *s) { return s->fd; }
@@ -315,6 +319,8 @@ void ioa_stream_free(ioa_stream *s) {
 /* ------------------------------------------------------------ writing */
 
 static void note_queued(ioa_stream *s) {
+  if (s->freed)
+    return;
   if (!s->above_high && s->queued >= s->high_water) {
     s->above_high = 1;
     s->pending |= PEND_HIGH;
@@ -666,7 +672,9 @@ void ioa_stream_pause_read(ioa_stream *s) {
   if (s->read_paused)
     return;
   s->read_paused = 1;
+  cb_enter(s);
   update_io(s);
+  (void)cb_leave(s);
 }
 
 void ioa_stream_resume_read(ioa_stream *s) {
@@ -677,7 +685,9 @@ void ioa_stream_resume_read(ioa_stream *s) {
     return;
   if (s->rend > s->rstart || (s->eof_seen && !s->eof_delivered))
     schedule(s, PEND_REOFFER);
+  cb_enter(s);
   update_io(s);
+  (void)cb_leave(s);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -691,9 +701,7 @@ static void take_socket_error(ioa_stream *s) {
   fail_later(s, "getsockopt", soerr ? -soerr : -EPIPE);
 }
 
-static void stream_io_cb(ioa_io *io, unsigned revents, void *data) {
-  ioa_stream *s = data;
-  (void)io;
+static void on_io(ioa_stream *s, unsigned revents) {
   if (revents & (IOA_READ | IOA_HUP | IOA_ERROR)) {
     if (want_read(s)) {
       if (do_read(s))
@@ -704,10 +712,19 @@ static void stream_io_cb(ioa_io *io, unsigned revents, void *data) {
   }
   if (s->closed)
     return;
-  if (s->write_blocked && (revents & (IOA_WRITE | IOA_ERROR | IOA_HUP))) {
-    if (flush(s))
-      return;
-  }
+  if (s->write_blocked && (revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
+    (void)flush(s);
+}
+
+/* Entry points from the loop and the API hold the object across the work:
+ * a free inside (even from a zero-copy free callback reached through an
+ * error path) then only marks it, and the memory goes on the way out. */
+static void stream_io_cb(ioa_io *io, unsigned revents, void *data) {
+  ioa_stream *s = data;
+  (void)io;
+  cb_enter(s);
+  on_io(s, revents);
+  (void)cb_leave(s);
 }
 
 static int call_event(ioa_stream *s, ioa_stream_event_cb cb) {
@@ -721,9 +738,7 @@ static int call_event(ioa_stream *s, ioa_stream_event_cb cb) {
 /* Work found pending when the tick starts; anything a callback queues here
  * re-arms the defer for the next iteration, so a writer that refills the
  * queue from on_drain cannot starve other fds. */
-static void stream_tick_cb(ioa_defer *d, void *data) {
-  ioa_stream *s = data;
-  (void)d;
+static void on_tick(ioa_stream *s) {
   unsigned p = s->pending;
   s->pending = 0;
   /* High water before the flush, so on_low_water never precedes it. */
@@ -753,4 +768,12 @@ static void stream_tick_cb(ioa_defer *d, void *data) {
   }
   if (p & PEND_CLOSED)
     (void)call_event(s, s->cbs.on_closed);
+}
+
+static void stream_tick_cb(ioa_defer *d, void *data) {
+  ioa_stream *s = data;
+  (void)d;
+  cb_enter(s);
+  on_tick(s);
+  (void)cb_leave(s);
 }

@@ -868,6 +868,7 @@ enum free_where {
   FREE_IN_ERROR,
   FREE_IN_CLOSED,
   FREE_IN_ZC_FREE,
+  FREE_IN_ZC_FREE_ON_ERROR, /* reached through the error path's discard */
   FREE_WHERE_COUNT
 };
 
@@ -924,7 +925,7 @@ static void free_zc(void *buf, void *data) {
   (void)buf;
   free_ctx *c = data;
   c->zc_freed++;
-  if (!c->freed && c->where == FREE_IN_ZC_FREE) {
+  if (!c->freed && (c->where == FREE_IN_ZC_FREE || c->where == FREE_IN_ZC_FREE_ON_ERROR)) {
     ioa_stream_free(c->s);
     c->freed = 1;
   }
@@ -980,6 +981,16 @@ static void test_free_in_each_callback(void **state) {
       assert_int_equal(ioa_stream_write_zc(c.s, block, 100, free_zc, &c), 0);
       assert_int_equal(ioa_stream_write_zc(c.s, block, 100, free_zc, &c), 0);
       break;
+    case FREE_IN_ZC_FREE_ON_ERROR: {
+      static uint8_t big[4u << 20];
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      assert_int_equal(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+      close(b);
+      b = -1;
+      assert_int_equal(ioa_stream_write_zc(c.s, big, sizeof big, free_zc, &c), 0);
+      assert_int_equal(ioa_stream_write_zc(c.s, big, sizeof big, free_zc, &c), 0);
+      break;
+    }
     default:
       break;
     }
@@ -989,7 +1000,7 @@ static void test_free_in_each_callback(void **state) {
     assert_int_equal(r, 0);
     run_for(loop, 30);
     assert_int_equal(c.after_free, 0);
-    if (c.where == FREE_IN_ZC_FREE)
+    if (c.where == FREE_IN_ZC_FREE || c.where == FREE_IN_ZC_FREE_ON_ERROR)
       assert_int_equal(c.zc_freed, 2);
     if (b >= 0)
       close(b);
