@@ -445,6 +445,12 @@ static int do_recv(ioa_socket *s) {
       continue;
     }
     for (int i = 0; i < got; i++) {
+      if (s->socktype == SOCK_SEQPACKET && s->rmsgs[i].msg_len == 0) {
+        /* End of a seqpacket connection (the peer closed): without this,
+         * level-triggered polling would offer empty packets forever. */
+        ioa_socket_close(s);
+        return 0;
+      }
       if (deliver(s, (unsigned)i, syscall))
         return 1;
       if (!want_recv(s))

@@ -341,6 +341,30 @@ static void test_oversized_packet_reported(void **state) {
   ioa_loop_free(loop);
 }
 
+/* A seqpacket pair: packets keep their boundaries; the peer closing is EOF
+ * and closes the socket once. */
+static void test_seqpacket_eof_closes(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  ioa_socket *a;
+  assert_int_equal(ioa_socket_new(loop, sv[0], NULL, &a), 0);
+  rx_ctx c = {.order_ok = 1};
+  ioa_socket_set_callbacks(a, &rx_cbs, &c);
+  assert_int_equal(send(sv[1], "packet 0", 8, 0), 8);
+  assert_int_equal(send(sv[1], "packet 1", 8, 0), 8);
+  close(sv[1]);
+  assert_int_equal(run_until(loop, &c.closed, 5000), 0);
+  assert_int_equal(c.packets, 2);
+  assert_true(c.order_ok);
+  run_for(loop, 30);
+  assert_int_equal(c.closed, 1);
+  assert_int_equal(ioa_socket_fd(a), -1);
+  ioa_socket_free(a);
+  ioa_loop_free(loop);
+}
+
 /* Pausing stops delivery; packets wait in the kernel until resume. */
 static void test_pause_resume(void **state) {
   (void)state;
@@ -445,6 +469,7 @@ int main(void) {
       IOA_TEST(test_unix_dgram_round_trip),
       IOA_TEST(test_connected_udp_refused),
       IOA_TEST(test_oversized_packet_reported),
+      IOA_TEST(test_seqpacket_eof_closes),
       IOA_TEST(test_pause_resume),
       IOA_TEST(test_free_in_each_callback),
   };

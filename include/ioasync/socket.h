@@ -9,6 +9,9 @@
  * callback share a syscall.  A packet is never truncated: one larger than
  * max_packet is dropped and reported as -EMSGSIZE.
  *
+ * On a SOCK_SEQPACKET socket an empty read is the peer's EOF: the socket
+ * closes (on_closed follows).
+ *
  * Errors do not close the socket: on_error reports them (e.g. -ECONNREFUSED
  * that ICMP left on a connected UDP socket) and the socket carries on.
  * Callbacks never run from inside the ioa_socket_* call that caused them, and
