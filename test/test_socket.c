@@ -461,6 +461,65 @@ static void test_free_in_each_callback(void **state) {
   }
 }
 
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+
+/* Fault sweep over a UDP exchange: every injected failure surfaces as a
+ * return code or on_error, the sockets stay usable, nothing leaks. */
+static void test_fault_sweep(void **state) {
+  (void)state;
+  static const struct {
+    ioa_fault_op op;
+    int err;
+  } kinds[] = {{IOA_FOP_MALLOC, ENOMEM},     {IOA_FOP_RECVMSG, EIO},     {IOA_FOP_SENDMSG, EIO},
+               {IOA_FOP_EPOLL_CTL, ENOMEM}, {IOA_FOP_GETSOCKOPT, EIO}, {IOA_FOP_FCNTL, EBADF}};
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    for (unsigned long nth = 1; nth < 400; nth++) {
+      ioa_loop *loop = new_loop();
+      ioa_timer wake;
+      ioa_timer_init(loop, &wake, wake_cb, NULL);
+      assert_int_equal(ioa_timer_start(&wake, 20000000, 20000000), 0);
+      ioa_addr addr[2];
+      int fds[2] = {udp_bound(&addr[0]), udp_bound(&addr[1])};
+      rx_ctx ctx[2] = {{.order_ok = 1, .want = 3}, {.order_ok = 1, .want = 3}};
+      ioa_socket *so[2] = {NULL, NULL};
+      ioa_fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
+      for (int i = 0; i < 2; i++) {
+        if (ioa_socket_new(loop, fds[i], i ? &(ioa_socket_options){.batch = 1} : NULL,
+                           &so[i]) < 0) {
+          close(fds[i]);
+          so[i] = NULL;
+          continue;
+        }
+        ioa_socket_set_callbacks(so[i], &rx_cbs, &ctx[i]);
+      }
+      int queued = 0;
+      for (int i = 0; i < 3 && so[0]; i++) {
+        char msg[32];
+        int n = snprintf(msg, sizeof msg, "packet %d", i);
+        if (ioa_socket_send(so[0], msg, (size_t)n, &addr[1]) == 0)
+          queued++;
+      }
+      (void)ioa_test_run_until(loop, &ctx[1].done, 300);
+      int fired = ioa_fault_fired();
+      ioa_fault_arm(0, 0, 0);
+      assert_true(ctx[1].packets <= queued);
+      if (!fired) {
+        assert_int_equal(ctx[1].packets, 3);
+        assert_true(ctx[1].order_ok);
+        assert_int_equal(ctx[0].errors + ctx[1].errors, 0);
+      }
+      for (int i = 0; i < 2; i++)
+        ioa_socket_free(so[i]);
+      ioa_timer_stop(&wake);
+      ioa_loop_free(loop);
+      if (!fired)
+        break;
+    }
+  }
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_new_errors),
@@ -472,6 +531,9 @@ int main(void) {
       IOA_TEST(test_seqpacket_eof_closes),
       IOA_TEST(test_pause_resume),
       IOA_TEST(test_free_in_each_callback),
+#ifdef IOA_FAULT_INJECTION
+      IOA_TEST(test_fault_sweep),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
