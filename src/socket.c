@@ -5,8 +5,9 @@
  * with its optional destination, flushed by sendmmsg from a deferred tick and
  * then from the write watcher while the kernel pushes back.
  *
- * Re-entrancy follows stream.c: callbacks run between cb_enter/cb_leave and a
- * free inside one is finished by the outermost cb_leave.
+ * Re-entrancy follows stream.c: callbacks run between cb_enter/cb_leave, the
+ * loop entry points hold a reference, and a free inside a callback is
+ * finished by the entry point's outer_leave.
  */
 #include "ioasync/socket.h"
 
@@ -83,13 +84,16 @@ static void socket_destroy(ioa_socket *s) {
 
 static void cb_enter(ioa_socket *s) { s->in_cb++; }
 
+/* Inner leave: non-zero if the socket was freed meanwhile (unwind).  The
+ * loop entry points hold a reference and free on the way out. */
 static int cb_leave(ioa_socket *s) {
   s->in_cb--;
-  if (!s->freed)
-    return 0;
-  if (s->in_cb == 0)
+  return s->freed;
+}
+
+static void outer_leave(ioa_socket *s) {
+  if (--s->in_cb == 0 && s->freed)
     socket_destroy(s);
-  return 1;
 }
 
 static int want_recv(const ioa_socket *s) {
@@ -464,9 +468,7 @@ static int do_recv(ioa_socket *s) {
 
 /* ------------------------------------------------------------ dispatch */
 
-static void socket_io_cb(ioa_io *io, unsigned revents, void *data) {
-  ioa_socket *s = data;
-  (void)io;
+static void on_io(ioa_socket *s, unsigned revents) {
   if (revents & (IOA_READ | IOA_ERROR | IOA_HUP)) {
     if (want_recv(s)) {
       if (do_recv(s))
@@ -487,9 +489,15 @@ static void socket_io_cb(ioa_io *io, unsigned revents, void *data) {
     (void)flush(s);
 }
 
-static void socket_tick_cb(ioa_defer *d, void *data) {
+static void socket_io_cb(ioa_io *io, unsigned revents, void *data) {
   ioa_socket *s = data;
-  (void)d;
+  (void)io;
+  cb_enter(s);
+  on_io(s, revents);
+  outer_leave(s);
+}
+
+static void on_tick(ioa_socket *s) {
   unsigned p = s->pending;
   s->pending = 0;
   if ((p & PEND_ERROR) && !s->closed) {
@@ -505,4 +513,12 @@ static void socket_tick_cb(ioa_defer *d, void *data) {
     s->cbs.on_closed(s, s->data);
     (void)cb_leave(s);
   }
+}
+
+static void socket_tick_cb(ioa_defer *d, void *data) {
+  ioa_socket *s = data;
+  (void)d;
+  cb_enter(s);
+  on_tick(s);
+  outer_leave(s);
 }

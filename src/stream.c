@@ -10,9 +10,11 @@
  * memory.  The queue is flushed by a deferred tick at the end of the loop
  * iteration, then by the write watcher while the socket pushes back.
  *
- * Re-entrancy: every user callback runs between cb_enter/cb_leave.  Freeing
- * the stream inside one marks it; the memory goes when the outermost callback
- * returns, and every caller up the stack sees "gone" and returns at once.
+ * Re-entrancy: every user callback runs between cb_enter/cb_leave, and every
+ * entry point that can reach one (loop callbacks, close, free) holds a
+ * reference too.  Freeing the stream inside a callback marks it; every caller
+ * up the stack sees "gone" and unwinds, and the entry point frees the memory
+ * on its way out (outer_leave).
  */
 #include "ioasync/stream.h"
 
@@ -126,14 +128,18 @@ static void stream_destroy(ioa_stream *s) {
   ioa_free(s);
 }
 
-/* Returns non-zero if the stream was freed: the caller must not touch it. */
+/* Inner leave: returns non-zero if the stream was freed meanwhile; the
+ * caller must then stop and unwind.  The memory stays valid: every entry
+ * point (loop callback or API function that can reach a user callback) holds
+ * its own reference and frees on the way out in outer_leave. */
 static int cb_leave(ioa_stream *s) {
   s->in_cb--;
-  if (!s->freed)
-    return 0;
-  if (s->in_cb == 0)
+  return s->freed;
+}
+
+static void outer_leave(ioa_stream *s) {
+  if (--s->in_cb == 0 && s->freed)
     stream_destroy(s);
-  return 1;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -227,8 +233,8 @@ static void fail_later(ioa_stream *s, const char *syscall, int err) {
   s->error_reported = 1;
   s->err = err;
   s->err_syscall = syscall;
-  /* The fd stays open until close_fd below; callbacks are deferred so the
-   * API function that hit this returns normally. */
+  /* Close at once so nothing more happens on the fd; on_error and on_closed
+   * are deferred so whatever hit this returns normally. */
   (void)close_fd(s);
   schedule(s, PEND_ERROR | PEND_CLOSED);
 }
@@ -286,7 +292,7 @@ void ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, vo
   s->data = data;
   cb_enter(s);
   update_io(s);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
 
 int ioa_stream_fd(const ioa_stream *s) { return s->fd; }
@@ -297,10 +303,11 @@ void ioa_stream_close(ioa_stream *s) {
   if (s->closed || s->freed)
     return;
   /* A zero-copy free callback may free the stream; then nothing is left to
-   * notify. */
-  if (close_fd(s))
-    return;
+   * notify (schedule ignores a freed stream). */
+  cb_enter(s);
+  (void)close_fd(s);
   schedule(s, PEND_CLOSED);
+  outer_leave(s);
 }
 
 void ioa_stream_free(ioa_stream *s) {
@@ -313,7 +320,7 @@ void ioa_stream_free(ioa_stream *s) {
   cb_enter(s);
   (void)close_fd(s);
   ioa_defer_stop(&s->tick);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
 
 /* ------------------------------------------------------------ writing */
@@ -674,7 +681,7 @@ void ioa_stream_pause_read(ioa_stream *s) {
   s->read_paused = 1;
   cb_enter(s);
   update_io(s);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
 
 void ioa_stream_resume_read(ioa_stream *s) {
@@ -687,7 +694,7 @@ void ioa_stream_resume_read(ioa_stream *s) {
     schedule(s, PEND_REOFFER);
   cb_enter(s);
   update_io(s);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -724,7 +731,7 @@ static void stream_io_cb(ioa_io *io, unsigned revents, void *data) {
   (void)io;
   cb_enter(s);
   on_io(s, revents);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
 
 static int call_event(ioa_stream *s, ioa_stream_event_cb cb) {
@@ -775,5 +782,5 @@ static void stream_tick_cb(ioa_defer *d, void *data) {
   (void)d;
   cb_enter(s);
   on_tick(s);
-  (void)cb_leave(s);
+  outer_leave(s);
 }
