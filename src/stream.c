@@ -63,6 +63,7 @@ enum {
   PEND_HIGH = 1u << 2,
   PEND_ERROR = 1u << 3,
   PEND_CLOSED = 1u << 4,
+  PEND_DISCARD = 1u << 5, /* hand queued zero-copy buffers back */
 };
 
 struct ioa_stream {
@@ -197,8 +198,8 @@ static int discard_queue(ioa_stream *s) {
   s->whead = s->wtail = NULL;
   s->queued = 0;
   s->write_blocked = 0;
-  /* Held across the loop: a free callback that frees the stream must not
-   * destroy it while later segments still need their callbacks. */
+  /* A free callback may free the stream: the rest are still handed back
+   * (the entry point's reference keeps the memory), then the caller unwinds. */
   cb_enter(s);
   while (seg) {
     segment *next = seg->next;
@@ -209,13 +210,15 @@ static int discard_queue(ioa_stream *s) {
 }
 
 /* Close the fd and stop everything that could produce further callbacks
- * other than the ones already pending.  Returns non-zero if a zero-copy free
- * callback freed the stream. */
-static int close_fd(ioa_stream *s) {
+ * other than the ones already pending.  Queued writes are handed back from
+ * the tick (zero-copy free callbacks are user code: never run from inside
+ * the API call that closed), or at once by ioa_stream_free. */
+static void close_fd(ioa_stream *s) {
   if (s->closed)
-    return 0;
+    return;
   s->closed = 1;
   s->write_failed = 1;
+  s->write_blocked = 0;
   ioa_io_stop(&s->io);
   ioa_sys_close(s->fd);
   s->fd = -1;
@@ -224,7 +227,8 @@ static int close_fd(ioa_stream *s) {
   s->rbuf = NULL;
   s->rcap = s->rstart = s->rend = 0;
   trim_spares(s, 0);
-  return discard_queue(s);
+  if (s->whead)
+    schedule(s, PEND_DISCARD);
 }
 
 static void fail_later(ioa_stream *s, const char *syscall, int err) {
@@ -235,7 +239,7 @@ static void fail_later(ioa_stream *s, const char *syscall, int err) {
   s->err_syscall = syscall;
   /* Close at once so nothing more happens on the fd; on_error and on_closed
    * are deferred so whatever hit this returns normally. */
-  (void)close_fd(s);
+  close_fd(s);
   schedule(s, PEND_ERROR | PEND_CLOSED);
 }
 
@@ -302,12 +306,8 @@ size_t ioa_stream_queued(const ioa_stream *s) { return s->queued; }
 void ioa_stream_close(ioa_stream *s) {
   if (s->closed || s->freed)
     return;
-  /* A zero-copy free callback may free the stream; then nothing is left to
-   * notify (schedule ignores a freed stream). */
-  cb_enter(s);
-  (void)close_fd(s);
+  close_fd(s);
   schedule(s, PEND_CLOSED);
-  outer_leave(s);
 }
 
 void ioa_stream_free(ioa_stream *s) {
@@ -316,10 +316,11 @@ void ioa_stream_free(ioa_stream *s) {
   s->freed = 1;
   ioa_defer_stop(&s->tick);
   s->pending = 0;
-  /* Keep the object alive while zero-copy free callbacks run. */
+  close_fd(s);
+  /* Queued zero-copy buffers come back now: nothing runs later.  The
+   * reference keeps the object alive while their callbacks run. */
   cb_enter(s);
-  (void)close_fd(s);
-  ioa_defer_stop(&s->tick);
+  (void)discard_queue(s);
   outer_leave(s);
 }
 
@@ -571,8 +572,7 @@ static int flush(ioa_stream *s) {
     }
   }
   if (s->close_requested) {
-    if (close_fd(s))
-      return 1;
+    close_fd(s);
     schedule(s, PEND_CLOSED);
   }
   return 0;
@@ -761,6 +761,10 @@ static void on_tick(ioa_stream *s) {
     if (deliver(s, s->eof_seen && !s->eof_delivered))
       return;
     update_io(s);
+  }
+  if (p & PEND_DISCARD) {
+    if (discard_queue(s))
+      return;
   }
   if (p & PEND_ERROR) {
     if (s->cbs.on_error) {

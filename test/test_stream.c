@@ -1022,7 +1022,23 @@ static void test_free_returns_zc_buffers(void **state) {
     assert_int_equal(ioa_stream_write_zc(s, block, sizeof block, fill_zc_free, &freed), 0);
   ioa_stream_free(s);
   assert_int_equal(freed, 5);
+  /* Closing hands them back from the loop, not from inside close. */
+  int a2, b2;
+  unix_pair(&a2, &b2);
+  assert_int_equal(ioa_stream_new(loop, a2, NULL, &s), 0);
+  echo_ctx c = {0};
+  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  freed = 0;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(ioa_stream_write_zc(s, block, sizeof block, fill_zc_free, &freed), 0);
+  ioa_stream_close(s);
+  assert_int_equal(freed, 0);
+  assert_int_equal(run_until(loop, &c.done, 2000), 0);
+  assert_int_equal(freed, 3); /* before on_closed */
+  assert_int_equal(c.closed, 1);
+  ioa_stream_free(s);
   close(b);
+  close(b2);
   ioa_loop_free(loop);
 }
 

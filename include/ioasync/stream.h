@@ -83,8 +83,8 @@ IOA_EXPORT ioa_loop *ioa_stream_loop(const ioa_stream *s);
  * no-op.  Never calls a callback; high water is reported deferred. */
 IOA_EXPORT int ioa_stream_write(ioa_stream *s, const void *buf, size_t len);
 /* Zero-copy write: buf stays the caller's until free_cb(buf, free_data) runs
- * (after it is written, or when the stream closes or is freed — at the latest
- * inside ioa_stream_free).  free_cb may be NULL.  On a non-zero return
+ * (after it is written, or from the loop after the stream closes, before
+ * on_closed — at the latest inside ioa_stream_free).  free_cb may be NULL.  On a non-zero return
  * free_cb is not called and buf is still the caller's. */
 IOA_EXPORT int ioa_stream_write_zc(ioa_stream *s, const void *buf, size_t len,
                                    void (*free_cb)(void *buf, void *free_data), void *free_data);
