@@ -327,7 +327,7 @@ static int flush(ioa_socket *s) {
     }
     if (sent < 0) {
       int e = errno;
-      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+      if (e == EAGAIN || e == EWOULDBLOCK) {
         set_blocked(s, 1);
         return 0;
       }
