@@ -365,6 +365,43 @@ static void test_seqpacket_eof_closes(void **state) {
   ioa_loop_free(loop);
 }
 
+/* More packets than the kernel takes at once: the queue waits for
+ * writability (EAGAIN) and everything arrives, in order, once the reader
+ * catches up. */
+static void test_send_queue_waits_for_room(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+  ioa_socket *a, *b;
+  assert_int_equal(ioa_socket_new(loop, sv[0], NULL, &a), 0);
+  assert_int_equal(ioa_socket_new(loop, sv[1], NULL, &b), 0);
+  enum { N = 3000 };
+  rx_ctx ca = {.order_ok = 1}, cb = {.order_ok = 1, .want = N};
+  ioa_socket_set_callbacks(a, &rx_cbs, &ca);
+  ioa_socket_pause_recv(b);
+  ioa_socket_set_callbacks(b, &rx_cbs, &cb);
+  for (int i = 0; i < N; i++) {
+    char msg[32];
+    int n = snprintf(msg, sizeof msg, "packet %d", i);
+    assert_int_equal(ioa_socket_send(a, msg, (size_t)n, NULL), 0);
+  }
+  run_for(loop, 50);
+  size_t stuck = ioa_socket_queued(a);
+  assert_true(stuck > 0); /* the reader is paused: the kernel is full */
+  assert_int_equal(ca.drains, 0);
+  assert_int_equal(ca.errors, 0);
+  ioa_socket_resume_recv(b);
+  assert_int_equal(run_until(loop, &cb.done, 10000), 0);
+  assert_int_equal(cb.packets, N);
+  assert_true(cb.order_ok);
+  assert_int_equal(ioa_socket_queued(a), 0);
+  assert_int_equal(ca.drains, 1);
+  ioa_socket_free(a);
+  ioa_socket_free(b);
+  ioa_loop_free(loop);
+}
+
 /* Pausing stops delivery; packets wait in the kernel until resume. */
 static void test_pause_resume(void **state) {
   (void)state;
@@ -529,6 +566,7 @@ int main(void) {
       IOA_TEST(test_connected_udp_refused),
       IOA_TEST(test_oversized_packet_reported),
       IOA_TEST(test_seqpacket_eof_closes),
+      IOA_TEST(test_send_queue_waits_for_room),
       IOA_TEST(test_pause_resume),
       IOA_TEST(test_free_in_each_callback),
 #ifdef IOA_FAULT_INJECTION
