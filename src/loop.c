@@ -97,7 +97,7 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
 }
 
 int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
-  ioa_loop *loop;
+  ioa_loop *loop = NULL; /* gcc -O3 cannot see loop_init_common sets it on success */
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
@@ -126,7 +126,7 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
                               const ioa_loop_backend *backend) {
   if (!backend || !backend->io_update || !backend->timer_update || !backend->wakeup)
     return -EINVAL;
-  ioa_loop *loop;
+  ioa_loop *loop = NULL; /* gcc -O3 cannot see loop_init_common sets it on success */
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
