@@ -13,15 +13,18 @@
  * first address that never answers and a second one that does.
  *
  * Prints "ready PORT BLACKHOLE_PORT" on stdout once listening, then runs
- * until killed or max_seconds (default 900) pass: it is never left behind. */
+ * until killed, its parent exits, or max_seconds (default 900) pass: it is
+ * never left behind. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +133,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [-t max_seconds] PORT [BLACKHOLE_PORT]\n", argv[0]);
     return 2;
   }
+  /* If the runner dies, so do we. */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+    die("prctl");
   int port = atoi(argv[argi]);
   int want_hole = argc - argi == 2;
   int bh_port = want_hole ? atoi(argv[argi + 1]) : 0;
