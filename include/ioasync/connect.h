@@ -84,7 +84,9 @@ typedef void (*ioa_connect_error_cb)(ioa_connect_req *req, ioa_syscall syscall, 
                                      void *data);
 typedef void (*ioa_connect_resolve_error_cb)(ioa_connect_req *req, int err, const char *message,
                                              void *data);
-/* Tracing hooks (optional). */
+/* Tracing hooks (optional).  on_resolved gets each batch of new addresses
+ * as the resolver delivers it (with c-ares, one family's answers may come
+ * first); on_attempt runs as each attempt starts, before socket(). */
 typedef void (*ioa_connect_resolved_cb)(ioa_connect_req *req, const ioa_addr *addrs,
                                         size_t naddrs, int is_local, void *data);
 typedef void (*ioa_connect_attempt_cb)(ioa_connect_req *req, const ioa_addr *peer,
@@ -95,15 +97,18 @@ typedef int (*ioa_connect_sockopt_cb)(ioa_connect_req *req, int fd, const ioa_ad
                                       const ioa_addr *local, void *data);
 
 typedef struct ioa_connect_params {
-  /* plain address mode */
+  /* plain address mode: addrs[0..naddrs) in turn, or one addr (the seed's
+   * "addr" shortcut; used when addrs is NULL).  Copied by ioa_connect(). */
   const ioa_addr *addrs;
   size_t naddrs;
+  const ioa_addr *addr;
   /* resolving mode (used when host or service is set; addrs are then ignored) */
   const char *host;
   const char *service;
   /* local side: addresses, or a host/service to resolve */
   const ioa_addr *local_addrs;
   size_t nlocal;
+  const ioa_addr *local_addr; /* one local address (used when local_addrs is NULL) */
   const char *local_host;
   const char *local_service;
   /* getaddrinfo hints */
