@@ -65,6 +65,7 @@ typedef struct res_state {
 typedef struct ext {
   ioa_timer timer;
   res_state *res; /* NULL in plain address mode */
+  ioa_io *ios;    /* race slots' watchers (when the core has more than one slot) */
 } ext;
 
 struct ioa_connect_req {
@@ -77,10 +78,10 @@ struct ioa_connect_req {
   } on_ok;
   ioa_connect_error_cb on_error;
   void *data;
-  const hooks *hooks; /* NULL when no optional callback is set */
-  ext *ext;           /* NULL when no timer is needed (plain, sequential, no timeouts) */
-  ioa_io *ios;        /* one watcher per slot: &io0 or a trailing array */
-  void *view;         /* ioa_connect_failures() result */
+  /* hooks and ext follow the request in its allocation when these are set;
+   * flags rather than pointers keep the common request 16 bytes smaller. */
+  uint8_t has_hooks; /* some optional callback is set */
+  uint8_t has_ext;   /* a timer is needed (race, timeouts, resolving) */
   uint8_t ok_kind;
   uint8_t depth;   /* nesting of entry points on the stack */
   uint8_t done;    /* completion callback has run (or is running) */
@@ -160,6 +161,21 @@ static int sa_port(const struct sockaddr *sa) {
 
 /* ------------------------------------------------------------- warnings */
 
+#define REQ_SIZE align8(sizeof(ioa_connect_req))
+static const hooks *req_hooks(const ioa_connect_req *req) {
+  return req->has_hooks ? (const hooks *)(const void *)((const unsigned char *)req + REQ_SIZE)
+                        : NULL;
+}
+static ext *req_ext(const ioa_connect_req *req) {
+  if (!req->has_ext)
+    return NULL;
+  size_t off = REQ_SIZE + (req->has_hooks ? align8(sizeof(hooks)) : 0);
+  return (ext *)(void *)((unsigned char *)req + off);
+}
+static ioa_io *slot_io(ioa_connect_req *req, unsigned slot) {
+  return req->cc.nslots == 1 ? &req->io0 : &req_ext(req)->ios[slot];
+}
+
 static void warn(ioa_connect_req *req, ioa_warn_cb cb, void *data, const char *msg) {
   if (cb)
     cb(data, msg);
@@ -183,7 +199,7 @@ static void warn_unspecified(ioa_connect_req *req, ioa_warn_cb cb, void *data,
 /* ----------------------------------------------------------- lifecycle */
 
 static void req_free(ioa_connect_req *req) {
-  ext *x = req->ext;
+  ext *x = req_ext(req);
   if (x) {
     ioa_timer_stop(&x->timer);
     if (x->res) {
@@ -194,10 +210,9 @@ static void req_free(ioa_connect_req *req) {
     }
   }
   for (unsigned i = 0; i < req->cc.nslots; i++)
-    ioa_io_stop(&req->ios[i]);
+    ioa_io_stop(slot_io(req, i));
   ioa_defer_stop(&req->defer);
   ioa_cc_dispose(&req->cc);
-  ioa_free(req->view);
   ioa_free(req);
 }
 
@@ -254,7 +269,7 @@ static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const 
     ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_CONNECT, -e, 0);
     return;
   }
-  ioa_io *io = &req->ios[slot];
+  ioa_io *io = slot_io(req, slot);
   ioa_io_init(req->loop, io, fd, io_cb, req);
   int r = ioa_io_start(io, IOA_WRITE);
   ioa_cc_opened(cc, now_of(req), slot, fd, r < 0 ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_NONE, r, 0);
@@ -267,7 +282,7 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
   const unsigned char *le = local_entry(req, cand);
   const entry *p = (const entry *)(const void *)pe;
   const entry *l = (const entry *)(const void *)le;
-  const hooks *h = req->hooks;
+  const hooks *h = req_hooks(req);
   ioa_addr peer, local;
 
   if (h && (h->on_attempt || h->on_sockopt)) {
@@ -304,9 +319,9 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
 /* ----------------------------------------------------------- the pump */
 
 static void report_failure(ioa_connect_req *req, const ioa_cc_action *a) {
-  if (!req->hooks || !req->hooks->on_fail)
+  if (!req_hooks(req) || !req_hooks(req)->on_fail)
     return;
-  const ioa_cc_failure *f = &req->cc.fails[a->failure];
+  const ioa_cc_failure *f = &req->cc.fails->rec[a->failure];
   const unsigned char *pe = peer_entry(req, f->cand);
   const unsigned char *le = local_entry(req, f->cand);
   const entry *p = (const entry *)(const void *)pe;
@@ -325,11 +340,11 @@ static void report_failure(ioa_connect_req *req, const ioa_cc_action *a) {
   af.local = le ? &local : NULL;
   af.start_ns = f->start_ns;
   af.end_ns = f->end_ns;
-  req->hooks->on_fail(req, &af, req->data);
+  req_hooks(req)->on_fail(req, &af, req->data);
 }
 
 static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
-  ext *x = req->ext;
+  ext *x = req_ext(req);
   req->done = 1;
   ioa_defer_stop(&req->defer);
   if (x) {
@@ -342,8 +357,8 @@ static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
   }
   if (a->outcome == IOA_CC_RESOLVE_ERROR) {
     const char *msg = x && x->res && x->res->message ? x->res->message : ioa_strerror(a->err);
-    if (req->hooks && req->hooks->on_resolve_error)
-      req->hooks->on_resolve_error(req, a->err, msg, req->data);
+    if (req_hooks(req) && req_hooks(req)->on_resolve_error)
+      req_hooks(req)->on_resolve_error(req, a->err, msg, req->data);
     else
       req->on_error(req, IOA_SYSCALL_NONE, a->err, req->data);
     return;
@@ -352,7 +367,7 @@ static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
     req->on_error(req, a->syscall, a->err, req->data);
     return;
   }
-  ioa_io_stop(&req->ios[a->slot]);
+  ioa_io_stop(slot_io(req, a->slot));
   ioa_addr peer;
   entry_load(&peer, peer_entry(req, a->cand));
   int fd = a->fd;
@@ -386,7 +401,7 @@ static void pump(ioa_connect_req *req) {
     unsigned flags = 0;
     if (req->in_sync) {
       flags |= IOA_CC_NO_CALLBACKS;
-      if (req->hooks && (req->hooks->on_attempt || req->hooks->on_sockopt))
+      if (req_hooks(req) && (req_hooks(req)->on_attempt || req_hooks(req)->on_sockopt))
         flags |= IOA_CC_NO_OPEN;
     }
     ioa_cc_action a = ioa_cc_next(&req->cc, flags);
@@ -403,15 +418,15 @@ static void pump(ioa_connect_req *req) {
       report_failure(req, &a);
       break;
     case IOA_CC_ACT_CLOSE:
-      ioa_io_stop(&req->ios[a.slot]);
+      ioa_io_stop(slot_io(req, a.slot));
       ioa_sys_close(a.fd);
       break;
     case IOA_CC_ACT_TIMER:
-      if (!req->ext)
+      if (!req->has_ext)
         break; /* no timer was needed: the core only ever asks to stop one */
       if (a.at == 0) {
-        ioa_timer_stop(&req->ext->timer);
-      } else if (ioa_timer_start_at(&req->ext->timer, a.at, 0) < 0) {
+        ioa_timer_stop(&req_ext(req)->timer);
+      } else if (ioa_timer_start_at(&req_ext(req)->timer, a.at, 0) < 0) {
         ioa_cc_abort(&req->cc, now_of(req), -ENOMEM);
       }
       break;
@@ -424,7 +439,7 @@ static void pump(ioa_connect_req *req) {
 
 static void io_cb(ioa_io *io, unsigned revents, void *data) {
   ioa_connect_req *req = data;
-  unsigned slot = (unsigned)(io - req->ios);
+  unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
   int soerr = 0;
   socklen_t len = sizeof soerr;
   int err;
@@ -471,7 +486,8 @@ void ioa_connect_cancel(ioa_connect_req *req) {
 
 size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_failure **out) {
   ioa_connect_req *req = (ioa_connect_req *)req_c;
-  size_t n = req->cc.nfails;
+  size_t n;
+  const ioa_cc_failure *recs = ioa_cc_failures(&req->cc, &n);
   *out = NULL;
   if (n == 0)
     return 0;
@@ -484,7 +500,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
   memcpy(buf, &n, sizeof n);
   for (size_t i = 0; i < n; i++) {
-    const ioa_cc_failure *f = &req->cc.fails[i];
+    const ioa_cc_failure *f = &recs[i];
     const unsigned char *pe = peer_entry(req, f->cand);
     const unsigned char *le = local_entry(req, f->cand);
     const entry *p = (const entry *)(const void *)pe;
@@ -502,8 +518,8 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
     v[i].start_ns = f->start_ns;
     v[i].end_ns = f->end_ns;
   }
-  ioa_free(req->view);
-  req->view = buf;
+  ioa_free(req->cc.fails->aux);
+  req->cc.fails->aux = buf;
   *out = v;
   return n;
 }
@@ -541,7 +557,7 @@ static int blob_append(unsigned char **blob, unsigned have, const ioa_addr *addr
 }
 
 static int ensure_cands(ioa_connect_req *req) {
-  res_state *rs = req->ext->res;
+  res_state *rs = req_ext(req)->res;
   size_t need = ioa_cc_cands_needed(req->cc.nlocals, req->cc.npeers);
   if (need > IOA_CC_MAX_ADDRS)
     return -E2BIG;
@@ -557,7 +573,7 @@ static int ensure_cands(ioa_connect_req *req) {
 }
 
 static void warn_new_peers(ioa_connect_req *req, unsigned from) {
-  const hooks *h = req->hooks;
+  const hooks *h = req_hooks(req);
   for (unsigned i = from; i < req->cc.npeers; i++) {
     const unsigned char *e = (const unsigned char *)ioa_cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
@@ -567,7 +583,7 @@ static void warn_new_peers(ioa_connect_req *req, unsigned from) {
 
 /* Tell on_resolved about entries [from, to) of one side. */
 static void tell_resolved(ioa_connect_req *req, int is_local, unsigned from, unsigned to) {
-  if (!req->hooks || !req->hooks->on_resolved || to <= from)
+  if (!req_hooks(req) || !req_hooks(req)->on_resolved || to <= from)
     return;
   ioa_addr *v = ioa_malloc((to - from) * sizeof *v);
   if (!v)
@@ -575,13 +591,13 @@ static void tell_resolved(ioa_connect_req *req, int is_local, unsigned from, uns
   for (unsigned i = from; i < to; i++)
     entry_load(&v[i - from], is_local ? (const unsigned char *)ioa_cc_local(&req->cc, i)
                                       : (const unsigned char *)ioa_cc_peer(&req->cc, i));
-  req->hooks->on_resolved(req, v, to - from, is_local, req->data);
+  req_hooks(req)->on_resolved(req, v, to - from, is_local, req->data);
   ioa_free(v);
 }
 
 static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs, size_t n,
                       unsigned skip) {
-  res_state *rs = req->ext->res;
+  res_state *rs = req_ext(req)->res;
   unsigned have = is_local ? req->cc.nlocals : req->cc.npeers;
   int k = blob_append(is_local ? &rs->local_blob : &rs->peer_blob, have, addrs, n, skip);
   if (k < 0)
@@ -610,7 +626,7 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
   if (r < 0) {
     ioa_cc_abort(&req->cc, now_of(req), r);
   } else if (!req->done) {
-    req->ext->res->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
+    req_ext(req)->res->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
     ioa_cc_peers_partial(&req->cc, now_of(req), family);
   }
   if (!req->done)
@@ -619,7 +635,7 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
 }
 
 static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_result *res) {
-  res_state *rs = req->ext->res;
+  res_state *rs = req_ext(req)->res;
   if (req->done)
     return;
   enter(req);
@@ -644,14 +660,14 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
 static void peer_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void *data) {
   ioa_connect_req *req = data;
   (void)rr;
-  req->ext->res->peer_req = NULL;
+  req_ext(req)->res->peer_req = NULL;
   side_done(req, 0, res);
 }
 
 static void local_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void *data) {
   ioa_connect_req *req = data;
   (void)rr;
-  req->ext->res->local_req = NULL;
+  req_ext(req)->res->local_req = NULL;
   side_done(req, 1, res);
 }
 
@@ -668,7 +684,7 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
   rp.on_done = is_local ? local_done : peer_done;
   rp.on_partial = !is_local && req->cc.race ? peer_partial : NULL;
   rp.data = req;
-  return ioa_resolve(r, &rp, is_local ? &req->ext->res->local_req : &req->ext->res->peer_req);
+  return ioa_resolve(r, &rp, is_local ? &req_ext(req)->res->local_req : &req_ext(req)->res->peer_req);
 }
 
 /* ----------------------------------------------------------- ioa_connect */
@@ -745,7 +761,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   size_t lstride = align8(8 + max_addrlen(locals, nlocals));
 
   /* One allocation: request | hooks | ext | resolving | slots+ios | cands | peers | locals */
-  size_t off = align8(sizeof(ioa_connect_req));
+  size_t off = REQ_SIZE;
   size_t o_hooks = off;
   off += need_hooks ? align8(sizeof(hooks)) : 0;
   size_t o_ext = off;
@@ -786,18 +802,19 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     h->on_sockopt = p->on_sockopt;
     h->on_resolve_error = p->on_resolve_error;
     h->on_warning = p->on_warning;
-    req->hooks = h;
+    req->has_hooks = 1;
   }
+  req->has_ext = need_ext != 0;
+  ext *x = need_ext ? (ext *)(void *)(mem + o_ext) : NULL;
   ioa_defer_init(loop, &req->defer, defer_cb, req);
 
   ioa_cc *cc = &req->cc;
   ioa_cc_init(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
   if (nslots > 1) {
     ioa_cc_slot *slots = (ioa_cc_slot *)(void *)(mem + o_slots);
-    req->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa_cc_slot)));
+    x->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa_cc_slot)));
     ioa_cc_set_slots(cc, slots, (uint16_t)nslots);
   } else {
-    req->ios = &req->io0;
     ioa_cc_set_slots(cc, &req->slot0, 1);
   }
   for (size_t i = 0; i < npeers; i++)
@@ -810,11 +827,10 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     ioa_cc_set_cand_storage(cc, (ioa_cc_cand *)(void *)(mem + o_cands), (uint16_t)ncands);
 
   uint64_t now = ioa_loop_now(loop);
-  if (need_ext) {
-    req->ext = (ext *)(void *)(mem + o_ext);
-    ioa_timer_init(loop, &req->ext->timer, timer_cb, req);
+  if (x) {
+    ioa_timer_init(loop, &x->timer, timer_cb, req);
     if (resolving || res_local)
-      req->ext->res = (res_state *)(void *)(mem + o_res);
+      x->res = (res_state *)(void *)(mem + o_res);
     /* Deadlines count from now, not from the loop's cached iteration time. */
     now = ioa_loop_update_time(loop);
   }

@@ -60,10 +60,14 @@ int ioa_cc_syscall_rank(ioa_syscall s) {
 }
 
 void ioa_cc_dispose(ioa_cc *cc) {
+  if (cc->fails)
+    ioa_free(cc->fails->aux);
   ioa_free(cc->fails);
   cc->fails = NULL;
-  cc->nfails = cc->fails_cap = 0;
 }
+
+static uint32_t nfails(const ioa_cc *cc) { return cc->fails ? cc->fails->n : 0; }
+static uint32_t nreported(const ioa_cc *cc) { return cc->fails ? cc->fails->reported : 0; }
 
 /* ------------------------------------------------------------ internals */
 
@@ -143,19 +147,22 @@ static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
     cc->best_syscall = (uint8_t)sys;
     cc->best_err = err;
   }
-  if (cc->nfails == cc->fails_cap) {
-    uint32_t cap = cc->fails_cap ? cc->fails_cap * 2 : 4;
-    ioa_cc_failure *n = ioa_realloc(cc->fails, cap * sizeof *n);
+  if (!cc->fails || cc->fails->n == cc->fails->cap) {
+    uint32_t cap = cc->fails ? cc->fails->cap * 2 : 4;
+    ioa_cc_fails *n = ioa_realloc(cc->fails, sizeof *n + cap * sizeof n->rec[0]);
     if (!n) {
       /* The ranking above still holds; only the detailed record is lost. */
-      cc->fails_dropped++;
+      if (cc->fails)
+        cc->fails->dropped++;
       s->state = s->fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE;
       return;
     }
+    if (!cc->fails)
+      memset(n, 0, sizeof *n);
     cc->fails = n;
-    cc->fails_cap = cap;
+    cc->fails->cap = cap;
   }
-  ioa_cc_failure *f = &cc->fails[cc->nfails++];
+  ioa_cc_failure *f = &cc->fails->rec[cc->fails->n++];
   f->start_ns = s->start_ns;
   f->end_ns = cc->now_ns;
   f->err = err;
@@ -354,7 +361,8 @@ void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err) {
   set_now(cc, now);
   if (cc->state == IOA_CC_FINISHED)
     return;
-  cc->fails_reported = cc->nfails; /* nobody wants to hear about them now */
+  if (cc->fails)
+    cc->fails->reported = cc->fails->n; /* nobody wants to hear about them now */
   for (unsigned i = 0; i < cc->nslots; i++) {
     ioa_cc_slot *s = &cc->slots[i];
     if (s->state == IOA_CC_SLOT_CONNECTING || s->state == IOA_CC_SLOT_FAILED ||
@@ -429,14 +437,14 @@ ioa_cc_action ioa_cc_next(ioa_cc *cc, unsigned flags) {
     return a;
   }
 
-  if (cc->fails_reported < cc->nfails) {
+  if (nreported(cc) < nfails(cc)) {
     if (flags & IOA_CC_NO_CALLBACKS) {
       a.kind = IOA_CC_ACT_DEFER;
       return a;
     }
-    ioa_cc_failure *f = &cc->fails[cc->fails_reported];
+    ioa_cc_failure *f = &cc->fails->rec[cc->fails->reported];
     a.kind = IOA_CC_ACT_FAIL;
-    a.failure = cc->fails_reported++;
+    a.failure = cc->fails->reported++;
     a.slot = f->slot;
     a.cand = f->cand;
     a.fd = f->fd;

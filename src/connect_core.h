@@ -62,7 +62,8 @@ typedef struct ioa_cc_slot {
   uint8_t pad_;
 } ioa_cc_slot;
 
-/* One failed attempt step, as kept by the core. */
+/* One failed attempt step, as kept by the core (only once something failed,
+ * so the request itself stays small). */
 typedef struct ioa_cc_failure {
   uint64_t start_ns, end_ns;
   int err;
@@ -71,6 +72,13 @@ typedef struct ioa_cc_failure {
   uint16_t slot;
   uint8_t syscall; /* ioa_syscall */
 } ioa_cc_failure;
+
+typedef struct ioa_cc_fails {
+  uint32_t n, cap, reported;
+  uint32_t dropped; /* failures not recorded for lack of memory */
+  void *aux;        /* the driver's (its ioa_connect_failures view); freed by dispose */
+  ioa_cc_failure rec[];
+} ioa_cc_fails;
 
 typedef enum ioa_cc_state {
   IOA_CC_IDLE = 0,
@@ -91,12 +99,10 @@ typedef struct ioa_cc {
   const unsigned char *peers, *locals; /* strided entries, ioa_cc_meta first */
   ioa_cc_cand *cands;
   ioa_cc_slot *slots;
-  ioa_cc_failure *fails; /* grown by the core (ioa_realloc) */
+  struct ioa_cc_fails *fails; /* NULL until the first failure; grown by the core */
   uint32_t peer_stride, local_stride;
   uint16_t npeers, nlocals, ncands, cand_cap, nslots, nactive;
   uint16_t cand_peers; /* peers already crossed into cands */
-  uint32_t nfails, fails_cap, fails_reported;
-  uint32_t fails_dropped; /* failures not recorded for lack of memory */
 
   /* configuration */
   uint32_t attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms;
@@ -203,10 +209,10 @@ ioa_cc_action ioa_cc_next(ioa_cc *cc, unsigned flags);
 
 /* The failure list (for ioa_connect_failures). */
 static inline const ioa_cc_failure *ioa_cc_failures(const ioa_cc *cc, size_t *n) {
-  *n = cc->nfails;
-  return cc->fails;
+  *n = cc->fails ? cc->fails->n : 0;
+  return cc->fails ? cc->fails->rec : NULL;
 }
-/* Release the failure list (the driver frees the rest). */
+/* Release the failure list and its aux pointer (the driver frees the rest). */
 void ioa_cc_dispose(ioa_cc *cc);
 
 /* Error ranking: connect > bind > sockopt hook > socket > none (the step
