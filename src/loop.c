@@ -31,6 +31,7 @@ struct ioa_loop {
   int wakefd;
   ioa_loop_backend backend;
   int64_t backend_timeout_ms; /* last value given to backend.timer_update */
+  int backend_alive;          /* last value given to backend.keepalive */
 
   struct fd_slot *fds;
   size_t nfds;
@@ -46,7 +47,7 @@ struct ioa_loop {
 
   pthread_mutex_t post_lock;
   ioa_post *post_head, *post_tail;
-  int post_woken; /* a wakeup is outstanding (under post_lock) */
+  atomic_int post_woken; /* posts queued and a wakeup outstanding */
   atomic_size_t refs;
 
   uint64_t now;
@@ -91,6 +92,7 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
     return -e;
   }
   atomic_init(&loop->refs, 0);
+  atomic_init(&loop->post_woken, 0);
   loop->now = mono_ns();
   *out = loop;
   return 0;
@@ -198,15 +200,20 @@ void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) {
   loop->warn_cb(loop->warn_data, buf);
 }
 
-void ioa_loop_ref(ioa_loop *loop) { atomic_fetch_add(&loop->refs, 1); }
-void ioa_loop_unref(ioa_loop *loop) { atomic_fetch_sub(&loop->refs, 1); }
+static void backend_resched(ioa_loop *loop);
 
-static int posts_pending(ioa_loop *loop) {
-  pthread_mutex_lock(&loop->post_lock);
-  int p = loop->post_head != NULL;
-  pthread_mutex_unlock(&loop->post_lock);
-  return p;
+void ioa_loop_ref(ioa_loop *loop) {
+  atomic_fetch_add(&loop->refs, 1);
+  backend_resched(loop);
 }
+void ioa_loop_unref(ioa_loop *loop) {
+  atomic_fetch_sub(&loop->refs, 1);
+  backend_resched(loop);
+}
+
+/* Lock-free check for the run loop's liveness test: post_woken is set with
+ * the first queued post and cleared when the queue is taken. */
+static int posts_pending(ioa_loop *loop) { return atomic_load(&loop->post_woken); }
 
 size_t ioa_loop_active(const ioa_loop *loop) {
   return loop->active_io + loop->heap_len + loop->active_defer + atomic_load(&loop->refs);
@@ -231,9 +238,16 @@ static void backend_resched(ioa_loop *loop) {
   if (loop->native)
     return;
   int64_t t = next_timeout_ms(loop);
-  if (t != loop->backend_timeout_ms || t == 0) {
+  /* Timeouts are relative, so equal values may still mean new deadlines;
+   * only a repeated "none" is skipped. */
+  if (t != -1 || loop->backend_timeout_ms != -1) {
     loop->backend_timeout_ms = t;
     loop->backend.timer_update(loop->backend.ctx, t);
+  }
+  int alive = ioa_loop_active(loop) > 0;
+  if (loop->backend.keepalive && alive != loop->backend_alive) {
+    loop->backend_alive = alive;
+    loop->backend.keepalive(loop->backend.ctx, alive);
   }
 }
 
@@ -311,6 +325,8 @@ int ioa_io_start(ioa_io *io, unsigned events) {
   }
   io->events_ = events;
   io->registered_ = events;
+  if (add)
+    backend_resched(loop);
   return 0;
 }
 
@@ -332,6 +348,7 @@ void ioa_io_stop(ioa_io *io) {
   io->registered_ = 0;
   io->events_ = 0;
   loop->active_io--;
+  backend_resched(loop);
 }
 
 int ioa_io_active(const ioa_io *io) { return io->active_; }
@@ -532,8 +549,8 @@ void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data) {
   else
     loop->post_head = post;
   loop->post_tail = post;
-  int wake = !loop->post_woken;
-  loop->post_woken = 1;
+  int wake = !atomic_load(&loop->post_woken);
+  atomic_store(&loop->post_woken, 1);
   pthread_mutex_unlock(&loop->post_lock);
   if (!wake)
     return;
@@ -560,7 +577,7 @@ static void run_posts(ioa_loop *loop) {
   pthread_mutex_lock(&loop->post_lock);
   ioa_post *p = loop->post_head;
   loop->post_head = loop->post_tail = NULL;
-  loop->post_woken = 0;
+  atomic_store(&loop->post_woken, 0);
   pthread_mutex_unlock(&loop->post_lock);
   while (p) {
     ioa_post *next = p->next_; /* p may be freed by its callback */
@@ -577,7 +594,6 @@ void ioa_loop_backend_wakeup(ioa_loop *loop) {
 
 void ioa_loop_backend_timeout(ioa_loop *loop) {
   loop->now = mono_ns();
-  loop->backend_timeout_ms = -1; /* the adapter's timer has fired */
   run_timers(loop);
   run_defers(loop);
   backend_resched(loop);

@@ -122,7 +122,8 @@ IOA_EXPORT uint64_t ioa_loop_update_time(ioa_loop *loop);
 IOA_EXPORT size_t ioa_loop_active(const ioa_loop *loop);
 
 /* Keep the loop alive without a handle (e.g. while a thread works for it).
- * Thread-safe. */
+ * Thread-safe on a native loop; on a foreign backend call them on the loop
+ * thread (they may call the adapter's keepalive hook). */
 IOA_EXPORT void ioa_loop_ref(ioa_loop *loop);
 IOA_EXPORT void ioa_loop_unref(ioa_loop *loop);
 
@@ -186,6 +187,10 @@ typedef struct ioa_loop_backend {
   void (*wakeup)(void *ctx);
   /* ioa_loop_free() is freeing the loop; release adapter resources. */
   void (*cleanup)(void *ctx);
+  /* Optional: ioasync has (alive = 1) or no longer has (0) active work —
+   * watchers, timers, defers or references.  Lets an adapter keep its host
+   * loop running while, say, a lookup is in flight on a resolver thread. */
+  void (*keepalive)(void *ctx, int alive);
 } ioa_loop_backend;
 
 IOA_EXPORT int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
