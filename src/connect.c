@@ -86,6 +86,7 @@ struct ioa_connect_req {
   uint8_t depth;   /* nesting of entry points on the stack */
   uint8_t done;    /* completion callback has run (or is running) */
   uint8_t in_sync; /* inside ioa_connect(): no callbacks */
+  uint8_t fast;    /* single in-flight connect, core not yet set up (see inflate) */
   ioa_defer defer;
   ioa_cc_slot slot0;
   ioa_io io0;
@@ -199,6 +200,11 @@ static void warn_unspecified(ioa_connect_req *req, ioa_warn_cb cb, void *data,
 /* ----------------------------------------------------------- lifecycle */
 
 static void req_free(ioa_connect_req *req) {
+  if (req->fast) { /* nothing but the watcher was ever started */
+    ioa_io_stop(&req->io0);
+    ioa_free(req);
+    return;
+  }
   ext *x = req_ext(req);
   if (x) {
     ioa_timer_stop(&x->timer);
@@ -239,6 +245,7 @@ static const unsigned char *local_entry(const ioa_connect_req *req, unsigned can
 }
 
 static void io_cb(ioa_io *io, unsigned revents, void *data);
+static void defer_cb(ioa_defer *d, void *data);
 
 /* bind (if local) and connect fd; the result goes to the core. */
 static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const entry *p,
@@ -343,6 +350,8 @@ static void report_failure(ioa_connect_req *req, const ioa_cc_action *a) {
   req_hooks(req)->on_fail(req, &af, req->data);
 }
 
+static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe);
+
 static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
   ext *x = req_ext(req);
   req->done = 1;
@@ -368,9 +377,13 @@ static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
     return;
   }
   ioa_io_stop(slot_io(req, a->slot));
+  deliver(req, a->fd, peer_entry(req, a->cand));
+}
+
+/* Hand the connected fd over through the success callback the caller chose. */
+static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
   ioa_addr peer;
-  entry_load(&peer, peer_entry(req, a->cand));
-  int fd = a->fd;
+  entry_load(&peer, pe);
   if (req->ok_kind == OK_CONNECTED) {
     req->on_ok.connected(req, fd, &peer, req->data);
   } else if (req->ok_kind == OK_STREAM) {
@@ -397,15 +410,15 @@ static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
 /* Perform actions until the core has none.  In ioa_connect() (in_sync) a
  * pending callback turns into a defer instead. */
 static void pump(ioa_connect_req *req) {
+  unsigned flags = 0;
+  if (req->in_sync) {
+    flags |= IOA_CC_NO_CALLBACKS;
+    if (req_hooks(req) && (req_hooks(req)->on_attempt || req_hooks(req)->on_sockopt))
+      flags |= IOA_CC_NO_OPEN;
+  }
   for (;;) {
-    unsigned flags = 0;
-    if (req->in_sync) {
-      flags |= IOA_CC_NO_CALLBACKS;
-      if (req_hooks(req) && (req_hooks(req)->on_attempt || req_hooks(req)->on_sockopt))
-        flags |= IOA_CC_NO_OPEN;
-    }
-    ioa_cc_action a = ioa_cc_next(&req->cc, flags);
-    switch (a.kind) {
+    ioa_cc_action a;
+    switch (ioa_cc_next(&req->cc, flags, &a)) {
     case IOA_CC_ACT_NONE:
       return;
     case IOA_CC_ACT_DEFER:
@@ -437,9 +450,45 @@ static void pump(ioa_connect_req *req) {
   }
 }
 
+/* ---------------------------------------------------------- fast path
+ *
+ * The commonest request — one numeric address, no local address, no
+ * timeouts, no attempt hooks — is a single socket+connect whose success is
+ * the whole story.  ioa_connect() then starts that attempt itself and leaves
+ * the core untouched; the moment anything else happens (a failure, a result
+ * inside ioa_connect, a cancel) inflate() replays into the core exactly the
+ * two events it would have seen — start, OPEN of candidate 0, and the
+ * attempt's result — and the core decides everything from there.  The
+ * request's layout is the core's (one slot, one candidate), so this needs
+ * no memory. */
+
+static size_t fast_cands_off(const ioa_connect_req *req) {
+  return REQ_SIZE + (req->has_hooks ? align8(sizeof(hooks)) : 0);
+}
+
+static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err, int connected) {
+  unsigned char *mem = (unsigned char *)req;
+  uint64_t t0 = req->slot0.start_ns;
+  ioa_cc *cc = &req->cc;
+  req->fast = 0;
+  memset(cc, 0, sizeof *cc);
+  memset(&req->slot0, 0, sizeof req->slot0);
+  ioa_defer_init(req->loop, &req->defer, defer_cb, req);
+  ioa_cc_configure(cc, 0, 0, 0, 0);
+  ioa_cc_set_slots(cc, &req->slot0, 1);
+  size_t o_cands = fast_cands_off(req);
+  const entry *pe = (const entry *)(const void *)(mem + o_cands + 8);
+  ioa_cc_set_cand_storage(cc, (ioa_cc_cand *)(void *)(mem + o_cands), 1);
+  ioa_cc_set_peers(cc, pe, (uint32_t)align8(8 + pe->len), 1);
+  ioa_cc_start(cc, t0, 0, 0, 0);
+  ioa_cc_action a;
+  ioa_cc_next(cc, 0, &a); /* OPEN slot 0, candidate 0: the attempt already made */
+  ioa_cc_opened(cc, failed_at != IOA_SYSCALL_NONE || connected ? now_of(req) : t0, a.slot, fd,
+                failed_at, err, connected);
+}
+
 static void io_cb(ioa_io *io, unsigned revents, void *data) {
   ioa_connect_req *req = data;
-  unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
   int soerr = 0;
   socklen_t len = sizeof soerr;
   int err;
@@ -452,6 +501,19 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
   if (err == 0 && !(revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
     return;
   ioa_io_stop(io);
+  if (req->fast) {
+    if (err == 0) {
+      /* The core would say: DONE, connected, nothing to close. */
+      req->done = 1;
+      req->depth = 1;
+      deliver(req, io->fd_, (const unsigned char *)req + fast_cands_off(req) + 8);
+      req->depth = 0;
+      req_free(req);
+      return;
+    }
+    inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
+  }
+  unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
   enter(req);
   ioa_cc_connected(&req->cc, now_of(req), slot, err);
   pump(req);
@@ -478,6 +540,10 @@ static void defer_cb(ioa_defer *d, void *data) {
 void ioa_connect_cancel(ioa_connect_req *req) {
   if (!req || req->done)
     return;
+  if (req->fast) {
+    ioa_io_stop(&req->io0);
+    inflate(req, req->io0.fd_, IOA_SYSCALL_NONE, 0, 0);
+  }
   enter(req);
   ioa_cc_cancel(&req->cc, now_of(req));
   pump(req);
@@ -487,6 +553,10 @@ void ioa_connect_cancel(ioa_connect_req *req) {
 size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_failure **out) {
   ioa_connect_req *req = (ioa_connect_req *)req_c;
   size_t n;
+  if (req->fast) {
+    *out = NULL;
+    return 0; /* nothing has failed yet */
+  }
   const ioa_cc_failure *recs = ioa_cc_failures(&req->cc, &n);
   *out = NULL;
   if (n == 0)
@@ -701,6 +771,83 @@ static int socktype_of(const ioa_addr *a, int hint) {
   return a->socktype ? a->socktype : hint;
 }
 
+/* See "fast path" above: one address, nothing but a connect to make. */
+static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint,
+                        ioa_connect_req **out) {
+  const ioa_addr *a = p->addrs ? p->addrs : p->addr;
+  if (!addr_usable(a))
+    return IOA_EBADPARAM;
+  int need_hooks = p->on_fail || p->on_resolved || p->on_resolve_error || p->on_warning;
+  size_t o_cands = REQ_SIZE + (need_hooks ? align8(sizeof(hooks)) : 0);
+  unsigned char *mem = ioa_malloc(o_cands + 8 + align8(8 + a->addrlen));
+  if (!mem)
+    return -ENOMEM;
+  ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
+  req->loop = loop;
+  req->data = p->data;
+  req->on_error = p->on_connect_error;
+  if (p->on_connected) {
+    req->ok_kind = OK_CONNECTED;
+    req->on_ok.connected = p->on_connected;
+  } else if (p->on_stream) {
+    req->ok_kind = OK_STREAM;
+    req->on_ok.stream = p->on_stream;
+  } else {
+    req->ok_kind = OK_SOCKET;
+    req->on_ok.socket = p->on_socket;
+  }
+  req->has_hooks = need_hooks != 0;
+  req->has_ext = 0;
+  req->depth = 0;
+  req->done = 0;
+  req->in_sync = 0;
+  req->fast = 1;
+  if (need_hooks) {
+    hooks *h = (hooks *)(void *)(mem + REQ_SIZE);
+    memset(h, 0, sizeof *h);
+    h->on_fail = p->on_fail;
+    h->on_resolved = p->on_resolved;
+    h->on_resolve_error = p->on_resolve_error;
+    h->on_warning = p->on_warning;
+  }
+  unsigned char *pe = mem + o_cands + 8;
+  entry_store(pe, a, socktype_of(a, st_hint));
+  const entry *e = (const entry *)(const void *)pe;
+  if (sa_unspecified(ENTRY_SA(pe)))
+    warn_unspecified(req, p->on_warning, p->data, pe);
+  req->slot0.start_ns = ioa_loop_now(loop);
+  if (out)
+    *out = req;
+
+  ioa_syscall at = IOA_SYSCALL_NONE;
+  int err = 0, connected = 0;
+  int fd = ioa_sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
+  ioa_io_init(loop, &req->io0, fd, io_cb, req);
+  if (fd < 0) {
+    at = IOA_SYSCALL_SOCKET;
+    err = -errno;
+  } else if (ioa_sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
+    connected = 1;
+  } else if (errno != EINPROGRESS && errno != EINTR) {
+    at = IOA_SYSCALL_CONNECT;
+    err = -errno;
+  } else {
+    int r = ioa_io_start(&req->io0, IOA_WRITE);
+    if (r == 0)
+      return 0; /* the usual case: in progress, watched */
+    at = IOA_SYSCALL_CONNECT;
+    err = r;
+  }
+  /* Anything but "in progress": the core takes over and defers the news. */
+  inflate(req, fd, at, err, connected);
+  req->in_sync = 1;
+  enter(req);
+  pump(req);
+  req->in_sync = 0;
+  leave(req);
+  return 0;
+}
+
 int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out) {
   if (out)
     *out = NULL;
@@ -725,6 +872,11 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   int proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
   if (st_hint < 0 || st_hint > 255 || proto_hint < 0 || proto_hint > 65535)
     return IOA_EBADPARAM;
+  if (!p->host && !p->service && !p->local_host && !p->local_service && !p->local_addrs &&
+      !p->local_addr && p->mode != IOA_CONNECT_RACE && !p->attempt_timeout_ms &&
+      !p->timeout_ms && !p->on_attempt && !p->on_sockopt &&
+      (p->addrs ? p->naddrs == 1 : p->addr != NULL))
+    return connect_fast(loop, p, st_hint, out);
 
   int resolving = p->host || p->service;
   int res_local = p->local_host || p->local_service;
@@ -777,10 +929,17 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   size_t o_locals = off;
   off += nlocals * lstride;
 
-  unsigned char *mem = ioa_calloc(1, off);
+  /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
+   * the request head and the slot arrays need zeroing; the rest is written. */
+  unsigned char *mem = ioa_malloc(off);
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
+  memset(req, 0, sizeof *req);
+  if (nslots > 1)
+    memset(mem + o_slots, 0, o_cands - o_slots);
+  if (resolving || res_local)
+    memset(mem + o_res, 0, sizeof(res_state));
   req->loop = loop;
   req->data = p->data;
   req->on_error = p->on_connect_error;
@@ -806,10 +965,12 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   }
   req->has_ext = need_ext != 0;
   ext *x = need_ext ? (ext *)(void *)(mem + o_ext) : NULL;
+  if (x)
+    x->ios = NULL;
   ioa_defer_init(loop, &req->defer, defer_cb, req);
 
   ioa_cc *cc = &req->cc;
-  ioa_cc_init(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
+  ioa_cc_configure(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
   if (nslots > 1) {
     ioa_cc_slot *slots = (ioa_cc_slot *)(void *)(mem + o_slots);
     x->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa_cc_slot)));
@@ -829,8 +990,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   uint64_t now = ioa_loop_now(loop);
   if (x) {
     ioa_timer_init(loop, &x->timer, timer_cb, req);
-    if (resolving || res_local)
-      x->res = (res_state *)(void *)(mem + o_res);
+    x->res = resolving || res_local ? (res_state *)(void *)(mem + o_res) : NULL;
     /* Deadlines count from now, not from the loop's cached iteration time. */
     now = ioa_loop_update_time(loop);
   }

@@ -12,37 +12,19 @@
 
 #define MS(x) ((uint64_t)(x) * 1000000u)
 
-void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
-                 unsigned attempt_timeout_ms) {
-  memset(cc, 0, sizeof *cc);
+void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
+                      unsigned resolution_delay_ms, unsigned attempt_timeout_ms) {
   cc->race = race != 0;
   cc->attempt_delay_ms = attempt_delay_ms ? attempt_delay_ms : 250;
   cc->resolution_delay_ms = resolution_delay_ms ? resolution_delay_ms : 50;
   cc->attempt_timeout_ms = attempt_timeout_ms;
-  cc->best_err = 0;
   cc->state = IOA_CC_IDLE;
 }
 
-void ioa_cc_set_peers(ioa_cc *cc, const void *entries, uint32_t stride, uint16_t n) {
-  cc->peers = entries;
-  cc->peer_stride = stride;
-  cc->npeers = n;
-}
-
-void ioa_cc_set_locals(ioa_cc *cc, const void *entries, uint32_t stride, uint16_t n) {
-  cc->locals = entries;
-  cc->local_stride = stride;
-  cc->nlocals = n;
-}
-
-void ioa_cc_set_cand_storage(ioa_cc *cc, ioa_cc_cand *cands, uint16_t cap) {
-  cc->cands = cands;
-  cc->cand_cap = cap;
-}
-
-void ioa_cc_set_slots(ioa_cc *cc, ioa_cc_slot *slots, uint16_t n) {
-  cc->slots = slots;
-  cc->nslots = n;
+void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
+                 unsigned attempt_timeout_ms) {
+  memset(cc, 0, sizeof *cc);
+  ioa_cc_configure(cc, race, attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms);
 }
 
 size_t ioa_cc_cands_needed(size_t nlocals, size_t npeers) {
@@ -66,8 +48,6 @@ void ioa_cc_dispose(ioa_cc *cc) {
   cc->fails = NULL;
 }
 
-static uint32_t nfails(const ioa_cc *cc) { return cc->fails ? cc->fails->n : 0; }
-static uint32_t nreported(const ioa_cc *cc) { return cc->fails ? cc->fails->reported : 0; }
 
 /* ------------------------------------------------------------ internals */
 
@@ -87,6 +67,15 @@ static int pair_ok(const ioa_cc_meta *l, const ioa_cc_meta *p) {
 
 /* Cross the peers not yet crossed with every local, local-major. */
 static void add_cands(ioa_cc *cc) {
+  if (cc->nlocals == 0) { /* the common case: every peer is a candidate */
+    for (unsigned p = cc->cand_peers; p < cc->npeers && cc->ncands < cc->cand_cap; p++) {
+      cc->cands[cc->ncands].peer = (uint16_t)p;
+      cc->cands[cc->ncands].local = IOA_CC_NONE;
+      cc->ncands++;
+    }
+    cc->cand_peers = cc->npeers;
+    return;
+  }
   unsigned nl = cc->nlocals ? cc->nlocals : 1;
   for (unsigned l = 0; l < nl; l++) {
     unsigned li = cc->nlocals ? l : IOA_CC_NONE;
@@ -134,6 +123,13 @@ static int free_slot(const ioa_cc *cc) {
   return -1;
 }
 
+/* Every slot state change goes through here so the CLOSING count stays
+ * exact: ioa_cc_next() then skips the slot scan when nothing is closing. */
+static void slot_set(ioa_cc *cc, ioa_cc_slot *s, uint8_t st) {
+  cc->nclosing += (st == IOA_CC_SLOT_CLOSING) - (s->state == IOA_CC_SLOT_CLOSING);
+  s->state = st;
+}
+
 static void finish(ioa_cc *cc, ioa_cc_outcome outcome, ioa_syscall sys, int err) {
   cc->state = IOA_CC_DONE;
   cc->outcome = (uint8_t)outcome;
@@ -154,7 +150,7 @@ static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
       /* The ranking above still holds; only the detailed record is lost. */
       if (cc->fails)
         cc->fails->dropped++;
-      s->state = s->fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE;
+      slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE);
       return;
     }
     if (!cc->fails)
@@ -171,7 +167,7 @@ static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
   f->slot = (uint16_t)slot;
   f->syscall = (uint8_t)sys;
   /* The fd stays open while on_fail looks at it. */
-  s->state = s->fd >= 0 ? IOA_CC_SLOT_FAILED : IOA_CC_SLOT_FREE;
+  slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_FAILED : IOA_CC_SLOT_FREE);
 }
 
 static void attempt_failed(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) {
@@ -182,23 +178,18 @@ static void attempt_failed(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
 }
 
 static void win(ioa_cc *cc, unsigned slot) {
-  cc->slots[slot].state = IOA_CC_SLOT_WON;
+  slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_WON);
   cc->winner = (uint16_t)slot;
   for (unsigned i = 0; i < cc->nslots; i++) {
     ioa_cc_slot *s = &cc->slots[i];
     if (i != slot && s->state == IOA_CC_SLOT_CONNECTING) /* losers: closed, not failures */
-      s->state = IOA_CC_SLOT_CLOSING;
+      slot_set(cc, s, IOA_CC_SLOT_CLOSING);
   }
   cc->nactive = 0;
   finish(cc, IOA_CC_OK, IOA_SYSCALL_NONE, 0);
 }
 
-static int have_untried(const ioa_cc *cc) {
-  for (unsigned i = 0; i < cc->ncands; i++)
-    if (!(cc->cands[i].local & IOA_CC_USED))
-      return 1;
-  return 0;
-}
+static int have_untried(const ioa_cc *cc) { return cc->ntried < cc->ncands; }
 
 static void begin_connecting(ioa_cc *cc) {
   cc->state = IOA_CC_CONNECTING;
@@ -322,7 +313,7 @@ void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall 
     /* Cancelled or decided while the attempt was being opened. */
     if (s->state == IOA_CC_SLOT_OPENING) {
       s->fd = fd;
-      s->state = fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE;
+      slot_set(cc, s, fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE);
     }
     return;
   }
@@ -332,7 +323,7 @@ void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall 
   else if (connected)
     win(cc, slot);
   else
-    s->state = IOA_CC_SLOT_CONNECTING;
+    slot_set(cc, s, IOA_CC_SLOT_CONNECTING);
   settle(cc);
 }
 
@@ -367,7 +358,7 @@ void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err) {
     ioa_cc_slot *s = &cc->slots[i];
     if (s->state == IOA_CC_SLOT_CONNECTING || s->state == IOA_CC_SLOT_FAILED ||
         s->state == IOA_CC_SLOT_WON)
-      s->state = IOA_CC_SLOT_CLOSING;
+      slot_set(cc, s, IOA_CC_SLOT_CLOSING);
     /* OPENING slots are settled by ioa_cc_opened when the driver returns. */
   }
   cc->nactive = 0;
@@ -386,6 +377,8 @@ static uint64_t want_timer(const ioa_cc *cc) {
   } while (0)
   if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
     return 0;
+  if (!cc->deadline_ns && !cc->attempt_timeout_ms && !cc->race)
+    return 0; /* sequential without timeouts never needs the clock */
   CONSIDER(cc->deadline_ns);
   if (cc->state == IOA_CC_RESOLVING && !cc->need_locals)
     CONSIDER(cc->ready_ns);
@@ -401,96 +394,84 @@ static uint64_t want_timer(const ioa_cc *cc) {
   return t;
 }
 
-static int may_open(const ioa_cc *cc) {
-  if (cc->state != IOA_CC_CONNECTING)
-    return 0;
-  if (cc->nactive && (!cc->race || cc->now_ns < cc->next_attempt_ns))
-    return 0;
-  return 1;
-}
-
-ioa_cc_action ioa_cc_next(ioa_cc *cc, unsigned flags) {
-  ioa_cc_action a;
-  memset(&a, 0, sizeof a);
-  a.fd = -1;
-  if (cc->state == IOA_CC_IDLE)
-    return a;
+ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
+  /* Only the fields an action kind documents are set. */
+  uint8_t st = cc->state;
+  if (st == IOA_CC_IDLE)
+    return a->kind = IOA_CC_ACT_NONE;
 
   /* Closing is never a callback: always allowed, even after completion. */
-  for (unsigned i = 0; i < cc->nslots; i++) {
-    ioa_cc_slot *s = &cc->slots[i];
-    if (s->state == IOA_CC_SLOT_CLOSING) {
-      s->state = IOA_CC_SLOT_FREE;
-      a.kind = IOA_CC_ACT_CLOSE;
-      a.slot = (uint16_t)i;
-      a.fd = s->fd;
-      a.cand = s->cand;
-      s->fd = -1;
-      return a;
+  if (cc->nclosing) {
+    for (unsigned i = 0; i < cc->nslots; i++) {
+      ioa_cc_slot *s = &cc->slots[i];
+      if (s->state == IOA_CC_SLOT_CLOSING) {
+        slot_set(cc, s, IOA_CC_SLOT_FREE);
+        a->slot = (uint16_t)i;
+        a->fd = s->fd;
+        a->cand = s->cand;
+        s->fd = -1;
+        return a->kind = IOA_CC_ACT_CLOSE;
+      }
     }
   }
-  if (cc->state == IOA_CC_FINISHED) {
+  if (st == IOA_CC_FINISHED) {
     if (cc->timer_ns) {
       cc->timer_ns = 0;
-      a.kind = IOA_CC_ACT_TIMER;
+      a->at = 0;
+      return a->kind = IOA_CC_ACT_TIMER;
     }
-    return a;
+    return a->kind = IOA_CC_ACT_NONE;
   }
 
-  if (nreported(cc) < nfails(cc)) {
-    if (flags & IOA_CC_NO_CALLBACKS) {
-      a.kind = IOA_CC_ACT_DEFER;
-      return a;
-    }
+  if (cc->fails && cc->fails->reported < cc->fails->n) {
+    if (flags & IOA_CC_NO_CALLBACKS)
+      return a->kind = IOA_CC_ACT_DEFER;
     ioa_cc_failure *f = &cc->fails->rec[cc->fails->reported];
-    a.kind = IOA_CC_ACT_FAIL;
-    a.failure = cc->fails->reported++;
-    a.slot = f->slot;
-    a.cand = f->cand;
-    a.fd = f->fd;
-    a.syscall = (ioa_syscall)f->syscall;
-    a.err = f->err;
+    a->failure = cc->fails->reported++;
+    a->slot = f->slot;
+    a->cand = f->cand;
+    a->fd = f->fd;
+    a->syscall = (ioa_syscall)f->syscall;
+    a->err = f->err;
     /* Once reported, the failed attempt's fd goes. */
     if (f->fd >= 0 && cc->slots[f->slot].state == IOA_CC_SLOT_FAILED &&
         cc->slots[f->slot].fd == f->fd)
-      cc->slots[f->slot].state = IOA_CC_SLOT_CLOSING;
-    return a;
+      slot_set(cc, &cc->slots[f->slot], IOA_CC_SLOT_CLOSING);
+    return a->kind = IOA_CC_ACT_FAIL;
   }
 
-  if (cc->state == IOA_CC_DONE) {
-    if (flags & IOA_CC_NO_CALLBACKS) {
-      a.kind = IOA_CC_ACT_DEFER;
-      return a;
-    }
+  if (st == IOA_CC_DONE) {
+    if (flags & IOA_CC_NO_CALLBACKS)
+      return a->kind = IOA_CC_ACT_DEFER;
     cc->state = IOA_CC_FINISHED;
     cc->timer_ns = 0; /* the driver stops its timer on completion */
-    a.kind = IOA_CC_ACT_DONE;
-    a.outcome = (ioa_cc_outcome)cc->outcome;
-    a.err = cc->done_err;
-    a.syscall = (ioa_syscall)cc->done_syscall;
+    a->outcome = (ioa_cc_outcome)cc->outcome;
+    a->err = cc->done_err;
+    a->syscall = (ioa_syscall)cc->done_syscall;
+    a->fd = -1;
     if (cc->outcome == IOA_CC_OK) {
       ioa_cc_slot *w = &cc->slots[cc->winner];
-      a.slot = cc->winner;
-      a.fd = w->fd;
-      a.cand = w->cand;
-      w->state = IOA_CC_SLOT_FREE; /* the fd is the caller's now */
+      a->slot = cc->winner;
+      a->fd = w->fd;
+      a->cand = w->cand;
+      slot_set(cc, w, IOA_CC_SLOT_FREE); /* the fd is the caller's now */
       w->fd = -1;
     }
-    return a;
+    return a->kind = IOA_CC_ACT_DONE;
   }
 
-  if (may_open(cc)) {
+  if (st == IOA_CC_CONNECTING && cc->ntried < cc->ncands &&
+      (cc->nactive == 0 || (cc->race && cc->now_ns >= cc->next_attempt_ns))) {
     int si = free_slot(cc);
     int ci = si >= 0 ? pick_cand(cc) : -1;
     if (ci >= 0) {
-      if (flags & IOA_CC_NO_OPEN) {
-        a.kind = IOA_CC_ACT_DEFER;
-        return a;
-      }
+      if (flags & IOA_CC_NO_OPEN)
+        return a->kind = IOA_CC_ACT_DEFER;
       ioa_cc_slot *s = &cc->slots[si];
       ioa_cc_cand *c = &cc->cands[ci];
       c->local |= IOA_CC_USED;
-      s->state = IOA_CC_SLOT_OPENING;
+      cc->ntried++;
+      slot_set(cc, s, IOA_CC_SLOT_OPENING);
       s->cand = (uint16_t)ci;
       s->fd = -1;
       s->start_ns = cc->now_ns;
@@ -498,18 +479,17 @@ ioa_cc_action ioa_cc_next(ioa_cc *cc, unsigned flags) {
       cc->started = 1;
       cc->last_family = ioa_cc_peer(cc, c->peer)->family;
       cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
-      a.kind = IOA_CC_ACT_OPEN;
-      a.slot = (uint16_t)si;
-      a.cand = (uint16_t)ci;
-      return a;
+      a->slot = (uint16_t)si;
+      a->cand = (uint16_t)ci;
+      return a->kind = IOA_CC_ACT_OPEN;
     }
   }
 
   uint64_t t = want_timer(cc);
   if (t != cc->timer_ns) {
     cc->timer_ns = t;
-    a.kind = IOA_CC_ACT_TIMER;
-    a.at = t;
+    a->at = t;
+    return a->kind = IOA_CC_ACT_TIMER;
   }
-  return a;
+  return a->kind = IOA_CC_ACT_NONE;
 }

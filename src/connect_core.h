@@ -103,6 +103,8 @@ typedef struct ioa_cc {
   uint32_t peer_stride, local_stride;
   uint16_t npeers, nlocals, ncands, cand_cap, nslots, nactive;
   uint16_t cand_peers; /* peers already crossed into cands */
+  uint16_t ntried;     /* candidates handed out by OPEN */
+  uint16_t nclosing;   /* slots in IOA_CC_SLOT_CLOSING */
 
   /* configuration */
   uint32_t attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms;
@@ -157,14 +159,34 @@ enum {
 /* race: Happy Eyeballs; delays in ms (0 = default); timeouts 0 = none. */
 void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
                  unsigned attempt_timeout_ms);
+/* The same for a cc the caller has already zeroed (saves a memset on the
+ * connect fast path). */
+void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
+                      unsigned resolution_delay_ms, unsigned attempt_timeout_ms);
 
 /* Storage.  Entries keep their index when an array is replaced by a longer
  * one (the driver re-lays them out); cands must hold nlocals*npeers entries
  * (ioa_cc_cands_needed) and slots at least one. */
-void ioa_cc_set_peers(ioa_cc *cc, const void *entries, uint32_t stride, uint16_t n);
-void ioa_cc_set_locals(ioa_cc *cc, const void *entries, uint32_t stride, uint16_t n);
-void ioa_cc_set_cand_storage(ioa_cc *cc, ioa_cc_cand *cands, uint16_t cap);
-void ioa_cc_set_slots(ioa_cc *cc, ioa_cc_slot *slots, uint16_t n);
+static inline void ioa_cc_set_peers(ioa_cc *cc, const void *entries, uint32_t stride,
+                                    uint16_t n) {
+  cc->peers = (const unsigned char *)entries;
+  cc->peer_stride = stride;
+  cc->npeers = n;
+}
+static inline void ioa_cc_set_locals(ioa_cc *cc, const void *entries, uint32_t stride,
+                                     uint16_t n) {
+  cc->locals = (const unsigned char *)entries;
+  cc->local_stride = stride;
+  cc->nlocals = n;
+}
+static inline void ioa_cc_set_cand_storage(ioa_cc *cc, ioa_cc_cand *cands, uint16_t cap) {
+  cc->cands = cands;
+  cc->cand_cap = cap;
+}
+static inline void ioa_cc_set_slots(ioa_cc *cc, ioa_cc_slot *slots, uint16_t n) {
+  cc->slots = slots;
+  cc->nslots = n;
+}
 /* Candidates that nlocals x npeers can give (1 local if nlocals is 0). */
 size_t ioa_cc_cands_needed(size_t nlocals, size_t npeers);
 
@@ -205,7 +227,9 @@ void ioa_cc_cancel(ioa_cc *cc, uint64_t now);
 void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err);
 
 /* ---- actions ---- */
-ioa_cc_action ioa_cc_next(ioa_cc *cc, unsigned flags);
+/* The next action into *a (only the fields its kind uses are set); returns
+ * a->kind. */
+ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a);
 
 /* The failure list (for ioa_connect_failures). */
 static inline const ioa_cc_failure *ioa_cc_failures(const ioa_cc *cc, size_t *n) {

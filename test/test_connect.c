@@ -104,10 +104,12 @@ static ioa_addr unix_addr(const char *path, int socktype) {
   memset(&a, 0, sizeof a);
   struct sockaddr_un *s = (struct sockaddr_un *)&a.addr;
   s->sun_family = AF_UNIX;
-  snprintf(s->sun_path, sizeof s->sun_path, "%s", path);
+  size_t len = strlen(path);
+  assert_true(len < sizeof s->sun_path);
+  memcpy(s->sun_path, path, len + 1);
   a.family = AF_UNIX;
   a.socktype = socktype;
-  a.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+  a.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
   return a;
 }
 
