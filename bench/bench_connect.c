@@ -401,6 +401,7 @@ static void footprint(long m) {
   long pending = m - g_done;
   printf("ioasync  pending=%ld heap_bytes_per_request=%.1f (includes the loop's fd table)\n",
          pending, (double)(after.uordblks - before.uordblks) / (double)m);
+  fflush(stdout);
   for (long i = 0; i < m; i++)
     ioa_connect_cancel(reqs[i]);
   ioa_loop_free(ioa_lp);
@@ -423,7 +424,8 @@ static void footprint(long m) {
   printf("libuv    pending=%ld heap_bytes_per_request=%.1f (uv_tcp_t+uv_connect_t+loop)\n", m,
          (double)(after.uordblks - before.uordblks) / (double)m);
   for (long i = 0; i < m; i++)
-    uv_close((uv_handle_t *)&cs[i]->tcp, uv_on_close);
+    if (!uv_is_closing((uv_handle_t *)&cs[i]->tcp))
+      uv_close((uv_handle_t *)&cs[i]->tcp, uv_on_close);
   g_n = 0;
   uv_run(&uv_lp, UV_RUN_DEFAULT);
   uv_loop_close(&uv_lp);
