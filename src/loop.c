@@ -99,7 +99,7 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
 }
 
 int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
@@ -128,7 +128,7 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
                               const ioa_loop_backend *backend) {
   if (!backend || !backend->io_update || !backend->timer_update || !backend->wakeup)
     return -EINVAL;
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
@@ -136,6 +136,8 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
   *out = loop;
   return 0;
 }
+
+static void run_posts(ioa_loop *loop);
 
 void ioa_loop_free(ioa_loop *loop) {
   if (!loop)
@@ -146,6 +148,9 @@ void ioa_loop_free(ioa_loop *loop) {
     fn(loop->resolver);
     loop->resolver = NULL;
   }
+  /* Posts carry memory their owners free in the callback (a resolver's late
+   * results, say): run them rather than leak it. */
+  run_posts(loop);
   /* Detach whatever is still active so later stops are harmless no-ops. */
   for (size_t i = 0; i < loop->nfds; i++) {
     ioa_io *io = loop->fds[i].io;
