@@ -960,6 +960,103 @@ static void resolve_localhost_and_cancel_in_on_resolved(void **state) {
   }
 }
 
+static void on_resolve_error(ioa_connect_req *req, int err, const char *message, void *data) {
+  ctx *c = data;
+  (void)req;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->err = err;
+  snprintf(c->warn, sizeof c->warn, "%s", message ? message : "(null)");
+}
+
+/* An over-long label fails inside the resolver's checks (no query leaves the
+ * machine) and comes back through on_resolve_error, later. */
+static void resolve_error_is_deferred_with_message(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  char host[80];
+  memset(host, 'a', 70);
+  memcpy(host + 70, ".invalid", 9);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = host;
+  p.service = "80";
+  p.socktype = SOCK_STREAM;
+  p.on_resolve_error = on_resolve_error;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_true(c.err < 0);
+  assert_int_not_equal(c.err, -ENOSYS);
+  assert_true(strlen(c.warn) > 0);
+  assert_int_equal(c.nfail, 0);
+  finish(&c);
+}
+
+/* host + service through the default resolver, racing and sequential, with
+ * a local host to bind; "localhost" comes from /etc/hosts. */
+static void host_service_modes_and_local_host(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 16, &port);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  for (int mode = 0; mode < 3; mode++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = mode == 2 ? "127.0.0.1" : "localhost";
+    p.service = service;
+    p.socktype_name = "stream";
+    p.family = AF_INET; /* /etc/hosts may also map localhost to ::1 */
+    p.mode = mode == 1 ? IOA_CONNECT_SEQUENTIAL : IOA_CONNECT_AUTO;
+    p.on_resolved = on_resolved;
+    if (mode == 2)
+      p.local_host = "127.0.0.3";
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_true(c.connected_fd >= 0);
+    assert_int_equal(addr_port(&c.peer), port);
+    assert_true(c.nresolved >= (mode == 2 ? 2 : 1));
+    assert_int_equal(c.nwarn, 0);
+    if (mode == 2) {
+      struct sockaddr_in sin;
+      socklen_t len = sizeof sin;
+      getsockname(c.connected_fd, (struct sockaddr *)&sin, &len);
+      assert_int_equal(ntohl(sin.sin_addr.s_addr), 0x7f000003);
+    }
+    finish(&c);
+  }
+  close(lfd);
+}
+
+/* The overall deadline also bounds resolution + connecting to a black hole
+ * through host+service. */
+static void host_service_black_hole_times_out(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  char service[16];
+  snprintf(service, sizeof service, "%d", b.port);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "127.0.0.1";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.timeout_ms = 100;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.err, -ETIMEDOUT);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  finish(&c);
+  blackhole_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
@@ -986,6 +1083,9 @@ int main(void) {
       IOA_TEST(bad_params),
       IOA_TEST(on_stream_hands_a_stream),
       IOA_TEST(resolve_localhost_and_cancel_in_on_resolved),
+      IOA_TEST(resolve_error_is_deferred_with_message),
+      IOA_TEST(host_service_modes_and_local_host),
+      IOA_TEST(host_service_black_hole_times_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
