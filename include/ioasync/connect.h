@@ -6,7 +6,9 @@
  *    family/socktype/protocol/flags) into that list.
  * Optional local addresses (or local_host/local_service) are bound first.
  * Candidates are the cross product, local-major: (L1,P1) (L1,P2) (L2,P1)
- * (L2,P2), skipping pairs whose family, socktype or protocol disagree.
+ * (L2,P2), skipping pairs whose family differs or whose socktype or protocol
+ * differ (0 matches any).  No candidate at all completes with
+ * IOA_ENOCANDIDATES (IO::Async silently "succeeds" there).
  *
  * Callbacks (each gets the params' data pointer):
  *  - on_fail: each individual socket/bind/connect failure, as the seed.
@@ -55,7 +57,8 @@ IOA_EXPORT const char *ioa_syscall_name(ioa_syscall s);
 typedef enum ioa_connect_mode {
   IOA_CONNECT_AUTO = 0,   /* race for host+service, in turn for address lists */
   IOA_CONNECT_SEQUENTIAL, /* one attempt at a time, list order (IO::Async) */
-  IOA_CONNECT_RACE,       /* Happy Eyeballs v2 */
+  IOA_CONNECT_RACE,       /* Happy Eyeballs v2: families interleaved, next attempt after
+                             attempt_delay_ms or at once on a failure, <= 16 in flight */
 } ioa_connect_mode;
 
 /* One failed attempt step.  The seed's on_fail arguments map to:
@@ -121,9 +124,9 @@ typedef struct ioa_connect_params {
 
   ioa_connect_mode mode;
   unsigned attempt_delay_ms;    /* Happy Eyeballs; 0 = 250; valid 10..2000 */
-  unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50 */
-  unsigned attempt_timeout_ms;  /* 0 = none */
-  unsigned timeout_ms;          /* overall; 0 = none */
+  unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50; max 2000 */
+  unsigned attempt_timeout_ms;  /* 0 = none; a timeout is on_fail "connect" ETIMEDOUT */
+  unsigned timeout_ms;          /* overall, resolution included; 0 = none */
 
   /* exactly one of on_connected / on_stream / on_socket */
   ioa_connected_cb on_connected;
@@ -135,7 +138,10 @@ typedef struct ioa_connect_params {
   ioa_connect_resolved_cb on_resolved;           /* optional */
   ioa_connect_attempt_cb on_attempt;             /* optional */
   ioa_connect_sockopt_cb on_sockopt;             /* optional */
-  ioa_warn_cb on_warning; /* NULL = the loop's warning hook */
+  /* Warnings (missing socktype/protocol hint for a lookup; connecting to
+   * 0.0.0.0 or ::), called with data; NULL = the loop's warning hook.  The
+   * hint warning is issued inside ioa_connect(). */
+  ioa_warn_cb on_warning;
   void *data;
 } ioa_connect_params;
 
@@ -151,10 +157,11 @@ IOA_EXPORT void ioa_connect_params_init(ioa_connect_params *p);
 IOA_EXPORT int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out);
 
 /* Cancel: closes every fd, stops resolution and timers, and runs
- * on_connect_error(req, IOA_SYSCALL_NONE, -ECANCELED) before returning.
- * Allowed from any of the request's own callbacks except after its
- * completion callback has begun; the handle is invalid once the completion
- * callback has returned. */
+ * on_connect_error(req, IOA_SYSCALL_NONE, -ECANCELED) before returning, in
+ * any state (resolving, between attempts, several attempts in flight,
+ * connected but not yet reported).  No on_fail follows a cancel.  From any
+ * of the request's callbacks; from inside the completion callback it does
+ * nothing.  The handle is invalid once the completion callback returned. */
 IOA_EXPORT void ioa_connect_cancel(ioa_connect_req *req);
 
 /* Every failure so far, in order (valid until the completion callback
