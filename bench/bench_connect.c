@@ -270,7 +270,8 @@ static void uv_on_close(uv_handle_t *h) {
 static void uv_on_connect(uv_connect_t *req, int status) {
   if (status < 0)
     g_errors++;
-  uv_close((uv_handle_t *)req->handle, uv_on_close);
+  if (!uv_is_closing((uv_handle_t *)req->handle)) /* not when cancelled by our own close */
+    uv_close((uv_handle_t *)req->handle, uv_on_close);
 }
 
 static void uv_start(void) {
@@ -372,6 +373,12 @@ static void throughput(long runs, const long *ks, int nks) {
   }
 }
 
+/* Bytes in use: arena chunks plus mmapped blocks (big tables such as a
+ * loop's fd array end up there). */
+static double heap_delta(const struct mallinfo2 *b, const struct mallinfo2 *a) {
+  return (double)(a->uordblks + a->hblkhd) - (double)(b->uordblks + b->hblkhd);
+}
+
 /* Heap bytes per pending request: M connects held in SYN_SENT by a
  * listener whose accept queue is full, mallinfo2() before and after. */
 static void footprint(long m) {
@@ -400,7 +407,7 @@ static void footprint(long m) {
   struct mallinfo2 after = mallinfo2();
   long pending = m - g_done;
   printf("ioasync  pending=%ld heap_bytes_per_request=%.1f (includes the loop's fd table)\n",
-         pending, (double)(after.uordblks - before.uordblks) / (double)m);
+         pending, heap_delta(&before, &after) / (double)m);
   fflush(stdout);
   for (long i = 0; i < m; i++)
     ioa_connect_cancel(reqs[i]);
@@ -422,7 +429,7 @@ static void footprint(long m) {
   uv_run(&uv_lp, UV_RUN_NOWAIT);
   after = mallinfo2();
   printf("libuv    pending=%ld heap_bytes_per_request=%.1f (uv_tcp_t+uv_connect_t+loop)\n", m,
-         (double)(after.uordblks - before.uordblks) / (double)m);
+         heap_delta(&before, &after) / (double)m);
   for (long i = 0; i < m; i++)
     if (!uv_is_closing((uv_handle_t *)&cs[i]->tcp))
       uv_close((uv_handle_t *)&cs[i]->tcp, uv_on_close);
