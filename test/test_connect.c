@@ -1057,6 +1057,101 @@ static void host_service_black_hole_times_out(void **state) {
   blackhole_close(&b);
 }
 
+/* ------------------------------------------- Happy Eyeballs end to end */
+#if IOA_TEST_HAVE_DNS_FIXTURE
+#include "dns_fixture.h"
+
+/* A live 127.0.0.1:P and a black-holed [::1]:P (same port, so one service
+ * number names both). */
+typedef struct dual {
+  int v4, v6, filler, port;
+} dual;
+
+static int dual_open(dual *d) {
+  d->v4 = ioa_test_listen_tcp(AF_INET, 16, &d->port);
+  d->v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  d->filler = -1;
+  int one = 1;
+  setsockopt(d->v6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  ioa_addr a6 = inet6("::1", d->port, SOCK_STREAM);
+  if (d->v4 < 0 || d->v6 < 0 || bind(d->v6, (struct sockaddr *)&a6.addr, a6.addrlen) < 0 ||
+      listen(d->v6, 0) < 0)
+    return -1;
+  d->filler = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  (void)connect(d->filler, (struct sockaddr *)&a6.addr, a6.addrlen);
+  struct pollfd pfd = {.fd = d->filler, .events = POLLOUT};
+  return poll(&pfd, 1, 2000) == 1 ? 0 : -1;
+}
+
+static void dual_close(dual *d) {
+  if (d->filler >= 0)
+    close(d->filler);
+  if (d->v6 >= 0)
+    close(d->v6);
+  if (d->v4 >= 0)
+    close(d->v4);
+}
+
+static void he_case(int delay_aaaa_ms) {
+  if (!ioa_resolver_have_cares() || !ioa_test_have_ipv6())
+    skip();
+  dual d;
+  if (dual_open(&d) < 0) {
+    dual_close(&d);
+    skip();
+  }
+  ioa_dns_record rec = {.name = "he.test", .a = {"127.0.0.1"}, .aaaa = {"::1"}};
+  rec.delay_aaaa_ms = (unsigned)delay_aaaa_ms;
+  ioa_dns_fixture *fx;
+  assert_int_equal(ioa_dns_fixture_start(&fx, "127.0.0.1", 0, &rec, 1), 0);
+  char servers[64], service[16];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
+  snprintf(service, sizeof service, "%d", d.port);
+  ctx c;
+  new_loop(&c);
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver *r;
+  assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "he.test";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.resolver = r;
+  p.attempt_delay_ms = 50;
+  p.on_attempt = on_attempt;
+  p.on_resolve_error = on_resolve_error;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  assert_int_equal(c.peer.family, AF_INET);
+  assert_int_equal(c.nfail, 0); /* the black-holed loser is closed, not failed */
+  if (delay_aaaa_ms == 0) {
+    /* both answers in time: IPv6 first, IPv4 after the attempt delay */
+    assert_int_equal(c.nattempt, 2);
+  } else {
+    /* AAAA late: IPv4 starts after the resolution delay and wins alone */
+    assert_int_equal(c.nattempt, 1);
+  }
+  close(c.connected_fd);
+  c.connected_fd = -1;
+  ioa_resolver_free(r);
+  finish(&c);
+  ioa_dns_fixture_stop(fx);
+  dual_close(&d);
+}
+
+static void he_black_holed_ipv6_falls_back_to_ipv4(void **state) {
+  (void)state;
+  he_case(0);
+}
+
+static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
+  (void)state;
+  he_case(1500);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
@@ -1086,6 +1181,10 @@ int main(void) {
       IOA_TEST(resolve_error_is_deferred_with_message),
       IOA_TEST(host_service_modes_and_local_host),
       IOA_TEST(host_service_black_hole_times_out),
+#if IOA_TEST_HAVE_DNS_FIXTURE
+      IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
+      IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
