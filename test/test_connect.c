@@ -1152,6 +1152,82 @@ static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
 }
 #endif
 
+/* --------------------------------------------- fault injection (fault preset) */
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+
+/* Every allocation and syscall of a scenario fails once in turn (N = 1, 2,
+ * ...): each run ends with exactly one completion, no fd left open (and no
+ * byte, under ASan), until a run sees no failure point at all. */
+static void sweep(const char *what, int scenario, unsigned long mask) {
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 64, &port);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  int base = ioa_test_fd_count();
+  unsigned long nth;
+  for (nth = 1; nth < 500; nth++) {
+    ctx c;
+    new_loop(&c);
+    ioa_addr addrs[3] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
+                         inet4("127.0.0.1", 9, 77), inet4("127.0.0.1", port, SOCK_STREAM)};
+    ioa_addr local = inet4("127.0.0.2", 0, 0);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    if (scenario == 0) { /* several candidates in turn, a local bind */
+      p.addrs = addrs;
+      p.naddrs = 3;
+      p.local_addr = &local;
+      p.on_sockopt = on_sockopt;
+    } else if (scenario == 1) { /* the fast path */
+      p.addr = &addrs[2];
+    } else { /* resolve + race */
+      p.host = "127.0.0.1";
+      p.service = service;
+      p.socktype = SOCK_STREAM;
+      p.timeout_ms = 3000;
+    }
+    ioa_fault_arm(nth, mask, ENOMEM);
+    c.in_connect = 1;
+    int rc = ioa_connect(c.loop, &p, &c.req);
+    c.in_connect = 0;
+    if (rc == 0)
+      ioa_test_run_until(c.loop, &c.done, 5000);
+    int fired = ioa_fault_fired();
+    ioa_fault_arm(0, 0, 0);
+    for (int i = 0; i < 5; i++)
+      ioa_loop_run(c.loop, IOA_RUN_NOWAIT);
+    assert_int_equal(c.done, rc == 0 ? 1 : 0);
+    assert_false(c.called_inside);
+    if (c.connected_fd >= 0)
+      close(c.connected_fd);
+    ioa_loop_free(c.loop);
+    /* accepted-side connections queue on the listener; drain them */
+    for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+      close(fd);
+    assert_int_equal(ioa_test_fd_count(), base);
+    if (!fired)
+      break;
+  }
+  print_message("# connect fault sweep %s: %lu failure points, each handled\n", what, nth - 1);
+  assert_true(nth > 2);
+  close(lfd);
+}
+
+#define FAULT_BIT(op) (1ul << (op))
+static void fault_sweep_connect(void **state) {
+  (void)state;
+  unsigned long all = FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_SOCKET) |
+                      FAULT_BIT(IOA_FOP_BIND) | FAULT_BIT(IOA_FOP_CONNECT) |
+                      FAULT_BIT(IOA_FOP_GETSOCKOPT) | FAULT_BIT(IOA_FOP_SETSOCKOPT) |
+                      FAULT_BIT(IOA_FOP_EPOLL_CTL);
+  sweep("list+bind", 0, all);
+  sweep("fast path", 1, all);
+  sweep("resolve+race", 2, all | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                                FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
@@ -1184,6 +1260,9 @@ int main(void) {
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
+#endif
+#ifdef IOA_FAULT_INJECTION
+      IOA_TEST(fault_sweep_connect),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
