@@ -120,7 +120,11 @@ static void entry_store(unsigned char *dst, const ioa_addr *a, int socktype) {
   e->meta.protocol = (uint16_t)a->protocol;
   e->len = (uint16_t)a->addrlen;
   e->pad_ = 0;
-  memcpy(dst + 8, &a->addr, a->addrlen);
+  /* Constant sizes let the compiler inline the copy (the connect fast path). */
+  if (a->addrlen == sizeof(struct sockaddr_in))
+    memcpy(dst + 8, &a->addr, sizeof(struct sockaddr_in));
+  else
+    memcpy(dst + 8, &a->addr, a->addrlen);
 }
 
 static void entry_load(ioa_addr *out, const unsigned char *src) {
@@ -130,18 +134,19 @@ static void entry_load(ioa_addr *out, const unsigned char *src) {
   out->protocol = e->meta.protocol;
   out->addrlen = e->len;
   memset(&out->addr, 0, sizeof out->addr);
-  memcpy(&out->addr, src + 8, e->len);
+  if (e->len == sizeof(struct sockaddr_in))
+    memcpy(&out->addr, src + 8, sizeof(struct sockaddr_in));
+  else
+    memcpy(&out->addr, src + 8, e->len);
 }
 
 /* An address we can store compactly.  family/socktype must fit a byte and
  * the length the sockaddr_storage. */
-static int addr_usable(const ioa_addr *a) {
-  if (!a || a->addrlen == 0 || a->addrlen > sizeof(struct sockaddr_storage))
-    return 0;
-  if (a->family <= 0 || a->family > 255 || a->socktype < 0 || a->socktype > 255 ||
-      a->protocol < 0 || a->protocol > 65535)
-    return 0;
-  return a->addr.ss_family == (sa_family_t)a->family;
+static inline int addr_usable(const ioa_addr *a) {
+  /* Unsigned compares fold "not negative" and "not too big" into one test. */
+  return a && a->addrlen - 1u < sizeof(struct sockaddr_storage) &&
+         (unsigned)a->family - 1u < 255u && (unsigned)a->socktype <= 255u &&
+         (unsigned)a->protocol <= 65535u && a->addr.ss_family == (sa_family_t)a->family;
 }
 
 static int sa_unspecified(const struct sockaddr *sa) {
@@ -507,8 +512,7 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
       req->done = 1;
       req->depth = 1;
       deliver(req, io->fd_, (const unsigned char *)req + fast_cands_off(req) + 8);
-      req->depth = 0;
-      req_free(req);
+      ioa_free(req); /* the watcher is stopped; nothing else was started */
       return;
     }
     inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
@@ -853,13 +857,10 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     *out = NULL;
   if (!loop || !p)
     return -EINVAL;
-  if (!!p->on_connected + !!p->on_stream + !!p->on_socket != 1 || !p->on_connect_error)
-    return IOA_EBADPARAM;
-  if ((unsigned)p->mode > IOA_CONNECT_RACE)
-    return IOA_EBADPARAM;
-  if (p->attempt_delay_ms && (p->attempt_delay_ms < 10 || p->attempt_delay_ms > 2000))
-    return IOA_EBADPARAM;
-  if (p->resolution_delay_ms > 2000)
+  if ((p->on_connected != NULL) + (p->on_stream != NULL) + (p->on_socket != NULL) != 1 ||
+      !p->on_connect_error || (unsigned)p->mode > IOA_CONNECT_RACE ||
+      (p->attempt_delay_ms && p->attempt_delay_ms - 10u > 1990u) ||
+      p->resolution_delay_ms > 2000)
     return IOA_EBADPARAM;
 
   int socktype = p->socktype;
@@ -870,7 +871,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   }
   int st_hint = socktype == IOA_HINT_UNSET ? 0 : socktype;
   int proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
-  if (st_hint < 0 || st_hint > 255 || proto_hint < 0 || proto_hint > 65535)
+  if ((unsigned)st_hint > 255u || (unsigned)proto_hint > 65535u)
     return IOA_EBADPARAM;
   if (!p->host && !p->service && !p->local_host && !p->local_service && !p->local_addrs &&
       !p->local_addr && p->mode != IOA_CONNECT_RACE && !p->attempt_timeout_ms &&
