@@ -18,6 +18,14 @@
  * Actions are pulled from the state (no queue), so an event arriving while
  * the driver is inside a callback (cancel from on_fail) simply changes what
  * the next pull returns.
+ *
+ * Invariants a fuzzer can check (test_connect_core.c drives the same way):
+ *  - exactly one DONE per started core, whatever the event sequence;
+ *  - every fd fed back through ioa_cc_opened() leaves through exactly one
+ *    CLOSE, or as the DONE's winner, never both;
+ *  - FAIL for an attempt comes before the CLOSE of its fd; no FAIL after a
+ *    cancel; OPEN only while connecting and never with NO_OPEN;
+ *  - with NO_CALLBACKS, neither FAIL nor DONE is returned (DEFER instead).
  */
 #ifndef IOA_CONNECT_CORE_H
 #define IOA_CONNECT_CORE_H
