@@ -417,9 +417,14 @@ static void parse_addr_arg(const cli_opts *o, const char *opt, const char *text,
     return;
   const char *msg = ei.message[0] ? ei.message : ioa_strerror(rc);
   if (rc == IOA_EADDRPATHLEN) {
+    /* Name the limit, unless the library's message already does. */
     size_t limit = sizeof(((struct sockaddr_un *)0)->sun_path);
-    usage_error("%s '%s': %s (%s, %zu bytes; sun_path holds %zu bytes)", opt, text, msg,
-                ioa_err_name(rc), strlen(text), limit);
+    char lim[2][24];
+    snprintf(lim[0], sizeof lim[0], "%zu", limit);
+    snprintf(lim[1], sizeof lim[1], "%zu", limit - 1);
+    if (!strstr(msg, lim[0]) && !strstr(msg, lim[1]))
+      usage_error("%s '%s': %s (%s; sun_path holds %zu bytes including the NUL)", opt, text, msg,
+                  ioa_err_name(rc), limit);
   }
   usage_error("%s '%s': %s (%s)", opt, text, msg, ioa_err_name(rc));
 }
