@@ -563,8 +563,20 @@ def test_resolve_mode_json():
         srv.close()
 
 
+def hosts_has_localhost4():
+    try:
+        with open("/etc/hosts") as f:
+            return any(l.split("#")[0].split()[:1] == ["127.0.0.1"] and
+                       "localhost" in l.split("#")[0].split()[1:] for l in f)
+    except OSError:
+        return False
+
+
 def test_localhost():
-    # /etc/hosts has localhost; no family restriction, so files answer.
+    # /etc/hosts has localhost; no family restriction, so files answer and
+    # no name server is asked.  Without that line we do not try at all.
+    if not hosts_has_localhost4():
+        raise Skip("/etc/hosts has no '127.0.0.1 localhost' line")
     srv = Server()
     try:
         code, out, err = run(["--trace", "json", "-z", "localhost", str(srv.port)])
