@@ -45,9 +45,9 @@ def run(args, stdin=b"", timeout=RUN_TIMEOUT, env=None):
 
 
 def sanitizer_clean(err):
-    """Under the asan preset a leak or UB report must fail the test even when
+    """Under the asan and tsan presets a sanitizer report must fail the test even when
     the exit status happens to be the expected one."""
-    for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+    for marker in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
         expect(marker not in err, "no sanitizer report", err)
 
 
