@@ -16,9 +16,8 @@ endif()
 
 # One CTest test per `def test_<name>` in cli_test.py, each running the
 # binary through python3 (standard library only).
-include(${PROJECT_SOURCE_DIR}/tools/linkable.cmake)
 find_package(Python3 COMPONENTS Interpreter)
-if(IOA_BUILD_TOOLS AND IOA_CLI_LINKABLE AND Python3_Interpreter_FOUND)
+if(IOA_BUILD_TOOLS AND Python3_Interpreter_FOUND)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
                ${CMAKE_CURRENT_SOURCE_DIR}/cli_test.py)
   file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cli_test.py _cli_defs REGEX "^def test_[a-z0-9_]+\\(")
