@@ -204,6 +204,25 @@ static void warn_unspecified(ioa_connect_req *req, ioa_warn_cb cb, void *data,
 
 /* ----------------------------------------------------------- lifecycle */
 
+/* One answer of ioa_connect_failures(): n records follow, then their
+ * addresses.  Kept in the core's fails->aux, newest first. */
+typedef struct failures_view {
+  struct failures_view *prev;
+  size_t n;
+} failures_view;
+
+static void free_failure_views(ioa_connect_req *req) {
+  if (!req->cc.fails)
+    return;
+  failures_view *v = req->cc.fails->aux;
+  while (v) {
+    failures_view *prev = v->prev;
+    ioa_free(v);
+    v = prev;
+  }
+  req->cc.fails->aux = NULL;
+}
+
 static void req_free(ioa_connect_req *req) {
   if (req->fast) { /* nothing but the watcher was ever started */
     ioa_io_stop(&req->io0);
@@ -223,6 +242,7 @@ static void req_free(ioa_connect_req *req) {
   for (unsigned i = 0; i < req->cc.nslots; i++)
     ioa_io_stop(slot_io(req, i));
   ioa_defer_stop(&req->defer);
+  free_failure_views(req);
   ioa_cc_dispose(&req->cc);
   ioa_free(req);
 }
@@ -565,14 +585,22 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   *out = NULL;
   if (n == 0)
     return 0;
-  /* Built on demand: the request itself keeps only compact records. */
+  /* Built on demand: the request itself keeps only compact records.  Every
+   * list handed out stays valid until the request goes (the header's
+   * promise), so a newer one is chained in front of the older ones. */
+  failures_view *last = req->cc.fails->aux;
+  if (last && last->n == n) {
+    *out = (const ioa_attempt_failure *)(const void *)(last + 1);
+    return n;
+  }
   size_t each = sizeof(ioa_attempt_failure) + 2 * sizeof(ioa_addr);
-  unsigned char *buf = ioa_malloc(sizeof(size_t) + n * each);
-  if (!buf)
+  failures_view *view = ioa_malloc(sizeof *view + n * each);
+  if (!view)
     return 0;
-  ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(buf + sizeof(size_t) + 0);
+  view->prev = last;
+  view->n = n;
+  ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(view + 1);
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
-  memcpy(buf, &n, sizeof n);
   for (size_t i = 0; i < n; i++) {
     const ioa_cc_failure *f = &recs[i];
     const unsigned char *pe = peer_entry(req, f->cand);
@@ -592,8 +620,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
     v[i].start_ns = f->start_ns;
     v[i].end_ns = f->end_ns;
   }
-  ioa_free(req->cc.fails->aux);
-  req->cc.fails->aux = buf;
+  req->cc.fails->aux = view;
   *out = v;
   return n;
 }

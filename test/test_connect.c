@@ -1130,6 +1130,74 @@ static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
 #endif
 
 /* --------------------------------------------- fault injection (fault preset) */
+/* ioa_connect_failures() promises its list stays valid until the completion
+ * callback returns: asking again (here from on_fail, then from the
+ * completion) must not pull the first answer from under the caller. */
+typedef struct failures_ctx {
+  ctx c;
+  const ioa_attempt_failure *early;
+  size_t nearly;
+  ioa_syscall early_syscall;
+  int early_err;
+} failures_ctx;
+
+static void on_fail_keep_failures(ioa_connect_req *req, const ioa_attempt_failure *f,
+                                  void *data) {
+  failures_ctx *fc = data;
+  (void)f;
+  fc->c.nfail++;
+  if (!fc->early) {
+    fc->nearly = ioa_connect_failures(req, &fc->early);
+    if (fc->nearly) {
+      fc->early_syscall = fc->early[0].syscall;
+      fc->early_err = fc->early[0].err;
+    }
+  }
+}
+
+static void on_error_rereads_failures(ioa_connect_req *req, ioa_syscall s, int err, void *data) {
+  failures_ctx *fc = data;
+  fc->c.done++;
+  fc->c.err_syscall = s;
+  fc->c.err = err;
+  const ioa_attempt_failure *all;
+  fc->c.nfailures_at_end = ioa_connect_failures(req, &all);
+  (void)ioa_connect_failures(req, &all); /* and once more */
+  /* The list fetched in the first on_fail is still the caller's to read. */
+  assert_non_null(fc->early);
+  assert_int_equal(fc->nearly, 1);
+  assert_int_equal(fc->early[0].syscall, fc->early_syscall);
+  assert_int_equal(fc->early[0].err, fc->early_err);
+  assert_int_equal(fc->early[0].syscall, all[0].syscall);
+  assert_int_equal(addr_port(fc->early[0].peer), addr_port(all[0].peer));
+}
+
+static void failures_list_stays_valid(void **state) {
+  (void)state;
+  failures_ctx fc;
+  memset(&fc, 0, sizeof fc);
+  new_loop(&fc.c);
+  ioa_addr addrs[3];
+  for (int i = 0; i < 3; i++)
+    addrs[i] = inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
+  ioa_connect_params p;
+  ioa_connect_params_init(&p);
+  p.addrs = addrs;
+  p.naddrs = 3;
+  p.on_connected = on_connected;
+  p.on_connect_error = on_error_rereads_failures;
+  p.on_fail = on_fail_keep_failures;
+  p.data = &fc;
+  assert_int_equal(ioa_connect(fc.c.loop, &p, &fc.c.req), 0);
+  assert_int_equal(ioa_test_run_until(fc.c.loop, &fc.c.done, 5000), 0);
+  assert_int_equal(fc.c.done, 1);
+  assert_int_equal(fc.c.nfail, 3);
+  assert_int_equal(fc.c.nfailures_at_end, 3);
+  assert_int_equal(fc.early_syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(fc.early_err, -ECONNREFUSED);
+  finish(&fc.c);
+}
+
 #ifdef IOA_FAULT_INJECTION
 #include "fault.h"
 
@@ -1235,6 +1303,7 @@ int main(void) {
       IOA_TEST(resolve_error_is_deferred_with_message),
       IOA_TEST(host_service_modes_and_local_host),
       IOA_TEST(host_service_black_hole_times_out),
+      IOA_TEST(failures_list_stays_valid),
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
