@@ -675,7 +675,8 @@ static int ensure_cands(ioa_connect_req *req) {
 
 static void warn_new_peers(ioa_connect_req *req, unsigned from) {
   const hooks *h = req_hooks(req);
-  for (unsigned i = from; i < req->cc.npeers; i++) {
+  /* The hook may cancel the request: nothing of it is reported after that. */
+  for (unsigned i = from; i < req->cc.npeers && !req->done; i++) {
     const unsigned char *e = (const unsigned char *)ioa_cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
       warn_unspecified(req, h ? h->on_warning : NULL, req->data, e);
@@ -712,7 +713,8 @@ static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs,
     return r;
   if (!is_local)
     warn_new_peers(req, have);
-  tell_resolved(req, is_local, have, (unsigned)k);
+  if (!req->done) /* cancelled from the warning hook: completed, so silent */
+    tell_resolved(req, is_local, have, (unsigned)k);
   return 0;
 }
 

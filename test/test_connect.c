@@ -1198,6 +1198,60 @@ static void failures_list_stays_valid(void **state) {
   finish(&fc.c);
 }
 
+/* Cancelling from the warning hook (a caller treating "non-portable" as
+ * fatal) completes the request: no callback of the request may follow,
+ * on_resolved and further warnings included. */
+typedef struct warn_cancel_ctx {
+  ctx c;
+  int after_done; /* callbacks seen after the completion */
+} warn_cancel_ctx;
+
+static void on_warning_cancels(void *data, const char *msg) {
+  warn_cancel_ctx *w = data;
+  (void)msg;
+  w->after_done += w->c.done;
+  w->c.nwarn++;
+  if (w->c.req)
+    ioa_connect_cancel(w->c.req);
+}
+
+static void on_resolved_after(ioa_connect_req *req, const ioa_addr *addrs, size_t n,
+                              int is_local, void *data) {
+  warn_cancel_ctx *w = data;
+  (void)req, (void)addrs, (void)n, (void)is_local;
+  w->after_done += w->c.done;
+  w->c.nresolved++;
+}
+
+static void cancel_from_warning_ends_callbacks(void **state) {
+  (void)state;
+  warn_cancel_ctx w;
+  memset(&w, 0, sizeof w);
+  new_loop(&w.c);
+  int port = ioa_test_closed_port(AF_INET);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  ioa_connect_params p;
+  params_for(&p, &w.c);
+  p.data = &w;
+  p.host = "0.0.0.0"; /* unspecified: the non-portable warning, from the resolution */
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.on_fail = NULL;
+  p.on_warning = on_warning_cancels;
+  p.on_resolved = on_resolved_after;
+  w.c.in_connect = 1;
+  assert_int_equal(ioa_connect(w.c.loop, &p, &w.c.req), 0);
+  w.c.in_connect = 0;
+  assert_int_equal(w.c.nwarn, 0); /* nothing resolved yet */
+  run(&w.c);
+  assert_int_equal(w.c.nwarn, 1);
+  assert_int_equal(w.c.err, -ECANCELED);
+  assert_int_equal(w.after_done, 0);
+  assert_int_equal(w.c.nresolved, 0);
+  finish(&w.c);
+}
+
 #ifdef IOA_FAULT_INJECTION
 #include "fault.h"
 
@@ -1304,6 +1358,7 @@ int main(void) {
       IOA_TEST(host_service_modes_and_local_host),
       IOA_TEST(host_service_black_hole_times_out),
       IOA_TEST(failures_list_stays_valid),
+      IOA_TEST(cancel_from_warning_ends_callbacks),
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
