@@ -481,7 +481,12 @@ int ioa_timer_active(const ioa_timer *t) { return t->heap_idx_ != SIZE_MAX; }
 
 static void run_timers(ioa_loop *loop) {
   uint64_t now = loop->now;
-  while (loop->heap_len && loop->heap[0]->due_ns_ <= now) {
+  /* Timers (re)started from these callbacks wait for the next run even when
+   * already due: one re-arming itself at 0 must not keep the loop from
+   * polling (the heap's top may then hide older due timers until then). */
+  uint64_t started_before = loop->timer_seq;
+  while (loop->heap_len && loop->heap[0]->due_ns_ <= now &&
+         loop->heap[0]->seq_ < started_before) {
     ioa_timer *t = loop->heap[0];
     heap_remove(loop, t);
     if (t->repeat_ns_) {

@@ -187,6 +187,36 @@ static void test_huge_timeouts_do_not_wrap(void **state) {
   ioa_loop_free(loop);
 }
 
+/* A timer callback that re-arms its timer at 0 (retry "as soon as
+ * possible") must not keep the loop inside one timer run: I/O, defers and
+ * stop get their turn between the firings. */
+struct rearm_timer {
+  ioa_timer t;
+  int fired, limit;
+};
+
+static void rearm_at_zero(ioa_timer *t, void *data) {
+  struct rearm_timer *r = data;
+  if (++r->fired < r->limit) /* the limit only bounds the test if this hangs */
+    assert_int_equal(ioa_timer_start(t, 0, 0), 0);
+}
+
+static void test_timer_rearmed_at_zero_lets_loop_turn(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  struct rearm_timer r = {.limit = 100000};
+  ioa_timer_init(loop, &r.t, rearm_at_zero, &r);
+  assert_int_equal(ioa_timer_start(&r.t, 0, 0), 0);
+  assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), 1);
+  /* At most once per timer run (a loop iteration has two). */
+  assert_in_range(r.fired, 1, 2);
+  int before = r.fired;
+  assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), 1);
+  assert_in_range(r.fired - before, 1, 2); /* and it keeps going, turn by turn */
+  ioa_timer_stop(&r.t);
+  ioa_loop_free(loop);
+}
+
 /* Many timers started and stopped in a scrambled order keep heap order. */
 static void test_timer_heap_stress(void **state) {
   (void)state;
@@ -748,6 +778,7 @@ int main(void) {
       IOA_TEST(test_timer_frees_itself),
       IOA_TEST(test_restart_reschedules),
       IOA_TEST(test_huge_timeouts_do_not_wrap),
+      IOA_TEST(test_timer_rearmed_at_zero_lets_loop_turn),
       IOA_TEST(test_timer_heap_stress),
       IOA_TEST(test_defers_run_later_in_fifo_order),
       IOA_TEST(test_requeued_defer_waits_for_next_iteration),
