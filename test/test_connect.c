@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <netdb.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* -------------------------------------------------------------- helpers */
@@ -1327,7 +1331,132 @@ static void fault_sweep_connect(void **state) {
 }
 #endif
 
-int main(void) {
+/* ------------------------- Happy Eyeballs: the resolver's order counts
+ *
+ * getaddrinfo() sorts its answer (RFC 6724, tuned by /etc/gai.conf); Happy
+ * Eyeballs must start with the family it put first.  Inside `unshare -n -m`
+ * a gai.conf that ranks IPv4 above IPv6 and an /etc/hosts name with both
+ * loopback addresses make getaddrinfo answer 127.0.0.1 before ::1: the first
+ * attempt must then be IPv4 (a listener there, nothing on ::1). */
+
+#define NS_FAIL 3
+#define NS_SETUP 77
+
+static int ns_bind(const char *dir, const char *name, const char *content, const char *target) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  fputs(content, f);
+  fclose(f);
+  return mount(path, target, NULL, MS_BIND, NULL);
+}
+
+typedef struct he_order_ctx {
+  ctx c;
+  int first_family;
+} he_order_ctx;
+
+static void on_attempt_family(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                              void *data) {
+  he_order_ctx *h = data;
+  (void)req, (void)local;
+  if (h->c.nattempt++ == 0)
+    h->first_family = peer->family;
+}
+
+static int he_order_helper(void) {
+  alarm(60);
+  if (system("ip link set lo up") != 0)
+    return NS_SETUP;
+  char dir[] = "/tmp/ioa-connect-ns-XXXXXX";
+  if (!mkdtemp(dir))
+    return NS_SETUP;
+  if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
+    return NS_SETUP;
+  if (ns_bind(dir, "hosts", "127.0.0.1 dual.ioa-test\n::1 dual.ioa-test\n", "/etc/hosts") != 0 ||
+      ns_bind(dir, "nsswitch.conf", "hosts: files\nservices: files\n", "/etc/nsswitch.conf") !=
+          0 ||
+      ns_bind(dir, "gai.conf", "precedence ::ffff:0:0/96 100\n", "/etc/gai.conf") != 0)
+    return NS_SETUP;
+  if (!ioa_test_have_ipv6())
+    return NS_SETUP;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  if (lfd < 0)
+    return NS_SETUP;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  /* The premise: getaddrinfo itself puts IPv4 first here. */
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+  if (getaddrinfo("dual.ioa-test", service, &hints, &ai) != 0 || !ai || !ai->ai_next ||
+      ai->ai_family != AF_INET || ai->ai_next->ai_family != AF_INET6) {
+    fprintf(stderr, "he order helper: getaddrinfo does not answer IPv4 first here\n");
+    if (ai)
+      freeaddrinfo(ai);
+    return NS_SETUP;
+  }
+  freeaddrinfo(ai);
+
+  he_order_ctx h;
+  memset(&h, 0, sizeof h);
+  new_loop(&h.c);
+  ioa_connect_params p;
+  params_for(&p, &h.c);
+  p.data = &h;
+  p.host = "dual.ioa-test";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.on_attempt = on_attempt_family;
+  int failed = 0;
+  if (ioa_connect(h.c.loop, &p, &h.c.req) != 0 ||
+      ioa_test_run_until(h.c.loop, &h.c.done, 10000) != 0) {
+    fprintf(stderr, "he order helper: connect did not complete\n");
+    failed = 1;
+  } else {
+    if (h.first_family != AF_INET) {
+      fprintf(stderr, "he order helper: first attempt family %d, want AF_INET\n", h.first_family);
+      failed = 1;
+    }
+    if (h.c.connected_fd < 0 || h.c.nfail != 0) {
+      fprintf(stderr, "he order helper: fd %d after %d failures\n", h.c.connected_fd, h.c.nfail);
+      failed = 1;
+    }
+  }
+  if (h.c.connected_fd >= 0)
+    close(h.c.connected_fd);
+  ioa_loop_free(h.c.loop);
+  close(lfd);
+  return failed ? NS_FAIL : 0;
+}
+
+static void he_starts_with_resolver_first_family(void **state) {
+  (void)state;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  assert_true(n > 0);
+  self[n] = '\0';
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execlp("unshare", "unshare", "-n", "-m", self, "--he-order-helper", (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == NS_FAIL)
+    fail_msg("Happy Eyeballs did not start with getaddrinfo's first family (see stderr)");
+  print_message("unshare -n -m or the gai.conf premise unavailable (status %d): skipped\n", st);
+  skip();
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--he-order-helper") == 0)
+    return he_order_helper();
+
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
       IOA_TEST(address_list_in_turn),
@@ -1359,6 +1488,7 @@ int main(void) {
       IOA_TEST(host_service_black_hole_times_out),
       IOA_TEST(failures_list_stays_valid),
       IOA_TEST(cancel_from_warning_ends_callbacks),
+      IOA_TEST(he_starts_with_resolver_first_family),
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
