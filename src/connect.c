@@ -1049,12 +1049,15 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     ioa_resolver *r = p->resolver;
     int e = r ? 0 : ioa_resolver_default(loop, &r);
     ioa_resolve_hints hints = {p->family, st_hint, proto_hint, p->flags};
-    unsigned rt = p->timeout_ms;
+    /* Lookups get no timeout from the overall deadline (0: the resolver's
+     * default applies): the core's timer ends the request as a connect
+     * timeout and cancels them.  The same deadline given to the resolver
+     * fired first and turned into a resolve error. */
     if (res_local) {
       if (e == 0)
         e = ensure_cands(req);
       if (e == 0)
-        e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, rt);
+        e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, 0);
       if (e < 0)
         ioa_cc_resolved(cc, now, 1, e);
     }
@@ -1062,7 +1065,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
       if (e == 0)
         e = ensure_cands(req);
       if (e == 0)
-        e = start_lookup(req, r, 0, p->host, p->service, &hints, rt);
+        e = start_lookup(req, r, 0, p->host, p->service, &hints, 0);
       if (e < 0)
         ioa_cc_resolved(cc, now, 0, e);
     } else if (!resolving && plain_cands == 0 && e == 0) {

@@ -1131,9 +1131,52 @@ static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
   (void)state;
   he_case(1500);
 }
+
+/* The overall deadline passing while the name is still resolving is the
+ * connect's timeout (ioa_connect(3): on_connect_error, IOA_SYSCALL_NONE,
+ * -ETIMEDOUT), not a resolver failure for on_resolve_error. */
+static int resolve_errors;
+static void on_resolve_error_counted(ioa_connect_req *req, int err, const char *message,
+                                     void *data) {
+  resolve_errors++;
+  on_resolve_error(req, err, message, data);
+}
+
+static void overall_timeout_while_resolving(void **state) {
+  (void)state;
+  if (!ioa_resolver_have_cares())
+    skip();
+  ioa_dns_record rec = {.name = "silent.test", .drop_a = 1, .drop_aaaa = 1};
+  ioa_dns_fixture *fx;
+  assert_int_equal(ioa_dns_fixture_start(&fx, "127.0.0.1", 0, &rec, 1), 0);
+  char servers[64];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
+  ctx c;
+  new_loop(&c);
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver *r;
+  assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "silent.test";
+  p.service = "80";
+  p.socktype = SOCK_STREAM;
+  p.resolver = r;
+  p.timeout_ms = 100;
+  p.on_resolve_error = on_resolve_error_counted;
+  resolve_errors = 0;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(resolve_errors, 0);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(c.err, -ETIMEDOUT);
+  assert_int_equal(c.nfail, 0);
+  ioa_resolver_free(r);
+  finish(&c);
+  ioa_dns_fixture_stop(fx);
+}
 #endif
 
-/* --------------------------------------------- fault injection (fault preset) */
 /* ioa_connect_failures() promises its list stays valid until the completion
  * callback returns: asking again (here from on_fail, then from the
  * completion) must not pull the first answer from under the caller. */
@@ -1256,6 +1299,7 @@ static void cancel_from_warning_ends_callbacks(void **state) {
   finish(&w.c);
 }
 
+/* --------------------------------------------- fault injection (fault preset) */
 #ifdef IOA_FAULT_INJECTION
 #include "fault.h"
 
@@ -1492,6 +1536,7 @@ int main(int argc, char **argv) {
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
+      IOA_TEST(overall_timeout_while_resolving),
 #endif
 #ifdef IOA_FAULT_INJECTION
       IOA_TEST(fault_sweep_connect),
