@@ -993,6 +993,59 @@ static void free_zc(void *buf, void *data) {
   }
 }
 
+/* on_read's bytes stay readable until it returns, even when it closes (or
+ * frees) its stream first -- say, to log a bad request after rejecting it. */
+typedef struct close_read_ctx {
+  ioa_stream *s;
+  int use_free;
+  char got[64];
+  size_t ngot;
+  int done;
+} close_read_ctx;
+
+static size_t close_then_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof,
+                              void *data) {
+  close_read_ctx *c = data;
+  (void)eof;
+  if (c->use_free)
+    ioa_stream_free(s);
+  else
+    ioa_stream_close(s);
+  /* Had the read buffer been released, this allocation would likely reuse
+   * it (and the byte check below fail) even without ASan. */
+  void *reuse = malloc(256u * 1024u);
+  assert_non_null(reuse);
+  memset(reuse, 0xAA, 256u * 1024u);
+  c->ngot = len < sizeof c->got ? len : sizeof c->got;
+  memcpy(c->got, buf, c->ngot);
+  free(reuse);
+  c->done = 1;
+  return len;
+}
+
+static void test_close_in_read_keeps_bytes(void **state) {
+  (void)state;
+  static const char msg[] = "a request the reader rejects";
+  for (int use_free = 0; use_free < 2; use_free++) {
+    ioa_loop *loop = new_loop();
+    int a, b;
+    tcp_pair(&a, &b);
+    close_read_ctx c = {.use_free = use_free};
+    assert_int_equal(ioa_stream_new(loop, a, NULL, &c.s), 0);
+    ioa_stream_callbacks cbs = {.on_read = close_then_read};
+    ioa_stream_set_callbacks(c.s, &cbs, &c);
+    assert_int_equal(write(b, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    assert_int_equal(run_until(loop, &c.done, 5000), 0);
+    assert_int_equal(c.ngot, sizeof msg - 1);
+    assert_memory_equal(c.got, msg, sizeof msg - 1);
+    run_for(loop, 10);
+    if (!use_free)
+      ioa_stream_free(c.s);
+    ioa_loop_free(loop);
+    close(b);
+  }
+}
+
 static void test_free_in_each_callback(void **state) {
   (void)state;
   for (int w = 0; w < FREE_WHERE_COUNT; w++) {
@@ -1228,6 +1281,7 @@ int main(void) {
       IOA_TEST(test_peer_half_close),
       IOA_TEST(test_shutdown_write_keeps_reading),
       IOA_TEST(test_close_when_empty),
+      IOA_TEST(test_close_in_read_keeps_bytes),
       IOA_TEST(test_free_in_each_callback),
       IOA_TEST(test_free_returns_zc_buffers),
       IOA_TEST(test_bulk_both_ways),
