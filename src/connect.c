@@ -283,7 +283,7 @@ static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const 
   }
   ioa_io *io = slot_io(req, slot);
   ioa_io_init(req->loop, io, fd, io_cb, req);
-  int r = ioa_io_start(io, IOA_WRITE);
+  int r = ioa__io_start_oneshot(io, IOA_WRITE);
   ioa_cc_opened(cc, now_of(req), slot, fd, r < 0 ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_NONE, r, 0);
 }
 
@@ -503,8 +503,12 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
     err = -soerr;
   /* Writable with no error is connected; otherwise a spurious wakeup is
    * impossible for a connecting socket, but keep waiting if one comes. */
-  if (err == 0 && !(revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
-    return;
+  if (err == 0 && !(revents & (IOA_WRITE | IOA_ERROR | IOA_HUP))) {
+    int r = ioa__io_start_oneshot(io, IOA_WRITE); /* one-shot: re-arm */
+    if (r == 0)
+      return;
+    err = r;
+  }
   ioa_io_stop(io);
   if (req->fast) {
     if (err == 0) {
@@ -836,7 +840,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
     at = IOA_SYSCALL_CONNECT;
     err = -errno;
   } else {
-    int r = ioa_io_start(&req->io0, IOA_WRITE);
+    int r = ioa__io_start_oneshot(&req->io0, IOA_WRITE);
     if (r == 0)
       return 0; /* the usual case: in progress, watched */
     at = IOA_SYSCALL_CONNECT;
