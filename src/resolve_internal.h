@@ -68,6 +68,7 @@ struct ioa_resolve_req {
   char message[192];
 
   ioa_gai_job *job; /* getaddrinfo pool: the attached job */
+  ioa_resolve_req *job_prev, *job_next; /* other requests sharing job (see pool_submit) */
 
   ioa_resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
   unsigned nslots;
