@@ -515,8 +515,12 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
       /* The core would say: DONE, connected, nothing to close. */
       req->done = 1;
       req->depth = 1;
-      deliver(req, io->fd_, (const unsigned char *)req + fast_cands_off(req) + 8);
-      ioa_free(req); /* the watcher is stopped; nothing else was started */
+      const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
+      size_t size = fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len);
+      deliver(req, io->fd_, pe);
+      /* The watcher is stopped and nothing else was started: the block (of
+       * connect_fast's size) can serve the next fast request on this loop. */
+      ioa__loop_spare_give(req->loop, req, size);
       return;
     }
     inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
@@ -785,9 +789,17 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
   const ioa_addr *a = p->addrs ? p->addrs : p->addr;
   if (!addr_usable(a))
     return IOA_EBADPARAM;
-  int need_hooks = p->on_fail || p->on_resolved || p->on_resolve_error || p->on_warning;
+  /* Without a lookup, on_fail is the only optional callback that can run
+   * after ioa_connect() returns (on_resolved and on_resolve_error never do,
+   * and the unspecified-address warning is given below, from p): callers
+   * that set all of them alike keep the small request. */
+  int need_hooks = p->on_fail != NULL;
   size_t o_cands = REQ_SIZE + (need_hooks ? align8(sizeof(hooks)) : 0);
-  unsigned char *mem = ioa_malloc(o_cands + 8 + align8(8 + a->addrlen));
+  size_t size = o_cands + 8 + align8(8 + a->addrlen);
+  /* The block of the last fast request that succeeded, if it fits. */
+  unsigned char *mem = ioa__loop_spare_take(loop, size);
+  if (!mem)
+    mem = ioa_malloc(size);
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;

@@ -60,6 +60,9 @@ struct ioa_loop {
   void *resolver;
   void (*resolver_free)(void *);
 
+  void *spare; /* one freed block kept for reuse (ioa__loop_spare_*) */
+  size_t spare_size;
+
   struct epoll_event events[IOA_MAX_EVENTS];
 };
 
@@ -174,7 +177,25 @@ void ioa_loop_free(ioa_loop *loop) {
   pthread_mutex_destroy(&loop->post_lock);
   ioa_free(loop->fds);
   ioa_free(loop->heap);
+  ioa_free(loop->spare);
   ioa_free(loop);
+}
+
+void *ioa__loop_spare_take(ioa_loop *loop, size_t size) {
+  void *p = loop->spare;
+  if (!p || loop->spare_size != size)
+    return NULL;
+  loop->spare = NULL;
+  return p;
+}
+
+void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size) {
+  if (loop->spare) {
+    ioa_free(p);
+    return;
+  }
+  loop->spare = p;
+  loop->spare_size = size;
 }
 
 void *ioa_loop_default_resolver(ioa_loop *loop) { return loop->resolver; }

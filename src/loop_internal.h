@@ -20,4 +20,12 @@ void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
  * get a plain start. */
 int ioa__io_start_oneshot(ioa_io *io, unsigned events);
 
+/* One spare block per loop, for objects made and freed at a high rate on
+ * it (the connector's fast-path requests): give a block (from ioa_malloc)
+ * back instead of freeing it, take it instead of allocating one of exactly
+ * that size.  Take returns NULL if there is none of that size; give frees
+ * the block if the loop already keeps one.  ioa_loop_free() frees it. */
+void *ioa__loop_spare_take(ioa_loop *loop, size_t size);
+void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size);
+
 #endif

@@ -1,11 +1,17 @@
-/* One-shot fd watchers (ioa__io_start_oneshot, used by the connector): the
- * event comes once, stopping afterwards leaves the kernel's disarmed
- * registration behind without a syscall, and every way the fd can go on —
- * restarted while open, re-armed, closed and its number reused, dup'd and
- * the original closed — still gets exactly the events it asks for. */
+/* Loop internals the connector's fast path uses.
+ *
+ * One-shot fd watchers (ioa__io_start_oneshot): the event comes once,
+ * stopping afterwards leaves the kernel's disarmed registration behind
+ * without a syscall, and every way the fd can go on — restarted while open,
+ * re-armed, closed and its number reused, dup'd and the original closed —
+ * still gets exactly the events it asks for.
+ *
+ * The spare block (ioa__loop_spare_*): given back, taken only at the same
+ * size, a second one freed, the kept one freed with the loop (ASan). */
 #include "testutil.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -196,6 +202,22 @@ static void test_dup_then_close_original_stays_quiet(void **state) {
   ioa_loop_free(loop);
 }
 
+static void test_spare_block(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  assert_null(ioa__loop_spare_take(loop, 64));
+  void *a = malloc(64), *b = malloc(64);
+  assert_non_null(a);
+  assert_non_null(b);
+  ioa__loop_spare_give(loop, a, 64);
+  ioa__loop_spare_give(loop, b, 64); /* one is kept: b is freed */
+  assert_null(ioa__loop_spare_take(loop, 72));
+  assert_ptr_equal(ioa__loop_spare_take(loop, 64), a);
+  assert_null(ioa__loop_spare_take(loop, 64)); /* taken: gone */
+  ioa__loop_spare_give(loop, a, 64);            /* kept until the loop goes */
+  ioa_loop_free(loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_oneshot_fires_once),
@@ -203,6 +225,7 @@ int main(void) {
       IOA_TEST(test_stop_before_fire_removes_registration),
       IOA_TEST(test_fd_number_reused_after_fired_stop),
       IOA_TEST(test_dup_then_close_original_stays_quiet),
+      IOA_TEST(test_spare_block),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
