@@ -14,12 +14,13 @@
  *  - Results reach the loop through ioa_loop_post() with the ioa_post
  *    embedded in the job: nothing is allocated at post time.
  *  - Each request holds a loop reference (ioa_loop_ref) until on_done.
- *  - A lookup identical to one still waiting in the queue (same host,
- *    service and hints) joins that job instead of queueing another: the
- *    answer is as fresh as its own would be, since the job has not started,
- *    and a burst of connects to one name costs one getaddrinfo().  Jobs
- *    already running are never joined.  job->req heads the list of requests
- *    waiting for the job (req->job_next); every one gets the answer.
+ *  - A lookup identical to one queued or running (same host, service and
+ *    hints) joins that job instead of queueing another, as Go's resolver
+ *    does (singleflight): connects to one name in flight at once cost one
+ *    getaddrinfo(), whose answer is at most one lookup's duration older
+ *    than the request.  An abandoned job is never joined.  job->req heads
+ *    the list of requests waiting for the job (req->job_next); every one
+ *    gets the answer.
  */
 #include <errno.h>
 #include <limits.h>
@@ -39,7 +40,8 @@
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
 
-/* How far back from the queue's tail a new lookup looks for a twin. */
+/* How far back from the queue's tail a new lookup looks for a twin (all
+ * running jobs are looked at; there are at most hard_cap of them). */
 #define COALESCE_SCAN 4
 
 struct ioa_gai_job {
@@ -320,22 +322,33 @@ static int job_remove_waiter(ioa_gai_job *job, ioa_resolve_req *req) {
   return job->req != NULL;
 }
 
-/* Under r->lock: a queued job for exactly this lookup, near the tail. */
-static ioa_gai_job *queued_twin(ioa_resolver *r, const char *host, size_t hlen,
-                                const char *service, size_t slen, const struct addrinfo *h) {
+static int job_is_twin(const ioa_gai_job *job, const char *host, size_t hlen,
+                       const char *service, size_t slen, const struct addrinfo *h) {
+  if (!job->req) /* abandoned: nobody would take its result */
+    return 0;
+  if (job->hints.ai_family != h->ai_family || job->hints.ai_socktype != h->ai_socktype ||
+      job->hints.ai_protocol != h->ai_protocol || job->hints.ai_flags != h->ai_flags)
+    return 0;
+  if (!host != !job->host || !service != !job->service)
+    return 0;
+  if (host && (strncmp(job->host, host, hlen) != 0 || job->host[hlen] != '\0'))
+    return 0;
+  if (service && (strncmp(job->service, service, slen) != 0 || job->service[slen] != '\0'))
+    return 0;
+  return 1;
+}
+
+/* Under r->lock: a queued (near the tail) or running job for exactly this
+ * lookup. */
+static ioa_gai_job *find_twin(ioa_resolver *r, const char *host, size_t hlen,
+                              const char *service, size_t slen, const struct addrinfo *h) {
   ioa_gai_job *job = r->queue_tail;
-  for (int i = 0; job && i < COALESCE_SCAN; job = job->prev, i++) {
-    if (job->hints.ai_family != h->ai_family || job->hints.ai_socktype != h->ai_socktype ||
-        job->hints.ai_protocol != h->ai_protocol || job->hints.ai_flags != h->ai_flags)
-      continue;
-    if (!host != !job->host || !service != !job->service)
-      continue;
-    if (host && (strncmp(job->host, host, hlen) != 0 || job->host[hlen] != '\0'))
-      continue;
-    if (service && (strncmp(job->service, service, slen) != 0 || job->service[slen] != '\0'))
-      continue;
-    return job;
-  }
+  for (int i = 0; job && i < COALESCE_SCAN; job = job->prev, i++)
+    if (job_is_twin(job, host, hlen, service, slen, h))
+      return job;
+  for (job = r->running; job; job = job->next)
+    if (job_is_twin(job, host, hlen, service, slen, h))
+      return job;
   return NULL;
 }
 
@@ -356,9 +369,13 @@ static void *worker_main(void *arg) {
       r->queue_head->prev = NULL;
     else
       r->queue_tail = NULL;
-    job->next = job->prev = NULL;
     r->nqueued--;
     job->state = JOB_RUNNING;
+    job->prev = NULL; /* onto r->running, where lookups may join it */
+    job->next = r->running;
+    if (r->running)
+      r->running->prev = job;
+    r->running = job;
     r->nbusy++;
     pthread_mutex_unlock(&r->lock);
 
@@ -374,6 +391,12 @@ static void *worker_main(void *arg) {
     }
 
     pthread_mutex_lock(&r->lock);
+    if (job->prev)
+      job->prev->next = job->next;
+    else
+      r->running = job->next;
+    if (job->next)
+      job->next->prev = job->prev;
     job->gai_rc = rc;
     job->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
     job->addrs = addrs;
@@ -421,7 +444,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
                        .ai_protocol = hints->protocol,
                        .ai_flags = hints->flags & ~AI_CANONNAME};
   pthread_mutex_lock(&r->lock);
-  ioa_gai_job *twin = queued_twin(r, host, hlen, service, slen, &h);
+  ioa_gai_job *twin = find_twin(r, host, hlen, service, slen, &h);
   if (twin) {
     req->job_prev = twin->req_tail;
     req->job_next = NULL;

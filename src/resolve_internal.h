@@ -31,6 +31,7 @@ struct ioa_resolver {
   unsigned nabandoned;  /* running a job that was cancelled or timed out */
   unsigned nqueued;
   ioa_gai_job *queue_head, *queue_tail;
+  ioa_gai_job *running; /* jobs whose getaddrinfo() a worker is running */
   ioa_gai_job *posted; /* results handed to ioa_loop_post, not yet run */
   int shutdown;
 

@@ -1,9 +1,10 @@
-/* The getaddrinfo pool joins a lookup to an identical one still queued
+/* The getaddrinfo pool joins a lookup to an identical one queued or running
  * (same host, service and hints): one getaddrinfo(), every request answered
  * once.  White-box: with max_threads poked to 0 no worker starts, so jobs
  * stay queued exactly as long as the test wants; restoring it and starting
- * one more lookup spawns the worker.  Only "localhost" (/etc/hosts) is
- * looked up. */
+ * one more lookup spawns the worker.  Joining running jobs is exercised by
+ * the burst test (and test_resolve's stress test, with cancels).  Only
+ * "localhost" (/etc/hosts) is looked up. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@ typedef struct outcome {
   ioa_resolve_req *cancel_other; /* cancelled from this one's on_done */
   ioa_resolver *free_resolver;   /* freed from this one's on_done */
   int *done_count;
+  int cancelled; /* the test cancelled it before it completed */
 } outcome;
 
 static void on_done(ioa_resolve_req *req, const ioa_resolve_result *res, void *data) {
@@ -183,11 +185,47 @@ static void test_free_resolver_from_twin_callback(void **state) {
   ioa_loop_free(loop);
 }
 
+/* Bursts of identical lookups on a running pool: later ones join queued or
+ * running jobs; every request completes exactly once, and cancelling every
+ * third one (some while their job runs) leaves the rest answered. */
+static void test_bursts_on_running_pool(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  ioa_resolver_options opts = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 2};
+  ioa_resolver *r = NULL;
+  assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);
+  enum { N = 300 };
+  static outcome o[N];
+  memset(o, 0, sizeof o);
+  int done = 0;
+  for (int i = 0; i < N; i++) {
+    start(r, "80", SOCK_STREAM, &o[i], &done);
+    if (i % 3 == 2 && o[i - 1].calls == 0) { /* its job may be queued, running or posted */
+      o[i - 1].cancelled = 1;
+      ioa_resolve_cancel(o[i - 1].req);
+    }
+    if (i % 25 == 0)
+      assert_true(ioa_loop_run(loop, IOA_RUN_NOWAIT) >= 0);
+  }
+  run_until_count(loop, &done, N);
+  int cancelled = 0;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(o[i].calls, 1);
+    assert_int_equal(o[i].status, o[i].cancelled ? IOA_EAI_CANCELED : 0);
+    cancelled += o[i].cancelled;
+  }
+  assert_true(cancelled > 0);
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_twins_share_one_job),
       IOA_TEST(test_cancel_every_twin),
       IOA_TEST(test_free_resolver_from_twin_callback),
+      IOA_TEST(test_bursts_on_running_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
