@@ -457,9 +457,11 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
   pthread_mutex_unlock(&r->lock);
 
   size_t extra = (host ? hlen + 1 : 0) + (service ? slen + 1 : 0);
-  ioa_gai_job *job = ioa_calloc(1, sizeof *job + extra);
+  /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
+  ioa_gai_job *job = ioa_malloc(sizeof *job + extra);
   if (!job)
     return -ENOMEM;
+  memset(job, 0, sizeof *job);
   char *p = job->strings;
   if (host) {
     memcpy(p, host, hlen);
@@ -761,9 +763,10 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
       return rc;
   }
 
-  ioa_resolve_req *req = ioa_calloc(1, sizeof *req);
+  ioa_resolve_req *req = ioa_malloc(sizeof *req); /* see pool_submit: not calloc */
   if (!req)
     return -ENOMEM;
+  memset(req, 0, sizeof *req);
   req->r = r;
   req->on_done = p->on_done;
   req->on_partial = p->on_partial;
