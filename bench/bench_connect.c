@@ -8,6 +8,10 @@
  *       valgrind --tool=callgrind --toggle-collect='run_*' bench_connect -c ioa -n 20000
  *       (user-space instructions inside run_<contender> / N)
  *   bench_connect -m M                            heap bytes per pending request
+ *   bench_connect   (no arguments, IOA_BENCH_PORT set: run by scripts/bench)
+ *       the footprint at 10,000 pending requests (2,000 with IOA_BENCH_QUICK=1)
+ *       as JSON result lines: heap_bytes_per_request and fds_per_request for
+ *       ioasync and libuv.  Throughput is measured by the peer_* programs.
  *
  * Everything goes to 127.0.0.1.  The run first moves into a network namespace
  * of its own (unshare; root or user namespaces) with tcp_max_tw_buckets=0 and a
@@ -394,9 +398,31 @@ static double heap_delta(const struct mallinfo2 *b, const struct mallinfo2 *a) {
   return (double)(a->uordblks + a->hblkhd) - (double)(b->uordblks + b->hblkhd);
 }
 
+/* Open fds of this process (the fds-per-request figure). */
+static long count_fds(void) {
+  long n = 0;
+  for (int fd = 0; fd < 65536; fd++)
+    if (fcntl(fd, F_GETFD) >= 0)
+      n++;
+  return n;
+}
+
+/* One footprint result, as a line scripts/bench reads, or as text. */
+static void footprint_line(int json, const char *name, long m, long pending, double heap,
+                           double fds, const char *what) {
+  if (json)
+    printf("{\"contender\":\"%s\",\"workload\":\"pending %ld\",\"n\":%ld,"
+           "\"heap_bytes_per_request\":%.1f,\"fds_per_request\":%.3f}\n",
+           name, m, pending, heap, fds);
+  else
+    printf("%-8s pending=%ld heap_bytes_per_request=%.1f fds_per_request=%.3f (%s)\n", name,
+           pending, heap, fds, what);
+  fflush(stdout);
+}
+
 /* Heap bytes per pending request: M connects held in SYN_SENT by a
  * listener whose accept queue is full, mallinfo2() before and after. */
-static void footprint(long m) {
+static void footprint(long m, int json) {
   int lfd = (int)start_listener(0, 0);
   int filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   (void)connect(filler, (struct sockaddr *)&g_sin, sizeof g_sin);
@@ -414,6 +440,7 @@ static void footprint(long m) {
   ioa_connect_req **reqs = calloc((size_t)m, sizeof *reqs);
   g_n = 0; /* no restarts */
   ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
+  long fds0 = count_fds();
   struct mallinfo2 before = mallinfo2();
   for (long i = 0; i < m; i++)
     if (ioa_connect(ioa_lp, &ioa_params, &reqs[i]) < 0)
@@ -421,9 +448,10 @@ static void footprint(long m) {
   ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
   struct mallinfo2 after = mallinfo2();
   long pending = m - g_done;
-  printf("ioasync  pending=%ld heap_bytes_per_request=%.1f (includes the loop's fd table)\n",
-         pending, heap_delta(&before, &after) / (double)m);
-  fflush(stdout);
+  if (pending != m) /* a completed request would flatter the figure */
+    fprintf(stderr, "bench_connect: only %ld of %ld requests stayed pending\n", pending, m);
+  footprint_line(json, "ioasync", m, pending, heap_delta(&before, &after) / (double)m,
+                 (double)(count_fds() - fds0) / (double)m, "includes the loop's fd table");
   for (long i = 0; i < m; i++)
     ioa_connect_cancel(reqs[i]);
   ioa_loop_free(ioa_lp);
@@ -432,6 +460,7 @@ static void footprint(long m) {
   uv_loop_init(&uv_lp);
   uv_conn **cs = calloc((size_t)m, sizeof *cs);
   uv_run(&uv_lp, UV_RUN_NOWAIT);
+  fds0 = count_fds();
   before = mallinfo2();
   for (long i = 0; i < m; i++) {
     cs[i] = malloc(sizeof *cs[i]);
@@ -443,8 +472,8 @@ static void footprint(long m) {
   }
   uv_run(&uv_lp, UV_RUN_NOWAIT);
   after = mallinfo2();
-  printf("libuv    pending=%ld heap_bytes_per_request=%.1f (uv_tcp_t+uv_connect_t+loop)\n", m,
-         heap_delta(&before, &after) / (double)m);
+  footprint_line(json, "libuv", m, m, heap_delta(&before, &after) / (double)m,
+                 (double)(count_fds() - fds0) / (double)m, "uv_tcp_t+uv_connect_t+loop");
   for (long i = 0; i < m; i++)
     if (!uv_is_closing((uv_handle_t *)&cs[i]->tcp))
       uv_close((uv_handle_t *)&cs[i]->tcp, uv_on_close);
@@ -484,6 +513,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_connect: N >= 1 and 1 <= runs <= 64\n");
     return 2;
   }
+  /* Run by scripts/bench: only the footprint, as result lines (the peer_*
+   * programs measure throughput under the runner's common conditions). */
+  int runner = argc == 1 && getenv("IOA_BENCH_PORT") != NULL;
+  if (runner) {
+    const char *quick = getenv("IOA_BENCH_QUICK");
+    mem = quick && !strcmp(quick, "1") ? 2000 : 10000;
+  }
   if (nks == 0) {
     ks[nks++] = 1;
     ks[nks++] = 100;
@@ -494,7 +530,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_connect: no private network namespace (%s): TIME_WAIT may skew "
                     "results\n", strerror(errno));
   if (mem > 0) {
-    footprint(mem);
+    footprint(mem, runner);
     return 0;
   }
   pid_t server = start_listener(65535, 1);

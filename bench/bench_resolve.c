@@ -3,6 +3,12 @@
  *
  *   bench_resolve [numeric_lookups [localhost_lookups [in_flight]]]
  *
+ * Run by scripts/bench (no arguments, IOA_BENCH_PORT set) it prints JSON
+ * result lines instead: lookups_per_s for contenders ioasync (getaddrinfo
+ * pool), ioasync-cares and libuv, workloads "resolve 127.0.0.1" and
+ * "resolve localhost", with counts sized for IOA_BENCH_MAX_SECS (smaller
+ * under IOA_BENCH_QUICK=1).
+ *
  * Names: a numeric address (no thread: ioasync's fast path; libuv still uses
  * its pool) and "localhost" from /etc/hosts, AF_INET only so no lookup can
  * ever leave the machine.  c-ares is pointed at a closed loopback port for
@@ -22,6 +28,7 @@
 #include "ioasync.h"
 
 typedef struct run {
+  double max_secs; /* wall-clock bound for this run */
   const char *host;
   long total, started, finished, failed;
   int in_flight;
@@ -82,8 +89,8 @@ static double bench_ioa(ioa_resolver_backend backend, const char *servers, run *
   double t0 = now_s();
   for (int i = 0; i < rn->in_flight && rn->started < rn->total; i++)
     ioa_start_one(&c);
-  /* bounded: stop after 120 s whatever happens */
-  while (!c.done && now_s() - t0 < 120 && rn->finished < rn->total)
+  /* bounded: stop after max_secs whatever happens */
+  while (!c.done && now_s() - t0 < rn->max_secs && rn->finished < rn->total)
     ioa_loop_run(loop, IOA_RUN_ONCE);
   double dt = now_s() - t0;
   ioa_resolver_free(c.r);
@@ -138,7 +145,7 @@ static double bench_uv(run *rn) {
   double t0 = now_s();
   for (int i = 0; i < rn->in_flight && rn->started < rn->total; i++)
     uv_start_one(&c);
-  while (rn->finished < rn->total && now_s() - t0 < 120)
+  while (rn->finished < rn->total && now_s() - t0 < rn->max_secs)
     uv_run(&loop, UV_RUN_ONCE);
   double dt = now_s() - t0;
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -162,6 +169,17 @@ static int closed_loopback_port(void) {
   return ntohs(sin.sin_port);
 }
 
+static void json_line(const char *contender, const char *host, double rate, const run *rn) {
+  if (rate > 0 && !rn->failed)
+    printf("{\"contender\":\"%s\",\"workload\":\"resolve %s\",\"n\":%ld,\"k\":%d,"
+           "\"lookups_per_s\":%.1f}\n",
+           contender, host, rn->total, rn->in_flight, rate);
+  else
+    fprintf(stderr, "bench_resolve: %s %s: %s\n", contender, host,
+            rate > 0 ? "lookups failed" : "run failed or hit its time bound");
+  fflush(stdout);
+}
+
 static void line(const char *what, double rate, long failed) {
   if (rate < 0)
     printf("%-34s %12s\n", what, "FAILED");
@@ -173,6 +191,20 @@ int main(int argc, char **argv) {
   long n_numeric = argc > 1 ? atol(argv[1]) : 50000;
   long n_local = argc > 2 ? atol(argv[2]) : 10000;
   int in_flight = argc > 3 ? atoi(argv[3]) : 64;
+  double max_secs = 120;
+  /* Under scripts/bench: six runs must fit in IOA_BENCH_MAX_SECS. */
+  int runner = argc == 1 && getenv("IOA_BENCH_PORT") != NULL;
+  if (runner) {
+    const char *quick = getenv("IOA_BENCH_QUICK"), *secs = getenv("IOA_BENCH_MAX_SECS");
+    if (quick && !strcmp(quick, "1")) {
+      n_numeric = 20000;
+      n_local = 2000;
+    } else {
+      n_numeric = 200000;
+      n_local = 20000;
+    }
+    max_secs = (secs && atol(secs) > 0 ? (double)atol(secs) : 50) / 6;
+  }
   if (n_numeric <= 0 || n_local <= 0 || in_flight <= 0 || n_numeric > 10000000 ||
       n_local > 10000000) {
     fprintf(stderr, "usage: bench_resolve [numeric_lookups [localhost_lookups [in_flight]]]\n");
@@ -180,8 +212,9 @@ int main(int argc, char **argv) {
   }
   char servers[64];
   snprintf(servers, sizeof servers, "127.0.0.1:%d", closed_loopback_port());
-  printf("bench_resolve: %ld numeric + %ld localhost lookups, %d in flight, 4 threads\n",
-         n_numeric, n_local, in_flight);
+  if (!runner)
+    printf("bench_resolve: %ld numeric + %ld localhost lookups, %d in flight, 4 threads\n",
+           n_numeric, n_local, in_flight);
 
   struct {
     const char *host;
@@ -189,11 +222,22 @@ int main(int argc, char **argv) {
   } names[] = {{"127.0.0.1", n_numeric}, {"localhost", n_local}};
   int status = 0;
   for (size_t k = 0; k < 2; k++) {
-    run a = {.host = names[k].host, .total = names[k].n, .in_flight = in_flight};
+    run a = {.max_secs = max_secs, .host = names[k].host, .total = names[k].n,
+             .in_flight = in_flight};
     run b = a, u = a;
     double ra = bench_ioa(IOA_RESOLVER_GETADDRINFO, NULL, &a);
     double rb = ioa_resolver_have_cares() ? bench_ioa(IOA_RESOLVER_CARES, servers, &b) : -1;
     double ru = bench_uv(&u);
+    if (runner) {
+      json_line("ioasync", names[k].host, ra, &a);
+      if (ioa_resolver_have_cares())
+        json_line("ioasync-cares", names[k].host, rb, &b);
+      json_line("libuv", names[k].host, ru, &u);
+      if (ra < 0 || ru < 0 || a.failed || u.failed ||
+          (ioa_resolver_have_cares() && (rb < 0 || b.failed)))
+        status = 1;
+      continue;
+    }
     char label[96];
     snprintf(label, sizeof label, "%s: ioasync getaddrinfo pool", names[k].host);
     line(label, ra, a.failed);

@@ -33,7 +33,7 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *what) {
+static _Noreturn void die(const char *what) {
   fprintf(stderr, "bench_stream: %s: %s\n", what, strerror(errno));
   exit(1);
 }

@@ -304,7 +304,7 @@ static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const 
   }
   ioa_io *io = slot_io(req, slot);
   ioa_io_init(req->loop, io, fd, io_cb, req);
-  int r = ioa_io_start(io, IOA_WRITE);
+  int r = ioa__io_start_oneshot(io, IOA_WRITE);
   ioa_cc_opened(cc, now_of(req), slot, fd, r < 0 ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_NONE, r, 0);
 }
 
@@ -524,16 +524,24 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
     err = -soerr;
   /* Writable with no error is connected; otherwise a spurious wakeup is
    * impossible for a connecting socket, but keep waiting if one comes. */
-  if (err == 0 && !(revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
-    return;
+  if (err == 0 && !(revents & (IOA_WRITE | IOA_ERROR | IOA_HUP))) {
+    int r = ioa__io_start_oneshot(io, IOA_WRITE); /* one-shot: re-arm */
+    if (r == 0)
+      return;
+    err = r;
+  }
   ioa_io_stop(io);
   if (req->fast) {
     if (err == 0) {
       /* The core would say: DONE, connected, nothing to close. */
       req->done = 1;
       req->depth = 1;
-      deliver(req, io->fd_, (const unsigned char *)req + fast_cands_off(req) + 8);
-      ioa_free(req); /* the watcher is stopped; nothing else was started */
+      const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
+      size_t size = fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len);
+      deliver(req, io->fd_, pe);
+      /* The watcher is stopped and nothing else was started: the block (of
+       * connect_fast's size) can serve the next fast request on this loop. */
+      ioa__loop_spare_give(req->loop, req, size);
       return;
     }
     inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
@@ -816,9 +824,17 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
   const ioa_addr *a = p->addrs ? p->addrs : p->addr;
   if (!addr_usable(a))
     return IOA_EBADPARAM;
-  int need_hooks = p->on_fail || p->on_resolved || p->on_resolve_error || p->on_warning;
+  /* Without a lookup, on_fail is the only optional callback that can run
+   * after ioa_connect() returns (on_resolved and on_resolve_error never do,
+   * and the unspecified-address warning is given below, from p): callers
+   * that set all of them alike keep the small request. */
+  int need_hooks = p->on_fail != NULL;
   size_t o_cands = REQ_SIZE + (need_hooks ? align8(sizeof(hooks)) : 0);
-  unsigned char *mem = ioa_malloc(o_cands + 8 + align8(8 + a->addrlen));
+  size_t size = o_cands + 8 + align8(8 + a->addrlen);
+  /* The block of the last fast request that succeeded, if it fits. */
+  unsigned char *mem = ioa__loop_spare_take(loop, size);
+  if (!mem)
+    mem = ioa_malloc(size);
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
@@ -871,7 +887,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
     at = IOA_SYSCALL_CONNECT;
     err = -errno;
   } else {
-    int r = ioa_io_start(&req->io0, IOA_WRITE);
+    int r = ioa__io_start_oneshot(&req->io0, IOA_WRITE);
     if (r == 0)
       return 0; /* the usual case: in progress, watched */
     at = IOA_SYSCALL_CONNECT;

@@ -60,6 +60,9 @@ struct ioa_loop {
   void *resolver;
   void (*resolver_free)(void *);
 
+  void *spare; /* one freed block kept for reuse (ioa__loop_spare_*) */
+  size_t spare_size;
+
   struct epoll_event events[IOA_MAX_EVENTS];
 };
 
@@ -178,7 +181,25 @@ void ioa_loop_free(ioa_loop *loop) {
   pthread_mutex_destroy(&loop->post_lock);
   ioa_free(loop->fds);
   ioa_free(loop->heap);
+  ioa_free(loop->spare);
   ioa_free(loop);
+}
+
+void *ioa__loop_spare_take(ioa_loop *loop, size_t size) {
+  void *p = loop->spare;
+  if (!p || loop->spare_size != size)
+    return NULL;
+  loop->spare = NULL;
+  return p;
+}
+
+void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size) {
+  if (loop->spare) {
+    ioa_free(p);
+    return;
+  }
+  loop->spare = p;
+  loop->spare_size = size;
 }
 
 void *ioa_loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
@@ -293,8 +314,15 @@ static uint32_t to_epoll(unsigned ev) {
   return e;
 }
 
-int ioa_io_start(ioa_io *io, unsigned events) {
-  events &= IOA_READ | IOA_WRITE;
+/* ioa_io.registered_ holds the events the poller has, plus these (private):
+ * a one-shot registration (ioa__io_start_oneshot), and one whose event the
+ * kernel has reported, which EPOLLONESHOT has therefore disarmed. */
+#define IO_EVENTS (IOA_READ | IOA_WRITE)
+#define IO_ONESHOT (1u << 8)
+#define IO_FIRED (1u << 9)
+
+static int io_start(ioa_io *io, unsigned events, int oneshot) {
+  events &= IO_EVENTS;
   if (events == 0) {
     ioa_io_stop(io);
     return 0;
@@ -311,20 +339,27 @@ int ioa_io_start(ioa_io *io, unsigned events) {
   struct fd_slot *slot = &loop->fds[fd];
   if (slot->io && slot->io != io)
     return -EEXIST;
-  if (io->active_ && io->registered_ == events)
-    return 0;
+  unsigned want = events | (oneshot && loop->native ? IO_ONESHOT : 0);
+  if (io->active_ && io->registered_ == want)
+    return 0; /* a fired one-shot differs (IO_FIRED) and is re-armed below */
   int add = !io->active_;
   if (loop->native) {
     uint32_t gen = add ? loop->gen + 1 : slot->gen;
-    struct epoll_event ev = {.events = to_epoll(events),
+    struct epoll_event ev = {.events = to_epoll(events) | (want & IO_ONESHOT ? EPOLLONESHOT : 0),
                              .data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd};
-    if (ioa_sys_epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0)
+    int r = ioa_sys_epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    /* A watcher stopped after its one-shot event left the kernel's disarmed
+     * registration in place (see ioa_io_stop); the fd is still open, so take
+     * that registration over. */
+    if (r < 0 && add && errno == EEXIST)
+      r = ioa_sys_epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (r < 0)
       return -errno;
     if (add)
       loop->gen = gen;
     slot->gen = gen;
   } else {
-    int r = loop->backend.io_update(loop->backend.ctx, fd, io->registered_, events);
+    int r = loop->backend.io_update(loop->backend.ctx, fd, io->registered_ & IO_EVENTS, events);
     if (r < 0)
       return r;
   }
@@ -334,11 +369,15 @@ int ioa_io_start(ioa_io *io, unsigned events) {
     loop->active_io++;
   }
   io->events_ = events;
-  io->registered_ = events;
+  io->registered_ = want;
   if (add)
     backend_resched(loop);
   return 0;
 }
+
+int ioa_io_start(ioa_io *io, unsigned events) { return io_start(io, events, 0); }
+
+int ioa__io_start_oneshot(ioa_io *io, unsigned events) { return io_start(io, events, 1); }
 
 void ioa_io_stop(ioa_io *io) {
   if (!io->active_)
@@ -346,11 +385,17 @@ void ioa_io_stop(ioa_io *io) {
   ioa_loop *loop = io->loop_;
   int fd = io->fd_;
   if (loop->native) {
-    struct epoll_event ev = {0};
-    /* Fails harmlessly with EBADF/ENOENT if the fd was already closed. */
-    (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, &ev);
+    /* After a one-shot event the registration is disarmed: it reports
+     * nothing more and goes away when the fd is closed, so the usual
+     * stop-then-close of a finished connect needs no syscall here.  If the
+     * fd stays open, the next start on it takes the registration over. */
+    if (!(io->registered_ & IO_FIRED)) {
+      struct epoll_event ev = {0};
+      /* Fails harmlessly with EBADF/ENOENT if the fd was already closed. */
+      (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, &ev);
+    }
   } else {
-    (void)loop->backend.io_update(loop->backend.ctx, fd, io->registered_, 0);
+    (void)loop->backend.io_update(loop->backend.ctx, fd, io->registered_ & IO_EVENTS, 0);
   }
   loop->fds[fd].io = NULL;
   loop->fds[fd].gen = 0;
@@ -373,6 +418,8 @@ static void dispatch_io(ioa_loop *loop, int fd, uint32_t gen, unsigned revents, 
    * batch gets nothing: the generation no longer matches. */
   if (!io || (check_gen && slot->gen != gen))
     return;
+  if (io->registered_ & IO_ONESHOT)
+    io->registered_ |= IO_FIRED; /* the kernel disarmed it as it reported this */
   revents &= io->events_ | IOA_ERROR | IOA_HUP;
   if (revents)
     io->cb_(io, revents, io->data_);

@@ -12,4 +12,20 @@ void ioa_loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(vo
 /* The loop's warning hook, for objects that fall back to it. */
 void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
 
+/* Like ioa_io_start(), for a watcher that waits for one event (a connect's
+ * completion): on the epoll loop the registration is EPOLLONESHOT, so once
+ * that event was dispatched, ioa_io_stop() needs no syscall (the disarmed
+ * registration leaves with the fd's close, and a later start on the still
+ * open fd takes it over).  Starting it again re-arms it.  Foreign backends
+ * get a plain start. */
+int ioa__io_start_oneshot(ioa_io *io, unsigned events);
+
+/* One spare block per loop, for objects made and freed at a high rate on
+ * it (the connector's fast-path requests): give a block (from ioa_malloc)
+ * back instead of freeing it, take it instead of allocating one of exactly
+ * that size.  Take returns NULL if there is none of that size; give frees
+ * the block if the loop already keeps one.  ioa_loop_free() frees it. */
+void *ioa__loop_spare_take(ioa_loop *loop, size_t size);
+void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size);
+
 #endif

@@ -14,6 +14,13 @@
  *  - Results reach the loop through ioa_loop_post() with the ioa_post
  *    embedded in the job: nothing is allocated at post time.
  *  - Each request holds a loop reference (ioa_loop_ref) until on_done.
+ *  - A lookup identical to one queued or running (same host, service and
+ *    hints) joins that job instead of queueing another, as Go's resolver
+ *    does (singleflight): connects to one name in flight at once cost one
+ *    getaddrinfo(), whose answer is at most one lookup's duration older
+ *    than the request.  An abandoned job is never joined.  job->req heads
+ *    the list of requests waiting for the job (req->job_next); every one
+ *    gets the answer.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,9 +40,14 @@
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
 
+/* How far back from the queue's tail a new lookup looks for a twin (all
+ * running jobs are looked at; there are at most hard_cap of them). */
+#define COALESCE_SCAN 4
+
 struct ioa_gai_job {
   ioa_resolver *r;      /* NULL once the resolver is gone (posted jobs only) */
-  ioa_resolve_req *req; /* NULL once detached: nobody waits any more */
+  ioa_resolve_req *req; /* first waiter; NULL once detached: nobody waits any more */
+  ioa_resolve_req *req_tail; /* last waiter (loop thread only) */
   ioa_gai_job *prev, *next; /* queue or posted list, under r->lock */
   enum job_state state;
   struct addrinfo hints;
@@ -274,16 +286,70 @@ static void job_posted(ioa_post *post, void *data) {
       job->next->prev = job->prev;
     pthread_mutex_unlock(&r->lock);
   }
-  /* Only the loop thread detaches a posted job, so no lock is needed. */
-  ioa_resolve_req *req = job->req;
-  if (req) {
-    req->job = NULL;
+  /* Only the loop thread detaches a posted job, so no lock is needed.  Each
+   * waiter leaves the list before its callbacks run; they may cancel other
+   * waiters (which then leave it too) or free the resolver (which cancels
+   * them all), and the job stays ours to free. */
+  if (job->req) {
     char msg[192];
     int status = gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
-    deliver_all(req, status, job->gai_rc == EAI_SYSTEM ? job->sys_errno : 0, msg, job->addrs,
-                job->naddrs);
+    int sys_errno = job->gai_rc == EAI_SYSTEM ? job->sys_errno : 0;
+    ioa_resolve_req *req;
+    while ((req = job->req) != NULL) {
+      job->req = req->job_next;
+      if (job->req)
+        job->req->job_prev = NULL;
+      req->job_next = NULL;
+      req->job = NULL;
+      deliver_all(req, status, sys_errno, msg, job->addrs, job->naddrs);
+    }
   }
   job_free(job);
+}
+
+/* Under r->lock: take req off its job's waiter list.  Returns non-zero if
+ * other requests still wait for the job. */
+static int job_remove_waiter(ioa_gai_job *job, ioa_resolve_req *req) {
+  if (req->job_prev)
+    req->job_prev->job_next = req->job_next;
+  else
+    job->req = req->job_next;
+  if (req->job_next)
+    req->job_next->job_prev = req->job_prev;
+  else
+    job->req_tail = req->job_prev;
+  req->job_next = req->job_prev = NULL;
+  return job->req != NULL;
+}
+
+static int job_is_twin(const ioa_gai_job *job, const char *host, size_t hlen,
+                       const char *service, size_t slen, const struct addrinfo *h) {
+  if (!job->req) /* abandoned: nobody would take its result */
+    return 0;
+  if (job->hints.ai_family != h->ai_family || job->hints.ai_socktype != h->ai_socktype ||
+      job->hints.ai_protocol != h->ai_protocol || job->hints.ai_flags != h->ai_flags)
+    return 0;
+  if (!host != !job->host || !service != !job->service)
+    return 0;
+  if (host && (strncmp(job->host, host, hlen) != 0 || job->host[hlen] != '\0'))
+    return 0;
+  if (service && (strncmp(job->service, service, slen) != 0 || job->service[slen] != '\0'))
+    return 0;
+  return 1;
+}
+
+/* Under r->lock: a queued (near the tail) or running job for exactly this
+ * lookup. */
+static ioa_gai_job *find_twin(ioa_resolver *r, const char *host, size_t hlen,
+                              const char *service, size_t slen, const struct addrinfo *h) {
+  ioa_gai_job *job = r->queue_tail;
+  for (int i = 0; job && i < COALESCE_SCAN; job = job->prev, i++)
+    if (job_is_twin(job, host, hlen, service, slen, h))
+      return job;
+  for (job = r->running; job; job = job->next)
+    if (job_is_twin(job, host, hlen, service, slen, h))
+      return job;
+  return NULL;
 }
 
 static void *worker_main(void *arg) {
@@ -303,9 +369,13 @@ static void *worker_main(void *arg) {
       r->queue_head->prev = NULL;
     else
       r->queue_tail = NULL;
-    job->next = job->prev = NULL;
     r->nqueued--;
     job->state = JOB_RUNNING;
+    job->prev = NULL; /* onto r->running, where lookups may join it */
+    job->next = r->running;
+    if (r->running)
+      r->running->prev = job;
+    r->running = job;
     r->nbusy++;
     pthread_mutex_unlock(&r->lock);
 
@@ -321,6 +391,12 @@ static void *worker_main(void *arg) {
     }
 
     pthread_mutex_lock(&r->lock);
+    if (job->prev)
+      job->prev->next = job->next;
+    else
+      r->running = job->next;
+    if (job->next)
+      job->next->prev = job->prev;
     job->gai_rc = rc;
     job->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
     job->addrs = addrs;
@@ -363,10 +439,29 @@ static int pool_maybe_spawn(ioa_resolver *r) {
 static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, const char *service,
                        size_t slen, const ioa_resolve_hints *hints) {
   ioa_resolver *r = req->r;
+  struct addrinfo h = {.ai_family = hints->family,
+                       .ai_socktype = hints->socktype,
+                       .ai_protocol = hints->protocol,
+                       .ai_flags = hints->flags & ~AI_CANONNAME};
+  pthread_mutex_lock(&r->lock);
+  ioa_gai_job *twin = find_twin(r, host, hlen, service, slen, &h);
+  if (twin) {
+    req->job_prev = twin->req_tail;
+    req->job_next = NULL;
+    twin->req_tail->job_next = req;
+    twin->req_tail = req;
+    pthread_mutex_unlock(&r->lock);
+    req->job = twin;
+    return 0;
+  }
+  pthread_mutex_unlock(&r->lock);
+
   size_t extra = (host ? hlen + 1 : 0) + (service ? slen + 1 : 0);
-  ioa_gai_job *job = ioa_calloc(1, sizeof *job + extra);
+  /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
+  ioa_gai_job *job = ioa_malloc(sizeof *job + extra);
   if (!job)
     return -ENOMEM;
+  memset(job, 0, sizeof *job);
   char *p = job->strings;
   if (host) {
     memcpy(p, host, hlen);
@@ -379,12 +474,10 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
     p[slen] = '\0';
     job->service = p;
   }
-  job->hints.ai_family = hints->family;
-  job->hints.ai_socktype = hints->socktype;
-  job->hints.ai_protocol = hints->protocol;
-  job->hints.ai_flags = hints->flags & ~AI_CANONNAME;
+  job->hints = h;
   job->r = r;
-  job->req = req;
+  job->req = job->req_tail = req;
+  req->job_prev = req->job_next = NULL;
   job->state = JOB_QUEUED;
 
   pthread_mutex_lock(&r->lock);
@@ -424,6 +517,10 @@ static void pool_detach(ioa_resolve_req *req) {
   req->job = NULL;
   int free_now = 0;
   pthread_mutex_lock(&r->lock);
+  if (job_remove_waiter(job, req)) {
+    pthread_mutex_unlock(&r->lock); /* the job goes on for the others */
+    return;
+  }
   switch (job->state) {
   case JOB_QUEUED:
     if (job->prev)
@@ -666,9 +763,10 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
       return rc;
   }
 
-  ioa_resolve_req *req = ioa_calloc(1, sizeof *req);
+  ioa_resolve_req *req = ioa_malloc(sizeof *req); /* see pool_submit: not calloc */
   if (!req)
     return -ENOMEM;
+  memset(req, 0, sizeof *req);
   req->r = r;
   req->on_done = p->on_done;
   req->on_partial = p->on_partial;

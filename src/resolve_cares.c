@@ -401,9 +401,15 @@ int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service
   }
   c->nqueries += n;
   c->nattached += n;
+  /* c-ares (1.18) looks every service up in /etc/services first, numbers
+   * included: a scan of the whole file per query, most of a lookup's cost.
+   * A decimal port (checked by ioa_resolve) means the same either way. */
+  int flags = ares_flags(hints->flags);
+  if (service && *service && service[strspn(service, "0123456789")] == '\0')
+    flags |= ARES_AI_NUMERICSERV;
   for (unsigned i = 0; i < n; i++) {
     struct ares_addrinfo_hints h = {
-        .ai_flags = ares_flags(hints->flags),
+        .ai_flags = flags,
         .ai_family = fams[i],
         .ai_socktype = hints->socktype,
         .ai_protocol = hints->protocol,

@@ -31,6 +31,7 @@ struct ioa_resolver {
   unsigned nabandoned;  /* running a job that was cancelled or timed out */
   unsigned nqueued;
   ioa_gai_job *queue_head, *queue_tail;
+  ioa_gai_job *running; /* jobs whose getaddrinfo() a worker is running */
   ioa_gai_job *posted; /* results handed to ioa_loop_post, not yet run */
   int shutdown;
 
@@ -68,6 +69,7 @@ struct ioa_resolve_req {
   char message[192];
 
   ioa_gai_job *job; /* getaddrinfo pool: the attached job */
+  ioa_resolve_req *job_prev, *job_next; /* other requests sharing job (see pool_submit) */
 
   ioa_resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
   unsigned nslots;
