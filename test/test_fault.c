@@ -1,0 +1,485 @@
+/* Fault-injection sweep (curl's torture idea): run each scenario once per
+ * failure point, N = 1, 2, 3, ..., with the Nth injectable call (syscall or
+ * allocation) failing, until a run completes without reaching N.  Every run
+ * must end with each started operation completed exactly once through its
+ * normal callbacks (an error or a success), the fd count back to where it
+ * was, and (under ASan/LSan) no leaked bytes.  A failure reported while no
+ * fault fired is a bug too.
+ *
+ * Built only meaningfully in the `fault` preset (IOA_FAULT_INJECTION, see
+ * test/fault.cmake); elsewhere it exits 77, which CTest reports as skipped.
+ *
+ * Each scenario is swept twice: with every op's natural errno (ENOMEM for
+ * malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
+ * getaddrinfo...) and with EIO everywhere, which takes the paths natural
+ * errnos never reach (a poller failing hard, getaddrinfo's EAI_SYSTEM).
+ * Output lines "FAULT-SWEEP scenario=<name> errno=<mode> points=<N>" are what
+ * scripts/lab collects into its report.
+ */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LAB_HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LAB_HAVE_LSAN 1
+#endif
+#endif
+#ifdef LAB_HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
+/* ------------------------------------------------------------ the sweep */
+
+/* What one run of a scenario did. */
+typedef struct run_stats {
+  int started;     /* operations whose start call returned 0 */
+  int completions; /* completion callbacks seen (success or error) */
+  int successes;   /* completions that were successes */
+  int start_errors; /* start calls that returned a negative code */
+  int duplicates;  /* a second completion for one operation: a bug */
+  int hung;        /* the bounded loop run ended with work still pending */
+  int bad_error;   /* an error surfaced although no fault was injected */
+  char why[160];   /* first problem, for the failure message */
+} run_stats;
+
+typedef void (*scenario_fn)(run_stats *st);
+
+typedef struct scenario {
+  const char *name;
+  scenario_fn fn;
+  unsigned long mask;
+  unsigned flags; /* IOA_FAULT_* */
+} scenario;
+
+#define SWEEP_MAX_POINTS 20000u
+#define RUN_MAX_MS 10000u
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void note(run_stats *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(run_stats *st, const char *fmt, ...) {
+  if (st->why[0])
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(st->why, sizeof st->why, fmt, ap);
+  va_end(ap);
+}
+
+/* A failure code seen by a scenario: fine if a fault fired, a bug if not. */
+static void saw_error(run_stats *st, const char *what, int err) {
+  if (!ioa_fault_fired()) {
+    st->bad_error++;
+    note(st, "%s failed with %s (%s) but no fault was injected", what, ioa_err_name(err),
+         ioa_strerror(err));
+  }
+}
+
+/* Run the loop (blocking iterations) until *remaining is 0, the loop has
+ * nothing left, or RUN_MAX_MS passed.  An injected poller failure makes
+ * ioa_loop_run return an error: a caller retries, so do we (bounded). */
+static void drive(ioa_loop *loop, const int *remaining, run_stats *st) {
+  uint64_t end = mono_ms() + RUN_MAX_MS;
+  int errors = 0;
+  while (*remaining > 0) {
+    if (mono_ms() > end) {
+      st->hung++;
+      note(st, "%d operations still pending after %u ms", *remaining, RUN_MAX_MS);
+      return;
+    }
+    int r = ioa_loop_run(loop, IOA_RUN_ONCE);
+    if (r < 0) {
+      saw_error(st, "ioa_loop_run", r);
+      if (++errors > 1000) {
+        st->hung++;
+        note(st, "ioa_loop_run kept failing: %s", ioa_err_name(r));
+        return;
+      }
+      continue;
+    }
+    if (r == 0 && *remaining > 0) {
+      st->hung++;
+      note(st, "loop ran out of work with %d operations never completed", *remaining);
+      return;
+    }
+  }
+}
+
+static int leak_check(void) {
+#ifdef LAB_HAVE_LSAN
+  static int enabled = -1;
+  if (enabled < 0) {
+    const char *e = getenv("IOA_FAULT_LEAKCHECK");
+    enabled = !(e && strcmp(e, "0") == 0);
+  }
+  return enabled ? __lsan_do_recoverable_leak_check() : 0;
+#else
+  return 0;
+#endif
+}
+
+/* Sweep one scenario with one errno mode.  Returns the number of failure
+ * points exercised (runs in which the injected failure fired). */
+static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
+  /* Dry run: how many injectable calls does a clean run make? */
+  int fd0 = ioa_test_fd_count();
+  run_stats st;
+  memset(&st, 0, sizeof st);
+  ioa_fault_arm_ex(IOA_FAULT_COUNT_ONLY, sc->mask, err, sc->flags);
+  sc->fn(&st);
+  unsigned long clean_calls = ioa_fault_calls();
+  ioa_fault_arm(0, 0, 0);
+  if (st.started == 0 || st.successes != st.started || st.completions != st.started || st.why[0])
+    fail_msg("%s: the clean run did not succeed (started %d, completed %d, ok %d): %s", sc->name,
+             st.started, st.completions, st.successes, st.why);
+  assert_int_equal(ioa_test_fd_count(), fd0);
+
+  unsigned long points = 0;
+  unsigned long per_op[IOA_FOP_COUNT_] = {0};
+  for (unsigned long n = 1;; n++) {
+    if (n > SWEEP_MAX_POINTS)
+      fail_msg("%s: more than %u failure points: runaway scenario", sc->name, SWEEP_MAX_POINTS);
+    memset(&st, 0, sizeof st);
+    fd0 = ioa_test_fd_count();
+    ioa_fault_arm_ex(n, sc->mask, err, sc->flags);
+    sc->fn(&st);
+    int fired = ioa_fault_fired();
+    int op = ioa_fault_fired_op();
+    ioa_fault_arm(0, 0, 0);
+    const char *opname = op >= 0 ? ioa_fault_op_name((ioa_fault_op)op) : "none";
+    int fds = ioa_test_fd_count();
+    if (st.duplicates || st.hung || st.bad_error || st.completions != st.started || fds != fd0)
+      fail_msg("%s [%s] N=%lu (%s failed): started %d, completions %d, duplicates %d, "
+               "hung %d, fds %d -> %d: %s",
+               sc->name, mode, n, opname, st.started, st.completions, st.duplicates, st.hung,
+               fd0, fds, st.why[0] ? st.why : "-");
+    if (leak_check())
+      fail_msg("%s [%s] N=%lu (%s failed): LeakSanitizer found leaks (report above)", sc->name,
+               mode, n, opname);
+    if (!fired) {
+      if (st.successes != st.started)
+        fail_msg("%s [%s] N=%lu: no fault fired but %d of %d operations failed: %s", sc->name,
+                 mode, n, st.started - st.successes, st.started, st.why);
+      break;
+    }
+    points++;
+    per_op[op]++;
+  }
+  char ops[512] = "";
+  size_t used = 0;
+  for (int i = 0; i < IOA_FOP_COUNT_; i++)
+    if (per_op[i] && used < sizeof ops)
+      used += (size_t)snprintf(ops + used, sizeof ops - used, "%s%s=%lu", used ? "," : "",
+                               ioa_fault_op_name((ioa_fault_op)i), per_op[i]);
+  print_message("FAULT-SWEEP scenario=%s errno=%s points=%lu clean_calls=%lu ops=%s\n", sc->name,
+                mode, points, clean_calls, ops);
+  return points;
+}
+
+static void sweep(const scenario *sc) {
+  sweep_mode(sc, 0, "natural");
+  sweep_mode(sc, EIO, "EIO");
+}
+
+/* ------------------------------------------------------- loop scenarios */
+
+static void sc_loop_new(run_stats *st) {
+  ioa_loop *loop = NULL;
+  st->started = 1;
+  int r = ioa_loop_new(&loop, NULL);
+  st->completions = 1;
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    return;
+  }
+  st->successes = 1;
+  ioa_loop_free(loop);
+}
+
+/* Timers, some repeating, enough of them to grow the heap twice; each
+ * completion is deferred from its timer callback so defers are exercised. */
+#define NTIMERS 40
+typedef struct timer_op {
+  ioa_timer t;
+  ioa_defer d;
+  run_stats *st;
+  int fires, want_fires, completed;
+  int *remaining;
+} timer_op;
+
+static void timer_op_done(ioa_defer *d, void *data) {
+  timer_op *op = data;
+  if (op->completed++) {
+    op->st->duplicates++;
+    note(op->st, "timer completed twice");
+    return;
+  }
+  op->st->completions++;
+  op->st->successes++;
+  --*op->remaining;
+}
+
+static void timer_op_fire(ioa_timer *t, void *data) {
+  timer_op *op = data;
+  if (++op->fires == op->want_fires) {
+    ioa_timer_stop(t);
+    ioa_defer_start(&op->d);
+  } else if (op->fires > op->want_fires) {
+    op->st->duplicates++;
+    note(op->st, "timer fired after it was stopped");
+  }
+}
+
+static void sc_timers(run_stats *st) {
+  ioa_loop *loop;
+  int r = ioa_loop_new(&loop, NULL);
+  if (r < 0) {
+    /* Nothing started: the error itself is the clear outcome. */
+    saw_error(st, "ioa_loop_new", r);
+    st->started = st->completions = 1;
+    return;
+  }
+  static timer_op ops[NTIMERS];
+  memset(ops, 0, sizeof ops);
+  int remaining = 0;
+  for (int i = 0; i < NTIMERS; i++) {
+    timer_op *op = &ops[i];
+    op->st = st;
+    op->remaining = &remaining;
+    op->want_fires = i % 5 == 0 ? 3 : 1;
+    ioa_timer_init(loop, &op->t, timer_op_fire, op);
+    ioa_defer_init(loop, &op->d, timer_op_done, op);
+    uint64_t ms = (uint64_t)(i % 4);
+    r = ioa_timer_start(&op->t, ms * 1000000u, op->want_fires > 1 ? 1000000u : 0);
+    if (r < 0) {
+      saw_error(st, "ioa_timer_start", r);
+      st->start_errors++;
+      continue;
+    }
+    st->started++;
+    remaining++;
+  }
+  drive(loop, &remaining, st);
+  for (int i = 0; i < NTIMERS; i++) {
+    ioa_timer_stop(&ops[i].t);
+    ioa_defer_stop(&ops[i].d);
+  }
+  ioa_loop_free(loop);
+}
+
+/* Posts from another thread (test-owned, not injected) plus a reference
+ * that keeps the loop alive while the thread runs. */
+#define NPOSTS 64
+typedef struct post_ctx {
+  ioa_loop *loop;
+  ioa_post posts[NPOSTS];
+  int got[NPOSTS];
+  int pending;
+  run_stats *st;
+} post_ctx;
+
+static void post_cb(ioa_post *p, void *data) {
+  post_ctx *c = data;
+  size_t i = (size_t)(p - c->posts);
+  if (c->got[i]++) {
+    c->st->duplicates++;
+    note(c->st, "post %zu ran twice", i);
+    return;
+  }
+  c->pending--;
+  c->st->completions++;
+  c->st->successes++;
+}
+
+static void *post_thread(void *arg) {
+  post_ctx *c = arg;
+  for (int i = 0; i < NPOSTS; i++) {
+    ioa_loop_post(c->loop, &c->posts[i], post_cb, c);
+    if (i % 8 == 0)
+      usleep(100);
+  }
+  return NULL;
+}
+
+static void sc_posts(run_stats *st) {
+  static post_ctx c;
+  memset(&c, 0, sizeof c);
+  c.st = st;
+  int r = ioa_loop_new(&c.loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->started = st->completions = 1;
+    return;
+  }
+  st->started = c.pending = NPOSTS;
+  ioa_loop_ref(c.loop);
+  pthread_t t;
+  if (pthread_create(&t, NULL, post_thread, &c) != 0)
+    fail_msg("pthread_create failed in the test itself");
+  drive(c.loop, &c.pending, st);
+  pthread_join(t, NULL);
+  ioa_loop_unref(c.loop);
+  ioa_loop_free(c.loop);
+}
+
+/* fd watchers on socket pairs; one fd is moved high so the fd table grows. */
+#define NPAIRS 6
+typedef struct io_op {
+  ioa_io io;
+  int fds[2];
+  int completed;
+  run_stats *st;
+  int *remaining;
+} io_op;
+
+static void io_op_cb(ioa_io *io, unsigned revents, void *data) {
+  io_op *op = data;
+  char b;
+  if (read(op->fds[0], &b, 1) != 1)
+    note(op->st, "readable watcher but nothing to read");
+  ioa_io_stop(io);
+  if (op->completed++) {
+    op->st->duplicates++;
+    note(op->st, "watcher fired after stop");
+    return;
+  }
+  op->st->completions++;
+  op->st->successes++;
+  --*op->remaining;
+}
+
+static void sc_io(run_stats *st) {
+  ioa_loop *loop;
+  int r = ioa_loop_new(&loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->started = st->completions = 1;
+    return;
+  }
+  io_op ops[NPAIRS];
+  memset(ops, 0, sizeof ops);
+  int remaining = 0;
+  for (int i = 0; i < NPAIRS; i++) {
+    io_op *op = &ops[i];
+    op->st = st;
+    op->remaining = &remaining;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, op->fds) < 0)
+      fail_msg("socketpair: %s", strerror(errno));
+    if (i == NPAIRS - 1) {
+      /* Past the table's initial 64 slots: the table must grow. */
+      int high = fcntl(op->fds[0], F_DUPFD_CLOEXEC, 200);
+      if (high < 0)
+        fail_msg("F_DUPFD: %s", strerror(errno));
+      close(op->fds[0]);
+      op->fds[0] = high;
+    }
+    ioa_io_init(loop, &op->io, op->fds[0], io_op_cb, op);
+    r = ioa_io_start(&op->io, IOA_READ);
+    if (r < 0) {
+      saw_error(st, "ioa_io_start", r);
+      st->start_errors++;
+      continue;
+    }
+    st->started++;
+    remaining++;
+    if (write(op->fds[1], "x", 1) != 1)
+      fail_msg("write: %s", strerror(errno));
+  }
+  drive(loop, &remaining, st);
+  for (int i = 0; i < NPAIRS; i++) {
+    ioa_io_stop(&ops[i].io);
+    close(ops[i].fds[0]);
+    close(ops[i].fds[1]);
+  }
+  ioa_loop_free(loop);
+}
+
+static const scenario loop_scenarios[] = {
+    {"loop_new", sc_loop_new, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"loop_timers_defers", sc_timers, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"loop_posts", sc_posts, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"loop_io", sc_io, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+};
+
+static void test_loop_new(void **state) { sweep(&loop_scenarios[0]); }
+static void test_loop_timers(void **state) { sweep(&loop_scenarios[1]); }
+static void test_loop_posts(void **state) { sweep(&loop_scenarios[2]); }
+static void test_loop_io(void **state) { sweep(&loop_scenarios[3]); }
+
+/* The injector itself: counting without failing, per-op errno, thread
+ * filtering. */
+static void test_injector(void **state) {
+  ioa_fault_arm(IOA_FAULT_COUNT_ONLY, IOA_FAULT_ALL, 0);
+  ioa_loop *loop;
+  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
+  assert_false(ioa_fault_fired());
+  assert_int_equal(ioa_fault_op_calls(IOA_FOP_MALLOC), 1);
+  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EPOLL_CREATE), 1);
+  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EVENTFD), 1);
+  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EPOLL_CTL), 1);
+  assert_int_equal(ioa_fault_calls(), 4);
+  ioa_loop_free(loop);
+
+  /* Per-op errno: eventfd fails with the chosen code. */
+  ioa_fault_set_errno(IOA_FOP_EVENTFD, ENFILE);
+  ioa_fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EVENTFD), 0);
+  assert_int_equal(ioa_loop_new(&loop, NULL), -ENFILE);
+  assert_true(ioa_fault_fired());
+  assert_int_equal(ioa_fault_fired_op(), IOA_FOP_EVENTFD);
+  ioa_fault_set_errno(IOA_FOP_EVENTFD, 0);
+  assert_int_equal(ioa_fault_errno(IOA_FOP_EVENTFD), EMFILE);
+
+  /* An explicit errno wins over the per-op one. */
+  ioa_fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EPOLL_CREATE), EPERM);
+  assert_int_equal(ioa_loop_new(&loop, NULL), -EPERM);
+
+  /* getaddrinfo: natural errno is an EAI value (negative), returned as is. */
+  assert_true(ioa_fault_errno(IOA_FOP_GETADDRINFO) < 0);
+  ioa_fault_arm(0, 0, 0);
+}
+
+#ifdef IOA_LAB_HAVE_CONNECT
+#include "fault_connect.inc"
+#endif
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      IOA_TEST(test_injector),
+      IOA_TEST(test_loop_new),
+      IOA_TEST(test_loop_timers),
+      IOA_TEST(test_loop_posts),
+      IOA_TEST(test_loop_io),
+#ifdef IOA_LAB_HAVE_CONNECT
+      IOA_LAB_CONNECT_TESTS
+#endif
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+#else /* !IOA_FAULT_INJECTION */
+
+int main(void) {
+  printf("test_fault: skipped: this build has no fault injection (use the `fault` preset)\n");
+  return 77;
+}
+
+#endif
