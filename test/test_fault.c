@@ -20,12 +20,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +70,7 @@ typedef struct scenario {
 } scenario;
 
 #define SWEEP_MAX_POINTS 20000u
-#define RUN_MAX_MS 10000u
+#define RUN_MAX_MS 5000u
 
 static uint64_t mono_ms(void) {
   struct timespec ts;
@@ -97,6 +100,23 @@ static void saw_error(run_stats *st, const char *what, int err) {
 /* Run the loop (blocking iterations) until *remaining is 0, the loop has
  * nothing left, or RUN_MAX_MS passed.  An injected poller failure makes
  * ioa_loop_run return an error: a caller retries, so do we (bounded). */
+static void on_alarm(int sig) { (void)sig; }
+
+/* A lost completion can leave the loop blocked in epoll_wait with no timer:
+ * a periodic SIGALRM (no SA_RESTART) interrupts it so the deadline is seen.
+ * It bypasses the injector, so failure points stay the same. */
+static void watchdog(int on) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on ? on_alarm : SIG_DFL;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  if (on)
+    it.it_interval.tv_usec = it.it_value.tv_usec = 200000;
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
 static void drive(ioa_loop *loop, const int *remaining, run_stats *st) {
   uint64_t end = mono_ms() + RUN_MAX_MS;
   int errors = 0;
@@ -106,7 +126,9 @@ static void drive(ioa_loop *loop, const int *remaining, run_stats *st) {
       note(st, "%d operations still pending after %u ms", *remaining, RUN_MAX_MS);
       return;
     }
+    watchdog(1);
     int r = ioa_loop_run(loop, IOA_RUN_ONCE);
+    watchdog(0);
     if (r < 0) {
       saw_error(st, "ioa_loop_run", r);
       if (++errors > 1000) {
@@ -458,7 +480,346 @@ static void test_injector(void **state) {
 }
 
 #ifdef IOA_LAB_HAVE_CONNECT
-#include "fault_connect.inc"
+/* ---------------------------------------------------- connect scenarios */
+
+typedef struct conn_op {
+  run_stats *st;
+  int completed;
+  int remaining;
+  int fails;
+  int cancel_on_fail; /* cancel from inside the first on_fail */
+  ioa_connect_req *req;
+} conn_op;
+
+static void conn_complete(conn_op *c, int ok, const char *what, int err) {
+  if (c->completed++) {
+    c->st->duplicates++;
+    note(c->st, "second completion (%s %s)", what, ioa_err_name(err));
+    return;
+  }
+  c->st->completions++;
+  c->remaining--;
+  if (ok)
+    c->st->successes++;
+  else if (err != -ECANCELED)
+    saw_error(c->st, what, err);
+}
+
+static void conn_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data) {
+  close(fd);
+  conn_complete(data, 1, "connect", 0);
+}
+static void conn_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
+  conn_op *c = data;
+  /* A cancel the scenario asked for is its expected outcome. */
+  conn_complete(c, err == -ECANCELED && c->cancel_on_fail, ioa_syscall_name(sys), err);
+}
+static void conn_resolve_error(ioa_connect_req *req, int err, const char *msg, void *data) {
+  conn_complete(data, 0, "resolve", err);
+}
+static void conn_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
+  conn_op *c = data;
+  c->fails++;
+  if (c->cancel_on_fail && c->fails == 1)
+    ioa_connect_cancel(req);
+}
+
+/* Fixture: a listener and a closed port on 127.0.0.1 (raw syscalls: the
+ * injector must not hit the test's own plumbing). */
+typedef struct conn_fixture {
+  int lfd, port, closed_port, closed6;
+} conn_fixture;
+
+static void fixture_open(conn_fixture *fx) {
+  fx->lfd = ioa_test_listen_tcp(AF_INET, 128, &fx->port);
+  if (fx->lfd < 0)
+    fail_msg("listen: %s", strerror(-fx->lfd));
+  fx->closed_port = ioa_test_closed_port(AF_INET);
+  fx->closed6 = ioa_test_have_ipv6() ? ioa_test_closed_port(AF_INET6) : -1;
+}
+
+static void fixture_close(conn_fixture *fx) {
+  /* Drop whatever connected (the accept queue) with the listener. */
+  close(fx->lfd);
+}
+
+static ioa_addr addr_of(const char *ip, int port) {
+  ioa_addr a;
+  char text[80];
+  snprintf(text, sizeof text, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+  if (ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL) < 0)
+    fail_msg("cannot build address %s", text);
+  return a;
+}
+
+enum { CONN_SEQ, CONN_RACE_BIND, CONN_CANCEL, CONN_RESOLVE, CONN_RESOLVE_CARES };
+
+static void sc_connect_common(run_stats *st, int kind) {
+  conn_fixture fx;
+  fixture_open(&fx);
+  ioa_loop *loop;
+  int r = ioa_loop_new(&loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->started = st->completions = 1;
+    fixture_close(&fx);
+    return;
+  }
+  ioa_resolver *res = NULL;
+  conn_op c;
+  memset(&c, 0, sizeof c);
+  c.st = st;
+  ioa_connect_params p;
+  ioa_connect_params_init(&p);
+  p.on_connected = conn_connected;
+  p.on_connect_error = conn_error;
+  p.on_resolve_error = conn_resolve_error;
+  p.on_fail = conn_fail;
+  p.data = &c;
+  ioa_addr peers[3], local;
+  size_t n = 0;
+  char port[16];
+  snprintf(port, sizeof port, "%d", fx.port);
+  switch (kind) {
+  case CONN_SEQ:
+  case CONN_CANCEL:
+    if (fx.closed6 > 0)
+      peers[n++] = addr_of("::1", fx.closed6);
+    peers[n++] = addr_of("127.0.0.1", fx.closed_port);
+    peers[n++] = addr_of("127.0.0.1", fx.port);
+    p.addrs = peers;
+    p.naddrs = n;
+    p.mode = IOA_CONNECT_SEQUENTIAL;
+    c.cancel_on_fail = kind == CONN_CANCEL;
+    break;
+  case CONN_RACE_BIND:
+    peers[n++] = addr_of("127.0.0.1", fx.closed_port);
+    peers[n++] = addr_of("127.0.0.1", fx.port);
+    local = addr_of("127.0.0.1", 0);
+    p.addrs = peers;
+    p.naddrs = n;
+    p.local_addrs = &local;
+    p.nlocal = 1;
+    p.mode = IOA_CONNECT_RACE;
+    p.attempt_delay_ms = 10;
+    break;
+  case CONN_RESOLVE_CARES: {
+    /* "localhost" comes from /etc/hosts; the server is a closed loopback
+     * port in case c-ares asks it anything. */
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", fx.closed_port);
+    ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+    r = ioa_resolver_new(loop, &ro, &res);
+    if (r < 0) {
+      saw_error(st, "ioa_resolver_new", r);
+      st->started = st->completions = 1;
+      ioa_loop_free(loop);
+      fixture_close(&fx);
+      return;
+    }
+    p.resolver = res;
+  } /* fall through */
+  case CONN_RESOLVE:
+    p.host = "localhost";
+    p.service = port;
+    p.socktype = SOCK_STREAM;
+    p.mode = IOA_CONNECT_RACE;
+    p.attempt_delay_ms = 10;
+    break;
+  }
+  r = ioa_connect(loop, &p, &c.req);
+  if (r < 0) {
+    saw_error(st, "ioa_connect", r);
+    st->start_errors++;
+    /* A refusal to start is a complete, clear outcome. */
+    st->started = st->completions = 1;
+  } else {
+    st->started = 1;
+    c.remaining = 1;
+    if (st->completions)
+      note(st, "a callback ran inside ioa_connect");
+    drive(loop, &c.remaining, st);
+  }
+  if (res)
+    ioa_resolver_free(res);
+  ioa_loop_free(loop);
+  fixture_close(&fx);
+}
+
+static void sc_connect_seq(run_stats *st) { sc_connect_common(st, CONN_SEQ); }
+static void sc_connect_race_bind(run_stats *st) { sc_connect_common(st, CONN_RACE_BIND); }
+static void sc_connect_cancel(run_stats *st) { sc_connect_common(st, CONN_CANCEL); }
+static void sc_resolve_race(run_stats *st) { sc_connect_common(st, CONN_RESOLVE); }
+static void sc_resolve_race_cares(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES); }
+
+static const scenario connect_scenarios[] = {
+    {"connect_sequential_3_candidates", sc_connect_seq, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"connect_race_bind", sc_connect_race_bind, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"connect_cancel_in_on_fail", sc_connect_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    /* Loop thread only: deterministic, covers pthread_create and the pool's
+     * loop-side allocations. */
+    {"resolve_race_gai", sc_resolve_race, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    /* Worker side: getaddrinfo itself failing, from any thread. */
+    {"resolve_race_gai_worker", sc_resolve_race,
+     IOA_FAULT_MASK(IOA_FOP_GETADDRINFO) | IOA_FAULT_MASK(IOA_FOP_PTHREAD_CREATE), 0},
+    {"resolve_race_cares", sc_resolve_race_cares, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    /* getaddrinfo alone, for the EAI_* codes (not for pthread_create). */
+    {"resolve_race_gai_eai", sc_resolve_race, IOA_FAULT_MASK(IOA_FOP_GETADDRINFO), 0},
+};
+
+static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
+static void test_connect_race_bind(void **state) { sweep(&connect_scenarios[1]); }
+static void test_connect_cancel(void **state) { sweep(&connect_scenarios[2]); }
+static void test_resolve_race(void **state) { sweep(&connect_scenarios[3]); }
+static void test_resolve_race_worker(void **state) {
+  sweep(&connect_scenarios[4]);
+  /* And the other resolver failures getaddrinfo can give. */
+  const int eai[] = {EAI_NONAME, EAI_FAIL, EAI_MEMORY, EAI_SERVICE};
+  for (size_t i = 0; i < sizeof eai / sizeof eai[0]; i++)
+    sweep_mode(&connect_scenarios[6], eai[i], gai_strerror(eai[i]));
+}
+static void test_resolve_race_cares(void **state) {
+  if (!ioa_resolver_have_cares())
+    skip();
+  sweep(&connect_scenarios[5]);
+}
+
+#define IOA_LAB_CONNECT_TESTS                                                                      \
+  IOA_TEST(test_connect_seq), IOA_TEST(test_connect_race_bind), IOA_TEST(test_connect_cancel),    \
+      IOA_TEST(test_resolve_race), IOA_TEST(test_resolve_race_worker),                            \
+      IOA_TEST(test_resolve_race_cares),
+#else
+#define IOA_LAB_CONNECT_TESTS
+#endif
+
+#ifdef IOA_LAB_HAVE_STREAM
+/* ----------------------------------------------------- stream echo */
+
+#define ECHO_BYTES (256u * 1024u)
+typedef struct echo_ctx {
+  run_stats *st;
+  ioa_stream *client, *server;
+  size_t echoed; /* bytes the client got back */
+  int completed;
+  int remaining;
+  int client_closed, server_closed;
+} echo_ctx;
+
+static void echo_complete(echo_ctx *e, int ok, const char *what, int err) {
+  if (e->completed++)
+    return; /* later errors after completion (EOF, reset) are expected noise */
+  e->st->completions++;
+  e->remaining--;
+  if (ok)
+    e->st->successes++;
+  else
+    saw_error(e->st, what, err);
+}
+
+static size_t server_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof, void *data) {
+  echo_ctx *e = data;
+  if (len) {
+    int r = ioa_stream_write(s, buf, len);
+    if (r < 0) {
+      saw_error(e->st, "server write", r);
+      ioa_stream_close(s);
+    }
+  }
+  if (eof)
+    ioa_stream_close_when_empty(s);
+  return len;
+}
+static void server_error(ioa_stream *s, const char *sys, int err, void *data) {
+  echo_ctx *e = data;
+  saw_error(e->st, sys, err);
+  ioa_stream_close(s);
+}
+static void server_closed(ioa_stream *s, void *data) { ((echo_ctx *)data)->server_closed++; }
+
+static size_t client_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof, void *data) {
+  echo_ctx *e = data;
+  for (size_t i = 0; i < len; i++)
+    if (buf[i] != (uint8_t)((e->echoed + i) * 7u))
+      note(e->st, "echo corrupted at byte %zu", e->echoed + i);
+  e->echoed += len;
+  if (e->echoed == ECHO_BYTES)
+    echo_complete(e, 1, "echo", 0);
+  else if (eof)
+    echo_complete(e, 0, "echo EOF early", -ECONNRESET);
+  return len;
+}
+static void client_error(ioa_stream *s, const char *sys, int err, void *data) {
+  echo_complete(data, 0, sys, err);
+}
+static void client_closed(ioa_stream *s, void *data) { ((echo_ctx *)data)->client_closed++; }
+
+static void sc_stream_echo(run_stats *st) {
+  static uint8_t payload[ECHO_BYTES];
+  for (size_t i = 0; i < ECHO_BYTES; i++)
+    payload[i] = (uint8_t)(i * 7u);
+  echo_ctx e;
+  memset(&e, 0, sizeof e);
+  e.st = st;
+  st->started = 1;
+  e.remaining = 1;
+  ioa_loop *loop;
+  int r = ioa_loop_new(&loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->completions = 1;
+    return;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    fail_msg("socketpair: %s", strerror(errno));
+  r = ioa_stream_new(loop, sv[0], NULL, &e.client);
+  if (r < 0) {
+    saw_error(st, "ioa_stream_new", r);
+    close(sv[0]);
+    close(sv[1]);
+    st->completions = 1;
+    ioa_loop_free(loop);
+    return;
+  }
+  r = ioa_stream_new(loop, sv[1], NULL, &e.server);
+  if (r < 0) {
+    saw_error(st, "ioa_stream_new", r);
+    close(sv[1]);
+    ioa_stream_free(e.client);
+    st->completions = 1;
+    ioa_loop_free(loop);
+    return;
+  }
+  ioa_stream_callbacks sc = {.on_read = server_read, .on_error = server_error,
+                             .on_closed = server_closed};
+  ioa_stream_callbacks cc = {.on_read = client_read, .on_error = client_error,
+                             .on_closed = client_closed};
+  ioa_stream_set_callbacks(e.server, &sc, &e);
+  ioa_stream_set_callbacks(e.client, &cc, &e);
+  /* Several writes: chunk coalescing and the writev path. */
+  for (size_t off = 0; off < ECHO_BYTES; off += ECHO_BYTES / 8) {
+    r = ioa_stream_write(e.client, payload + off, ECHO_BYTES / 8);
+    if (r < 0) {
+      echo_complete(&e, 0, "client write", r);
+      break;
+    }
+  }
+  drive(loop, &e.remaining, st);
+  ioa_stream_free(e.client);
+  ioa_stream_free(e.server);
+  /* Let deferred closes run before the loop goes. */
+  for (int i = 0; i < 3; i++)
+    ioa_loop_run(loop, IOA_RUN_NOWAIT);
+  ioa_loop_free(loop);
+}
+
+static const scenario stream_scenarios[] = {
+    {"stream_echo_256k", sc_stream_echo, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+};
+static void test_stream_echo(void **state) { sweep(&stream_scenarios[0]); }
+#define IOA_LAB_STREAM_TESTS IOA_TEST(test_stream_echo),
+#else
+#define IOA_LAB_STREAM_TESTS
 #endif
 
 int main(void) {
@@ -468,9 +829,8 @@ int main(void) {
       IOA_TEST(test_loop_timers),
       IOA_TEST(test_loop_posts),
       IOA_TEST(test_loop_io),
-#ifdef IOA_LAB_HAVE_CONNECT
       IOA_LAB_CONNECT_TESTS
-#endif
+      IOA_LAB_STREAM_TESTS
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
