@@ -1,2 +1,495 @@
-/* connect_core: placeholder until the module lands. */
-typedef int ioa_placeholder_connect_core_;
+/* The connector's decision logic (see connect_core.h): no syscalls, no
+ * clock.  Every event updates the state and settles it (timeouts, the start
+ * of connecting, completion); ioa_cc_next() derives the next action from the
+ * state, so nothing is queued and re-entrant events cannot be lost. */
+#include "connect_core.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "alloc.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000u)
+
+void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
+                      unsigned resolution_delay_ms, unsigned attempt_timeout_ms) {
+  cc->race = race != 0;
+  cc->attempt_delay_ms = attempt_delay_ms ? attempt_delay_ms : 250;
+  cc->resolution_delay_ms = resolution_delay_ms ? resolution_delay_ms : 50;
+  cc->attempt_timeout_ms = attempt_timeout_ms;
+  cc->state = IOA_CC_IDLE;
+}
+
+void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
+                 unsigned attempt_timeout_ms) {
+  memset(cc, 0, sizeof *cc);
+  ioa_cc_configure(cc, race, attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms);
+}
+
+size_t ioa_cc_cands_needed(size_t nlocals, size_t npeers) {
+  return (nlocals ? nlocals : 1) * npeers;
+}
+
+int ioa_cc_syscall_rank(ioa_syscall s) {
+  switch (s) {
+  case IOA_SYSCALL_CONNECT: return 4;
+  case IOA_SYSCALL_BIND: return 3;
+  case IOA_SYSCALL_SOCKOPT: return 2;
+  case IOA_SYSCALL_SOCKET: return 1;
+  default: return 0;
+  }
+}
+
+void ioa_cc_dispose(ioa_cc *cc) {
+  if (cc->fails)
+    ioa_free(cc->fails->aux);
+  ioa_free(cc->fails);
+  cc->fails = NULL;
+}
+
+
+/* ------------------------------------------------------------ internals */
+
+/* A local address fits a peer when families agree and socktype/protocol
+ * agree where both name one (0 is "any"). */
+static int pair_ok(const ioa_cc_meta *l, const ioa_cc_meta *p) {
+  if (!l)
+    return 1;
+  if (l->family != p->family)
+    return 0;
+  if (l->socktype && p->socktype && l->socktype != p->socktype)
+    return 0;
+  if (l->protocol && p->protocol && l->protocol != p->protocol)
+    return 0;
+  return 1;
+}
+
+/* Cross the peers not yet crossed with every local, local-major. */
+static void add_cands(ioa_cc *cc) {
+  if (cc->nlocals == 0) { /* the common case: every peer is a candidate */
+    for (unsigned p = cc->cand_peers; p < cc->npeers && cc->ncands < cc->cand_cap; p++) {
+      cc->cands[cc->ncands].peer = (uint16_t)p;
+      cc->cands[cc->ncands].local = IOA_CC_NONE;
+      cc->ncands++;
+    }
+    cc->cand_peers = cc->npeers;
+    return;
+  }
+  unsigned nl = cc->nlocals ? cc->nlocals : 1;
+  for (unsigned l = 0; l < nl; l++) {
+    unsigned li = cc->nlocals ? l : IOA_CC_NONE;
+    for (unsigned p = cc->cand_peers; p < cc->npeers; p++) {
+      if (!pair_ok(ioa_cc_local(cc, li), ioa_cc_peer(cc, p)))
+        continue;
+      if (cc->ncands >= cc->cand_cap)
+        return; /* the driver sized storage by ioa_cc_cands_needed: cannot happen */
+      cc->cands[cc->ncands].peer = (uint16_t)p;
+      cc->cands[cc->ncands].local = (uint16_t)li;
+      cc->ncands++;
+    }
+  }
+  cc->cand_peers = cc->npeers;
+}
+
+static int other_family(int f) {
+  if (f == AF_INET6)
+    return AF_INET;
+  if (f == AF_INET)
+    return AF_INET6;
+  return 0;
+}
+
+/* Next candidate: list order (sequential), or the first untried one of the
+ * family not tried last (Happy Eyeballs interleaving), else any. */
+static int pick_cand(const ioa_cc *cc) {
+  int any = -1;
+  int want = cc->race ? (cc->last_family ? other_family(cc->last_family) : cc->first_family) : 0;
+  for (unsigned i = 0; i < cc->ncands; i++) {
+    if (cc->cands[i].local & IOA_CC_USED)
+      continue;
+    if (!want || ioa_cc_peer(cc, cc->cands[i].peer)->family == want)
+      return (int)i;
+    if (any < 0)
+      any = (int)i;
+  }
+  return any;
+}
+
+static int free_slot(const ioa_cc *cc) {
+  for (unsigned i = 0; i < cc->nslots; i++)
+    if (cc->slots[i].state == IOA_CC_SLOT_FREE)
+      return (int)i;
+  return -1;
+}
+
+/* Every slot state change goes through here so the CLOSING count stays
+ * exact: ioa_cc_next() then skips the slot scan when nothing is closing. */
+static void slot_set(ioa_cc *cc, ioa_cc_slot *s, uint8_t st) {
+  cc->nclosing += (st == IOA_CC_SLOT_CLOSING) - (s->state == IOA_CC_SLOT_CLOSING);
+  s->state = st;
+}
+
+static void finish(ioa_cc *cc, ioa_cc_outcome outcome, ioa_syscall sys, int err) {
+  cc->state = IOA_CC_DONE;
+  cc->outcome = (uint8_t)outcome;
+  cc->done_syscall = (uint8_t)sys;
+  cc->done_err = err;
+}
+
+static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) {
+  ioa_cc_slot *s = &cc->slots[slot];
+  if (ioa_cc_syscall_rank(sys) >= ioa_cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
+    cc->best_syscall = (uint8_t)sys;
+    cc->best_err = err;
+  }
+  if (!cc->fails || cc->fails->n == cc->fails->cap) {
+    uint32_t cap = cc->fails ? cc->fails->cap * 2 : 4;
+    ioa_cc_fails *n = ioa_realloc(cc->fails, sizeof *n + cap * sizeof n->rec[0]);
+    if (!n) {
+      /* The ranking above still holds; only the detailed record is lost. */
+      if (cc->fails)
+        cc->fails->dropped++;
+      slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE);
+      return;
+    }
+    if (!cc->fails)
+      memset(n, 0, sizeof *n);
+    cc->fails = n;
+    cc->fails->cap = cap;
+  }
+  ioa_cc_failure *f = &cc->fails->rec[cc->fails->n++];
+  f->start_ns = s->start_ns;
+  f->end_ns = cc->now_ns;
+  f->err = err;
+  f->fd = s->fd;
+  f->cand = s->cand;
+  f->slot = (uint16_t)slot;
+  f->syscall = (uint8_t)sys;
+  /* The fd stays open while on_fail looks at it. */
+  slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_FAILED : IOA_CC_SLOT_FREE);
+}
+
+static void attempt_failed(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) {
+  record_failure(cc, slot, sys, err);
+  cc->nactive--;
+  if (cc->race)
+    cc->next_attempt_ns = cc->now_ns; /* RFC 8305: next attempt at once */
+}
+
+static void win(ioa_cc *cc, unsigned slot) {
+  slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_WON);
+  cc->winner = (uint16_t)slot;
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    ioa_cc_slot *s = &cc->slots[i];
+    if (i != slot && s->state == IOA_CC_SLOT_CONNECTING) /* losers: closed, not failures */
+      slot_set(cc, s, IOA_CC_SLOT_CLOSING);
+  }
+  cc->nactive = 0;
+  finish(cc, IOA_CC_OK, IOA_SYSCALL_NONE, 0);
+}
+
+static int have_untried(const ioa_cc *cc) { return cc->ntried < cc->ncands; }
+
+static void begin_connecting(ioa_cc *cc) {
+  cc->state = IOA_CC_CONNECTING;
+  cc->ready_ns = 0;
+  add_cands(cc);
+  if (cc->partial_families) {
+    /* Answers came per family: prefer IPv6 if it is here (RFC 8305 §3). */
+    cc->first_family = AF_INET;
+    for (unsigned i = 0; i < cc->npeers; i++)
+      if (ioa_cc_peer(cc, i)->family == AF_INET6)
+        cc->first_family = AF_INET6;
+  } else if (cc->npeers) {
+    cc->first_family = ioa_cc_peer(cc, 0)->family;
+  }
+  cc->next_attempt_ns = cc->now_ns;
+}
+
+/* Apply the clock and decide what follows from the state. */
+static void settle(ioa_cc *cc) {
+  uint64_t now = cc->now_ns;
+  if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
+    return;
+  if (cc->deadline_ns && now >= cc->deadline_ns) {
+    for (unsigned i = 0; i < cc->nslots; i++)
+      if (cc->slots[i].state == IOA_CC_SLOT_CONNECTING)
+        record_failure(cc, i, IOA_SYSCALL_CONNECT, -ETIMEDOUT);
+    cc->nactive = 0;
+    cc->timed_out = 1;
+    finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, -ETIMEDOUT);
+    return;
+  }
+  if (cc->state == IOA_CC_RESOLVING) {
+    if (cc->need_locals)
+      return;
+    if (!cc->need_peers || (cc->ready_ns && now >= cc->ready_ns))
+      begin_connecting(cc);
+    else
+      return;
+  }
+  if (cc->attempt_timeout_ms) {
+    for (unsigned i = 0; i < cc->nslots; i++) {
+      ioa_cc_slot *s = &cc->slots[i];
+      if (s->state == IOA_CC_SLOT_CONNECTING && now >= s->start_ns + MS(cc->attempt_timeout_ms))
+        attempt_failed(cc, i, IOA_SYSCALL_CONNECT, -ETIMEDOUT);
+    }
+  }
+  /* Peers still resolving (race started on a partial answer) may add more. */
+  if (cc->nactive == 0 && !cc->need_peers && !have_untried(cc)) {
+    if (cc->best_syscall)
+      finish(cc, IOA_CC_CONNECT_ERROR, (ioa_syscall)cc->best_syscall, cc->best_err);
+    else
+      finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, IOA_ENOCANDIDATES);
+  }
+}
+
+static void set_now(ioa_cc *cc, uint64_t now) {
+  if (now > cc->now_ns)
+    cc->now_ns = now; /* never backwards */
+}
+
+/* --------------------------------------------------------------- events */
+
+void ioa_cc_start(ioa_cc *cc, uint64_t now, int need_peers, int need_locals,
+                  unsigned timeout_ms) {
+  if (cc->state != IOA_CC_IDLE)
+    return;
+  set_now(cc, now);
+  cc->need_peers = need_peers != 0;
+  cc->need_locals = need_locals != 0;
+  cc->deadline_ns = timeout_ms ? cc->now_ns + MS(timeout_ms) : 0;
+  cc->state = IOA_CC_RESOLVING;
+  settle(cc);
+}
+
+void ioa_cc_peers_partial(ioa_cc *cc, uint64_t now, int family) {
+  set_now(cc, now);
+  if (family == AF_INET)
+    cc->partial_families |= 1;
+  else if (family == AF_INET6)
+    cc->partial_families |= 2;
+  if (cc->state == IOA_CC_RESOLVING && cc->race) {
+    /* AAAA: go now.  A alone: give AAAA the resolution delay. */
+    if (family == AF_INET6)
+      cc->ready_ns = cc->now_ns;
+    else if (!cc->ready_ns)
+      cc->ready_ns = cc->now_ns + MS(cc->resolution_delay_ms);
+  } else if (cc->state == IOA_CC_CONNECTING) {
+    add_cands(cc);
+  }
+  settle(cc);
+}
+
+void ioa_cc_resolved(ioa_cc *cc, uint64_t now, int is_local, int err) {
+  set_now(cc, now);
+  if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
+    return;
+  if (is_local)
+    cc->need_locals = 0;
+  else
+    cc->need_peers = 0;
+  if (err < 0) {
+    /* A failed second answer after attempts began on a first one is not
+     * fatal: the attempts go on with what arrived. */
+    if (cc->state == IOA_CC_RESOLVING) {
+      finish(cc, IOA_CC_RESOLVE_ERROR, IOA_SYSCALL_NONE, err);
+      return;
+    }
+  } else if (cc->state == IOA_CC_CONNECTING) {
+    add_cands(cc);
+  }
+  settle(cc);
+}
+
+void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall failed_at,
+                   int err, int connected) {
+  set_now(cc, now);
+  if (slot >= cc->nslots)
+    return;
+  ioa_cc_slot *s = &cc->slots[slot];
+  if (s->state != IOA_CC_SLOT_OPENING || cc->state != IOA_CC_CONNECTING) {
+    /* Cancelled or decided while the attempt was being opened. */
+    if (s->state == IOA_CC_SLOT_OPENING) {
+      s->fd = fd;
+      slot_set(cc, s, fd >= 0 ? IOA_CC_SLOT_CLOSING : IOA_CC_SLOT_FREE);
+    }
+    return;
+  }
+  s->fd = fd;
+  if (failed_at != IOA_SYSCALL_NONE)
+    attempt_failed(cc, slot, failed_at, err < 0 ? err : -EIO);
+  else if (connected)
+    win(cc, slot);
+  else
+    slot_set(cc, s, IOA_CC_SLOT_CONNECTING);
+  settle(cc);
+}
+
+void ioa_cc_connected(ioa_cc *cc, uint64_t now, unsigned slot, int err) {
+  set_now(cc, now);
+  if (slot >= cc->nslots || cc->state != IOA_CC_CONNECTING ||
+      cc->slots[slot].state != IOA_CC_SLOT_CONNECTING)
+    return;
+  if (err == 0)
+    win(cc, slot);
+  else
+    attempt_failed(cc, slot, IOA_SYSCALL_CONNECT, err < 0 ? err : -err);
+  settle(cc);
+}
+
+void ioa_cc_tick(ioa_cc *cc, uint64_t now) {
+  set_now(cc, now);
+  if (cc->timer_ns && cc->now_ns >= cc->timer_ns)
+    cc->timer_ns = 0; /* it fired */
+  settle(cc);
+}
+
+void ioa_cc_cancel(ioa_cc *cc, uint64_t now) { ioa_cc_abort(cc, now, -ECANCELED); }
+
+void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err) {
+  set_now(cc, now);
+  if (cc->state == IOA_CC_FINISHED)
+    return;
+  if (cc->fails)
+    cc->fails->reported = cc->fails->n; /* nobody wants to hear about them now */
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    ioa_cc_slot *s = &cc->slots[i];
+    if (s->state == IOA_CC_SLOT_CONNECTING || s->state == IOA_CC_SLOT_FAILED ||
+        s->state == IOA_CC_SLOT_WON)
+      slot_set(cc, s, IOA_CC_SLOT_CLOSING);
+    /* OPENING slots are settled by ioa_cc_opened when the driver returns. */
+  }
+  cc->nactive = 0;
+  finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, err);
+}
+
+/* -------------------------------------------------------------- actions */
+
+static uint64_t want_timer(const ioa_cc *cc) {
+  uint64_t t = 0;
+#define CONSIDER(x)                                                                                \
+  do {                                                                                             \
+    uint64_t v_ = (x);                                                                             \
+    if (v_ && (!t || v_ < t))                                                                      \
+      t = v_;                                                                                      \
+  } while (0)
+  if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
+    return 0;
+  if (!cc->deadline_ns && !cc->attempt_timeout_ms && !cc->race)
+    return 0; /* sequential without timeouts never needs the clock */
+  CONSIDER(cc->deadline_ns);
+  if (cc->state == IOA_CC_RESOLVING && !cc->need_locals)
+    CONSIDER(cc->ready_ns);
+  if (cc->state == IOA_CC_CONNECTING) {
+    if (cc->race && cc->nactive && have_untried(cc) && free_slot(cc) >= 0)
+      CONSIDER(cc->next_attempt_ns);
+    if (cc->attempt_timeout_ms)
+      for (unsigned i = 0; i < cc->nslots; i++)
+        if (cc->slots[i].state == IOA_CC_SLOT_CONNECTING)
+          CONSIDER(cc->slots[i].start_ns + MS(cc->attempt_timeout_ms));
+  }
+#undef CONSIDER
+  return t;
+}
+
+ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
+  /* Only the fields an action kind documents are set. */
+  uint8_t st = cc->state;
+  if (st == IOA_CC_IDLE)
+    return a->kind = IOA_CC_ACT_NONE;
+
+  /* Closing is never a callback: always allowed, even after completion. */
+  if (cc->nclosing) {
+    for (unsigned i = 0; i < cc->nslots; i++) {
+      ioa_cc_slot *s = &cc->slots[i];
+      if (s->state == IOA_CC_SLOT_CLOSING) {
+        slot_set(cc, s, IOA_CC_SLOT_FREE);
+        a->slot = (uint16_t)i;
+        a->fd = s->fd;
+        a->cand = s->cand;
+        s->fd = -1;
+        return a->kind = IOA_CC_ACT_CLOSE;
+      }
+    }
+  }
+  if (st == IOA_CC_FINISHED) {
+    if (cc->timer_ns) {
+      cc->timer_ns = 0;
+      a->at = 0;
+      return a->kind = IOA_CC_ACT_TIMER;
+    }
+    return a->kind = IOA_CC_ACT_NONE;
+  }
+
+  if (cc->fails && cc->fails->reported < cc->fails->n) {
+    if (flags & IOA_CC_NO_CALLBACKS)
+      return a->kind = IOA_CC_ACT_DEFER;
+    ioa_cc_failure *f = &cc->fails->rec[cc->fails->reported];
+    a->failure = cc->fails->reported++;
+    a->slot = f->slot;
+    a->cand = f->cand;
+    a->fd = f->fd;
+    a->syscall = (ioa_syscall)f->syscall;
+    a->err = f->err;
+    /* Once reported, the failed attempt's fd goes. */
+    if (f->fd >= 0 && cc->slots[f->slot].state == IOA_CC_SLOT_FAILED &&
+        cc->slots[f->slot].fd == f->fd)
+      slot_set(cc, &cc->slots[f->slot], IOA_CC_SLOT_CLOSING);
+    return a->kind = IOA_CC_ACT_FAIL;
+  }
+
+  if (st == IOA_CC_DONE) {
+    if (flags & IOA_CC_NO_CALLBACKS)
+      return a->kind = IOA_CC_ACT_DEFER;
+    cc->state = IOA_CC_FINISHED;
+    cc->timer_ns = 0; /* the driver stops its timer on completion */
+    a->outcome = (ioa_cc_outcome)cc->outcome;
+    a->err = cc->done_err;
+    a->syscall = (ioa_syscall)cc->done_syscall;
+    a->fd = -1;
+    if (cc->outcome == IOA_CC_OK) {
+      ioa_cc_slot *w = &cc->slots[cc->winner];
+      a->slot = cc->winner;
+      a->fd = w->fd;
+      a->cand = w->cand;
+      slot_set(cc, w, IOA_CC_SLOT_FREE); /* the fd is the caller's now */
+      w->fd = -1;
+    }
+    return a->kind = IOA_CC_ACT_DONE;
+  }
+
+  if (st == IOA_CC_CONNECTING && cc->ntried < cc->ncands &&
+      (cc->nactive == 0 || (cc->race && cc->now_ns >= cc->next_attempt_ns))) {
+    int si = free_slot(cc);
+    int ci = si >= 0 ? pick_cand(cc) : -1;
+    if (ci >= 0) {
+      if (flags & IOA_CC_NO_OPEN)
+        return a->kind = IOA_CC_ACT_DEFER;
+      ioa_cc_slot *s = &cc->slots[si];
+      ioa_cc_cand *c = &cc->cands[ci];
+      c->local |= IOA_CC_USED;
+      cc->ntried++;
+      slot_set(cc, s, IOA_CC_SLOT_OPENING);
+      s->cand = (uint16_t)ci;
+      s->fd = -1;
+      s->start_ns = cc->now_ns;
+      cc->nactive++;
+      cc->started = 1;
+      cc->last_family = ioa_cc_peer(cc, c->peer)->family;
+      cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
+      a->slot = (uint16_t)si;
+      a->cand = (uint16_t)ci;
+      return a->kind = IOA_CC_ACT_OPEN;
+    }
+  }
+
+  uint64_t t = want_timer(cc);
+  if (t != cc->timer_ns) {
+    cc->timer_ns = t;
+    a->at = t;
+    return a->kind = IOA_CC_ACT_TIMER;
+  }
+  return a->kind = IOA_CC_ACT_NONE;
+}

@@ -47,7 +47,7 @@ struct ioa_loop {
 
   pthread_mutex_t post_lock;
   ioa_post *post_head, *post_tail;
-  int post_woken; /* a wakeup is outstanding (under post_lock) */
+  atomic_int post_woken; /* posts queued and a wakeup outstanding */
   atomic_size_t refs;
 
   uint64_t now;
@@ -92,13 +92,14 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
     return -e;
   }
   atomic_init(&loop->refs, 0);
+  atomic_init(&loop->post_woken, 0);
   loop->now = mono_ns();
   *out = loop;
   return 0;
 }
 
 int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
@@ -127,7 +128,7 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
                               const ioa_loop_backend *backend) {
   if (!backend || !backend->io_update || !backend->timer_update || !backend->wakeup)
     return -EINVAL;
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   int r = loop_init_common(&loop, opts);
   if (r < 0)
     return r;
@@ -135,6 +136,8 @@ int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
   *out = loop;
   return 0;
 }
+
+static void run_posts(ioa_loop *loop);
 
 void ioa_loop_free(ioa_loop *loop) {
   if (!loop)
@@ -145,6 +148,9 @@ void ioa_loop_free(ioa_loop *loop) {
     fn(loop->resolver);
     loop->resolver = NULL;
   }
+  /* Posts carry memory their owners free in the callback (a resolver's late
+   * results, say): run them rather than leak it. */
+  run_posts(loop);
   /* Detach whatever is still active so later stops are harmless no-ops. */
   for (size_t i = 0; i < loop->nfds; i++) {
     ioa_io *io = loop->fds[i].io;
@@ -210,12 +216,9 @@ void ioa_loop_unref(ioa_loop *loop) {
   backend_resched(loop);
 }
 
-static int posts_pending(ioa_loop *loop) {
-  pthread_mutex_lock(&loop->post_lock);
-  int p = loop->post_head != NULL;
-  pthread_mutex_unlock(&loop->post_lock);
-  return p;
-}
+/* Lock-free check for the run loop's liveness test: post_woken is set with
+ * the first queued post and cleared when the queue is taken. */
+static int posts_pending(ioa_loop *loop) { return atomic_load(&loop->post_woken); }
 
 size_t ioa_loop_active(const ioa_loop *loop) {
   return loop->active_io + loop->heap_len + loop->active_defer + atomic_load(&loop->refs);
@@ -551,8 +554,8 @@ void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data) {
   else
     loop->post_head = post;
   loop->post_tail = post;
-  int wake = !loop->post_woken;
-  loop->post_woken = 1;
+  int wake = !atomic_load(&loop->post_woken);
+  atomic_store(&loop->post_woken, 1);
   pthread_mutex_unlock(&loop->post_lock);
   if (!wake)
     return;
@@ -579,7 +582,7 @@ static void run_posts(ioa_loop *loop) {
   pthread_mutex_lock(&loop->post_lock);
   ioa_post *p = loop->post_head;
   loop->post_head = loop->post_tail = NULL;
-  loop->post_woken = 0;
+  atomic_store(&loop->post_woken, 0);
   pthread_mutex_unlock(&loop->post_lock);
   while (p) {
     ioa_post *next = p->next_; /* p may be freed by its callback */

@@ -1,2 +1,790 @@
-/* stream: placeholder until the module lands. */
-typedef int ioa_placeholder_stream_;
+/* Buffered non-blocking byte streams.
+ *
+ * Read side: one growable buffer [rstart, rend) of unconsumed bytes, compacted
+ * before a read when the free tail is short, grown only when compaction cannot
+ * make read_size bytes of room.
+ *
+ * Write side: a singly linked queue of segments.  Copied writes land in owned
+ * chunks (a small write is appended to the tail chunk when it fits, so many
+ * small writes cost one writev iovec); zero-copy writes reference the caller's
+ * memory.  The queue is flushed by a deferred tick at the end of the loop
+ * iteration, then by the write watcher while the socket pushes back.
+ *
+ * Re-entrancy: every user callback runs between cb_enter/cb_leave, and every
+ * entry point that can reach one (loop callbacks, close, free) holds a
+ * reference too.  Freeing the stream inside a callback marks it; every caller
+ * up the stack sees "gone" and unwinds, and the entry point frees the memory
+ * on its way out (outer_leave).
+ */
+#include "ioasync/stream.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "ioasync/error.h"
+
+#include "alloc.h"
+#include "sys.h"
+
+#define STREAM_DEFAULT_READ_SIZE (64u * 1024u)
+#define STREAM_MAX_READ_SIZE (64u * 1024u * 1024u)
+#define STREAM_DEFAULT_HIGH_WATER (1024u * 1024u)
+/* Copied data lives in chunks of this size (a write may span several);
+ * the first chunk of a burst of small writes is small. */
+#define STREAM_CHUNK_SIZE (64u * 1024u)
+#define STREAM_SMALL_CHUNK_SIZE (4u * 1024u)
+/* Spare full-size chunks kept for reuse while the stream is busy: freeing
+ * and re-allocating 64 KiB blocks at the heap top makes malloc trim and
+ * re-fault pages, which halved throughput.  Spares go when the stream idles. */
+#define STREAM_MAX_SPARES 16u
+/* Reads per readiness event: keeps a fast sender from starving other fds. */
+#define STREAM_READS_PER_EVENT 4
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+#define STREAM_IOV_MAX (IOV_MAX < 1024 ? IOV_MAX : 1024)
+
+typedef struct segment {
+  struct segment *next;
+  const uint8_t *base; /* data start: owned[] for chunks, caller memory for zc */
+  size_t len;          /* bytes of data at base */
+  size_t off;          /* bytes already written */
+  size_t cap;          /* owned capacity; 0 for zero-copy segments */
+  void (*free_cb)(void *buf, void *free_data);
+  void *free_data;
+  uint8_t owned[];
+} segment;
+
+enum {
+  PEND_FLUSH = 1u << 0,
+  PEND_REOFFER = 1u << 1,
+  PEND_HIGH = 1u << 2,
+  PEND_ERROR = 1u << 3,
+  PEND_CLOSED = 1u << 4,
+  PEND_DISCARD = 1u << 5, /* hand queued zero-copy buffers back */
+};
+
+struct ioa_stream {
+  ioa_loop *loop;
+  int fd;
+  ioa_io io;
+  ioa_defer tick;
+  unsigned pending;
+
+  ioa_stream_callbacks cbs;
+  void *data;
+
+  /* read side */
+  uint8_t *rbuf;
+  size_t rcap, rstart, rend;
+  size_t read_size;
+  int read_paused;
+  int eof_seen;
+  int eof_delivered;
+  int keep_open_on_eof;
+
+  /* write side */
+  segment *whead, *wtail;
+  segment *spares; /* free full-size chunks, linked by next */
+  unsigned nspares;
+  size_t queued;
+  size_t high_water, low_water;
+  int above_high;    /* high water reached (or pending report), low not yet */
+  int write_blocked; /* kernel pushed back: waiting for the write watcher */
+  int shut_requested, shut_done;
+  int close_requested; /* close_when_empty */
+  int write_failed;    /* an error or a close stopped the write side */
+
+  /* lifetime */
+  int closed; /* fd closed */
+  int error_reported;
+  int err;
+  const char *err_syscall;
+  int in_cb;
+  int freed;
+};
+
+static void stream_io_cb(ioa_io *io, unsigned revents, void *data);
+static void stream_tick_cb(ioa_defer *d, void *data);
+static int call_event(ioa_stream *s, ioa_stream_event_cb cb);
+
+/* ------------------------------------------------------------ callbacks */
+
+static void cb_enter(ioa_stream *s) { s->in_cb++; }
+
+static void trim_spares(ioa_stream *s, unsigned keep) {
+  while (s->nspares > keep) {
+    segment *seg = s->spares;
+    s->spares = seg->next;
+    s->nspares--;
+    ioa_free(seg);
+  }
+}
+
+static void stream_destroy(ioa_stream *s) {
+  trim_spares(s, 0);
+  ioa_free(s->rbuf);
+  ioa_free(s);
+}
+
+/* Inner leave: returns non-zero if the stream was freed meanwhile; the
+ * caller must then stop and unwind.  The memory stays valid: every entry
+ * point (loop callback or API function that can reach a user callback) holds
+ * its own reference and frees on the way out in outer_leave. */
+static int cb_leave(ioa_stream *s) {
+  s->in_cb--;
+  return s->freed;
+}
+
+static void outer_leave(ioa_stream *s) {
+  if (--s->in_cb == 0 && s->freed)
+    stream_destroy(s);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void schedule(ioa_stream *s, unsigned what) {
+  if (s->freed)
+    return; /* a zero-copy free callback freed it mid-operation */
+  s->pending |= what;
+  ioa_defer_start(&s->tick);
+}
+
+static int want_read(const ioa_stream *s) {
+  return s->cbs.on_read && !s->read_paused && !s->eof_seen && !s->closed;
+}
+
+static void fail_later(ioa_stream *s, const char *syscall, int err);
+
+static void update_io(ioa_stream *s) {
+  if (s->closed)
+    return;
+  unsigned ev = 0;
+  if (want_read(s))
+    ev |= IOA_READ;
+  if (s->write_blocked)
+    ev |= IOA_WRITE;
+  int r = ioa_io_start(&s->io, ev);
+  if (r < 0)
+    fail_later(s, "epoll_ctl", r);
+}
+
+/* Frees the segment, running a zero-copy free callback.  Returns non-zero if
+ * that callback freed the stream. */
+static int segment_release(ioa_stream *s, segment *seg) {
+  if (seg->cap == STREAM_CHUNK_SIZE && s->nspares < STREAM_MAX_SPARES && !s->closed) {
+    seg->next = s->spares;
+    s->spares = seg;
+    s->nspares++;
+    return 0;
+  }
+  void (*free_cb)(void *, void *) = seg->free_cb;
+  void *buf = (void *)(uintptr_t)seg->base;
+  void *free_data = seg->free_data;
+  ioa_free(seg);
+  if (!free_cb)
+    return 0;
+  cb_enter(s);
+  free_cb(buf, free_data);
+  return cb_leave(s);
+}
+
+/* Drop every queued segment.  The queue is detached first so a free callback
+ * that writes or frees sees a consistent (empty) stream. */
+static int discard_queue(ioa_stream *s) {
+  segment *seg = s->whead;
+  s->whead = s->wtail = NULL;
+  s->queued = 0;
+  s->write_blocked = 0;
+  /* A free callback may free the stream: the rest are still handed back
+   * (the entry point's reference keeps the memory), then the caller unwinds. */
+  cb_enter(s);
+  while (seg) {
+    segment *next = seg->next;
+    (void)segment_release(s, seg);
+    seg = next;
+  }
+  return cb_leave(s);
+}
+
+/* Close the fd and stop everything that could produce further callbacks
+ * other than the ones already pending.  Queued writes are handed back from
+ * the tick (zero-copy free callbacks are user code: never run from inside
+ * the API call that closed), or at once by ioa_stream_free. */
+static void close_fd(ioa_stream *s) {
+  if (s->closed)
+    return;
+  s->closed = 1;
+  s->write_failed = 1;
+  s->write_blocked = 0;
+  ioa_io_stop(&s->io);
+  ioa_sys_close(s->fd);
+  s->fd = -1;
+  s->pending &= ~(unsigned)(PEND_FLUSH | PEND_REOFFER | PEND_HIGH);
+  ioa_free(s->rbuf);
+  s->rbuf = NULL;
+  s->rcap = s->rstart = s->rend = 0;
+  trim_spares(s, 0);
+  if (s->whead)
+    schedule(s, PEND_DISCARD);
+}
+
+static void fail_later(ioa_stream *s, const char *syscall, int err) {
+  if (s->error_reported || s->closed)
+    return;
+  s->error_reported = 1;
+  s->err = err;
+  s->err_syscall = syscall;
+  /* Close at once so nothing more happens on the fd; on_error and on_closed
+   * are deferred so whatever hit this returns normally. */
+  close_fd(s);
+  schedule(s, PEND_ERROR | PEND_CLOSED);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts, ioa_stream **out) {
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  if (!loop)
+    return -EINVAL;
+  if (fd < 0)
+    return -EBADF;
+  size_t read_size = STREAM_DEFAULT_READ_SIZE;
+  size_t high = STREAM_DEFAULT_HIGH_WATER;
+  size_t low = 0;
+  int keep_open = 0;
+  if (opts) {
+    if (opts->read_size)
+      read_size = opts->read_size;
+    if (opts->high_water)
+      high = opts->high_water;
+    low = opts->low_water;
+    keep_open = opts->keep_open_on_eof;
+  }
+  if (read_size > STREAM_MAX_READ_SIZE)
+    return -EINVAL;
+  if (!low)
+    low = high / 4;
+  if (low >= high)
+    return -EINVAL;
+  if (ioa_sys_set_nonblock_cloexec(fd) < 0)
+    return -errno;
+  ioa_stream *s = ioa_calloc(1, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  s->loop = loop;
+  s->fd = fd;
+  s->read_size = read_size;
+  s->high_water = high;
+  s->low_water = low;
+  s->keep_open_on_eof = keep_open;
+  ioa_io_init(loop, &s->io, fd, stream_io_cb, s);
+  ioa_defer_init(loop, &s->tick, stream_tick_cb, s);
+  *out = s;
+  return 0;
+}
+
+void ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, void *data) {
+  if (cbs)
+    s->cbs = *cbs;
+  else
+    memset(&s->cbs, 0, sizeof s->cbs);
+  s->data = data;
+  cb_enter(s);
+  update_io(s);
+  outer_leave(s);
+}
+
+int ioa_stream_fd(const ioa_stream *s) { return s->fd; }
+ioa_loop *ioa_stream_loop(const ioa_stream *s) { return s->loop; }
+size_t ioa_stream_queued(const ioa_stream *s) { return s->queued; }
+
+void ioa_stream_close(ioa_stream *s) {
+  if (s->closed || s->freed)
+    return;
+  close_fd(s);
+  schedule(s, PEND_CLOSED);
+}
+
+void ioa_stream_free(ioa_stream *s) {
+  if (!s || s->freed)
+    return;
+  s->freed = 1;
+  ioa_defer_stop(&s->tick);
+  s->pending = 0;
+  close_fd(s);
+  /* Queued zero-copy buffers come back now: nothing runs later.  The
+   * reference keeps the object alive while their callbacks run. */
+  cb_enter(s);
+  (void)discard_queue(s);
+  outer_leave(s);
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void note_queued(ioa_stream *s) {
+  if (s->freed)
+    return;
+  if (!s->above_high && s->queued >= s->high_water) {
+    s->above_high = 1;
+    s->pending |= PEND_HIGH;
+  }
+  if (!s->write_blocked)
+    s->pending |= PEND_FLUSH;
+  ioa_defer_start(&s->tick);
+}
+
+static int write_check(const ioa_stream *s) {
+  if (s->closed)
+    return -EBADF;
+  if (s->write_failed || s->shut_requested || s->close_requested)
+    return -EPIPE;
+  return 0;
+}
+
+static void enqueue(ioa_stream *s, segment *seg) {
+  seg->next = NULL;
+  if (s->wtail)
+    s->wtail->next = seg;
+  else
+    s->whead = seg;
+  s->wtail = seg;
+}
+
+static segment *chunk_get(ioa_stream *s, size_t cap) {
+  segment *seg;
+  if (cap == STREAM_CHUNK_SIZE && s->spares) {
+    seg = s->spares;
+    s->spares = seg->next;
+    s->nspares--;
+  } else {
+    seg = ioa_malloc(sizeof(segment) + cap);
+    if (!seg)
+      return NULL;
+  }
+  seg->next = NULL;
+  seg->base = seg->owned;
+  seg->len = 0;
+  seg->off = 0;
+  seg->cap = cap;
+  seg->free_cb = NULL;
+  seg->free_data = NULL;
+  return seg;
+}
+
+int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
+  int r = write_check(s);
+  if (r < 0)
+    return r;
+  if (len == 0)
+    return 0;
+  if (!buf)
+    return -EINVAL;
+  const uint8_t *p = buf;
+  size_t left = len;
+  segment *tail = s->wtail;
+  size_t room = tail && tail->cap ? tail->cap - tail->len : 0;
+  /* Get every chunk first so a failure queues nothing. */
+  segment *fresh = NULL, **link = &fresh;
+  if (left > room) {
+    size_t need = left - room;
+    if (!tail && need <= STREAM_SMALL_CHUNK_SIZE && !s->spares) {
+      if (!(fresh = chunk_get(s, STREAM_SMALL_CHUNK_SIZE)))
+        return -ENOMEM;
+    } else {
+      for (size_t got = 0; got < need; got += STREAM_CHUNK_SIZE) {
+        segment *seg = chunk_get(s, STREAM_CHUNK_SIZE);
+        if (!seg) {
+          while (fresh) {
+            segment *next = fresh->next;
+            (void)segment_release(s, fresh); /* owned chunks: no callback */
+            fresh = next;
+          }
+          return -ENOMEM;
+        }
+        *link = seg;
+        link = &seg->next;
+      }
+    }
+  }
+  if (room) {
+    size_t n = left < room ? left : room;
+    memcpy(tail->owned + tail->len, p, n);
+    tail->len += n;
+    p += n;
+    left -= n;
+  }
+  while (fresh) {
+    segment *seg = fresh;
+    fresh = seg->next;
+    size_t n = left < seg->cap ? left : seg->cap;
+    memcpy(seg->owned, p, n);
+    seg->len = n;
+    p += n;
+    left -= n;
+    enqueue(s, seg);
+  }
+  s->queued += len;
+  note_queued(s);
+  return 0;
+}
+
+int ioa_stream_write_zc(ioa_stream *s, const void *buf, size_t len,
+                        void (*free_cb)(void *buf, void *free_data), void *free_data) {
+  int r = write_check(s);
+  if (r < 0)
+    return r;
+  if (len && !buf)
+    return -EINVAL;
+  segment *seg = ioa_malloc(sizeof(segment));
+  if (!seg)
+    return -ENOMEM;
+  seg->base = buf;
+  seg->len = len;
+  seg->off = 0;
+  seg->cap = 0;
+  seg->free_cb = free_cb;
+  seg->free_data = free_data;
+  enqueue(s, seg);
+  s->queued += len;
+  note_queued(s);
+  return 0;
+}
+
+int ioa_stream_shutdown_write(ioa_stream *s) {
+  if (s->closed)
+    return -EBADF;
+  if (s->shut_requested)
+    return 0;
+  s->shut_requested = 1;
+  /* Done by the tick even when the queue is empty, so the syscall's failure
+   * is reported like any other. */
+  if (!s->write_blocked)
+    schedule(s, PEND_FLUSH);
+  return 0;
+}
+
+void ioa_stream_close_when_empty(ioa_stream *s) {
+  if (s->closed || s->close_requested)
+    return;
+  s->close_requested = 1;
+  if (!s->write_blocked)
+    schedule(s, PEND_FLUSH);
+}
+
+/* Write as much of the queue as the kernel takes.  Runs only from the loop
+ * (tick or write watcher), so it may call callbacks.  Returns non-zero if
+ * the stream was freed. */
+static int flush(ioa_stream *s) {
+  int had_data = s->whead != NULL;
+  while (s->whead && !s->closed) {
+    struct iovec iov[STREAM_IOV_MAX];
+    int n = 0;
+    size_t total = 0;
+    for (segment *seg = s->whead; seg && n < STREAM_IOV_MAX; seg = seg->next) {
+      if (seg->len == seg->off)
+        continue;
+      iov[n].iov_base = (void *)(uintptr_t)(seg->base + seg->off);
+      iov[n].iov_len = seg->len - seg->off;
+      total += iov[n].iov_len;
+      n++;
+    }
+    ssize_t w = 0;
+    if (n > 0) {
+      do
+        w = ioa_sys_writev(s->fd, iov, n);
+      while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (!s->write_blocked) {
+            s->write_blocked = 1;
+            update_io(s);
+          }
+          return 0;
+        }
+        fail_later(s, "writev", -errno);
+        return 0;
+      }
+    }
+    /* Consume what was written; release finished segments (zero-length
+     * zero-copy segments included). */
+    size_t left = (size_t)w;
+    s->queued -= left;
+    while (s->whead) {
+      segment *seg = s->whead;
+      size_t avail = seg->len - seg->off;
+      if (left < avail) {
+        seg->off += left;
+        break;
+      }
+      left -= avail;
+      s->whead = seg->next;
+      if (!s->whead)
+        s->wtail = NULL;
+      if (segment_release(s, seg))
+        return 1;
+      if (s->closed)
+        return 0;
+    }
+    if (s->above_high && s->queued <= s->low_water) {
+      s->above_high = 0;
+      if (s->pending & PEND_HIGH) {
+        /* Never told about high water: no low water either. */
+        s->pending &= ~(unsigned)PEND_HIGH;
+      } else if (call_event(s, s->cbs.on_low_water)) {
+        return 1;
+      } else {
+        if (s->closed)
+          return 0;
+      }
+    }
+    if ((size_t)w < total) {
+      /* Partial write: the socket buffer is full; wait for the watcher. */
+      if (!s->write_blocked) {
+        s->write_blocked = 1;
+        update_io(s);
+      }
+      return 0;
+    }
+  }
+  if (s->closed)
+    return 0;
+  if (s->write_blocked) {
+    s->write_blocked = 0;
+    update_io(s);
+  }
+  if (had_data && s->cbs.on_drain) {
+    if (call_event(s, s->cbs.on_drain))
+      return 1;
+    if (s->closed || s->whead)
+      return 0; /* more was written: the tick flushes it */
+  }
+  trim_spares(s, 0); /* idle: give the chunk cache back */
+  if (s->shut_requested && !s->shut_done) {
+    s->shut_done = 1;
+    if (ioa_sys_shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+      fail_later(s, "shutdown", -errno);
+      return 0;
+    }
+  }
+  if (s->close_requested) {
+    close_fd(s);
+    schedule(s, PEND_CLOSED);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Make room for read_size bytes after rend: compact first, grow only if
+ * compaction is not enough.  Returns 0 or -ENOMEM. */
+static int reserve_read(ioa_stream *s) {
+  if (s->rcap - s->rend >= s->read_size)
+    return 0;
+  if (s->rstart > 0) {
+    size_t live = s->rend - s->rstart;
+    memmove(s->rbuf, s->rbuf + s->rstart, live);
+    s->rstart = 0;
+    s->rend = live;
+    if (s->rcap - s->rend >= s->read_size)
+      return 0;
+  }
+  size_t need = s->rend + s->read_size;
+  if (need < s->rend)
+    return -ENOMEM;
+  size_t cap = s->rcap ? s->rcap : s->read_size;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  uint8_t *nb = ioa_realloc(s->rbuf, cap);
+  if (!nb)
+    return -ENOMEM;
+  s->rbuf = nb;
+  s->rcap = cap;
+  return 0;
+}
+
+/* Offer buffered bytes to on_read, again and again while it consumes some
+ * and bytes remain.  With eof, on_read runs at least once.  Returns non-zero
+ * if the stream was freed. */
+static int deliver(ioa_stream *s, int eof) {
+  int first = 1;
+  while (!s->closed && !s->read_paused && s->cbs.on_read) {
+    size_t len = s->rend - s->rstart;
+    if (len == 0 && !(eof && first))
+      break;
+    first = 0;
+    cb_enter(s);
+    size_t used = s->cbs.on_read(s, s->rbuf ? s->rbuf + s->rstart : (const uint8_t *)"", len,
+                                 eof, s->data);
+    if (cb_leave(s))
+      return 1;
+    if (s->closed)
+      return 0;
+    if (used > len)
+      used = len;
+    s->rstart += used;
+    if (s->rstart == s->rend)
+      s->rstart = s->rend = 0;
+    if (used == 0)
+      break;
+  }
+  if (eof && !first && !s->read_paused && !s->closed) {
+    s->eof_delivered = 1;
+    s->rstart = s->rend = 0; /* what EOF left unconsumed can never complete */
+    if (!s->keep_open_on_eof)
+      ioa_stream_close_when_empty(s);
+  }
+  return 0;
+}
+
+static int do_read(ioa_stream *s) {
+  for (int i = 0; i < STREAM_READS_PER_EVENT && want_read(s); i++) {
+    int r = reserve_read(s);
+    if (r < 0) {
+      fail_later(s, "read", r);
+      return 0;
+    }
+    size_t room = s->rcap - s->rend;
+    if (room > s->read_size)
+      room = s->read_size;
+    ssize_t n;
+    do
+      n = ioa_sys_read(s->fd, s->rbuf + s->rend, room);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        fail_later(s, "read", -errno);
+      return 0;
+    }
+    if (n == 0) {
+      s->eof_seen = 1;
+      update_io(s);
+      return deliver(s, 1);
+    }
+    s->rend += (size_t)n;
+    if (deliver(s, 0))
+      return 1;
+    if ((size_t)n < room)
+      break; /* drained what the kernel had */
+  }
+  update_io(s);
+  return 0;
+}
+
+void ioa_stream_pause_read(ioa_stream *s) {
+  if (s->read_paused)
+    return;
+  s->read_paused = 1;
+  cb_enter(s);
+  update_io(s);
+  outer_leave(s);
+}
+
+void ioa_stream_resume_read(ioa_stream *s) {
+  if (!s->read_paused)
+    return;
+  s->read_paused = 0;
+  if (s->closed)
+    return;
+  if (s->rend > s->rstart || (s->eof_seen && !s->eof_delivered))
+    schedule(s, PEND_REOFFER);
+  cb_enter(s);
+  update_io(s);
+  outer_leave(s);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Report a pending socket error that neither read nor write will surface. */
+static void take_socket_error(ioa_stream *s) {
+  int soerr = 0;
+  socklen_t len = sizeof soerr;
+  if (ioa_sys_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+    soerr = errno == ENOTSOCK ? EPIPE : errno;
+  fail_later(s, "getsockopt", soerr ? -soerr : -EPIPE);
+}
+
+static void on_io(ioa_stream *s, unsigned revents) {
+  if (revents & (IOA_READ | IOA_HUP | IOA_ERROR)) {
+    if (want_read(s)) {
+      if (do_read(s))
+        return;
+    } else if ((revents & IOA_ERROR) && !s->write_blocked && !s->closed) {
+      take_socket_error(s);
+    }
+  }
+  if (s->closed)
+    return;
+  if (s->write_blocked && (revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
+    (void)flush(s);
+}
+
+/* Entry points from the loop and the API hold the object across the work:
+ * a free inside (even from a zero-copy free callback reached through an
+ * error path) then only marks it, and the memory goes on the way out. */
+static void stream_io_cb(ioa_io *io, unsigned revents, void *data) {
+  ioa_stream *s = data;
+  (void)io;
+  cb_enter(s);
+  on_io(s, revents);
+  outer_leave(s);
+}
+
+static int call_event(ioa_stream *s, ioa_stream_event_cb cb) {
+  if (!cb)
+    return 0;
+  cb_enter(s);
+  cb(s, s->data);
+  return cb_leave(s);
+}
+
+/* Work found pending when the tick starts; anything a callback queues here
+ * re-arms the defer for the next iteration, so a writer that refills the
+ * queue from on_drain cannot starve other fds. */
+static void on_tick(ioa_stream *s) {
+  unsigned p = s->pending;
+  s->pending = 0;
+  /* High water before the flush, so on_low_water never precedes it. */
+  if ((p & PEND_HIGH) && !s->closed && s->above_high) {
+    if (call_event(s, s->cbs.on_high_water))
+      return;
+  }
+  if ((p & PEND_FLUSH) && !s->closed && !s->write_blocked) {
+    if (flush(s))
+      return;
+  }
+  if ((p & PEND_REOFFER) && !s->closed && !s->read_paused) {
+    if (deliver(s, s->eof_seen && !s->eof_delivered))
+      return;
+    update_io(s);
+  }
+  if (p & PEND_DISCARD) {
+    if (discard_queue(s))
+      return;
+  }
+  if (p & PEND_ERROR) {
+    if (s->cbs.on_error) {
+      cb_enter(s);
+      s->cbs.on_error(s, s->err_syscall, s->err, s->data);
+      if (cb_leave(s))
+        return;
+    } else {
+      ioa_loop_warn(s->loop, "ioa_stream: %s: %s (no on_error callback)", s->err_syscall,
+                    ioa_strerror(s->err));
+    }
+  }
+  if (p & PEND_CLOSED)
+    (void)call_event(s, s->cbs.on_closed);
+}
+
+static void stream_tick_cb(ioa_defer *d, void *data) {
+  ioa_stream *s = data;
+  (void)d;
+  cb_enter(s);
+  on_tick(s);
+  outer_leave(s);
+}

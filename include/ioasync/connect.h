@@ -6,7 +6,9 @@
  *    family/socktype/protocol/flags) into that list.
  * Optional local addresses (or local_host/local_service) are bound first.
  * Candidates are the cross product, local-major: (L1,P1) (L1,P2) (L2,P1)
- * (L2,P2), skipping pairs whose family, socktype or protocol disagree.
+ * (L2,P2), skipping pairs whose family differs or whose socktype or protocol
+ * differ (0 matches any).  No candidate at all completes with
+ * IOA_ENOCANDIDATES (IO::Async silently "succeeds" there).
  *
  * Callbacks (each gets the params' data pointer):
  *  - on_fail: each individual socket/bind/connect failure, as the seed.
@@ -55,7 +57,8 @@ IOA_EXPORT const char *ioa_syscall_name(ioa_syscall s);
 typedef enum ioa_connect_mode {
   IOA_CONNECT_AUTO = 0,   /* race for host+service, in turn for address lists */
   IOA_CONNECT_SEQUENTIAL, /* one attempt at a time, list order (IO::Async) */
-  IOA_CONNECT_RACE,       /* Happy Eyeballs v2 */
+  IOA_CONNECT_RACE,       /* Happy Eyeballs v2: families interleaved, next attempt after
+                             attempt_delay_ms or at once on a failure, <= 16 in flight */
 } ioa_connect_mode;
 
 /* One failed attempt step.  The seed's on_fail arguments map to:
@@ -84,7 +87,9 @@ typedef void (*ioa_connect_error_cb)(ioa_connect_req *req, ioa_syscall syscall, 
                                      void *data);
 typedef void (*ioa_connect_resolve_error_cb)(ioa_connect_req *req, int err, const char *message,
                                              void *data);
-/* Tracing hooks (optional). */
+/* Tracing hooks (optional).  on_resolved gets each batch of new addresses
+ * as the resolver delivers it (with c-ares, one family's answers may come
+ * first); on_attempt runs as each attempt starts, before socket(). */
 typedef void (*ioa_connect_resolved_cb)(ioa_connect_req *req, const ioa_addr *addrs,
                                         size_t naddrs, int is_local, void *data);
 typedef void (*ioa_connect_attempt_cb)(ioa_connect_req *req, const ioa_addr *peer,
@@ -95,15 +100,18 @@ typedef int (*ioa_connect_sockopt_cb)(ioa_connect_req *req, int fd, const ioa_ad
                                       const ioa_addr *local, void *data);
 
 typedef struct ioa_connect_params {
-  /* plain address mode */
+  /* plain address mode: addrs[0..naddrs) in turn, or one addr (the seed's
+   * "addr" shortcut; used when addrs is NULL).  Copied by ioa_connect(). */
   const ioa_addr *addrs;
   size_t naddrs;
+  const ioa_addr *addr;
   /* resolving mode (used when host or service is set; addrs are then ignored) */
   const char *host;
   const char *service;
   /* local side: addresses, or a host/service to resolve */
   const ioa_addr *local_addrs;
   size_t nlocal;
+  const ioa_addr *local_addr; /* one local address (used when local_addrs is NULL) */
   const char *local_host;
   const char *local_service;
   /* getaddrinfo hints */
@@ -116,9 +124,9 @@ typedef struct ioa_connect_params {
 
   ioa_connect_mode mode;
   unsigned attempt_delay_ms;    /* Happy Eyeballs; 0 = 250; valid 10..2000 */
-  unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50 */
-  unsigned attempt_timeout_ms;  /* 0 = none */
-  unsigned timeout_ms;          /* overall; 0 = none */
+  unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50; max 2000 */
+  unsigned attempt_timeout_ms;  /* 0 = none; a timeout is on_fail "connect" ETIMEDOUT */
+  unsigned timeout_ms;          /* overall, resolution included; 0 = none */
 
   /* exactly one of on_connected / on_stream / on_socket */
   ioa_connected_cb on_connected;
@@ -130,7 +138,10 @@ typedef struct ioa_connect_params {
   ioa_connect_resolved_cb on_resolved;           /* optional */
   ioa_connect_attempt_cb on_attempt;             /* optional */
   ioa_connect_sockopt_cb on_sockopt;             /* optional */
-  ioa_warn_cb on_warning; /* NULL = the loop's warning hook */
+  /* Warnings (missing socktype/protocol hint for a lookup; connecting to
+   * 0.0.0.0 or ::), called with data; NULL = the loop's warning hook.  The
+   * hint warning is issued inside ioa_connect(). */
+  ioa_warn_cb on_warning;
   void *data;
 } ioa_connect_params;
 
@@ -146,10 +157,11 @@ IOA_EXPORT void ioa_connect_params_init(ioa_connect_params *p);
 IOA_EXPORT int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out);
 
 /* Cancel: closes every fd, stops resolution and timers, and runs
- * on_connect_error(req, IOA_SYSCALL_NONE, -ECANCELED) before returning.
- * Allowed from any of the request's own callbacks except after its
- * completion callback has begun; the handle is invalid once the completion
- * callback has returned. */
+ * on_connect_error(req, IOA_SYSCALL_NONE, -ECANCELED) before returning, in
+ * any state (resolving, between attempts, several attempts in flight,
+ * connected but not yet reported).  No on_fail follows a cancel.  From any
+ * of the request's callbacks; from inside the completion callback it does
+ * nothing.  The handle is invalid once the completion callback returned. */
 IOA_EXPORT void ioa_connect_cancel(ioa_connect_req *req);
 
 /* Every failure so far, in order (valid until the completion callback

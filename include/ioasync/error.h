@@ -51,6 +51,9 @@ IOA_BEGIN_DECLS
   XX(IOA_EADDRMISSING, 50, "Required address field missing")                     \
   XX(IOA_EADDRUNKNOWNKEY, 51, "Unrecognised address field")                      \
   XX(IOA_EADDRSERVICE, 52, "Unknown service name")                               \
+  XX(IOA_EADDRDUPKEY, 53, "Address field given twice")                           \
+  XX(IOA_EADDRPROTOCOL, 54, "Invalid protocol number")                           \
+  XX(IOA_EADDRFLOWINFO, 55, "Invalid IPv6 flowinfo")                             \
   XX(IOA_EHOSTNAME, 60, "Invalid host name")                                     \
   XX(IOA_ENOCANDIDATES, 70, "No usable address candidates")                      \
   XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")

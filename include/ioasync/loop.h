@@ -92,9 +92,9 @@ typedef struct ioa_loop_options {
 /* Create an epoll loop.  opts may be NULL.  Returns 0 or a negative code. */
 IOA_EXPORT int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts);
 
-/* Free the loop.  Handles still active are detached: they get no further
- * callbacks and stopping them afterwards is a harmless no-op.  Posts not yet
- * run are dropped.  Objects that own threads or fds (ioa_resolver, connect
+/* Free the loop.  Posts already queued run first (their owners may need
+ * them to release memory).  Handles still active are then detached: they get
+ * no further callbacks and stopping them afterwards is a harmless no-op.  Objects that own threads or fds (ioa_resolver, connect
  * requests, streams) must be freed first; their documentation says so. */
 IOA_EXPORT void ioa_loop_free(ioa_loop *loop);
 

@@ -9,12 +9,25 @@
  *  - ioa_resolve() either returns a negative code and calls nothing, or
  *    returns 0 and later calls on_done exactly once — never from inside
  *    ioa_resolve() itself, even for numeric hosts answered without a thread.
- *  - on_partial (optional, c-ares backend and numeric fast path) may be called
- *    before on_done with the answers of one family as they arrive.
+ *  - on_partial (optional) is called before on_done, at most once per
+ *    family, with that family's answers as they arrive (c-ares: A and AAAA
+ *    separately, as each reply lands; getaddrinfo pool and numeric fast path:
+ *    each family present, just before on_done).  It is never called for a
+ *    family without answers.  on_done always receives the complete list, so
+ *    a caller may ignore on_partial entirely.
  *  - ioa_resolve_cancel() calls on_done with IOA_EAI_CANCELED before it
- *    returns; the request is gone after on_done returns.
+ *    returns; the request is gone after on_done returns.  Cancelling from
+ *    inside on_partial is allowed; from inside on_done it is a no-op.
+ *  - A per-lookup timeout completes the lookup with -ETIMEDOUT; a
+ *    getaddrinfo() call still running is abandoned (its thread no longer
+ *    counts against max_threads, so the pool is never starved) and its late
+ *    result is freed when it returns.
  *  - ioa_resolver_free() cancels every outstanding lookup the same way and
- *    joins its threads.  Free the resolver before its loop.
+ *    joins its threads (waiting for getaddrinfo() calls still running).
+ *    Free the resolver before its loop.  Results a worker posted just
+ *    before free release themselves when the loop runs its posts — on its
+ *    next iteration or, at the latest, in ioa_loop_free().
+ *  - Every function must be called on the loop's thread.
  */
 #ifndef IOASYNC_RESOLVE_H
 #define IOASYNC_RESOLVE_H
@@ -38,7 +51,14 @@ typedef struct ioa_resolver_options {
   unsigned max_threads;    /* getaddrinfo pool size; 0 = default (4) */
   const char *servers;     /* c-ares: "127.0.0.1:5353,[::1]:53"; NULL = system */
   unsigned default_timeout_ms; /* per-lookup timeout when the request sets none; 0 = none */
+  unsigned dns_timeout_ms; /* c-ares: first per-try timeout; 0 = c-ares default */
+  unsigned dns_tries;      /* c-ares: tries per server; 0 = c-ares default */
 } ioa_resolver_options;
+
+/* Default pool size, and the hard bound on threads including those abandoned
+ * by timed-out or cancelled lookups (IOA_RESOLVER_THREAD_FACTOR * max). */
+#define IOA_RESOLVER_DEFAULT_THREADS 4
+#define IOA_RESOLVER_THREAD_FACTOR 4
 
 /* Returns 0 or a negative code (-ENOTSUP if the backend is not built in). */
 IOA_EXPORT int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts,
@@ -54,7 +74,7 @@ typedef struct ioa_resolve_hints {
   int family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
   int socktype; /* 0 = any */
   int protocol;
-  int flags;    /* AI_* flags */
+  int flags;    /* AI_* flags; AI_CANONNAME is ignored (no canonical name is reported) */
 } ioa_resolve_hints;
 
 typedef struct ioa_resolve_result {
@@ -73,6 +93,8 @@ typedef void (*ioa_resolve_partial_cb)(ioa_resolve_req *req, int family, const i
 typedef struct ioa_resolve_params {
   const char *host;    /* may be NULL if service is given (as getaddrinfo) */
   const char *service; /* may be NULL if host is given */
+  size_t host_len;     /* 0 = strlen(host); else explicit (embedded NUL is an error) */
+  size_t service_len;  /* 0 = strlen(service); likewise */
   ioa_resolve_hints hints;
   unsigned timeout_ms; /* 0 = resolver default */
   ioa_resolve_cb on_done;
@@ -81,8 +103,15 @@ typedef struct ioa_resolve_params {
 } ioa_resolve_params;
 
 /* Start a lookup.  *out (optional) receives a handle valid until on_done
- * returns.  Bad input (host over 253 bytes, a label over 63, empty strings)
- * fails here with IOA_EHOSTNAME / IOA_EAI_NONAME / IOA_EAI_SERVICE. */
+ * returns.  Bad input fails here, before any thread or packet:
+ *   IOA_EHOSTNAME    empty host, host over 253 bytes (254 with the root dot),
+ *                    a label over 63 or empty, an embedded NUL byte
+ *   IOA_EAI_SERVICE  empty service, embedded NUL, numeric port over 65535,
+ *                    a name /etc/services does not know for the socktype
+ *   IOA_EAI_NONAME   neither host nor service
+ *   IOA_EBADPARAM    no on_done
+ *   -ESHUTDOWN       called from a callback run by ioa_resolver_free(r)
+ *   -EAGAIN          no worker thread could be started (and none exists) */
 IOA_EXPORT int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out);
 IOA_EXPORT void ioa_resolve_cancel(ioa_resolve_req *req);
 

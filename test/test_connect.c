@@ -1,0 +1,1247 @@
+/* ioa_connect on real loopback and unix sockets: the seed's behaviours,
+ * deferred completion, local binds, timeouts against a simulated black hole,
+ * cancellation from every callback.  Only 127.0.0.0/8, ::1 and unix paths. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* -------------------------------------------------------------- helpers */
+
+static ioa_addr inet4(const char *ip, int port, int socktype) {
+  ioa_addr a;
+  memset(&a, 0, sizeof a);
+  struct sockaddr_in *s = (struct sockaddr_in *)&a.addr;
+  s->sin_family = AF_INET;
+  s->sin_port = htons((uint16_t)port);
+  inet_pton(AF_INET, ip, &s->sin_addr);
+  a.family = AF_INET;
+  a.socktype = socktype;
+  a.addrlen = sizeof *s;
+  return a;
+}
+
+static ioa_addr inet6(const char *ip, int port, int socktype) {
+  ioa_addr a;
+  memset(&a, 0, sizeof a);
+  struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a.addr;
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons((uint16_t)port);
+  inet_pton(AF_INET6, ip, &s->sin6_addr);
+  a.family = AF_INET6;
+  a.socktype = socktype;
+  a.addrlen = sizeof *s;
+  return a;
+}
+
+static ioa_addr unix_addr(const char *path, int socktype) {
+  ioa_addr a;
+  memset(&a, 0, sizeof a);
+  struct sockaddr_un *s = (struct sockaddr_un *)&a.addr;
+  s->sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  assert_true(len < sizeof s->sun_path);
+  memcpy(s->sun_path, path, len + 1);
+  a.family = AF_UNIX;
+  a.socktype = socktype;
+  a.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+  return a;
+}
+
+static int addr_port(const ioa_addr *a) {
+  if (a->family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)&a->addr)->sin_port);
+  if (a->family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)&a->addr)->sin6_port);
+  return -1;
+}
+
+/* A listener whose accept queue is full and never drained: SYNs to it are
+ * dropped, so connects hang in SYN_SENT (the loopback black hole). */
+typedef struct blackhole {
+  int lfd, filler, port;
+} blackhole;
+
+static int blackhole_open(blackhole *b) {
+  b->lfd = ioa_test_listen_tcp(AF_INET, 0, &b->port);
+  if (b->lfd < 0)
+    return -1;
+  b->filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ioa_addr a = inet4("127.0.0.1", b->port, SOCK_STREAM);
+  (void)connect(b->filler, (struct sockaddr *)&a.addr, a.addrlen);
+  struct pollfd pfd = {.fd = b->filler, .events = POLLOUT};
+  if (poll(&pfd, 1, 2000) != 1) /* the one queued connection is established */
+    return -1;
+  return 0;
+}
+
+static void blackhole_close(blackhole *b) {
+  close(b->filler);
+  close(b->lfd);
+}
+
+typedef struct ctx {
+  ioa_loop *loop;
+  ioa_connect_req *req;
+  int done; /* completions */
+  int connected_fd;
+  ioa_addr peer;
+  ioa_syscall err_syscall;
+  int err;
+  int nfail;
+  ioa_attempt_failure fails[16];
+  ioa_addr fail_peers[16];
+  int nattempt;
+  int attempt_ports[16];
+  int nwarn;
+  char warn[512];
+  int nresolved;
+  /* cancel triggers */
+  int cancel_in_fail, cancel_in_attempt, cancel_in_resolved, cancel_in_done;
+  int cancel_at_attempt; /* cancel when this many attempts have started */
+  int sockopt_veto;
+  int nsockopt;
+  size_t nfailures_at_end;
+  ioa_syscall first_failure_syscall;
+  int in_connect; /* set while ioa_connect() runs: no callback may see it */
+  int called_inside;
+} ctx;
+
+static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data) {
+  ctx *c = data;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->connected_fd = fd;
+  c->peer = *peer;
+  if (c->cancel_in_done)
+    ioa_connect_cancel(req); /* a no-op once completing */
+}
+
+static void on_error(ioa_connect_req *req, ioa_syscall s, int err, void *data) {
+  ctx *c = data;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->err_syscall = s;
+  c->err = err;
+  const ioa_attempt_failure *f;
+  c->nfailures_at_end = ioa_connect_failures(req, &f);
+  if (c->nfailures_at_end)
+    c->first_failure_syscall = f[0].syscall;
+  if (c->cancel_in_done)
+    ioa_connect_cancel(req);
+}
+
+static void on_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
+  ctx *c = data;
+  c->called_inside |= c->in_connect;
+  if (c->nfail < 16) {
+    c->fails[c->nfail] = *f;
+    c->fail_peers[c->nfail] = *f->peer;
+    c->fails[c->nfail].peer = &c->fail_peers[c->nfail];
+    c->fails[c->nfail].local = NULL;
+  }
+  if (f->fd >= 0) /* open during on_fail */
+    assert_int_not_equal(fcntl(f->fd, F_GETFD), -1);
+  c->nfail++;
+  if (c->cancel_in_fail)
+    ioa_connect_cancel(req);
+}
+
+static void on_attempt(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                       void *data) {
+  ctx *c = data;
+  (void)local;
+  c->called_inside |= c->in_connect;
+  if (c->nattempt < 16)
+    c->attempt_ports[c->nattempt] = addr_port(peer);
+  c->nattempt++;
+  if (c->cancel_in_attempt || (c->cancel_at_attempt && c->nattempt == c->cancel_at_attempt))
+    ioa_connect_cancel(req);
+}
+
+static void on_resolved(ioa_connect_req *req, const ioa_addr *addrs, size_t n, int is_local,
+                        void *data) {
+  ctx *c = data;
+  (void)addrs, (void)n, (void)is_local;
+  c->nresolved++;
+  if (c->cancel_in_resolved)
+    ioa_connect_cancel(req);
+}
+
+static void on_warning(void *data, const char *msg) {
+  ctx *c = data;
+  c->nwarn++;
+  snprintf(c->warn, sizeof c->warn, "%s", msg);
+}
+
+static int on_sockopt(ioa_connect_req *req, int fd, const ioa_addr *peer, const ioa_addr *local,
+                      void *data) {
+  ctx *c = data;
+  (void)req, (void)peer, (void)local;
+  c->nsockopt++;
+  if (c->sockopt_veto)
+    return -EACCES;
+  int one = 1;
+  return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ? -errno : 0;
+}
+
+static void params_for(ioa_connect_params *p, ctx *c) {
+  ioa_connect_params_init(p);
+  p->on_connected = on_connected;
+  p->on_connect_error = on_error;
+  p->on_fail = on_fail;
+  p->on_warning = on_warning;
+  p->data = c;
+}
+
+static ioa_loop *new_loop(ctx *c) {
+  memset(c, 0, sizeof *c);
+  c->connected_fd = -1;
+  assert_int_equal(ioa_loop_new(&c->loop, NULL), 0);
+  return c->loop;
+}
+
+static int start(ctx *c, const ioa_connect_params *p) {
+  c->in_connect = 1;
+  int r = ioa_connect(c->loop, p, &c->req);
+  c->in_connect = 0;
+  return r;
+}
+
+static void run(ctx *c) {
+  assert_int_equal(ioa_test_run_until(c->loop, &c->done, 5000), 0);
+  /* a few more turns: a second completion would show up here */
+  for (int i = 0; i < 3; i++)
+    ioa_loop_run(c->loop, IOA_RUN_NOWAIT);
+  assert_int_equal(c->done, 1);
+  assert_false(c->called_inside);
+}
+
+static void finish(ctx *c) {
+  if (c->connected_fd >= 0)
+    close(c->connected_fd);
+  assert_int_equal(ioa_loop_active(c->loop), 0);
+  ioa_loop_free(c->loop);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void refused_v6_then_listening_v4(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  assert_true(lfd >= 0);
+  ioa_addr addrs[2];
+  int v6 = ioa_test_have_ipv6();
+  addrs[0] = v6 ? inet6("::1", ioa_test_closed_port(AF_INET6), SOCK_STREAM)
+                : inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
+  addrs[1] = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 2;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  assert_int_equal(c.nfail, 1);
+  assert_int_equal(c.fails[0].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(c.fails[0].err, -ECONNREFUSED);
+  assert_true(c.fails[0].fd >= 0);
+  assert_int_equal(c.fails[0].family, v6 ? AF_INET6 : AF_INET);
+  assert_int_equal(c.fails[0].socktype, SOCK_STREAM);
+  assert_int_equal(addr_port(c.fails[0].peer), addr_port(&addrs[0]));
+  assert_int_equal(addr_port(&c.peer), port);
+  /* really connected, non-blocking and close-on-exec */
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  assert_int_equal(getpeername(c.connected_fd, (struct sockaddr *)&sin, &len), 0);
+  assert_int_equal(ntohs(sin.sin_port), port);
+  assert_true(fcntl(c.connected_fd, F_GETFL) & O_NONBLOCK);
+  assert_true(fcntl(c.connected_fd, F_GETFD) & FD_CLOEXEC);
+  assert_int_equal(c.nwarn, 0);
+  finish(&c);
+  close(lfd);
+}
+
+static void address_list_in_turn(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr addrs[4];
+  for (int i = 0; i < 3; i++)
+    addrs[i] = inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
+  addrs[3] = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 4;
+  p.on_attempt = on_attempt;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.nattempt, 0); /* on_attempt is a callback too: not inside */
+  run(&c);
+  assert_int_equal(c.nattempt, 4);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(c.attempt_ports[i], addr_port(&addrs[i]));
+  assert_int_equal(c.nfail, 3);
+  assert_true(c.connected_fd >= 0);
+  finish(&c);
+  close(lfd);
+}
+
+static void all_fail_reports_most_significant_later(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr addrs[3];
+  addrs[0] = inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
+  addrs[1] = inet4("127.0.0.1", 9, 77); /* socket() refuses socktype 77 */
+  addrs[2] = unix_addr("/nonexistent-ioa-test/sock", SOCK_STREAM); /* ENOENT at once */
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 3;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  assert_int_equal(c.nfail, 0);
+  run(&c);
+  assert_int_equal(c.nfail, 3);
+  assert_int_equal(c.fails[1].syscall, IOA_SYSCALL_SOCKET);
+  assert_int_equal(c.fails[1].fd, -1);
+  assert_int_equal(c.fails[1].socktype, 77);
+  assert_int_equal(c.fails[2].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(c.fails[2].err, -ENOENT);
+  /* connect beats socket; the last connect error is the one reported */
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(c.err, -ENOENT);
+  assert_int_equal(c.nfailures_at_end, 3);
+  assert_int_equal(c.first_failure_syscall, IOA_SYSCALL_CONNECT);
+  finish(&c);
+}
+
+static void immediate_socket_failure_is_deferred(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("127.0.0.1", 9, 77);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_SOCKET);
+  assert_true(c.err < 0);
+  finish(&c);
+}
+
+static void no_candidates_is_an_error(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr peer = inet4("127.0.0.1", 9, SOCK_STREAM);
+  ioa_addr local = inet6("::1", 0, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &peer;
+  p.local_addr = &local;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(c.err, IOA_ENOCANDIDATES);
+  assert_int_equal(c.nfail, 0);
+  finish(&c);
+}
+
+static void unix_stream_and_dgram(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ioa-connect-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char spath[128], dpath[128];
+  snprintf(spath, sizeof spath, "%s/stream", dir);
+  snprintf(dpath, sizeof dpath, "%s/dgram", dir);
+  ioa_addr sa = unix_addr(spath, SOCK_STREAM), da = unix_addr(dpath, SOCK_DGRAM);
+  int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_int_equal(bind(sfd, (struct sockaddr *)&sa.addr, sa.addrlen), 0);
+  assert_int_equal(listen(sfd, 8), 0);
+  int dfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  assert_int_equal(bind(dfd, (struct sockaddr *)&da.addr, da.addrlen), 0);
+
+  for (int i = 0; i < 2; i++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addr = i == 0 ? &sa : &da;
+    assert_int_equal(start(&c, &p), 0);
+    assert_int_equal(c.done, 0); /* even a connect that succeeded at once */
+    run(&c);
+    assert_true(c.connected_fd >= 0);
+    assert_int_equal(c.peer.family, AF_UNIX);
+    assert_string_equal(((struct sockaddr_un *)&c.peer.addr)->sun_path, i == 0 ? spath : dpath);
+    if (i == 1) {
+      assert_int_equal(send(c.connected_fd, "x", 1, 0), 1);
+      char b;
+      assert_int_equal(recv(dfd, &b, 1, 0), 1);
+    }
+    finish(&c);
+  }
+  close(sfd);
+  close(dfd);
+  unlink(spath);
+  unlink(dpath);
+  rmdir(dir);
+}
+
+static void connected_udp(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ioa_addr any = inet4("127.0.0.1", 0, SOCK_DGRAM);
+  assert_int_equal(bind(u, (struct sockaddr *)&any.addr, any.addrlen), 0);
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  getsockname(u, (struct sockaddr *)&sin, &len);
+  ioa_addr a = inet4("127.0.0.1", ntohs(sin.sin_port), SOCK_DGRAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  int type;
+  len = sizeof type;
+  getsockopt(c.connected_fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  assert_int_equal(type, SOCK_DGRAM);
+  assert_int_equal(send(c.connected_fd, "y", 1, 0), 1);
+  char b;
+  assert_int_equal(recv(u, &b, 1, 0), 1);
+  finish(&c);
+  close(u);
+}
+
+/* Raw sockets: EPERM unless privileged, reported as a socket failure.
+ * (A raw connect only sets the default destination: nothing is sent.) */
+static void raw_socket(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("127.0.0.1", 0, SOCK_RAW);
+  a.protocol = IPPROTO_ICMP;
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  if (c.connected_fd < 0) {
+    assert_int_equal(c.err_syscall, IOA_SYSCALL_SOCKET);
+    assert_true(c.err == -EPERM || c.err == -EACCES);
+    assert_int_equal(c.fails[0].protocol, IPPROTO_ICMP);
+  }
+  finish(&c);
+}
+
+static void local_bind(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr peer = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_addr local = inet4("127.0.0.2", 0, 0); /* port 0, specific address: NO_PORT path */
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &peer;
+  p.local_addr = &local;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  getsockname(c.connected_fd, (struct sockaddr *)&sin, &len);
+  char ip[32];
+  inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof ip);
+  assert_string_equal(ip, "127.0.0.2");
+  assert_int_not_equal(ntohs(sin.sin_port), 0);
+  finish(&c);
+  close(lfd);
+}
+
+static void local_bind_failure_ranks_bind(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr peer = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_addr locals[2] = {inet4("127.0.0.1", port, SOCK_STREAM), /* in use: EADDRINUSE */
+                        inet4("127.0.0.1", 9, 77)};            /* never paired: socktype */
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &peer;
+  p.local_addrs = locals;
+  p.nlocal = 2;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.nfail, 1);
+  assert_int_equal(c.fails[0].syscall, IOA_SYSCALL_BIND);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_BIND);
+  assert_int_equal(c.err, -EADDRINUSE);
+  finish(&c);
+  close(lfd);
+}
+
+static void sockopt_hook_and_veto(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  for (int veto = 0; veto < 2; veto++) {
+    ctx c;
+    new_loop(&c);
+    c.sockopt_veto = veto;
+    ioa_addr peer = inet4("127.0.0.1", port, SOCK_STREAM);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addr = &peer;
+    p.on_sockopt = on_sockopt;
+    assert_int_equal(start(&c, &p), 0);
+    assert_int_equal(c.nsockopt, 0); /* hooks run later, not in ioa_connect */
+    run(&c);
+    assert_int_equal(c.nsockopt, 1);
+    if (!veto) {
+      int v = 0;
+      socklen_t len = sizeof v;
+      getsockopt(c.connected_fd, IPPROTO_TCP, TCP_NODELAY, &v, &len);
+      assert_int_not_equal(v, 0);
+    } else {
+      assert_int_equal(c.fails[0].syscall, IOA_SYSCALL_SOCKOPT);
+      assert_int_equal(c.err_syscall, IOA_SYSCALL_SOCKOPT);
+      assert_int_equal(c.err, -EACCES);
+    }
+    finish(&c);
+  }
+  close(lfd);
+}
+
+/* ------------------------------------------------------ black hole, time */
+
+static void attempt_timeout_on_black_hole(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr addrs[2] = {inet4("127.0.0.1", b.port, SOCK_STREAM),
+                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 2;
+  p.attempt_timeout_ms = 100;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.nfail, 1);
+  assert_int_equal(c.fails[0].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(c.fails[0].err, -ETIMEDOUT);
+  assert_true(c.fails[0].end_ns - c.fails[0].start_ns >= 100000000u);
+  assert_true(c.connected_fd >= 0);
+  finish(&c);
+  close(lfd);
+  blackhole_close(&b);
+}
+
+static void overall_timeout(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("127.0.0.1", b.port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  p.timeout_ms = 80;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(c.err, -ETIMEDOUT);
+  assert_int_equal(c.nfail, 1);
+  assert_int_equal(c.fails[0].err, -ETIMEDOUT);
+  finish(&c);
+  blackhole_close(&b);
+}
+
+/* Racing an address list: the black hole first, the live one wins after the
+ * attempt delay and the loser is closed (fd count checks it). */
+static void race_black_hole_then_live(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr addrs[2] = {inet4("127.0.0.1", b.port, SOCK_STREAM),
+                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 2;
+  p.mode = IOA_CONNECT_RACE;
+  p.attempt_delay_ms = 20;
+  p.on_attempt = on_attempt;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.nattempt, 2);
+  assert_int_equal(c.nfail, 0); /* the loser is not a failure */
+  assert_int_equal(addr_port(&c.peer), port);
+  finish(&c);
+  close(lfd);
+  blackhole_close(&b);
+}
+
+/* --------------------------------------------------------- cancellation */
+
+static void cancel_from_on_fail(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr addrs[2] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
+                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  c.cancel_in_fail = 1;
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 2;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.nfail, 1);
+  assert_int_equal(c.connected_fd, -1);
+  assert_int_equal(c.err, -ECANCELED);
+  finish(&c);
+  close(lfd);
+}
+
+static void cancel_from_on_attempt(void **state) {
+  (void)state;
+  for (int at = 1; at <= 2; at++) {
+    ctx c;
+    new_loop(&c);
+    int port;
+    int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+    ioa_addr addrs[2] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
+                         inet4("127.0.0.1", port, SOCK_STREAM)};
+    c.cancel_at_attempt = at;
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addrs = addrs;
+    p.naddrs = 2;
+    p.on_attempt = on_attempt;
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_int_equal(c.nattempt, at);
+    assert_int_equal(c.err, -ECANCELED);
+    assert_int_equal(c.connected_fd, -1);
+    finish(&c);
+    close(lfd);
+  }
+}
+
+static void cancel_from_completion_is_harmless(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  for (int ok = 0; ok < 2; ok++) {
+    ctx c;
+    new_loop(&c);
+    c.cancel_in_done = 1;
+    ioa_addr a = inet4("127.0.0.1", ok ? port : ioa_test_closed_port(AF_INET), SOCK_STREAM);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addr = &a;
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    if (ok)
+      assert_true(c.connected_fd >= 0);
+    else
+      assert_int_equal(c.err, -ECONNREFUSED);
+    finish(&c);
+  }
+  close(lfd);
+}
+
+static void cancel_right_after_start(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  for (int kind = 0; kind < 3; kind++) {
+    ctx c;
+    new_loop(&c);
+    ioa_addr a = kind == 0   ? inet4("127.0.0.1", port, SOCK_STREAM)     /* in progress */
+                 : kind == 1 ? inet4("127.0.0.1", 9, 77)                  /* failure pending */
+                             : unix_addr("/nonexistent-ioa/x", SOCK_DGRAM); /* failed at once */
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addr = &a;
+    assert_int_equal(start(&c, &p), 0);
+    ioa_connect_cancel(c.req); /* completes before returning */
+    assert_int_equal(c.done, 1);
+    assert_int_equal(c.err, -ECANCELED);
+    assert_int_equal(c.nfail, 0);
+    run(&c);
+    finish(&c);
+  }
+  close(lfd);
+}
+
+static void cancel_with_several_attempts_in_flight(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  ioa_addr addrs[4];
+  for (int i = 0; i < 4; i++)
+    addrs[i] = inet4("127.0.0.1", b.port, SOCK_STREAM);
+  c.cancel_at_attempt = 0;
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 4;
+  p.mode = IOA_CONNECT_RACE;
+  p.attempt_delay_ms = 10;
+  p.on_attempt = on_attempt;
+  assert_int_equal(start(&c, &p), 0);
+  int base = ioa_test_fd_count();
+  /* let three attempts start, then cancel with them all in flight */
+  for (int i = 0; i < 200 && c.nattempt < 3; i++)
+    ioa_loop_run(c.loop, IOA_RUN_ONCE);
+  assert_int_equal(c.nattempt >= 3, 1);
+  assert_true(ioa_test_fd_count() >= base + 2);
+  ioa_connect_cancel(c.req);
+  assert_int_equal(c.done, 1);
+  assert_int_equal(c.err, -ECANCELED);
+  run(&c);
+  finish(&c);
+  blackhole_close(&b);
+}
+
+/* ------------------------------------------------------------ warnings */
+
+static void warning_rule(void **state) {
+  (void)state;
+  /* the seed: a lookup without socktype and protocol hints warns; an explicit
+   * socktype 0, a socktype word or a protocol silences it.  Cancelled before
+   * anything is looked up or sent. */
+  for (int k = 0; k < 5; k++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = "localhost";
+    p.service = "9";
+    if (k == 1)
+      p.socktype = 0;
+    if (k == 2)
+      p.socktype_name = "stream";
+    if (k == 3)
+      p.protocol = IPPROTO_TCP;
+    if (k == 4)
+      p.socktype_name = "0";
+    int r = start(&c, &p);
+    assert_int_equal(r, 0);
+    assert_int_equal(c.nwarn, k == 0 ? 1 : 0);
+    if (k == 0)
+      assert_non_null(strstr(c.warn, "socktype"));
+    ioa_connect_cancel(c.req);
+    run(&c);
+    finish(&c);
+  }
+}
+
+static void warning_unspecified_address(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("0.0.0.0", 9, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  p.on_attempt = on_attempt; /* no syscall before the first callback */
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.nwarn, 1);
+  assert_non_null(strstr(c.warn, "non-portable"));
+  ioa_connect_cancel(c.req);
+  assert_int_equal(c.nattempt, 0);
+  run(&c);
+  finish(&c);
+}
+
+static void bad_params(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("127.0.0.1", 9, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM); /* no address */
+  p.addr = &a;
+  p.on_connect_error = NULL;
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  p.on_connect_error = on_error;
+  p.on_socket = (ioa_connect_socket_cb)(void (*)(void))on_connected; /* two success callbacks */
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  p.on_socket = NULL;
+  p.attempt_delay_ms = 5;
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  p.attempt_delay_ms = 2001;
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  p.attempt_delay_ms = 0;
+  p.socktype_name = "bogus";
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EADDRSOCKTYPE);
+  p.socktype_name = NULL;
+  ioa_addr bad = a;
+  bad.addrlen = 0;
+  p.addr = &bad;
+  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  assert_null(c.req);
+  assert_int_equal(c.done, 0);
+  finish(&c);
+}
+
+/* ----------------------------------------- modules merged in from others */
+
+static void on_stream_cb(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
+  ctx *c = data;
+  (void)req, (void)peer;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->connected_fd = -2;
+  ioa_stream_free(s);
+}
+
+static void on_stream_hands_a_stream(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr a = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.on_connected = NULL;
+  p.on_stream = on_stream_cb;
+  p.addr = &a;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.connected_fd, -2);
+  c.connected_fd = -1;
+  finish(&c);
+  close(lfd);
+}
+
+static void on_socket_cb(ioa_connect_req *req, ioa_socket *s, const ioa_addr *peer, void *data) {
+  ctx *c = data;
+  (void)req, (void)peer;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->connected_fd = -2;
+  /* the socket's fd is the connected one (ioa_socket_send would queue, and
+   * the free right after would drop the queue) */
+  assert_int_equal(send(ioa_socket_fd(s), "z", 1, 0), 1);
+  ioa_socket_free(s);
+}
+
+/* Connected UDP handed over as an ioa_socket; its first datagram arrives. */
+static void on_socket_hands_a_socket(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ioa_addr any = inet4("127.0.0.1", 0, SOCK_DGRAM);
+  assert_int_equal(bind(u, (struct sockaddr *)&any.addr, any.addrlen), 0);
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  getsockname(u, (struct sockaddr *)&sin, &len);
+  ioa_addr a = inet4("127.0.0.1", ntohs(sin.sin_port), SOCK_DGRAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.on_connected = NULL;
+  p.on_socket = on_socket_cb;
+  p.addr = &a;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.connected_fd, -2);
+  c.connected_fd = -1;
+  struct pollfd pfd = {.fd = u, .events = POLLIN};
+  assert_int_equal(poll(&pfd, 1, 2000), 1);
+  char b;
+  assert_int_equal(recv(u, &b, 1, 0), 1);
+  assert_int_equal(b, 'z');
+  finish(&c);
+  close(u);
+}
+
+static void resolve_localhost_and_cancel_in_on_resolved(void **state) {
+  (void)state;
+  for (int cancel = 0; cancel < 2; cancel++) {
+    ctx c;
+    new_loop(&c);
+    int port;
+    int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    c.cancel_in_resolved = cancel;
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = "127.0.0.1";
+    p.service = service;
+    p.socktype = SOCK_STREAM;
+    p.on_resolved = on_resolved;
+    p.on_resolve_error = NULL;
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_int_equal(c.nresolved >= 1, 1);
+    if (cancel) {
+      assert_int_equal(c.err, -ECANCELED);
+    } else {
+      assert_true(c.connected_fd >= 0);
+      assert_int_equal(addr_port(&c.peer), port);
+    }
+    finish(&c);
+    close(lfd);
+  }
+}
+
+static void on_resolve_error(ioa_connect_req *req, int err, const char *message, void *data) {
+  ctx *c = data;
+  (void)req;
+  c->called_inside |= c->in_connect;
+  c->done++;
+  c->err = err;
+  snprintf(c->warn, sizeof c->warn, "%s", message ? message : "(null)");
+}
+
+/* An over-long label fails inside the resolver's checks (no query leaves the
+ * machine) and comes back through on_resolve_error, later. */
+static void resolve_error_is_deferred_with_message(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  char host[80];
+  memset(host, 'a', 70);
+  memcpy(host + 70, ".invalid", 9);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = host;
+  p.service = "80";
+  p.socktype = SOCK_STREAM;
+  p.on_resolve_error = on_resolve_error;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.done, 0);
+  run(&c);
+  assert_true(c.err < 0);
+  assert_true(strlen(c.warn) > 0);
+  assert_int_equal(c.nfail, 0);
+  finish(&c);
+}
+
+/* host + service through the default resolver, racing and sequential, with
+ * a local host to bind; "localhost" comes from /etc/hosts. */
+static void host_service_modes_and_local_host(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 16, &port);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  for (int mode = 0; mode < 3; mode++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = mode == 2 ? "127.0.0.1" : "localhost";
+    p.service = service;
+    p.socktype_name = "stream";
+    p.family = AF_INET; /* /etc/hosts may also map localhost to ::1 */
+    p.mode = mode == 1 ? IOA_CONNECT_SEQUENTIAL : IOA_CONNECT_AUTO;
+    p.on_resolved = on_resolved;
+    if (mode == 2)
+      p.local_host = "127.0.0.3";
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_true(c.connected_fd >= 0);
+    assert_int_equal(addr_port(&c.peer), port);
+    assert_true(c.nresolved >= (mode == 2 ? 2 : 1));
+    assert_int_equal(c.nwarn, 0);
+    if (mode == 2) {
+      struct sockaddr_in sin;
+      socklen_t len = sizeof sin;
+      getsockname(c.connected_fd, (struct sockaddr *)&sin, &len);
+      assert_int_equal(ntohl(sin.sin_addr.s_addr), 0x7f000003);
+    }
+    finish(&c);
+  }
+  close(lfd);
+}
+
+/* The overall deadline also bounds resolution + connecting to a black hole
+ * through host+service. */
+static void host_service_black_hole_times_out(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  char service[16];
+  snprintf(service, sizeof service, "%d", b.port);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "127.0.0.1";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.timeout_ms = 100;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.err, -ETIMEDOUT);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  finish(&c);
+  blackhole_close(&b);
+}
+
+/* ------------------------------------------- Happy Eyeballs end to end */
+#if IOA_TEST_HAVE_DNS_FIXTURE
+#include "dns_fixture.h"
+
+/* A live 127.0.0.1:P and a black-holed [::1]:P (same port, so one service
+ * number names both). */
+typedef struct dual {
+  int v4, v6, filler, port;
+} dual;
+
+static int dual_open(dual *d) {
+  d->v4 = ioa_test_listen_tcp(AF_INET, 16, &d->port);
+  d->v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  d->filler = -1;
+  int one = 1;
+  setsockopt(d->v6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  ioa_addr a6 = inet6("::1", d->port, SOCK_STREAM);
+  if (d->v4 < 0 || d->v6 < 0 || bind(d->v6, (struct sockaddr *)&a6.addr, a6.addrlen) < 0 ||
+      listen(d->v6, 0) < 0)
+    return -1;
+  d->filler = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  (void)connect(d->filler, (struct sockaddr *)&a6.addr, a6.addrlen);
+  struct pollfd pfd = {.fd = d->filler, .events = POLLOUT};
+  return poll(&pfd, 1, 2000) == 1 ? 0 : -1;
+}
+
+static void dual_close(dual *d) {
+  if (d->filler >= 0)
+    close(d->filler);
+  if (d->v6 >= 0)
+    close(d->v6);
+  if (d->v4 >= 0)
+    close(d->v4);
+}
+
+static void he_case(int delay_aaaa_ms) {
+  if (!ioa_resolver_have_cares() || !ioa_test_have_ipv6())
+    skip();
+  dual d;
+  if (dual_open(&d) < 0) {
+    dual_close(&d);
+    skip();
+  }
+  ioa_dns_record rec = {.name = "he.test", .a = {"127.0.0.1"}, .aaaa = {"::1"}};
+  rec.delay_aaaa_ms = (unsigned)delay_aaaa_ms;
+  ioa_dns_fixture *fx;
+  assert_int_equal(ioa_dns_fixture_start(&fx, "127.0.0.1", 0, &rec, 1), 0);
+  char servers[64], service[16];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
+  snprintf(service, sizeof service, "%d", d.port);
+  ctx c;
+  new_loop(&c);
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver *r;
+  assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "he.test";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.resolver = r;
+  p.attempt_delay_ms = 50;
+  p.on_attempt = on_attempt;
+  p.on_resolve_error = on_resolve_error;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  assert_int_equal(c.peer.family, AF_INET);
+  assert_int_equal(c.nfail, 0); /* the black-holed loser is closed, not failed */
+  if (delay_aaaa_ms == 0) {
+    /* both answers in time: IPv6 first, IPv4 after the attempt delay */
+    assert_int_equal(c.nattempt, 2);
+  } else {
+    /* AAAA late: IPv4 starts after the resolution delay and wins alone */
+    assert_int_equal(c.nattempt, 1);
+  }
+  close(c.connected_fd);
+  c.connected_fd = -1;
+  ioa_resolver_free(r);
+  finish(&c);
+  ioa_dns_fixture_stop(fx);
+  dual_close(&d);
+}
+
+static void he_black_holed_ipv6_falls_back_to_ipv4(void **state) {
+  (void)state;
+  he_case(0);
+}
+
+static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
+  (void)state;
+  he_case(1500);
+}
+#endif
+
+/* --------------------------------------------- fault injection (fault preset) */
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+
+/* Every allocation and syscall of a scenario fails once in turn (N = 1, 2,
+ * ...): each run ends with exactly one completion, no fd left open (and no
+ * byte, under ASan), until a run sees no failure point at all. */
+static void sweep(const char *what, int scenario, unsigned long mask) {
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 64, &port);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  int base = ioa_test_fd_count();
+  unsigned long nth;
+  for (nth = 1; nth < 500; nth++) {
+    ctx c;
+    new_loop(&c);
+    ioa_addr addrs[3] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
+                         inet4("127.0.0.1", 9, 77), inet4("127.0.0.1", port, SOCK_STREAM)};
+    ioa_addr local = inet4("127.0.0.2", 0, 0);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    if (scenario == 0) { /* several candidates in turn, a local bind */
+      p.addrs = addrs;
+      p.naddrs = 3;
+      p.local_addr = &local;
+      p.on_sockopt = on_sockopt;
+    } else if (scenario == 1) { /* the fast path */
+      p.addr = &addrs[2];
+    } else { /* resolve + race */
+      p.host = "127.0.0.1";
+      p.service = service;
+      p.socktype = SOCK_STREAM;
+      p.timeout_ms = 3000;
+    }
+    ioa_fault_arm(nth, mask, ENOMEM);
+    c.in_connect = 1;
+    int rc = ioa_connect(c.loop, &p, &c.req);
+    c.in_connect = 0;
+    if (rc == 0)
+      ioa_test_run_until(c.loop, &c.done, 5000);
+    int fired = ioa_fault_fired();
+    ioa_fault_arm(0, 0, 0);
+    for (int i = 0; i < 5; i++)
+      ioa_loop_run(c.loop, IOA_RUN_NOWAIT);
+    assert_int_equal(c.done, rc == 0 ? 1 : 0);
+    assert_false(c.called_inside);
+    if (c.connected_fd >= 0)
+      close(c.connected_fd);
+    ioa_loop_free(c.loop);
+    /* accepted-side connections queue on the listener; drain them */
+    for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0;)
+      close(fd);
+    assert_int_equal(ioa_test_fd_count(), base);
+    if (!fired)
+      break;
+  }
+  print_message("# connect fault sweep %s: %lu failure points, each handled\n", what, nth - 1);
+  assert_true(nth > 2);
+  close(lfd);
+}
+
+#define FAULT_BIT(op) (1ul << (op))
+static void fault_sweep_connect(void **state) {
+  (void)state;
+  unsigned long all = FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_SOCKET) |
+                      FAULT_BIT(IOA_FOP_BIND) | FAULT_BIT(IOA_FOP_CONNECT) |
+                      FAULT_BIT(IOA_FOP_GETSOCKOPT) | FAULT_BIT(IOA_FOP_SETSOCKOPT) |
+                      FAULT_BIT(IOA_FOP_EPOLL_CTL);
+  sweep("list+bind", 0, all);
+  sweep("fast path", 1, all);
+  sweep("resolve+race", 2, all | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                                FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
+}
+#endif
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      IOA_TEST(refused_v6_then_listening_v4),
+      IOA_TEST(address_list_in_turn),
+      IOA_TEST(all_fail_reports_most_significant_later),
+      IOA_TEST(immediate_socket_failure_is_deferred),
+      IOA_TEST(no_candidates_is_an_error),
+      IOA_TEST(unix_stream_and_dgram),
+      IOA_TEST(connected_udp),
+      IOA_TEST(raw_socket),
+      IOA_TEST(local_bind),
+      IOA_TEST(local_bind_failure_ranks_bind),
+      IOA_TEST(sockopt_hook_and_veto),
+      IOA_TEST(attempt_timeout_on_black_hole),
+      IOA_TEST(overall_timeout),
+      IOA_TEST(race_black_hole_then_live),
+      IOA_TEST(cancel_from_on_fail),
+      IOA_TEST(cancel_from_on_attempt),
+      IOA_TEST(cancel_from_completion_is_harmless),
+      IOA_TEST(cancel_right_after_start),
+      IOA_TEST(cancel_with_several_attempts_in_flight),
+      IOA_TEST(warning_rule),
+      IOA_TEST(warning_unspecified_address),
+      IOA_TEST(bad_params),
+      IOA_TEST(on_stream_hands_a_stream),
+      IOA_TEST(on_socket_hands_a_socket),
+      IOA_TEST(resolve_localhost_and_cancel_in_on_resolved),
+      IOA_TEST(resolve_error_is_deferred_with_message),
+      IOA_TEST(host_service_modes_and_local_host),
+      IOA_TEST(host_service_black_hole_times_out),
+#if IOA_TEST_HAVE_DNS_FIXTURE
+      IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
+      IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
+#endif
+#ifdef IOA_FAULT_INJECTION
+      IOA_TEST(fault_sweep_connect),
+#endif
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

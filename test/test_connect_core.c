@@ -1,0 +1,834 @@
+/* The connector's decision core, driven with injected syscall results and a
+ * fake clock: list order, ranking, Happy Eyeballs timing, timeouts, cancel in
+ * every state, exactly one completion.  No sockets are opened here. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "connect_core.h"
+
+#define MSEC 1000000ull
+#define T0 (1000 * MSEC) /* fake clock origin: any non-zero time */
+#define TAG(a, b) ((uint32_t)(a) << 8 | (uint32_t)(b))
+
+typedef struct ent {
+  ioa_cc_meta meta;
+  uint32_t tag; /* test label: TAG('P', '1'), TAG('L', '2')... */
+} ent;
+
+typedef struct harness {
+  ioa_cc cc;
+  ioa_cc_slot slots[16];
+  ioa_cc_cand cands[256];
+  ent peers[32], locals[8];
+  unsigned npeers, nlocals;
+  /* log of pulled actions */
+  ioa_cc_action opens[64];
+  int nopen;
+  ioa_cc_action fails[64];
+  int nfail;
+  int closed[64];
+  int nclose;
+  ioa_cc_action done;
+  int ndone;
+  int ndefer;
+  uint64_t timer;
+  int order[128]; /* kinds in pull order */
+  int norder;
+  int next_fd;
+} harness;
+
+static void h_init(harness *h, int race, unsigned delay, unsigned res_delay, unsigned att_to,
+                   unsigned nslots) {
+  memset(h, 0, sizeof *h);
+  ioa_cc_init(&h->cc, race, delay, res_delay, att_to);
+  ioa_cc_set_slots(&h->cc, h->slots, (uint16_t)nslots);
+  ioa_cc_set_cand_storage(&h->cc, h->cands, 256);
+  h->next_fd = 100;
+}
+
+static void add_peer(harness *h, int family, int socktype, int protocol, uint32_t tag) {
+  ent *e = &h->peers[h->npeers++];
+  e->meta.family = (uint8_t)family;
+  e->meta.socktype = (uint8_t)socktype;
+  e->meta.protocol = (uint16_t)protocol;
+  e->tag = tag;
+  ioa_cc_set_peers(&h->cc, h->peers, sizeof(ent), (uint16_t)h->npeers);
+}
+
+static void add_local(harness *h, int family, int socktype, int protocol, uint32_t tag) {
+  ent *e = &h->locals[h->nlocals++];
+  e->meta.family = (uint8_t)family;
+  e->meta.socktype = (uint8_t)socktype;
+  e->meta.protocol = (uint16_t)protocol;
+  e->tag = tag;
+  ioa_cc_set_locals(&h->cc, h->locals, sizeof(ent), (uint16_t)h->nlocals);
+}
+
+/* Pull actions until there are none; returns the last kind (NONE or DEFER). */
+static int drain(harness *h, unsigned flags) {
+  for (int guard = 0; guard < 1000; guard++) {
+    ioa_cc_action a;
+    memset(&a, 0xa5, sizeof a); /* fields an action does not set stay garbage */
+    ioa_cc_next(&h->cc, flags, &a);
+    if (h->norder < 128)
+      h->order[h->norder++] = a.kind;
+    switch (a.kind) {
+    case IOA_CC_ACT_NONE:
+      return a.kind;
+    case IOA_CC_ACT_DEFER:
+      h->ndefer++;
+      return a.kind;
+    case IOA_CC_ACT_OPEN:
+      assert_true(h->nopen < 64);
+      h->opens[h->nopen++] = a;
+      break;
+    case IOA_CC_ACT_FAIL:
+      h->fails[h->nfail++] = a;
+      break;
+    case IOA_CC_ACT_CLOSE:
+      assert_true(a.fd >= 0);
+      h->closed[h->nclose++] = a.fd;
+      break;
+    case IOA_CC_ACT_TIMER:
+      h->timer = a.at;
+      break;
+    case IOA_CC_ACT_DONE:
+      h->done = a;
+      h->timer = 0; /* the driver stops its timer on completion */
+      h->ndone++;
+      break;
+    }
+  }
+  fail_msg("the core never ran out of actions");
+  return -1;
+}
+
+/* The timer fires (if due) and the clock moves, as the driver's timer does. */
+static void h_tick(harness *h, uint64_t now) {
+  if (h->timer && now >= h->timer)
+    h->timer = 0;
+  ioa_cc_tick(&h->cc, now);
+}
+
+/* Tag of the peer / local of the most recent OPEN's candidate. */
+static uint32_t open_peer(const harness *h, int i) {
+  return h->peers[h->cands[h->opens[i].cand].peer].tag;
+}
+static uint32_t open_local(const harness *h, int i) {
+  unsigned l = ioa_cc_cand_local(&h->cands[h->opens[i].cand]);
+  return l == IOA_CC_NONE ? 0 : h->locals[l].tag;
+}
+
+/* Feed the result of the latest OPEN. */
+static int result(harness *h, uint64_t now, ioa_syscall failed_at, int err, int connected) {
+  ioa_cc_action *o = &h->opens[h->nopen - 1];
+  int fd = failed_at == IOA_SYSCALL_SOCKET ? -1 : h->next_fd++;
+  ioa_cc_opened(&h->cc, now, o->slot, fd, failed_at, err, connected);
+  drain(h, 0);
+  return fd;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void seq_local_major_cross_product_skips_mismatches(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  add_local(&h, AF_INET, SOCK_STREAM, 0, TAG('L', '1'));
+  add_local(&h, AF_INET6, SOCK_STREAM, 0, TAG('L', '2'));
+  add_local(&h, AF_INET, SOCK_DGRAM, 0, TAG('L', '3')); /* socktype disagrees with every peer */
+  add_local(&h, AF_INET, 0, 0, TAG('L', '4'));          /* socktype 0: any */
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '2'));
+  add_peer(&h, AF_INET, SOCK_STREAM, IPPROTO_SCTP, TAG('P', '3'));
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  static const uint32_t want[][2] = {
+      {TAG('L', '1'), TAG('P', '1')}, {TAG('L', '1'), TAG('P', '3')}, {TAG('L', '2'), TAG('P', '2')}, {TAG('L', '4'), TAG('P', '1')}, {TAG('L', '4'), TAG('P', '3')}};
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(h.nopen, i + 1);
+    assert_int_equal(open_local(&h, i), want[i][0]);
+    assert_int_equal(open_peer(&h, i), want[i][1]);
+    int fd = result(&h, T0 + (uint64_t)i, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+    /* on_fail with the fd still open, then the close, then the next open */
+    assert_int_equal(h.fails[i].syscall, IOA_SYSCALL_CONNECT);
+    assert_int_equal(h.fails[i].err, -ECONNREFUSED);
+    assert_int_equal(h.fails[i].fd, fd);
+    assert_int_equal(h.closed[i], fd);
+  }
+  assert_int_equal(h.cc.ncands, 5);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(h.done.err, -ECONNREFUSED);
+  size_t n;
+  const ioa_cc_failure *f = ioa_cc_failures(&h.cc, &n);
+  assert_int_equal(n, 5);
+  assert_int_equal(f[4].start_ns, T0 + 3); /* opened when the 4th failed */
+  assert_int_equal(f[4].end_ns, T0 + 4);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void seq_mixed_families_keep_list_order(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'A');
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'B');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'C');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  const uint32_t want[] = {'A', 'B', 'C'};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(open_peer(&h, i), want[i]);
+    assert_int_equal(h.timer, 0); /* sequential, no timeouts: no timer at all */
+    if (i < 2)
+      result(&h, T0, IOA_SYSCALL_CONNECT, -ENETUNREACH, 0);
+  }
+  ioa_cc_opened(&h.cc, T0, h.opens[2].slot, 7, IOA_SYSCALL_NONE, 0, 0); /* in progress */
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 0);
+  ioa_cc_connected(&h.cc, T0 + MSEC, h.opens[2].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  assert_int_equal(h.done.fd, 7);
+  assert_int_equal(h.nclose, 2); /* the two failures; the winner is handed over */
+  ioa_cc_dispose(&h.cc);
+}
+
+/* connect > bind > socket, whatever the order they happened in. */
+static void ranking(void **state) {
+  (void)state;
+  static const struct {
+    ioa_syscall seq[3];
+    ioa_syscall want;
+  } cases[] = {
+      {{IOA_SYSCALL_CONNECT, IOA_SYSCALL_BIND, IOA_SYSCALL_SOCKET}, IOA_SYSCALL_CONNECT},
+      {{IOA_SYSCALL_SOCKET, IOA_SYSCALL_BIND, IOA_SYSCALL_SOCKET}, IOA_SYSCALL_BIND},
+      {{IOA_SYSCALL_SOCKET, IOA_SYSCALL_SOCKET, IOA_SYSCALL_SOCKET}, IOA_SYSCALL_SOCKET},
+      {{IOA_SYSCALL_SOCKOPT, IOA_SYSCALL_SOCKET, IOA_SYSCALL_SOCKET}, IOA_SYSCALL_SOCKOPT},
+      {{IOA_SYSCALL_BIND, IOA_SYSCALL_SOCKOPT, IOA_SYSCALL_CONNECT}, IOA_SYSCALL_CONNECT},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    harness h;
+    h_init(&h, 0, 0, 0, 0, 1);
+    for (int i = 0; i < 3; i++)
+      add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
+    ioa_cc_start(&h.cc, T0, 0, 0, 0);
+    drain(&h, 0);
+    for (int i = 0; i < 3; i++) {
+      int err = -(int)(10 + cases[c].seq[i]); /* a distinct code per syscall kind */
+      result(&h, T0, cases[c].seq[i], err, 0);
+    }
+    assert_int_equal(h.ndone, 1);
+    assert_int_equal(h.done.syscall, cases[c].want);
+    assert_int_equal(h.done.err, -(int)(10 + cases[c].want));
+    /* socket failures have no fd to close */
+    int with_fd = 0;
+    for (int i = 0; i < 3; i++)
+      with_fd += cases[c].seq[i] != IOA_SYSCALL_SOCKET;
+    assert_int_equal(h.nclose, with_fd);
+    ioa_cc_dispose(&h.cc);
+  }
+}
+
+static void zero_candidates_is_an_error(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  add_local(&h, AF_INET6, SOCK_STREAM, 0, 'L');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'P');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(h.done.err, IOA_ENOCANDIDATES);
+}
+
+static void immediate_success_and_no_callbacks_flag(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  add_peer(&h, AF_INET, SOCK_DGRAM, 0, 'U');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  /* inside ioa_connect: the open may run, the completion must wait */
+  assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_NONE);
+  assert_int_equal(h.nopen, 1);
+  ioa_cc_opened(&h.cc, T0, h.opens[0].slot, 9, IOA_SYSCALL_NONE, 0, 1);
+  assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_DEFER);
+  assert_int_equal(h.ndone, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  assert_int_equal(h.done.fd, 9);
+  /* a stray event afterwards changes nothing */
+  ioa_cc_connected(&h.cc, T0, 0, 0);
+  ioa_cc_cancel(&h.cc, T0);
+  h_tick(&h, T0 + 10 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.nclose, 0);
+}
+
+static void immediate_failure_waits_for_callbacks(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'A');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'B');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, IOA_CC_NO_CALLBACKS);
+  ioa_cc_opened(&h.cc, T0, 0, 5, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_DEFER);
+  assert_int_equal(h.nfail, 0);
+  assert_int_equal(h.nclose, 0); /* fd stays open until on_fail has seen it */
+  assert_int_equal(h.nopen, 1);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.nclose, 1);
+  assert_int_equal(h.nopen, 2);
+  /* order: FAIL, CLOSE, OPEN */
+  int seen = 0;
+  for (int i = 0; i < h.norder; i++) {
+    if (h.order[i] == IOA_CC_ACT_FAIL)
+      assert_int_equal(seen++, 0);
+    else if (h.order[i] == IOA_CC_ACT_CLOSE)
+      assert_int_equal(seen++, 1);
+    else if (h.order[i] == IOA_CC_ACT_OPEN && seen >= 2)
+      seen++;
+  }
+  assert_int_equal(seen, 3);
+  ioa_cc_cancel(&h.cc, T0);
+  drain(&h, 0);
+  ioa_cc_dispose(&h.cc);
+}
+
+/* RFC 8305: families interleaved starting with the resolver's first; next
+ * attempt after the delay, or at once when one fails. */
+static void race_interleaves_and_paces(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'b'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'c'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  assert_int_equal(open_peer(&h, 0), TAG('6', 'a'));
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 0); /* in progress */
+  assert_int_equal(h.timer, T0 + 250 * MSEC);
+  h_tick(&h, T0 + 249 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1); /* not yet */
+  h_tick(&h, T0 + 250 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), TAG('4', 'a'));
+  result(&h, T0 + 250 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 500 * MSEC);
+  /* 4a fails at 260 ms: 6b starts at once, not at 500 ms */
+  ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, -ECONNREFUSED);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.nopen, 3);
+  assert_int_equal(open_peer(&h, 2), TAG('6', 'b'));
+  assert_int_equal(h.opens[2].slot != h.opens[0].slot, 1);
+  result(&h, T0 + 260 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 510 * MSEC);
+  h_tick(&h, T0 + 510 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(open_peer(&h, 3), TAG('4', 'b'));
+  int fd4b = result(&h, T0 + 510 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  /* 4b wins: 6a and 6b (still connecting) are closed, not reported */
+  int closes_before = h.nclose;
+  ioa_cc_connected(&h.cc, T0 + 520 * MSEC, h.opens[3].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nclose - closes_before, 2);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.fd, fd4b);
+  assert_int_equal(h.timer, 0);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void race_attempt_delay_is_configurable(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 10, 0, 0, 4);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'a');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 10 * MSEC);
+  h_tick(&h, T0 + 10 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), 'b'); /* one family: list order */
+  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, 0); /* nothing left to start */
+  ioa_cc_cancel(&h.cc, T0 + 11 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nclose, 2);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.err, -ECANCELED);
+}
+
+/* A before AAAA: wait the resolution delay; AAAA within it goes first. */
+static void resolution_delay_aaaa_in_time(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  drain(&h, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+  ioa_cc_peers_partial(&h.cc, T0 + 5 * MSEC, AF_INET);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 0);
+  assert_int_equal(h.timer, T0 + 55 * MSEC);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+  ioa_cc_peers_partial(&h.cc, T0 + 30 * MSEC, AF_INET6);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  assert_int_equal(open_peer(&h, 0), TAG('6', 'a')); /* IPv6 first once it is here */
+  result(&h, T0 + 30 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  ioa_cc_resolved(&h.cc, T0 + 31 * MSEC, 0, 0); /* the final answer adds nothing new */
+  drain(&h, 0);
+  h_tick(&h, T0 + 280 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), TAG('4', 'a'));
+  ioa_cc_cancel(&h.cc, T0 + 281 * MSEC);
+  drain(&h, 0);
+  ioa_cc_opened(&h.cc, T0 + 281 * MSEC, h.opens[1].slot, 77, IOA_SYSCALL_NONE, 0, 0);
+  drain(&h, 0); /* cancelled while opening: the late fd is closed */
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.nclose, 2);
+  assert_int_equal(h.closed[1], 77);
+}
+
+static void resolution_delay_expires_then_late_aaaa(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
+  ioa_cc_peers_partial(&h.cc, T0, AF_INET);
+  drain(&h, 0);
+  h_tick(&h, T0 + 50 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  assert_int_equal(open_peer(&h, 0), TAG('4', 'a'));
+  result(&h, T0 + 50 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  /* AAAA arrives late: it is next (interleaving), before 4b */
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+  ioa_cc_resolved(&h.cc, T0 + 100 * MSEC, 0, 0);
+  drain(&h, 0);
+  h_tick(&h, T0 + 300 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(open_peer(&h, 1), TAG('6', 'a'));
+  result(&h, T0 + 300 * MSEC, IOA_SYSCALL_CONNECT, -ENETUNREACH, 0);
+  assert_int_equal(open_peer(&h, 2), TAG('4', 'b'));
+  result(&h, T0 + 300 * MSEC, IOA_SYSCALL_NONE, 0, 1);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void sequential_waits_for_the_full_answer(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 0, 1);
+  ioa_cc_start(&h.cc, T0, 1, 1, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'P');
+  ioa_cc_peers_partial(&h.cc, T0, AF_INET);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 0);
+  assert_int_equal(h.timer, 0);
+  ioa_cc_resolved(&h.cc, T0, 0, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 0); /* locals not here yet */
+  add_local(&h, AF_INET, SOCK_STREAM, 0, 'L');
+  ioa_cc_resolved(&h.cc, T0, 1, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  assert_int_equal(open_local(&h, 0), 'L');
+  result(&h, T0, IOA_SYSCALL_BIND, -EADDRNOTAVAIL, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_BIND);
+  assert_int_equal(h.done.err, -EADDRNOTAVAIL);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void resolve_error_completes(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  drain(&h, 0);
+  ioa_cc_resolved(&h.cc, T0 + MSEC, 0, IOA_EAI_NONAME);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_RESOLVE_ERROR);
+  assert_int_equal(h.done.err, IOA_EAI_NONAME);
+  ioa_cc_resolved(&h.cc, T0 + MSEC, 1, 0); /* late: ignored */
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+}
+
+static void attempt_timeout_moves_on(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 0, 0, 0, 100, 1);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'X'); /* black hole */
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'Y');
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 100 * MSEC);
+  h_tick(&h, T0 + 100 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(h.fails[0].err, -ETIMEDOUT);
+  assert_int_equal(h.fails[0].fd, fd);
+  assert_int_equal(h.closed[0], fd);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), 'Y');
+  result(&h, T0 + 100 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 200 * MSEC);
+  ioa_cc_connected(&h.cc, T0 + 150 * MSEC, h.opens[1].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  assert_int_equal(h.timer, 0);
+  size_t n;
+  const ioa_cc_failure *f = ioa_cc_failures(&h.cc, &n);
+  assert_int_equal(n, 1);
+  assert_int_equal(f[0].end_ns - f[0].start_ns, 100 * MSEC);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void overall_deadline(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+  ioa_cc_start(&h.cc, T0, 0, 0, 400);
+  drain(&h, 0);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  h_tick(&h, T0 + 250 * MSEC);
+  drain(&h, 0);
+  result(&h, T0 + 250 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 400 * MSEC);
+  h_tick(&h, T0 + 400 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 2); /* both in-flight attempts: ETIMEDOUT */
+  assert_int_equal(h.fails[0].err, -ETIMEDOUT);
+  assert_int_equal(h.nclose, 2);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(h.done.err, -ETIMEDOUT);
+  ioa_cc_dispose(&h.cc);
+}
+
+static void overall_deadline_while_resolving(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 16);
+  ioa_cc_start(&h.cc, T0, 1, 0, 300);
+  drain(&h, 0);
+  assert_int_equal(h.timer, T0 + 300 * MSEC);
+  h_tick(&h, T0 + 300 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.err, -ETIMEDOUT);
+  assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+}
+
+/* Cancel in each state: exactly one completion, every fd closed once. */
+static void cancel_everywhere(void **state) {
+  (void)state;
+  for (int when = 0; when < 7; when++) {
+    harness h;
+    h_init(&h, 1, 0, 0, 0, 16);
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'c');
+    int opened_fds = 0;
+    if (when == 0) { /* resolving */
+      ioa_cc_start(&h.cc, T0, 1, 0, 0);
+      drain(&h, 0);
+    } else {
+      ioa_cc_start(&h.cc, T0, 0, 0, 0);
+      drain(&h, 0);
+    }
+    if (when >= 1) { /* one attempt connecting */
+      result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+      opened_fds++;
+    }
+    if (when >= 2) { /* several in flight */
+      h_tick(&h, T0 + 250 * MSEC);
+      drain(&h, 0);
+      result(&h, T0 + 250 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+      opened_fds++;
+    }
+    if (when == 3) { /* a failure not yet reported (inside ioa_connect) */
+      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[0].slot, -ECONNREFUSED);
+      drain(&h, IOA_CC_NO_CALLBACKS);
+    }
+    if (when == 4) { /* connected, completion not yet delivered */
+      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
+      drain(&h, IOA_CC_NO_CALLBACKS);
+    }
+    if (when == 5) { /* between OPEN and its result */
+      h_tick(&h, T0 + 500 * MSEC);
+      drain(&h, 0);
+      assert_int_equal(h.nopen, 3);
+    }
+    if (when == 6) { /* after completion: no-op */
+      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
+      drain(&h, 0);
+      assert_int_equal(h.ndone, 1);
+    }
+    ioa_cc_cancel(&h.cc, T0 + 600 * MSEC);
+    drain(&h, 0);
+    if (when == 5) {
+      ioa_cc_opened(&h.cc, T0 + 600 * MSEC, h.opens[2].slot, 55, IOA_SYSCALL_NONE, 0, 0);
+      drain(&h, 0);
+      opened_fds++;
+    }
+    assert_int_equal(h.ndone, 1);
+    if (when == 6) {
+      assert_int_equal(h.done.outcome, IOA_CC_OK);
+      assert_int_equal(h.nclose, 1); /* the loser; the winner is the caller's */
+    } else {
+      assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+      assert_int_equal(h.done.err, -ECANCELED);
+      assert_int_equal(h.done.syscall, IOA_SYSCALL_NONE);
+      assert_int_equal(h.nfail, 0); /* cancelled: no on_fail afterwards */
+      assert_int_equal(h.nclose, opened_fds);
+    }
+    for (int i = 0; i < h.nclose; i++)
+      for (int j = i + 1; j < h.nclose; j++)
+        assert_int_not_equal(h.closed[i], h.closed[j]);
+    assert_int_equal(h.timer, 0);
+    ioa_cc_dispose(&h.cc);
+  }
+}
+
+static void race_slots_full_waits(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 10, 0, 0, 2);
+  for (int i = 0; i < 4; i++)
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
+  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  h_tick(&h, T0 + 10 * MSEC);
+  drain(&h, 0);
+  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  h_tick(&h, T0 + 20 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2); /* both slots busy */
+  assert_int_equal(h.timer, 0);
+  ioa_cc_connected(&h.cc, T0 + 30 * MSEC, h.opens[0].slot, -ECONNREFUSED);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 3);
+  assert_int_equal(h.opens[2].slot, h.opens[0].slot);
+  ioa_cc_cancel(&h.cc, T0 + 40 * MSEC);
+  drain(&h, 0);
+  ioa_cc_opened(&h.cc, T0 + 40 * MSEC, h.opens[2].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.nclose, 2);
+  ioa_cc_dispose(&h.cc);
+}
+
+/* Random event sequences over random configurations (fixed seed, bounded):
+ * one DONE, every fd handed in leaves once, on_fail sees its fd open, no
+ * callback action under NO_CALLBACKS.  A miniature of the fuzz target. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static unsigned rnd(unsigned n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (unsigned)(rng_state % n);
+}
+
+enum { FD_NONE, FD_OPEN, FD_CLOSED, FD_WON };
+
+typedef struct rig {
+  ioa_cc cc;
+  ioa_cc_slot slots[4];
+  ioa_cc_cand cands[64];
+  ent peers[8], locals[2];
+  uint8_t fd_state[4096];
+  int next_fd, ndone, inflight_open;
+  int outcome;
+  uint64_t now;
+} rig;
+
+static void rig_drain(rig *r, unsigned flags) {
+  for (int guard = 0; guard < 200; guard++) {
+    ioa_cc_action a;
+    switch (ioa_cc_next(&r->cc, flags, &a)) {
+    case IOA_CC_ACT_NONE:
+    case IOA_CC_ACT_DEFER:
+      return;
+    case IOA_CC_ACT_OPEN: {
+      assert_false(flags & IOA_CC_NO_OPEN);
+      unsigned what = rnd(5);
+      int fd = what == 0 ? -1 : r->next_fd++;
+      assert_true(r->next_fd < 4096);
+      if (fd >= 0)
+        r->fd_state[fd] = FD_OPEN;
+      ioa_syscall at = what == 0   ? IOA_SYSCALL_SOCKET
+                       : what == 1 ? (rnd(2) ? IOA_SYSCALL_BIND : IOA_SYSCALL_CONNECT)
+                                   : IOA_SYSCALL_NONE;
+      ioa_cc_opened(&r->cc, r->now, a.slot, fd, at, at ? -ECONNREFUSED : 0, what == 2);
+      break;
+    }
+    case IOA_CC_ACT_FAIL:
+      assert_false(flags & IOA_CC_NO_CALLBACKS);
+      if (a.fd >= 0)
+        assert_int_equal(r->fd_state[a.fd], FD_OPEN); /* open during on_fail */
+      break;
+    case IOA_CC_ACT_CLOSE:
+      assert_true(a.fd >= 0);
+      assert_int_equal(r->fd_state[a.fd], FD_OPEN);
+      r->fd_state[a.fd] = FD_CLOSED;
+      break;
+    case IOA_CC_ACT_TIMER:
+      break;
+    case IOA_CC_ACT_DONE:
+      assert_false(flags & IOA_CC_NO_CALLBACKS);
+      r->ndone++;
+      r->outcome = a.outcome == IOA_CC_OK ? 0 : a.err == -ECANCELED ? 2 : 1;
+      if (a.outcome == IOA_CC_OK) {
+        assert_int_equal(r->fd_state[a.fd], FD_OPEN);
+        r->fd_state[a.fd] = FD_WON;
+      }
+      break;
+    }
+  }
+  fail_msg("no quiescence");
+}
+
+static void random_event_sequences_keep_invariants(void **state) {
+  (void)state;
+  static rig r;
+  int outcomes[3] = {0, 0, 0};
+  long fds = 0;
+  for (int iter = 0; iter < 3000; iter++) {
+    memset(&r, 0, sizeof r);
+    r.next_fd = 3;
+    r.now = T0;
+    ioa_cc_init(&r.cc, (int)rnd(2), rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
+    ioa_cc_set_slots(&r.cc, r.slots, (uint16_t)(1 + rnd(4)));
+    ioa_cc_set_cand_storage(&r.cc, r.cands, 64);
+    unsigned np = rnd(6), nl = rnd(3);
+    for (unsigned i = 0; i < np; i++) {
+      r.peers[i].meta.family = rnd(2) ? AF_INET : AF_INET6;
+      r.peers[i].meta.socktype = (uint8_t)(rnd(4) ? SOCK_STREAM : SOCK_DGRAM);
+    }
+    for (unsigned i = 0; i < nl; i++) {
+      r.locals[i].meta.family = rnd(2) ? AF_INET : AF_INET6;
+      r.locals[i].meta.socktype = (uint8_t)(rnd(2) ? 0 : SOCK_STREAM);
+    }
+    int need_peers = (int)rnd(2), need_locals = nl && rnd(3) == 0;
+    unsigned shown = need_peers ? 0 : np;
+    ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
+    ioa_cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)(need_locals ? 0 : nl));
+    ioa_cc_start(&r.cc, r.now, need_peers, need_locals, rnd(2) ? 500 : 0);
+    for (int step = 0; step < 40; step++) {
+      switch (rnd(7)) {
+      case 0:
+        r.now += rnd(200) * MSEC;
+        ioa_cc_tick(&r.cc, r.now);
+        break;
+      case 1: /* a connecting slot finishes */
+        for (unsigned i = 0; i < r.cc.nslots; i++)
+          if (r.slots[i].state == IOA_CC_SLOT_CONNECTING && rnd(2)) {
+            ioa_cc_connected(&r.cc, r.now, i, rnd(3) ? -ECONNREFUSED : 0);
+            break;
+          }
+        break;
+      case 2:
+        if (need_peers && shown < np && rnd(2)) {
+          shown++;
+          ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
+          ioa_cc_peers_partial(&r.cc, r.now, r.peers[shown - 1].meta.family);
+        } else if (need_peers) {
+          ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)np);
+          ioa_cc_resolved(&r.cc, r.now, 0, rnd(4) ? 0 : IOA_EAI_NONAME);
+          need_peers = 0;
+        }
+        break;
+      case 3:
+        if (need_locals) {
+          ioa_cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)nl);
+          ioa_cc_resolved(&r.cc, r.now, 1, 0);
+          need_locals = 0;
+        }
+        break;
+      case 4:
+        if (rnd(8) == 0)
+          ioa_cc_cancel(&r.cc, r.now);
+        break;
+      default:
+        break;
+      }
+      rig_drain(&r, rnd(3) == 0 ? IOA_CC_NO_CALLBACKS : rnd(4) == 0 ? IOA_CC_NO_OPEN : 0);
+    }
+    ioa_cc_cancel(&r.cc, r.now);
+    rig_drain(&r, 0);
+    assert_int_equal(r.ndone, 1);
+    for (int fd = 3; fd < r.next_fd; fd++)
+      assert_true(r.fd_state[fd] == FD_CLOSED || r.fd_state[fd] == FD_WON);
+    outcomes[r.outcome]++;
+    fds += r.next_fd - 3;
+    ioa_cc_dispose(&r.cc);
+  }
+  print_message("# 3000 sequences: %d connected, %d failed, %d cancelled, %ld fds\n",
+                outcomes[0], outcomes[1], outcomes[2], fds);
+  /* the mix must reach every ending, or the test proves little */
+  assert_true(outcomes[0] > 100 && outcomes[1] > 100 && outcomes[2] > 100);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      IOA_TEST(seq_local_major_cross_product_skips_mismatches),
+      IOA_TEST(seq_mixed_families_keep_list_order),
+      IOA_TEST(ranking),
+      IOA_TEST(zero_candidates_is_an_error),
+      IOA_TEST(immediate_success_and_no_callbacks_flag),
+      IOA_TEST(immediate_failure_waits_for_callbacks),
+      IOA_TEST(race_interleaves_and_paces),
+      IOA_TEST(race_attempt_delay_is_configurable),
+      IOA_TEST(resolution_delay_aaaa_in_time),
+      IOA_TEST(resolution_delay_expires_then_late_aaaa),
+      IOA_TEST(sequential_waits_for_the_full_answer),
+      IOA_TEST(resolve_error_completes),
+      IOA_TEST(attempt_timeout_moves_on),
+      IOA_TEST(overall_deadline),
+      IOA_TEST(overall_deadline_while_resolving),
+      IOA_TEST(cancel_everywhere),
+      IOA_TEST(race_slots_full_waits),
+      IOA_TEST(random_event_sequences_keep_invariants),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
