@@ -6,6 +6,9 @@
 #ifdef IOA_FAULT_INJECTION
 #include <netdb.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static atomic_ulong fault_calls;
 static atomic_ulong fault_op_calls[IOA_FOP_COUNT_];
@@ -72,10 +75,22 @@ int ioa_fault_hit(ioa_fault_op op) {
     return 0;
   atomic_fetch_add(&fault_op_calls[op], 1);
   unsigned long n = atomic_fetch_add(&fault_calls, 1) + 1;
-  if (n != nth)
+  /* IOA_FAULT_TRACE=1: list every counted call, to map a failing N to code. */
+  static atomic_int trace = -1;
+  int tr = atomic_load(&trace);
+  if (tr < 0) {
+    const char *e = getenv("IOA_FAULT_TRACE");
+    tr = e && *e && strcmp(e, "0") != 0;
+    atomic_store(&trace, tr);
+  }
+  if (tr)
+    fprintf(stderr, "ioa_fault: #%lu %s%s\n", n, fault_ops[op].name,
+            n == nth || (n > nth && (atomic_load(&fault_flags) & IOA_FAULT_STICKY)) ? " FAILS"
+                                                                                     : "");
+  if (n != nth && !(n > nth && (atomic_load(&fault_flags) & IOA_FAULT_STICKY)))
     return 0;
-  atomic_store(&fault_fired, 1);
-  atomic_store(&fault_fired_op, (int)op);
+  if (!atomic_exchange(&fault_fired, 1))
+    atomic_store(&fault_fired_op, (int)op); /* the first one, when sticky */
   int err = atomic_load(&fault_err);
   return err ? err : ioa_fault_errno(op);
 }

@@ -51,6 +51,9 @@ enum {
    * a sweep over the loop thread is reproducible even while resolver threads
    * allocate concurrently.  Without it every thread counts. */
   IOA_FAULT_THIS_THREAD = 1u << 0,
+  /* Fail the nth matching call and every one after it (a resource that
+   * stays exhausted), instead of the nth alone. */
+  IOA_FAULT_STICKY = 1u << 1,
 };
 
 #ifdef IOA_FAULT_INJECTION

@@ -177,7 +177,11 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
 
   unsigned long points = 0;
   unsigned long per_op[IOA_FOP_COUNT_] = {0};
-  for (unsigned long n = 1;; n++) {
+  /* IOA_FAULT_N=N: run that failure point alone (with IOA_FAULT_TRACE=1 and
+   * IOA_FAULT_FILTER=test_name, the way to study one failing run). */
+  const char *only = getenv("IOA_FAULT_N");
+  unsigned long only_n = only ? strtoul(only, NULL, 10) : 0;
+  for (unsigned long n = only_n ? only_n : 1;; n++) {
     if (n > SWEEP_MAX_POINTS)
       fail_msg("%s: more than %u failure points: runaway scenario", sc->name, SWEEP_MAX_POINTS);
     memset(&st, 0, sizeof st);
@@ -197,6 +201,10 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
     if (leak_check())
       fail_msg("%s [%s] N=%lu (%s failed): LeakSanitizer found leaks (report above)", sc->name,
                mode, n, opname);
+    if (only_n) {
+      print_message("IOA_FAULT_N=%lu: %s failed, run passed its checks\n", n, opname);
+      return fired;
+    }
     if (!fired) {
       if (st.successes != st.started)
         fail_msg("%s [%s] N=%lu: no fault fired but %d of %d operations failed: %s", sc->name,
@@ -220,6 +228,13 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
 static void sweep(const scenario *sc) {
   sweep_mode(sc, 0, "natural");
   sweep_mode(sc, EIO, "EIO");
+  /* Sticky: from the Nth call on, everything fails (memory or fds that stay
+   * exhausted).  epoll_wait is left out: a poller that fails forever leaves
+   * a caller nothing to do but give up, which is not the library's call. */
+  scenario sticky = *sc;
+  sticky.mask &= ~IOA_FAULT_MASK(IOA_FOP_EPOLL_WAIT);
+  sticky.flags |= IOA_FAULT_STICKY;
+  sweep_mode(&sticky, 0, "sticky");
 }
 
 /* ------------------------------------------------------- loop scenarios */
@@ -488,6 +503,8 @@ typedef struct conn_op {
   int remaining;
   int fails;
   int cancel_on_fail; /* cancel from inside the first on_fail */
+  int cancel_on_sockopt; /* cancel from inside the nth socket-option hook */
+  int sockopts;
   ioa_connect_req *req;
 } conn_op;
 
@@ -512,7 +529,19 @@ static void conn_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, v
 static void conn_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
   conn_op *c = data;
   /* A cancel the scenario asked for is its expected outcome. */
-  conn_complete(c, err == -ECANCELED && c->cancel_on_fail, ioa_syscall_name(sys), err);
+  conn_complete(c, err == -ECANCELED && (c->cancel_on_fail || c->cancel_on_sockopt),
+                ioa_syscall_name(sys), err);
+}
+static int conn_sockopt(ioa_connect_req *req, int fd, const ioa_addr *peer, const ioa_addr *local,
+                        void *data) {
+  conn_op *c = data;
+  if (++c->sockopts == c->cancel_on_sockopt)
+    ioa_connect_cancel(req);
+  return 0;
+}
+static void conn_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
+  ioa_stream_free(s);
+  conn_complete(data, 1, "connect", 0);
 }
 static void conn_resolve_error(ioa_connect_req *req, int err, const char *msg, void *data) {
   conn_complete(data, 0, "resolve", err);
@@ -528,6 +557,7 @@ static void conn_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *
  * injector must not hit the test's own plumbing). */
 typedef struct conn_fixture {
   int lfd, port, closed_port, closed6;
+  int bh_lfd, bh_filler, bh_port; /* loopback black hole */
 } conn_fixture;
 
 static void fixture_open(conn_fixture *fx) {
@@ -536,11 +566,23 @@ static void fixture_open(conn_fixture *fx) {
     fail_msg("listen: %s", strerror(-fx->lfd));
   fx->closed_port = ioa_test_closed_port(AF_INET);
   fx->closed6 = ioa_test_have_ipv6() ? ioa_test_closed_port(AF_INET6) : -1;
+  /* A listener whose one-slot accept queue is full and never drained: SYNs
+   * to it are dropped, so attempts stay pending (SYN_SENT). */
+  fx->bh_lfd = ioa_test_listen_tcp(AF_INET, 0, &fx->bh_port);
+  if (fx->bh_lfd < 0)
+    fail_msg("listen: %s", strerror(-fx->bh_lfd));
+  fx->bh_filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->bh_port)};
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fx->bh_filler < 0 || connect(fx->bh_filler, (struct sockaddr *)&sin, sizeof sin) < 0)
+    fail_msg("black hole filler: %s", strerror(errno));
 }
 
 static void fixture_close(conn_fixture *fx) {
   /* Drop whatever connected (the accept queue) with the listener. */
   close(fx->lfd);
+  close(fx->bh_filler);
+  close(fx->bh_lfd);
 }
 
 static ioa_addr addr_of(const char *ip, int port) {
@@ -552,7 +594,16 @@ static ioa_addr addr_of(const char *ip, int port) {
   return a;
 }
 
-enum { CONN_SEQ, CONN_RACE_BIND, CONN_CANCEL, CONN_RESOLVE, CONN_RESOLVE_CARES };
+enum {
+  CONN_SEQ,
+  CONN_RACE_BIND,
+  CONN_CANCEL,
+  CONN_RESOLVE,
+  CONN_RESOLVE_CARES,
+  CONN_RACE_HOLES,
+  CONN_SOCKOPT_CANCEL,
+  CONN_STREAM
+};
 
 static void sc_connect_common(run_stats *st, int kind) {
   conn_fixture fx;
@@ -576,7 +627,7 @@ static void sc_connect_common(run_stats *st, int kind) {
   p.on_resolve_error = conn_resolve_error;
   p.on_fail = conn_fail;
   p.data = &c;
-  ioa_addr peers[3], local;
+  ioa_addr peers[4], local;
   size_t n = 0;
   char port[16];
   snprintf(port, sizeof port, "%d", fx.port);
@@ -602,6 +653,29 @@ static void sc_connect_common(run_stats *st, int kind) {
     p.nlocal = 1;
     p.mode = IOA_CONNECT_RACE;
     p.attempt_delay_ms = 10;
+    break;
+  case CONN_RACE_HOLES:
+  case CONN_SOCKOPT_CANCEL:
+  case CONN_STREAM:
+    /* Two attempts left pending in SYN_SENT, one refused, one that
+     * connects: the losers must be closed when it wins (or on cancel). */
+    peers[n++] = addr_of("127.0.0.1", fx.bh_port);
+    peers[n++] = addr_of("127.0.0.1", fx.bh_port);
+    peers[n++] = addr_of("127.0.0.1", fx.closed_port);
+    peers[n++] = addr_of("127.0.0.1", fx.port);
+    p.addrs = peers;
+    p.naddrs = n;
+    p.mode = IOA_CONNECT_RACE;
+    p.attempt_delay_ms = 10;
+    /* When the live attempt is the one that fails, the black holes would
+     * otherwise wait out the kernel's SYN retries (minutes). */
+    p.timeout_ms = 150;
+    p.on_sockopt = conn_sockopt;
+    c.cancel_on_sockopt = kind == CONN_SOCKOPT_CANCEL ? 2 : 0;
+    if (kind == CONN_STREAM) {
+      p.on_connected = NULL;
+      p.on_stream = conn_stream;
+    }
     break;
   case CONN_RESOLVE_CARES: {
     /* "localhost" comes from /etc/hosts; the server is a closed loopback
@@ -651,6 +725,9 @@ static void sc_connect_race_bind(run_stats *st) { sc_connect_common(st, CONN_RAC
 static void sc_connect_cancel(run_stats *st) { sc_connect_common(st, CONN_CANCEL); }
 static void sc_resolve_race(run_stats *st) { sc_connect_common(st, CONN_RESOLVE); }
 static void sc_resolve_race_cares(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES); }
+static void sc_race_holes(run_stats *st) { sc_connect_common(st, CONN_RACE_HOLES); }
+static void sc_sockopt_cancel(run_stats *st) { sc_connect_common(st, CONN_SOCKOPT_CANCEL); }
+static void sc_connect_stream(run_stats *st) { sc_connect_common(st, CONN_STREAM); }
 
 static const scenario connect_scenarios[] = {
     {"connect_sequential_3_candidates", sc_connect_seq, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
@@ -665,6 +742,9 @@ static const scenario connect_scenarios[] = {
     {"resolve_race_cares", sc_resolve_race_cares, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     /* getaddrinfo alone, for the EAI_* codes (not for pthread_create). */
     {"resolve_race_gai_eai", sc_resolve_race, IOA_FAULT_MASK(IOA_FOP_GETADDRINFO), 0},
+    {"connect_race_4_with_black_holes", sc_race_holes, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"connect_cancel_in_sockopt_hook", sc_sockopt_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"connect_on_stream", sc_connect_stream, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
 };
 
 static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
@@ -684,10 +764,15 @@ static void test_resolve_race_cares(void **state) {
   sweep(&connect_scenarios[5]);
 }
 
+static void test_race_holes(void **state) { sweep(&connect_scenarios[7]); }
+static void test_sockopt_cancel(void **state) { sweep(&connect_scenarios[8]); }
+static void test_connect_stream(void **state) { sweep(&connect_scenarios[9]); }
+
 #define IOA_LAB_CONNECT_TESTS                                                                      \
   IOA_TEST(test_connect_seq), IOA_TEST(test_connect_race_bind), IOA_TEST(test_connect_cancel),    \
       IOA_TEST(test_resolve_race), IOA_TEST(test_resolve_race_worker),                            \
-      IOA_TEST(test_resolve_race_cares),
+      IOA_TEST(test_resolve_race_cares), IOA_TEST(test_race_holes),                               \
+      IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream),
 #else
 #define IOA_LAB_CONNECT_TESTS
 #endif
@@ -832,6 +917,9 @@ int main(void) {
       IOA_LAB_CONNECT_TESTS
       IOA_LAB_STREAM_TESTS
   };
+  const char *filter = getenv("IOA_FAULT_FILTER");
+  if (filter)
+    cmocka_set_test_filter(filter);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
 
