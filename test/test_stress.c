@@ -8,7 +8,7 @@
  * The resolver variant does the same through host "localhost" and the
  * getaddrinfo thread pool: that is the one to run under the tsan preset.
  *
- * Sizes: IOA_STRESS_N (default 10000; 2000 under TSan), IOA_STRESS_ROUNDS
+ * Sizes: IOA_STRESS_N (default 10000), IOA_STRESS_ROUNDS
  * (default 3), IOA_STRESS_SEED.  The soft RLIMIT_NOFILE is raised to the
  * hard limit; if that is too low for N the test scales N down and says so.
  * Output lines "STRESS ..." are collected by scripts/lab.
@@ -25,14 +25,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
 
 #define NLISTEN 8
 #define ROUND_MAX_MS 60000u
@@ -318,12 +310,7 @@ static void run_round(stress *s, unsigned round) {
 }
 
 static void stress_run(int use_resolver) {
-#ifdef STRESS_TSAN
-  size_t dflt = 2000;
-#else
-  size_t dflt = 10000;
-#endif
-  size_t n = env_size("IOA_STRESS_N", dflt);
+  size_t n = env_size("IOA_STRESS_N", 10000);
   size_t rounds = env_size("IOA_STRESS_ROUNDS", 3);
   size_t cap = raise_fd_limit(n);
   if (cap < n) {
