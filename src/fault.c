@@ -16,12 +16,14 @@ static atomic_ulong fault_nth;
 static atomic_ulong fault_mask;
 static atomic_int fault_err;
 static atomic_int fault_fired;
+static atomic_ulong fault_fires;
 static atomic_int fault_fired_op = -1;
 static atomic_uint fault_flags;
 static atomic_int fault_errno_override[IOA_FOP_COUNT_];
 /* Each arming starts a generation; a thread is "the arming thread" when its
  * own copy matches, so no pthread_t has to be stored atomically. */
 static atomic_ulong fault_gen;
+static atomic_ulong fault_rng = 1;
 static _Thread_local unsigned long fault_my_gen;
 
 static const struct {
@@ -84,11 +86,25 @@ int ioa_fault_hit(ioa_fault_op op) {
     atomic_store(&trace, tr);
   }
   if (tr)
-    fprintf(stderr, "ioa_fault: #%lu %s%s\n", n, fault_ops[op].name,
-            n == nth || (n > nth && (atomic_load(&fault_flags) & IOA_FAULT_STICKY)) ? " FAILS"
-                                                                                     : "");
-  if (n != nth && !(n > nth && (atomic_load(&fault_flags) & IOA_FAULT_STICKY)))
+    fprintf(stderr, "ioa_fault: #%lu %s\n", n, fault_ops[op].name);
+  unsigned flags = atomic_load(&fault_flags);
+  if (flags & IOA_FAULT_RANDOM) {
+    /* xorshift64 stepped atomically: reproducible for one thread. */
+    unsigned long x = atomic_load(&fault_rng), y;
+    do {
+      y = x;
+      y ^= y << 13;
+      y ^= y >> 7;
+      y ^= y << 17;
+    } while (!atomic_compare_exchange_weak(&fault_rng, &x, y));
+    if (y % nth != 0)
+      return 0;
+  } else if (n != nth && !(n > nth && (flags & IOA_FAULT_STICKY))) {
     return 0;
+  }
+  if (tr)
+    fprintf(stderr, "ioa_fault: #%lu %s FAILS\n", n, fault_ops[op].name);
+  atomic_fetch_add(&fault_fires, 1);
   if (!atomic_exchange(&fault_fired, 1))
     atomic_store(&fault_fired_op, (int)op); /* the first one, when sticky */
   int err = atomic_load(&fault_err);
@@ -101,6 +117,7 @@ void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned f
   for (int i = 0; i < IOA_FOP_COUNT_; i++)
     atomic_store(&fault_op_calls[i], 0);
   atomic_store(&fault_fired, 0);
+  atomic_store(&fault_fires, 0);
   atomic_store(&fault_fired_op, -1);
   atomic_store(&fault_mask, mask);
   atomic_store(&fault_err, err);
@@ -113,11 +130,14 @@ void ioa_fault_arm(unsigned long nth, unsigned long mask, int err) {
   ioa_fault_arm_ex(nth, mask, err, 0);
 }
 
+void ioa_fault_seed(unsigned long seed) { atomic_store(&fault_rng, seed ? seed : 1); }
+
 unsigned long ioa_fault_calls(void) { return atomic_load(&fault_calls); }
 unsigned long ioa_fault_op_calls(ioa_fault_op op) {
   return (unsigned)op < IOA_FOP_COUNT_ ? atomic_load(&fault_op_calls[op]) : 0;
 }
 int ioa_fault_fired(void) { return atomic_load(&fault_fired); }
+unsigned long ioa_fault_fires(void) { return atomic_load(&fault_fires); }
 int ioa_fault_fired_op(void) { return atomic_load(&fault_fired_op); }
 #else
 typedef int ioa_fault_unused_;

@@ -54,6 +54,9 @@ enum {
   /* Fail the nth matching call and every one after it (a resource that
    * stays exhausted), instead of the nth alone. */
   IOA_FAULT_STICKY = 1u << 1,
+  /* Chaos: nth is read as "one in nth": each matching call fails with that
+   * probability (a seeded, reproducible generator; see ioa_fault_seed). */
+  IOA_FAULT_RANDOM = 1u << 2,
 };
 
 #ifdef IOA_FAULT_INJECTION
@@ -66,6 +69,8 @@ IOA_EXPORT int ioa_fault_hit(ioa_fault_op op);
  * IOA_FAULT_* flags. */
 IOA_EXPORT void ioa_fault_arm(unsigned long nth, unsigned long mask, int err);
 IOA_EXPORT void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags);
+/* Seed for IOA_FAULT_RANDOM (default 1). */
+IOA_EXPORT void ioa_fault_seed(unsigned long seed);
 /* Per-op errno used when arming with err 0 (the most plausible real failure:
  * ENOMEM for malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
  * getaddrinfo...).  err 0 restores the built-in choice. */
@@ -76,6 +81,8 @@ IOA_EXPORT int ioa_fault_errno(ioa_fault_op op);
 IOA_EXPORT unsigned long ioa_fault_calls(void);
 IOA_EXPORT unsigned long ioa_fault_op_calls(ioa_fault_op op);
 IOA_EXPORT int ioa_fault_fired(void);
+/* How many calls failed since arming (more than one when sticky/random). */
+IOA_EXPORT unsigned long ioa_fault_fires(void);
 IOA_EXPORT int ioa_fault_fired_op(void);
 /* "malloc", "socket", ... */
 IOA_EXPORT const char *ioa_fault_op_name(ioa_fault_op op);

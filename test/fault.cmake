@@ -22,3 +22,7 @@ if(TARGET test_fault)
     endforeach()
   endif()
 endif()
+# In a fault build the stress test gains chaos variants (random failures).
+if(TARGET test_stress AND IOA_FAULT_INJECTION)
+  target_compile_definitions(test_stress PRIVATE IOA_FAULT_INJECTION)
+endif()

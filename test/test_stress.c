@@ -15,6 +15,10 @@
  */
 #include "testutil.h"
 
+#ifdef IOA_FAULT_INJECTION
+#include "fault.h"
+#endif
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -64,6 +68,8 @@ struct stress {
   size_t ok, refused, cancelled, other_err, cancels_issued, resolve_err;
   int duplicate;
   int use_resolver;
+  int chaos; /* fault build: random injected failures; errors are allowed */
+  size_t start_errors;
   int lfd[NLISTEN];
   int lport[NLISTEN];
   int closed_port;
@@ -190,10 +196,20 @@ static void run_round(stress *s, unsigned round) {
   }
   s->closed_port = ioa_test_closed_port(AF_INET);
   int fd0 = ioa_test_fd_count();
+  /* The loop is the test's plumbing: create it before chaos starts. */
   assert_int_equal(ioa_loop_new(&s->loop, NULL), 0);
+#ifdef IOA_FAULT_INJECTION
+  if (s->chaos) {
+    /* One call in IOA_STRESS_CHAOS (default 50) of every kind fails with its natural errno (ENOMEM,
+     * EMFILE, EINTR, EAI_AGAIN...), on every thread. */
+    ioa_fault_seed(s->rng);
+    ioa_fault_arm_ex(env_size("IOA_STRESS_CHAOS", 50), IOA_FAULT_ALL, 0, IOA_FAULT_RANDOM);
+  }
+#endif
   s->remaining = s->n;
   s->nvictims = 0;
   s->ok = s->refused = s->cancelled = s->other_err = s->cancels_issued = s->resolve_err = 0;
+  s->start_errors = 0;
   uint64_t t0 = now_ms();
   char service[NLISTEN][8];
   for (int i = 0; i < NLISTEN; i++)
@@ -242,6 +258,17 @@ static void run_round(stress *s, unsigned round) {
     p.on_fail = on_fail;
     p.data = r;
     int rc = ioa_connect(s->loop, &p, &r->h);
+    if (rc < 0 && s->chaos) {
+      /* Refused before starting (an injected ENOMEM): no callback comes. */
+      s->start_errors++;
+      r->completions = 1;
+      r->done = 1;
+      r->err = rc;
+      r->cancel_at = C_NONE;
+      s->remaining--;
+      s->other_err++;
+      continue;
+    }
     if (rc < 0)
       fail_msg("ioa_connect #%zu: %s", i, ioa_err_name(rc));
     assert_int_equal(r->completions, 0); /* never from inside ioa_connect */
@@ -250,7 +277,10 @@ static void run_round(stress *s, unsigned round) {
       cancel_req(r);
       break;
     case C_TIMER:
-      assert_int_equal(ioa_timer_start(&r->timer, (rnd(s) % 6) * 1000000u, 0), 0);
+      if (ioa_timer_start(&r->timer, (rnd(s) % 6) * 1000000u, 0) < 0) {
+        assert_true(s->chaos);
+        cancel_req(r); /* no timer (injected ENOMEM): cancel now instead */
+      }
       break;
     case C_OTHER_FAIL:
     case C_OTHER_SUCCESS:
@@ -265,6 +295,8 @@ static void run_round(stress *s, unsigned round) {
   uint64_t end = now_ms() + ROUND_MAX_MS;
   while (s->remaining > 0 && now_ms() < end) {
     int rc = ioa_loop_run(s->loop, IOA_RUN_ONCE);
+    if (rc < 0 && s->chaos)
+      continue; /* an injected poller failure: run again */
     if (rc < 0)
       fail_msg("ioa_loop_run: %s", ioa_err_name(rc));
     if (rc == 0 && s->remaining > 0)
@@ -273,23 +305,28 @@ static void run_round(stress *s, unsigned round) {
   /* Victims whose chance never came (nobody failed or succeeded after
    * them): they completed on their own. */
   uint64_t t_done = now_ms();
+  unsigned long injected = 0;
+#ifdef IOA_FAULT_INJECTION
+  injected = ioa_fault_fires();
+  ioa_fault_arm(0, 0, 0);
+#endif
   size_t never = 0;
   for (size_t i = 0; i < s->n; i++)
     if (s->reqs[i].completions != 1)
       never++;
-  print_message("STRESS variant=%s round=%u n=%zu ok=%zu refused=%zu cancelled=%zu "
-                "cancel_calls=%zu other_err=%zu resolve_err=%zu start_ms=%llu total_ms=%llu "
-                "duplicates=%d incomplete=%zu\n",
-                s->use_resolver ? "resolver" : "addrs", round, s->n, s->ok, s->refused,
-                s->cancelled, s->cancels_issued, s->other_err, s->resolve_err,
-                (unsigned long long)(t_started - t0), (unsigned long long)(t_done - t0),
-                s->duplicate, never);
+  print_message("STRESS variant=%s%s round=%u n=%zu ok=%zu refused=%zu cancelled=%zu "
+                "cancel_calls=%zu other_err=%zu resolve_err=%zu start_errors=%zu injected=%lu "
+                "start_ms=%llu total_ms=%llu duplicates=%d incomplete=%zu\n",
+                s->use_resolver ? "resolver" : "addrs", s->chaos ? "_chaos" : "", round, s->n,
+                s->ok, s->refused, s->cancelled, s->cancels_issued, s->other_err, s->resolve_err,
+                s->start_errors, injected, (unsigned long long)(t_started - t0),
+                (unsigned long long)(t_done - t0), s->duplicate, never);
   assert_int_equal(s->duplicate, 0);
   assert_int_equal(never, 0);
   assert_int_equal(s->remaining, 0);
   /* Every completion is accounted for by kind. */
   assert_int_equal(s->ok + s->refused + s->cancelled + s->other_err, s->n);
-  for (size_t i = 0; i < s->n; i++) {
+  for (size_t i = 0; i < s->n && !s->chaos; i++) {
     req *r = &s->reqs[i];
     if (r->err == 0)
       assert_int_not_equal(r->kind, K_REFUSED);
@@ -309,7 +346,7 @@ static void run_round(stress *s, unsigned round) {
     close(s->lfd[i]);
 }
 
-static void stress_run(int use_resolver) {
+static void stress_run(int use_resolver, int chaos) {
   size_t n = env_size("IOA_STRESS_N", 10000);
   size_t rounds = env_size("IOA_STRESS_ROUNDS", 3);
   size_t cap = raise_fd_limit(n);
@@ -325,6 +362,7 @@ static void stress_run(int use_resolver) {
   assert_non_null(s);
   s->n = n;
   s->use_resolver = use_resolver;
+  s->chaos = chaos;
   s->rng = env_size("IOA_STRESS_SEED", 0x9e3779b97f4a7c15ull) | 1;
   s->reqs = calloc(n, sizeof *s->reqs);
   s->victims = calloc(n, sizeof *s->victims);
@@ -337,13 +375,22 @@ static void stress_run(int use_resolver) {
   free(s);
 }
 
-static void stress_addrs(void **state) { stress_run(0); }
-static void stress_resolver(void **state) { stress_run(1); }
+static void stress_addrs(void **state) { stress_run(0, 0); }
+static void stress_resolver(void **state) { stress_run(1, 0); }
+#ifdef IOA_FAULT_INJECTION
+/* Fault build: the same with one injectable call in 50 failing at random. */
+static void stress_addrs_chaos(void **state) { stress_run(0, 1); }
+static void stress_resolver_chaos(void **state) { stress_run(1, 1); }
+#endif
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(stress_addrs),
       IOA_TEST(stress_resolver),
+#ifdef IOA_FAULT_INJECTION
+      IOA_TEST(stress_addrs_chaos),
+      IOA_TEST(stress_resolver_chaos),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
