@@ -8,7 +8,7 @@ SERVFAIL.  UDP only (what c-ares and glibc use for these small answers).
   dnsd.py --listen 127.0.0.1 --port 53 --ready FILE \
           --record lab.test=127.0.0.1 --record lab.test=::1 \
           [--delay-aaaa MS] [--delay-a MS] [--drop NAME] [--drop-aaaa NAME]
-          [--nxdomain NAME] [--servfail NAME] [--log FILE]
+          [--nxdomain NAME] [--servfail NAME] [--servfail-aaaa NAME] [--log FILE]
 
 Names not in any list get NXDOMAIN.  Every query is logged (time, name, type,
 what was done) to --log, so tests can check what the resolver asked.
@@ -73,6 +73,7 @@ def main():
     ap.add_argument("--drop-aaaa", action="append", default=[])
     ap.add_argument("--nxdomain", action="append", default=[])
     ap.add_argument("--servfail", action="append", default=[])
+    ap.add_argument("--servfail-aaaa", action="append", default=[])
     a = ap.parse_args()
 
     if not ipaddress.ip_address(a.listen).is_loopback:
@@ -115,7 +116,7 @@ def main():
         if name in a.drop or (qtype == QTYPE_AAAA and name in a.drop_aaaa):
             note(name, qtype, "dropped")
             continue
-        if name in a.servfail:
+        if name in a.servfail or (qtype == QTYPE_AAAA and name in a.servfail_aaaa):
             note(name, qtype, "SERVFAIL")
             send(build_answer(qid, qflags, question, RCODE_SERVFAIL, [], qtype), peer)
             continue
