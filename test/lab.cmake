@@ -14,6 +14,21 @@ if(IOA_LAB_PH EQUAL -1 AND NOT IOA_FAULT_INJECTION)
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lab/netns-run $<TARGET_FILE:test_lab> ${sc})
     set_tests_properties(lab_${sc} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "lab")
   endforeach()
+  # Added latency: an NFQUEUE rule plus a small userspace delayer (no netem
+  # here).  Without libnetfilter-queue the latency scenario skips.
+  pkg_check_modules(NFQ IMPORTED_TARGET libnetfilter_queue)
+  set(IOA_LAB_NFQ_ENV "")
+  if(NFQ_FOUND)
+    add_executable(nfq_delay lab/nfq_delay.c)
+    target_link_libraries(nfq_delay PRIVATE PkgConfig::NFQ)
+    target_compile_options(nfq_delay PRIVATE ${IOA_WARNINGS})
+    target_compile_definitions(nfq_delay PRIVATE _GNU_SOURCE)
+    set(IOA_LAB_NFQ_ENV "IOA_LAB_NFQ_DELAY=$<TARGET_FILE:nfq_delay>")
+  endif()
+  add_test(NAME lab_latency
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lab/netns-run $<TARGET_FILE:test_lab> latency)
+  set_tests_properties(lab_latency PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "lab"
+                       ENVIRONMENT "${IOA_LAB_NFQ_ENV}")
   add_test(NAME lab_emfile COMMAND test_lab emfile)
   set_tests_properties(lab_emfile PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "lab")
 endif()

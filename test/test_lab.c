@@ -327,6 +327,61 @@ static void sc_blackhole(ioa_loop *loop) {
   close(lfd);
 }
 
+/* Added latency: SYNs to 127.0.0.10 are held 200 ms by nfq_delay.  A slow
+ * path must still connect (and not before the delay); racing it against a
+ * fast one with a 50 ms attempt delay, the fast one wins and the slow
+ * socket is closed; sequentially with a 100 ms attempt timeout the slow
+ * one times out (on_fail ETIMEDOUT) and the fast one connects. */
+static void sc_latency(ioa_loop *loop) {
+  const char *lat = getenv("IOA_LAB_LATENCY_MS");
+  if (!lat) {
+    fprintf(stderr, "SKIP: no latency fixture (needs iptables NFQUEUE and nfq_delay built with "
+                    "libnetfilter-queue-dev)\n");
+    exit(77);
+  }
+  uint64_t delay_ns = strtoull(lat, NULL, 10) * 1000000u;
+  int slow = listen_fixed(AF_INET, "127.0.0.10", 9400);
+  int fast = listen_fixed(AF_INET, "127.0.0.1", 9400);
+  CHECK(slow >= 0 && fast >= 0, "listen 9400");
+  ioa_addr v[2] = {mk("127.0.0.10:9400"), mk("127.0.0.1:9400")};
+  ioa_connect_params p;
+  lab_req r;
+
+  fprintf(stderr, "slow path alone\n");
+  lab_params(&p, &r);
+  p.addrs = v;
+  p.naddrs = 1;
+  if (lab_run(loop, &p, &r) == 0) {
+    CHECK(r.connected_fd >= 0 || r.connected_family == AF_INET, "slow path did not connect");
+    CHECK(mono_ns() - r.start_ns >= delay_ns, "connected before the added latency");
+  }
+
+  fprintf(stderr, "slow raced against fast, attempt delay 50 ms\n");
+  lab_params(&p, &r);
+  p.addrs = v;
+  p.naddrs = 2;
+  p.mode = IOA_CONNECT_RACE;
+  p.attempt_delay_ms = 50;
+  if (lab_run(loop, &p, &r) == 0) {
+    CHECK(r.nattempt == 2, "%d attempts", r.nattempt);
+    CHECK(r.losers_open == 0, "slow loser still open");
+    CHECK(r.nfail == 0, "a loser was reported as a failure");
+  }
+
+  fprintf(stderr, "slow then fast, sequential, attempt timeout 100 ms\n");
+  lab_params(&p, &r);
+  p.addrs = v;
+  p.naddrs = 2;
+  p.mode = IOA_CONNECT_SEQUENTIAL;
+  p.attempt_timeout_ms = 100;
+  if (lab_run(loop, &p, &r) == 0) {
+    CHECK(r.nfail == 1 && r.fail_err[0] == -ETIMEDOUT, "want on_fail ETIMEDOUT for the slow one");
+    CHECK(r.nattempt == 2, "%d attempts", r.nattempt);
+  }
+  close(slow);
+  close(fast);
+}
+
 /* Happy Eyeballs end to end with the getaddrinfo pool: hosts.test resolves
  * (namespace /etc/hosts) to ::1 and 127.0.0.1; ::1 port 9100 is black-holed
  * by nft, 127.0.0.1:9100 listens.  The IPv6 attempt goes first (RFC 6724
@@ -648,7 +703,7 @@ static int inside_lab_namespace(void) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: %s errors|blackhole|he_gai|he_cares|he_partial|dns|emfile\n", argv[0]);
+    fprintf(stderr, "usage: %s errors|blackhole|he_gai|he_cares|he_partial|latency|dns|emfile\n", argv[0]);
     return 2;
   }
   const char *sc = argv[1];
@@ -679,6 +734,8 @@ int main(int argc, char **argv) {
     sc_dns(loop);
   else if (strcmp(sc, "he_partial") == 0)
     sc_he_partial(loop);
+  else if (strcmp(sc, "latency") == 0)
+    sc_latency(loop);
   else {
     fprintf(stderr, "unknown scenario %s\n", sc);
     return 2;
