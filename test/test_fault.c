@@ -898,11 +898,116 @@ static void sc_stream_echo(run_stats *st) {
   ioa_loop_free(loop);
 }
 
+/* ------------------------------------------------- datagram socket echo */
+
+#define DGRAMS 48
+typedef struct dgram_ctx {
+  run_stats *st;
+  ioa_socket *client, *server;
+  int got;
+  int completed;
+  int remaining;
+} dgram_ctx;
+
+static void dgram_complete(dgram_ctx *e, int ok, const char *what, int err) {
+  if (e->completed++)
+    return;
+  e->st->completions++;
+  e->remaining--;
+  if (ok)
+    e->st->successes++;
+  else
+    saw_error(e->st, what, err);
+}
+
+static void dgram_server_recv(ioa_socket *s, const uint8_t *buf, size_t len,
+                              const ioa_addr *from, void *data) {
+  dgram_ctx *e = data;
+  int r = ioa_socket_send(s, buf, len, NULL);
+  if (r < 0)
+    dgram_complete(e, 0, "server send", r);
+}
+static void dgram_client_recv(ioa_socket *s, const uint8_t *buf, size_t len,
+                              const ioa_addr *from, void *data) {
+  dgram_ctx *e = data;
+  if (len != 100 || buf[0] != buf[99])
+    note(e->st, "datagram corrupted");
+  if (++e->got == DGRAMS)
+    dgram_complete(e, 1, "echo", 0);
+}
+static void dgram_error(ioa_socket *s, const char *sys, int err, void *data) {
+  /* A send error drops its packet: the echo cannot finish, so this is the
+   * run's clear error outcome. */
+  dgram_complete(data, 0, sys, err);
+}
+
+static void sc_dgram_echo_common(run_stats *st, unsigned batch) {
+  dgram_ctx e;
+  memset(&e, 0, sizeof e);
+  e.st = st;
+  st->started = 1;
+  e.remaining = 1;
+  ioa_loop *loop;
+  int r = ioa_loop_new(&loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->completions = 1;
+    return;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+    fail_msg("socketpair: %s", strerror(errno));
+  ioa_socket_options o = {.max_packet = 2048, .batch = batch};
+  r = ioa_socket_new(loop, sv[0], &o, &e.client);
+  if (r < 0) {
+    saw_error(st, "ioa_socket_new", r);
+    close(sv[0]);
+    close(sv[1]);
+    st->completions = 1;
+    ioa_loop_free(loop);
+    return;
+  }
+  r = ioa_socket_new(loop, sv[1], &o, &e.server);
+  if (r < 0) {
+    saw_error(st, "ioa_socket_new", r);
+    close(sv[1]);
+    ioa_socket_free(e.client);
+    st->completions = 1;
+    ioa_loop_free(loop);
+    return;
+  }
+  ioa_socket_callbacks scb = {.on_recv = dgram_server_recv, .on_error = dgram_error};
+  ioa_socket_callbacks ccb = {.on_recv = dgram_client_recv, .on_error = dgram_error};
+  ioa_socket_set_callbacks(e.server, &scb, &e);
+  ioa_socket_set_callbacks(e.client, &ccb, &e);
+  uint8_t pkt[100];
+  for (int i = 0; i < DGRAMS && !e.completed; i++) {
+    memset(pkt, i, sizeof pkt);
+    r = ioa_socket_send(e.client, pkt, sizeof pkt, NULL);
+    if (r < 0)
+      dgram_complete(&e, 0, "client send", r);
+  }
+  drive(loop, &e.remaining, st);
+  ioa_socket_free(e.client);
+  ioa_socket_free(e.server);
+  for (int i = 0; i < 3; i++)
+    ioa_loop_run(loop, IOA_RUN_NOWAIT);
+  ioa_loop_free(loop);
+}
+
+static void sc_dgram_batched(run_stats *st) { sc_dgram_echo_common(st, 16); }
+static void sc_dgram_single(run_stats *st) { sc_dgram_echo_common(st, 1); }
+
 static const scenario stream_scenarios[] = {
     {"stream_echo_256k", sc_stream_echo, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"socket_dgram_echo_mmsg", sc_dgram_batched, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"socket_dgram_echo_msg", sc_dgram_single, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
 };
 static void test_stream_echo(void **state) { sweep(&stream_scenarios[0]); }
-#define IOA_LAB_STREAM_TESTS IOA_TEST(test_stream_echo),
+static void test_dgram_mmsg(void **state) { sweep(&stream_scenarios[1]); }
+static void test_dgram_msg(void **state) { sweep(&stream_scenarios[2]); }
+#define IOA_LAB_STREAM_TESTS                                                                       \
+  IOA_TEST(test_stream_echo), IOA_TEST(test_dgram_mmsg), IOA_TEST(test_dgram_msg),
 #else
 #define IOA_LAB_STREAM_TESTS
 #endif
