@@ -10,6 +10,7 @@ if(TARGET test_fault)
   # pointers, and a truncated stack would match nothing.
   if(IOA_FAULT_INJECTION)
     target_compile_definitions(test_fault PRIVATE IOA_FAULT_INJECTION)
+    target_sources(test_fault PRIVATE dns_fixture.c)
     # Scenarios for modules that have landed (their sources are no longer
     # one-line placeholders).
     foreach(mod connect stream)

@@ -594,7 +594,10 @@ static ioa_addr addr_of(const char *ip, int port) {
   return a;
 }
 
+#include "dns_fixture.h"
+
 enum {
+  CONN_RESOLVE_CARES_DNS,
   CONN_SEQ,
   CONN_RACE_BIND,
   CONN_CANCEL,
@@ -617,6 +620,7 @@ static void sc_connect_common(run_stats *st, int kind) {
     return;
   }
   ioa_resolver *res = NULL;
+  ioa_dns_fixture *dns = NULL;
   conn_op c;
   memset(&c, 0, sizeof c);
   c.st = st;
@@ -677,6 +681,40 @@ static void sc_connect_common(run_stats *st, int kind) {
       p.on_stream = conn_stream;
     }
     break;
+  case CONN_RESOLVE_CARES_DNS: {
+    /* Real DNS answers from the in-process responder: A at once, AAAA
+     * (a refused ::1 port) 20 ms later, so partial answers, the resolution
+     * delay and the race all run under injection. */
+    static ioa_dns_record recs[1];
+    static char v6port[8];
+    (void)v6port;
+    recs[0] = (ioa_dns_record){.name = "lab.test",
+                               .a = {"127.0.0.1", NULL},
+                               .aaaa = {"::1", NULL},
+                               .delay_aaaa_ms = 20};
+    if (ioa_dns_fixture_start(&dns, "127.0.0.1", 0, recs, 1) < 0)
+      fail_msg("DNS fixture did not start");
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(dns));
+    ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+    r = ioa_resolver_new(loop, &ro, &res);
+    if (r < 0) {
+      saw_error(st, "ioa_resolver_new", r);
+      st->started = st->completions = 1;
+      ioa_loop_free(loop);
+      ioa_dns_fixture_stop(dns);
+      fixture_close(&fx);
+      return;
+    }
+    p.resolver = res;
+    p.host = "lab.test";
+    p.service = port;
+    p.socktype = SOCK_STREAM;
+    p.mode = IOA_CONNECT_RACE;
+    p.attempt_delay_ms = 10;
+    p.timeout_ms = 2000;
+    break;
+  }
   case CONN_RESOLVE_CARES: {
     /* "localhost" comes from /etc/hosts; the server is a closed loopback
      * port in case c-ares asks it anything. */
@@ -717,6 +755,8 @@ static void sc_connect_common(run_stats *st, int kind) {
   if (res)
     ioa_resolver_free(res);
   ioa_loop_free(loop);
+  if (dns)
+    ioa_dns_fixture_stop(dns);
   fixture_close(&fx);
 }
 
@@ -726,6 +766,7 @@ static void sc_connect_cancel(run_stats *st) { sc_connect_common(st, CONN_CANCEL
 static void sc_resolve_race(run_stats *st) { sc_connect_common(st, CONN_RESOLVE); }
 static void sc_resolve_race_cares(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES); }
 static void sc_race_holes(run_stats *st) { sc_connect_common(st, CONN_RACE_HOLES); }
+static void sc_cares_dns(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES_DNS); }
 static void sc_sockopt_cancel(run_stats *st) { sc_connect_common(st, CONN_SOCKOPT_CANCEL); }
 static void sc_connect_stream(run_stats *st) { sc_connect_common(st, CONN_STREAM); }
 
@@ -745,6 +786,7 @@ static const scenario connect_scenarios[] = {
     {"connect_race_4_with_black_holes", sc_race_holes, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"connect_cancel_in_sockopt_hook", sc_sockopt_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"connect_on_stream", sc_connect_stream, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"resolve_race_cares_dns_partial", sc_cares_dns, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
 };
 
 static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
@@ -767,12 +809,17 @@ static void test_resolve_race_cares(void **state) {
 static void test_race_holes(void **state) { sweep(&connect_scenarios[7]); }
 static void test_sockopt_cancel(void **state) { sweep(&connect_scenarios[8]); }
 static void test_connect_stream(void **state) { sweep(&connect_scenarios[9]); }
+static void test_cares_dns(void **state) {
+  if (!ioa_resolver_have_cares())
+    skip();
+  sweep(&connect_scenarios[10]);
+}
 
 #define IOA_LAB_CONNECT_TESTS                                                                      \
   IOA_TEST(test_connect_seq), IOA_TEST(test_connect_race_bind), IOA_TEST(test_connect_cancel),    \
       IOA_TEST(test_resolve_race), IOA_TEST(test_resolve_race_worker),                            \
       IOA_TEST(test_resolve_race_cares), IOA_TEST(test_race_holes),                               \
-      IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream),
+      IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),
 #else
 #define IOA_LAB_CONNECT_TESTS
 #endif
