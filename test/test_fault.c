@@ -505,6 +505,9 @@ typedef struct conn_op {
   int cancel_on_fail; /* cancel from inside the first on_fail */
   int cancel_on_sockopt; /* cancel from inside the nth socket-option hook */
   int sockopts;
+  int cancel_on_attempt; /* cancel from inside the nth on_attempt hook */
+  int attempts;
+  int cancel_on_resolved; /* cancel from inside on_resolved */
   ioa_connect_req *req;
 } conn_op;
 
@@ -529,7 +532,9 @@ static void conn_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, v
 static void conn_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
   conn_op *c = data;
   /* A cancel the scenario asked for is its expected outcome. */
-  conn_complete(c, err == -ECANCELED && (c->cancel_on_fail || c->cancel_on_sockopt),
+  conn_complete(c,
+                err == -ECANCELED && (c->cancel_on_fail || c->cancel_on_sockopt ||
+                                      c->cancel_on_attempt || c->cancel_on_resolved),
                 ioa_syscall_name(sys), err);
 }
 static int conn_sockopt(ioa_connect_req *req, int fd, const ioa_addr *peer, const ioa_addr *local,
@@ -538,6 +543,18 @@ static int conn_sockopt(ioa_connect_req *req, int fd, const ioa_addr *peer, cons
   if (++c->sockopts == c->cancel_on_sockopt)
     ioa_connect_cancel(req);
   return 0;
+}
+static void conn_attempt(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                         void *data) {
+  conn_op *c = data;
+  if (++c->attempts == c->cancel_on_attempt)
+    ioa_connect_cancel(req);
+}
+static void conn_resolved(ioa_connect_req *req, const ioa_addr *addrs, size_t n, int is_local,
+                          void *data) {
+  conn_op *c = data;
+  if (c->cancel_on_resolved)
+    ioa_connect_cancel(req);
 }
 static void conn_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
   ioa_stream_free(s);
@@ -605,7 +622,9 @@ enum {
   CONN_RESOLVE_CARES,
   CONN_RACE_HOLES,
   CONN_SOCKOPT_CANCEL,
-  CONN_STREAM
+  CONN_STREAM,
+  CONN_ATTEMPT_CANCEL,
+  CONN_RESOLVED_CANCEL
 };
 
 static void sc_connect_common(run_stats *st, int kind) {
@@ -660,6 +679,7 @@ static void sc_connect_common(run_stats *st, int kind) {
     break;
   case CONN_RACE_HOLES:
   case CONN_SOCKOPT_CANCEL:
+  case CONN_ATTEMPT_CANCEL:
   case CONN_STREAM:
     /* Two attempts left pending in SYN_SENT, one refused, one that
      * connects: the losers must be closed when it wins (or on cancel). */
@@ -676,6 +696,8 @@ static void sc_connect_common(run_stats *st, int kind) {
     p.timeout_ms = 150;
     p.on_sockopt = conn_sockopt;
     c.cancel_on_sockopt = kind == CONN_SOCKOPT_CANCEL ? 2 : 0;
+    p.on_attempt = conn_attempt;
+    c.cancel_on_attempt = kind == CONN_ATTEMPT_CANCEL ? 3 : 0;
     if (kind == CONN_STREAM) {
       p.on_connected = NULL;
       p.on_stream = conn_stream;
@@ -731,6 +753,10 @@ static void sc_connect_common(run_stats *st, int kind) {
     }
     p.resolver = res;
   } /* fall through */
+  case CONN_RESOLVED_CANCEL:
+    p.on_resolved = conn_resolved;
+    c.cancel_on_resolved = 1;
+    /* fall through */
   case CONN_RESOLVE:
     p.host = "localhost";
     p.service = port;
@@ -767,6 +793,8 @@ static void sc_resolve_race(run_stats *st) { sc_connect_common(st, CONN_RESOLVE)
 static void sc_resolve_race_cares(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES); }
 static void sc_race_holes(run_stats *st) { sc_connect_common(st, CONN_RACE_HOLES); }
 static void sc_cares_dns(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CARES_DNS); }
+static void sc_attempt_cancel(run_stats *st) { sc_connect_common(st, CONN_ATTEMPT_CANCEL); }
+static void sc_resolved_cancel(run_stats *st) { sc_connect_common(st, CONN_RESOLVED_CANCEL); }
 static void sc_sockopt_cancel(run_stats *st) { sc_connect_common(st, CONN_SOCKOPT_CANCEL); }
 static void sc_connect_stream(run_stats *st) { sc_connect_common(st, CONN_STREAM); }
 
@@ -787,6 +815,8 @@ static const scenario connect_scenarios[] = {
     {"connect_cancel_in_sockopt_hook", sc_sockopt_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"connect_on_stream", sc_connect_stream, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"resolve_race_cares_dns_partial", sc_cares_dns, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"connect_cancel_in_on_attempt", sc_attempt_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"resolve_cancel_in_on_resolved", sc_resolved_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
 };
 
 static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
@@ -809,6 +839,8 @@ static void test_resolve_race_cares(void **state) {
 static void test_race_holes(void **state) { sweep(&connect_scenarios[7]); }
 static void test_sockopt_cancel(void **state) { sweep(&connect_scenarios[8]); }
 static void test_connect_stream(void **state) { sweep(&connect_scenarios[9]); }
+static void test_attempt_cancel(void **state) { sweep(&connect_scenarios[11]); }
+static void test_resolved_cancel(void **state) { sweep(&connect_scenarios[12]); }
 static void test_cares_dns(void **state) {
   if (!ioa_resolver_have_cares())
     skip();
@@ -819,7 +851,8 @@ static void test_cares_dns(void **state) {
   IOA_TEST(test_connect_seq), IOA_TEST(test_connect_race_bind), IOA_TEST(test_connect_cancel),    \
       IOA_TEST(test_resolve_race), IOA_TEST(test_resolve_race_worker),                            \
       IOA_TEST(test_resolve_race_cares), IOA_TEST(test_race_holes),                               \
-      IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),
+      IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),       \
+      IOA_TEST(test_attempt_cancel), IOA_TEST(test_resolved_cancel),
 #else
 #define IOA_LAB_CONNECT_TESTS
 #endif
