@@ -76,8 +76,12 @@ typedef struct lab_req {
   int done;
 } lab_req;
 
+static int fd_open(int fd);
+
 static void on_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
   lab_req *r = data;
+  /* The seed passes the socket to on_fail: it must still be open here. */
+  CHECK(f->fd < 0 || fd_open(f->fd), "on_fail fd %d already closed", f->fd);
   char a[IOA_ADDR_STRLEN] = "-";
   if (f->peer)
     ioa_addr_format(f->peer, a, sizeof a);
@@ -543,7 +547,28 @@ static void dns_case(ioa_loop *loop, ioa_resolver *res, const char *host, int wa
     CHECK(code == want, "%s: got %s, want %s", host, ioa_err_name(code), ioa_err_name(want));
 }
 
+/* The overall deadline must hold while a pool thread is still stuck in
+ * getaddrinfo (drop.test: glibc waits its 1 s resolv.conf timeout). */
+static void dns_deadline(ioa_loop *loop) {
+  fprintf(stderr, "drop.test via getaddrinfo with a 300 ms deadline\n");
+  ioa_connect_params p;
+  lab_req r;
+  lab_params(&p, &r);
+  p.host = "drop.test";
+  p.service = "9100";
+  p.socktype = SOCK_STREAM;
+  p.timeout_ms = 300;
+  if (lab_run(loop, &p, &r) < 0)
+    return;
+  uint64_t took = mono_ns() - r.start_ns;
+  int code = r.resolve_err ? r.resolve_err : r.err;
+  CHECK(code == -ETIMEDOUT, "got %s, want ETIMEDOUT", ioa_err_name(code));
+  CHECK(took >= 300000000u, "deadline fired early");
+  CHECK(took < 900000000u, "completion waited for getaddrinfo (%.0f ms)", (double)took / 1e6);
+}
+
 static void sc_dns(ioa_loop *loop) {
+  dns_deadline(loop);
   dns_case(loop, NULL, "nx.test", IOA_EAI_NONAME);
   dns_case(loop, NULL, "fail.test", IOA_EAI_AGAIN);
   dns_case(loop, NULL, "drop.test", 0);
@@ -740,7 +765,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "unknown scenario %s\n", sc);
     return 2;
   }
+  uint64_t t_free = mono_ns();
   ioa_loop_free(loop);
+  fprintf(stderr, "ioa_loop_free took %.1f ms\n", (double)(mono_ns() - t_free) / 1e6);
   int fd1 = ioa_test_fd_count();
   CHECK(fd1 == fd0, "fd count %d before, %d after", fd0, fd1);
   fprintf(stderr, "%s: %s\n", sc, failures ? "FAILED" : "passed");
