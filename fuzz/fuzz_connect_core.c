@@ -12,7 +12,9 @@
  * Invariants checked (abort on violation):
  *  - exactly one DONE, and nothing but CLOSE/TIMER after it;
  *  - with NO_CALLBACKS no FAIL/DONE, with NO_OPEN no OPEN (DEFER instead);
- *  - OPEN only for an untried, compatible candidate in a free slot;
+ *  - OPEN only for an untried, compatible candidate in a free slot; one
+ *    attempt at a time when sequential; when racing, no new attempt before
+ *    the attempt delay unless one ended (RFC 8305);
  *  - FAIL and CLOSE only name fds that are open and belong to that slot;
  *    no FAIL after a cancel; a successful DONE hands over an open fd;
  *  - a cancel or abort before completion yields exactly that error;
@@ -68,6 +70,11 @@ typedef struct fz {
 
   int fd_slot[NFD]; /* owning slot + 1, 0 = free */
   int connecting[MAX_SLOTS]; /* fd of a slot whose connect is in flight, or -1 */
+  int race;
+  uint64_t attempt_delay_ns;
+  uint64_t last_open_ns;
+  int opens;
+  int freed_since_open; /* an attempt ended (failed or timed out) since the last OPEN */
   int ndone;
   int cancelled; /* cancel/abort reached the core before completion */
   int cancel_err;
@@ -171,12 +178,28 @@ static void answer_open(fz *f, const ioa_cc_action *a) {
   if ((b & 0x38) == 0x38)
     do_cancel(f, -ECANCELED);
   ioa_cc_opened(&f->cc, f->now, slot, fd, at, err, connected);
+  if (at != IOA_SYSCALL_NONE)
+    f->freed_since_open = 1;
   if (fd >= 0 && at == IOA_SYSCALL_NONE && !connected)
     f->connecting[slot] = fd;
 }
 
 static void check_open(fz *f, const ioa_cc_action *a, unsigned flags) {
   CHECK(!(flags & IOA_CC_NO_OPEN));
+  int in_flight = 0;
+  for (int s = 0; s < MAX_SLOTS; s++)
+    in_flight += f->connecting[s] >= 0;
+  if (!f->race) {
+    /* Sequential: one attempt at a time. */
+    CHECK(in_flight == 0);
+  } else if (f->opens && in_flight && !f->freed_since_open) {
+    /* Happy Eyeballs: while an attempt is in flight and none has ended,
+     * the next one waits for the connection attempt delay. */
+    CHECK(f->now >= f->last_open_ns + f->attempt_delay_ns);
+  }
+  f->opens++;
+  f->last_open_ns = f->now;
+  f->freed_since_open = 0;
   CHECK(f->ndone == 0 && !f->cancelled);
   CHECK(a->slot < MAX_SLOTS);
   CHECK(a->cand < f->cc.ncands);
@@ -214,6 +237,7 @@ static void drain(fz *f, unsigned flags) {
       break;
     case IOA_CC_ACT_FAIL: {
       CHECK(!(flags & IOA_CC_NO_CALLBACKS));
+      f->freed_since_open = 1;
       CHECK(f->ndone == 0 && !f->cancelled);
       size_t n;
       ioa_cc_failures(&f->cc, &n);
@@ -232,6 +256,7 @@ static void drain(fz *f, unsigned flags) {
       break;
     }
     case IOA_CC_ACT_CLOSE:
+      f->freed_since_open = 1;
       CHECK(a.fd >= 0);
       CHECK(fd_is_open(f, a.fd));
       CHECK(fd_owner(f, a.fd) == a.slot);
@@ -319,6 +344,8 @@ static void decode_event(fz *f) {
       static const int errs[4] = {0, -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH};
       int e = errs[(arg >> 2) & 3];
       f->connecting[s] = -1;
+      if (e)
+        f->freed_since_open = 1;
       ioa_cc_connected(&f->cc, f->now, s, e);
     }
     break;
@@ -349,6 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned c0 = byte(&f), c1 = byte(&f), c2 = byte(&f), c3 = byte(&f);
   unsigned c4 = byte(&f), c5 = byte(&f), c6 = byte(&f), c7 = byte(&f);
   int race = c0 & 1;
+  f.race = race;
   f.need_peers = (c0 >> 1) & 1;
   f.need_locals = (c0 >> 2) & 1;
   unsigned nslots = 1 + ((c0 >> 3) & 3);
@@ -359,6 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   f.npeers = c5 % (MAX_PEERS + 1);
   f.nlocals = c6 % (MAX_LOCALS + 1);
   f.now = 1000 * MS + (uint64_t)c7 * MS;
+  f.attempt_delay_ns = (attempt_delay ? attempt_delay : 250) * MS;
 
   for (unsigned i = 0; i < f.npeers; i++) {
     f.peers[i].meta = decode_meta(byte(&f));
