@@ -9,7 +9,7 @@ if(IOA_LAB_PH EQUAL -1 AND NOT IOA_FAULT_INJECTION)
   add_executable(test_lab test_lab.c)
   target_link_libraries(test_lab PRIVATE ioa_testutil)
   target_compile_options(test_lab PRIVATE ${IOA_WARNINGS})
-  foreach(sc errors blackhole he_gai he_cares he_partial dns)
+  foreach(sc errors blackhole he_gai he_cares he_partial dns dns_abandon)
     add_test(NAME lab_${sc}
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lab/netns-run $<TARGET_FILE:test_lab> ${sc})
     set_tests_properties(lab_${sc} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120 LABELS "lab")
