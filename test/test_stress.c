@@ -69,6 +69,7 @@ struct stress {
   int duplicate;
   int use_resolver;
   int chaos; /* fault build: random injected failures; errors are allowed */
+  int emfile; /* fd limit far below n */
   size_t start_errors;
   int lfd[NLISTEN];
   int lport[NLISTEN];
@@ -199,7 +200,7 @@ static void run_round(stress *s, unsigned round) {
   /* The loop is the test's plumbing: create it before chaos starts. */
   assert_int_equal(ioa_loop_new(&s->loop, NULL), 0);
 #ifdef IOA_FAULT_INJECTION
-  if (s->chaos) {
+  if (s->chaos && !s->emfile) {
     /* One call in IOA_STRESS_CHAOS (default 50) of every kind fails with its natural errno (ENOMEM,
      * EMFILE, EINTR, EAI_AGAIN...), on every thread. */
     ioa_fault_seed(s->rng);
@@ -314,10 +315,11 @@ static void run_round(stress *s, unsigned round) {
   for (size_t i = 0; i < s->n; i++)
     if (s->reqs[i].completions != 1)
       never++;
-  print_message("STRESS variant=%s%s round=%u n=%zu ok=%zu refused=%zu cancelled=%zu "
+  print_message("STRESS variant=%s%s%s round=%u n=%zu ok=%zu refused=%zu cancelled=%zu "
                 "cancel_calls=%zu other_err=%zu resolve_err=%zu start_errors=%zu injected=%lu "
                 "start_ms=%llu total_ms=%llu duplicates=%d incomplete=%zu\n",
-                s->use_resolver ? "resolver" : "addrs", s->chaos ? "_chaos" : "", round, s->n,
+                s->use_resolver ? "resolver" : "addrs", s->emfile ? "_emfile" : "",
+                s->chaos && !s->emfile ? "_chaos" : "", round, s->n,
                 s->ok, s->refused, s->cancelled, s->cancels_issued, s->other_err, s->resolve_err,
                 s->start_errors, injected, (unsigned long long)(t_started - t0),
                 (unsigned long long)(t_done - t0), s->duplicate, never);
@@ -375,6 +377,31 @@ static void stress_run(int use_resolver, int chaos) {
   free(s);
 }
 
+/* EMFILE storm: the fd limit set far below N, so most socket() calls fail
+ * with EMFILE; every request must still complete once, nothing may spin. */
+static void stress_emfile(void **state) {
+  struct rlimit old;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct rlimit rl = old;
+  rl.rlim_cur = (rlim_t)ioa_test_fd_count() + NLISTEN + 200;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  stress *s = calloc(1, sizeof *s);
+  assert_non_null(s);
+  s->n = env_size("IOA_STRESS_N", 10000);
+  s->chaos = 1; /* errors (EMFILE) are expected outcomes here */
+  s->rng = env_size("IOA_STRESS_SEED", 0x9e3779b97f4a7c15ull) | 1;
+  s->reqs = calloc(s->n, sizeof *s->reqs);
+  s->victims = calloc(s->n, sizeof *s->victims);
+  assert_non_null(s->reqs);
+  assert_non_null(s->victims);
+  s->emfile = 1;
+  run_round(s, 0);
+  free(s->reqs);
+  free(s->victims);
+  free(s);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 static void stress_addrs(void **state) { stress_run(0, 0); }
 static void stress_resolver(void **state) { stress_run(1, 0); }
 #ifdef IOA_FAULT_INJECTION
@@ -387,6 +414,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(stress_addrs),
       IOA_TEST(stress_resolver),
+      IOA_TEST(stress_emfile),
 #ifdef IOA_FAULT_INJECTION
       IOA_TEST(stress_addrs_chaos),
       IOA_TEST(stress_resolver_chaos),
