@@ -9,10 +9,11 @@
  * Built only meaningfully in the `fault` preset (IOA_FAULT_INJECTION, see
  * test/fault.cmake); elsewhere it exits 77, which CTest reports as skipped.
  *
- * Each scenario is swept twice: with every op's natural errno (ENOMEM for
- * malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
- * getaddrinfo...) and with EIO everywhere, which takes the paths natural
- * errnos never reach (a poller failing hard, getaddrinfo's EAI_SYSTEM).
+ * Each scenario is swept three times: with every op's natural errno (ENOMEM
+ * for malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
+ * getaddrinfo...); with EIO everywhere, which takes the paths natural errnos
+ * never reach (a poller failing hard, getaddrinfo's EAI_SYSTEM); and sticky
+ * (every call from the Nth on fails: a resource that stays exhausted).
  * Output lines "FAULT-SWEEP scenario=<name> errno=<mode> points=<N>" are what
  * scripts/lab collects into its report.
  */
@@ -174,6 +175,8 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
     fail_msg("%s: the clean run did not succeed (started %d, completed %d, ok %d): %s", sc->name,
              st.started, st.completions, st.successes, st.why);
   assert_int_equal(ioa_test_fd_count(), fd0);
+  if (leak_check())
+    fail_msg("%s: the clean run leaked (report above)", sc->name);
 
   unsigned long points = 0;
   unsigned long per_op[IOA_FOP_COUNT_] = {0};
@@ -753,11 +756,12 @@ static void sc_connect_common(run_stats *st, int kind) {
     }
     p.resolver = res;
   } /* fall through */
-  case CONN_RESOLVED_CANCEL:
-    p.on_resolved = conn_resolved;
-    c.cancel_on_resolved = 1;
-    /* fall through */
   case CONN_RESOLVE:
+  case CONN_RESOLVED_CANCEL:
+    if (kind == CONN_RESOLVED_CANCEL) {
+      p.on_resolved = conn_resolved;
+      c.cancel_on_resolved = 1;
+    }
     p.host = "localhost";
     p.service = port;
     p.socktype = SOCK_STREAM;
