@@ -821,6 +821,9 @@ static const scenario connect_scenarios[] = {
     {"resolve_race_cares_dns_partial", sc_cares_dns, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"connect_cancel_in_on_attempt", sc_attempt_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
     {"resolve_cancel_in_on_resolved", sc_resolved_cancel, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    /* Allocations on every thread (pool workers too): the count may differ
+     * from run to run, each run is still checked. */
+    {"resolve_race_gai_malloc_any_thread", sc_resolve_race, IOA_FAULT_MASK(IOA_FOP_MALLOC), 0},
 };
 
 static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
@@ -845,6 +848,7 @@ static void test_sockopt_cancel(void **state) { sweep(&connect_scenarios[8]); }
 static void test_connect_stream(void **state) { sweep(&connect_scenarios[9]); }
 static void test_attempt_cancel(void **state) { sweep(&connect_scenarios[11]); }
 static void test_resolved_cancel(void **state) { sweep(&connect_scenarios[12]); }
+static void test_malloc_any_thread(void **state) { sweep(&connect_scenarios[13]); }
 static void test_cares_dns(void **state) {
   if (!ioa_resolver_have_cares())
     skip();
@@ -856,7 +860,8 @@ static void test_cares_dns(void **state) {
       IOA_TEST(test_resolve_race), IOA_TEST(test_resolve_race_worker),                            \
       IOA_TEST(test_resolve_race_cares), IOA_TEST(test_race_holes),                               \
       IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),       \
-      IOA_TEST(test_attempt_cancel), IOA_TEST(test_resolved_cancel),
+      IOA_TEST(test_attempt_cancel), IOA_TEST(test_resolved_cancel),                             \
+      IOA_TEST(test_malloc_any_thread),
 #else
 #define IOA_LAB_CONNECT_TESTS
 #endif
