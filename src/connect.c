@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "connect_core.h"
 #include "loop_internal.h"
+#include "resolve_internal.h"
 #include "sys.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -204,6 +205,25 @@ static void warn_unspecified(ioa_connect_req *req, ioa_warn_cb cb, void *data,
 
 /* ----------------------------------------------------------- lifecycle */
 
+/* One answer of ioa_connect_failures(): n records follow, then their
+ * addresses.  Kept in the core's fails->aux, newest first. */
+typedef struct failures_view {
+  struct failures_view *prev;
+  size_t n;
+} failures_view;
+
+static void free_failure_views(ioa_connect_req *req) {
+  if (!req->cc.fails)
+    return;
+  failures_view *v = req->cc.fails->aux;
+  while (v) {
+    failures_view *prev = v->prev;
+    ioa_free(v);
+    v = prev;
+  }
+  req->cc.fails->aux = NULL;
+}
+
 static void req_free(ioa_connect_req *req) {
   if (req->fast) { /* nothing but the watcher was ever started */
     ioa_io_stop(&req->io0);
@@ -223,6 +243,7 @@ static void req_free(ioa_connect_req *req) {
   for (unsigned i = 0; i < req->cc.nslots; i++)
     ioa_io_stop(slot_io(req, i));
   ioa_defer_stop(&req->defer);
+  free_failure_views(req);
   ioa_cc_dispose(&req->cc);
   ioa_free(req);
 }
@@ -565,14 +586,22 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   *out = NULL;
   if (n == 0)
     return 0;
-  /* Built on demand: the request itself keeps only compact records. */
+  /* Built on demand: the request itself keeps only compact records.  Every
+   * list handed out stays valid until the request goes (the header's
+   * promise), so a newer one is chained in front of the older ones. */
+  failures_view *last = req->cc.fails->aux;
+  if (last && last->n == n) {
+    *out = (const ioa_attempt_failure *)(const void *)(last + 1);
+    return n;
+  }
   size_t each = sizeof(ioa_attempt_failure) + 2 * sizeof(ioa_addr);
-  unsigned char *buf = ioa_malloc(sizeof(size_t) + n * each);
-  if (!buf)
+  failures_view *view = ioa_malloc(sizeof *view + n * each);
+  if (!view)
     return 0;
-  ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(buf + sizeof(size_t) + 0);
+  view->prev = last;
+  view->n = n;
+  ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(view + 1);
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
-  memcpy(buf, &n, sizeof n);
   for (size_t i = 0; i < n; i++) {
     const ioa_cc_failure *f = &recs[i];
     const unsigned char *pe = peer_entry(req, f->cand);
@@ -592,8 +621,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
     v[i].start_ns = f->start_ns;
     v[i].end_ns = f->end_ns;
   }
-  ioa_free(req->cc.fails->aux);
-  req->cc.fails->aux = buf;
+  req->cc.fails->aux = view;
   *out = v;
   return n;
 }
@@ -648,7 +676,8 @@ static int ensure_cands(ioa_connect_req *req) {
 
 static void warn_new_peers(ioa_connect_req *req, unsigned from) {
   const hooks *h = req_hooks(req);
-  for (unsigned i = from; i < req->cc.npeers; i++) {
+  /* The hook may cancel the request: nothing of it is reported after that. */
+  for (unsigned i = from; i < req->cc.npeers && !req->done; i++) {
     const unsigned char *e = (const unsigned char *)ioa_cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
       warn_unspecified(req, h ? h->on_warning : NULL, req->data, e);
@@ -685,7 +714,8 @@ static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs,
     return r;
   if (!is_local)
     warn_new_peers(req, have);
-  tell_resolved(req, is_local, have, (unsigned)k);
+  if (!req->done) /* cancelled from the warning hook: completed, so silent */
+    tell_resolved(req, is_local, have, (unsigned)k);
   return 0;
 }
 
@@ -756,7 +786,12 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
     rp.hints.flags |= AI_PASSIVE; /* a NULL local host means "any address" */
   rp.timeout_ms = timeout_ms;
   rp.on_done = is_local ? local_done : peer_done;
-  rp.on_partial = !is_local && req->cc.race ? peer_partial : NULL;
+  /* Only c-ares delivers the families as they arrive.  The getaddrinfo
+   * pool's per-family calls come with its complete answer, sorted by RFC 6724
+   * and /etc/gai.conf: taking them as early answers would put IPv6 first
+   * against that order, so the whole answer is waited for instead. */
+  rp.on_partial =
+      !is_local && req->cc.race && r->backend == IOA_RESOLVER_CARES ? peer_partial : NULL;
   rp.data = req;
   return ioa_resolve(r, &rp, is_local ? &req_ext(req)->res->local_req : &req_ext(req)->res->peer_req);
 }
@@ -1014,12 +1049,15 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     ioa_resolver *r = p->resolver;
     int e = r ? 0 : ioa_resolver_default(loop, &r);
     ioa_resolve_hints hints = {p->family, st_hint, proto_hint, p->flags};
-    unsigned rt = p->timeout_ms;
+    /* Lookups get no timeout from the overall deadline (0: the resolver's
+     * default applies): the core's timer ends the request as a connect
+     * timeout and cancels them.  The same deadline given to the resolver
+     * fired first and turned into a resolve error. */
     if (res_local) {
       if (e == 0)
         e = ensure_cands(req);
       if (e == 0)
-        e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, rt);
+        e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, 0);
       if (e < 0)
         ioa_cc_resolved(cc, now, 1, e);
     }
@@ -1027,7 +1065,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
       if (e == 0)
         e = ensure_cands(req);
       if (e == 0)
-        e = start_lookup(req, r, 0, p->host, p->service, &hints, rt);
+        e = start_lookup(req, r, 0, p->host, p->service, &hints, 0);
       if (e < 0)
         ioa_cc_resolved(cc, now, 0, e);
     } else if (!resolving && plain_cands == 0 && e == 0) {

@@ -63,6 +63,10 @@ struct ioa_loop {
   struct epoll_event events[IOA_MAX_EVENTS];
 };
 
+/* Deadlines saturate: a timeout near UINT64_MAX means "never", not a wrap
+ * into the past. */
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 static uint64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -234,7 +238,8 @@ static int64_t next_timeout_ms(const ioa_loop *loop) {
   uint64_t due = loop->heap[0]->due_ns_;
   if (due <= loop->now)
     return 0;
-  uint64_t ms = (due - loop->now + 999999u) / 1000000u; /* round up: never wake early */
+  uint64_t left = due - loop->now;
+  uint64_t ms = left / 1000000u + (left % 1000000u != 0); /* round up: never wake early */
   return ms > INT_MAX ? INT_MAX : (int64_t)ms;
 }
 
@@ -462,7 +467,7 @@ int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns) {
 }
 
 int ioa_timer_start(ioa_timer *t, uint64_t timeout_ns, uint64_t repeat_ns) {
-  return ioa_timer_start_at(t, t->loop_->now + timeout_ns, repeat_ns);
+  return ioa_timer_start_at(t, add_sat(t->loop_->now, timeout_ns), repeat_ns);
 }
 
 void ioa_timer_stop(ioa_timer *t) {
@@ -476,13 +481,18 @@ int ioa_timer_active(const ioa_timer *t) { return t->heap_idx_ != SIZE_MAX; }
 
 static void run_timers(ioa_loop *loop) {
   uint64_t now = loop->now;
-  while (loop->heap_len && loop->heap[0]->due_ns_ <= now) {
+  /* Timers (re)started from these callbacks wait for the next run even when
+   * already due: one re-arming itself at 0 must not keep the loop from
+   * polling (the heap's top may then hide older due timers until then). */
+  uint64_t started_before = loop->timer_seq;
+  while (loop->heap_len && loop->heap[0]->due_ns_ <= now &&
+         loop->heap[0]->seq_ < started_before) {
     ioa_timer *t = loop->heap[0];
     heap_remove(loop, t);
     if (t->repeat_ns_) {
-      uint64_t due = t->due_ns_ + t->repeat_ns_;
+      uint64_t due = add_sat(t->due_ns_, t->repeat_ns_);
       if (due <= now) /* fell behind: skip missed periods rather than spin */
-        due = now + t->repeat_ns_;
+        due = add_sat(now, t->repeat_ns_);
       /* The slot was just freed, so re-inserting cannot need memory. */
       (void)ioa_timer_start_at(t, due, t->repeat_ns_);
     }

@@ -416,8 +416,14 @@ static int deliver(ioa_socket *s, unsigned i, const char *syscall) {
 /* Returns non-zero if the socket was freed. */
 static int do_recv(ioa_socket *s) {
   int r = alloc_recv(s);
-  if (r < 0)
+  if (r < 0) {
+    /* Without buffers every readable event would fail again: pause (the
+     * level-triggered fd would otherwise spin) and say so once; the caller
+     * may resume once memory is available. */
+    s->recv_paused = 1;
+    update_io(s);
     return report(s, s->batch > 1 ? "recvmmsg" : "recvmsg", r);
+  }
   for (int round = 0; round < SOCKET_RECV_ROUNDS && want_recv(s); round++) {
     unsigned want = s->batch;
     prepare_recv(s, want);

@@ -83,6 +83,7 @@ struct ioa_stream {
   int read_paused;
   int eof_seen;
   int eof_delivered;
+  int delivering; /* inside on_read: rbuf is the callback's until it returns */
   int keep_open_on_eof;
 
   /* write side */
@@ -209,6 +210,12 @@ static int discard_queue(ioa_stream *s) {
   return cb_leave(s);
 }
 
+static void release_rbuf(ioa_stream *s) {
+  ioa_free(s->rbuf);
+  s->rbuf = NULL;
+  s->rcap = s->rstart = s->rend = 0;
+}
+
 /* Close the fd and stop everything that could produce further callbacks
  * other than the ones already pending.  Queued writes are handed back from
  * the tick (zero-copy free callbacks are user code: never run from inside
@@ -223,9 +230,8 @@ static void close_fd(ioa_stream *s) {
   ioa_sys_close(s->fd);
   s->fd = -1;
   s->pending &= ~(unsigned)(PEND_FLUSH | PEND_REOFFER | PEND_HIGH);
-  ioa_free(s->rbuf);
-  s->rbuf = NULL;
-  s->rcap = s->rstart = s->rend = 0;
+  if (!s->delivering) /* else deliver() releases it once on_read returns */
+    release_rbuf(s);
   trim_spares(s, 0);
   if (s->whead)
     schedule(s, PEND_DISCARD);
@@ -618,12 +624,16 @@ static int deliver(ioa_stream *s, int eof) {
       break;
     first = 0;
     cb_enter(s);
+    s->delivering = 1;
     size_t used = s->cbs.on_read(s, s->rbuf ? s->rbuf + s->rstart : (const uint8_t *)"", len,
                                  eof, s->data);
+    s->delivering = 0;
     if (cb_leave(s))
-      return 1;
-    if (s->closed)
+      return 1; /* freed: stream_destroy releases rbuf */
+    if (s->closed) {
+      release_rbuf(s); /* closed from on_read: kept until it returned */
       return 0;
+    }
     if (used > len)
       used = len;
     s->rstart += used;

@@ -11,10 +11,13 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -48,13 +51,36 @@ static inline ssize_t ioa_sys_read(int fd, void *buf, size_t n) {
   IOA_FAULT_SYS(IOA_FOP_READ, -1);
   return read(fd, buf, n);
 }
+/* writev() for non-sockets (pipes), which have no MSG_NOSIGNAL: SIGPIPE is
+ * blocked in this thread around the call (a write raises it at the writing
+ * thread) and the one the write raised is taken back; one the application
+ * already had pending is left alone. */
+static inline ssize_t ioa_sys_writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t r = writev(fd, iov, iovcnt);
+  int e = errno;
+  if (r < 0 && e == EPIPE && !was_pending) {
+    static const struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return r;
+}
 /* For sockets: send() with MSG_NOSIGNAL so a closed peer gives EPIPE, not
- * SIGPIPE.  Falls back to write() for non-sockets (pipes in tests). */
+ * SIGPIPE.  Falls back to a SIGPIPE-free write() for non-sockets (pipes). */
 static inline ssize_t ioa_sys_write(int fd, const void *buf, size_t n) {
   IOA_FAULT_SYS(IOA_FOP_WRITE, -1);
   ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
-  if (r < 0 && errno == ENOTSOCK)
-    r = write(fd, buf, n);
+  if (r < 0 && errno == ENOTSOCK) {
+    struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = n};
+    r = ioa_sys_writev_nosigpipe(fd, &iov, 1);
+  }
   return r;
 }
 static inline ssize_t ioa_sys_writev(int fd, const struct iovec *iov, int iovcnt) {
@@ -64,7 +90,7 @@ static inline ssize_t ioa_sys_writev(int fd, const struct iovec *iov, int iovcnt
   mh.msg_iovlen = (size_t)iovcnt;
   ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
   if (r < 0 && errno == ENOTSOCK)
-    r = writev(fd, iov, iovcnt);
+    r = ioa_sys_writev_nosigpipe(fd, iov, iovcnt);
   return r;
 }
 static inline ssize_t ioa_sys_recvmsg(int fd, struct msghdr *mh, int flags) {

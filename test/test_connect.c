@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <netdb.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* -------------------------------------------------------------- helpers */
@@ -1127,7 +1131,173 @@ static void he_late_aaaa_ipv4_after_resolution_delay(void **state) {
   (void)state;
   he_case(1500);
 }
+
+/* The overall deadline passing while the name is still resolving is the
+ * connect's timeout (ioa_connect(3): on_connect_error, IOA_SYSCALL_NONE,
+ * -ETIMEDOUT), not a resolver failure for on_resolve_error. */
+static int resolve_errors;
+static void on_resolve_error_counted(ioa_connect_req *req, int err, const char *message,
+                                     void *data) {
+  resolve_errors++;
+  on_resolve_error(req, err, message, data);
+}
+
+static void overall_timeout_while_resolving(void **state) {
+  (void)state;
+  if (!ioa_resolver_have_cares())
+    skip();
+  ioa_dns_record rec = {.name = "silent.test", .drop_a = 1, .drop_aaaa = 1};
+  ioa_dns_fixture *fx;
+  assert_int_equal(ioa_dns_fixture_start(&fx, "127.0.0.1", 0, &rec, 1), 0);
+  char servers[64];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
+  ctx c;
+  new_loop(&c);
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver *r;
+  assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.host = "silent.test";
+  p.service = "80";
+  p.socktype = SOCK_STREAM;
+  p.resolver = r;
+  p.timeout_ms = 100;
+  p.on_resolve_error = on_resolve_error_counted;
+  resolve_errors = 0;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(resolve_errors, 0);
+  assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
+  assert_int_equal(c.err, -ETIMEDOUT);
+  assert_int_equal(c.nfail, 0);
+  ioa_resolver_free(r);
+  finish(&c);
+  ioa_dns_fixture_stop(fx);
+}
 #endif
+
+/* ioa_connect_failures() promises its list stays valid until the completion
+ * callback returns: asking again (here from on_fail, then from the
+ * completion) must not pull the first answer from under the caller. */
+typedef struct failures_ctx {
+  ctx c;
+  const ioa_attempt_failure *early;
+  size_t nearly;
+  ioa_syscall early_syscall;
+  int early_err;
+} failures_ctx;
+
+static void on_fail_keep_failures(ioa_connect_req *req, const ioa_attempt_failure *f,
+                                  void *data) {
+  failures_ctx *fc = data;
+  (void)f;
+  fc->c.nfail++;
+  if (!fc->early) {
+    fc->nearly = ioa_connect_failures(req, &fc->early);
+    if (fc->nearly) {
+      fc->early_syscall = fc->early[0].syscall;
+      fc->early_err = fc->early[0].err;
+    }
+  }
+}
+
+static void on_error_rereads_failures(ioa_connect_req *req, ioa_syscall s, int err, void *data) {
+  failures_ctx *fc = data;
+  fc->c.done++;
+  fc->c.err_syscall = s;
+  fc->c.err = err;
+  const ioa_attempt_failure *all;
+  fc->c.nfailures_at_end = ioa_connect_failures(req, &all);
+  (void)ioa_connect_failures(req, &all); /* and once more */
+  /* The list fetched in the first on_fail is still the caller's to read. */
+  assert_non_null(fc->early);
+  assert_int_equal(fc->nearly, 1);
+  assert_int_equal(fc->early[0].syscall, fc->early_syscall);
+  assert_int_equal(fc->early[0].err, fc->early_err);
+  assert_int_equal(fc->early[0].syscall, all[0].syscall);
+  assert_int_equal(addr_port(fc->early[0].peer), addr_port(all[0].peer));
+}
+
+static void failures_list_stays_valid(void **state) {
+  (void)state;
+  failures_ctx fc;
+  memset(&fc, 0, sizeof fc);
+  new_loop(&fc.c);
+  ioa_addr addrs[3];
+  for (int i = 0; i < 3; i++)
+    addrs[i] = inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
+  ioa_connect_params p;
+  ioa_connect_params_init(&p);
+  p.addrs = addrs;
+  p.naddrs = 3;
+  p.on_connected = on_connected;
+  p.on_connect_error = on_error_rereads_failures;
+  p.on_fail = on_fail_keep_failures;
+  p.data = &fc;
+  assert_int_equal(ioa_connect(fc.c.loop, &p, &fc.c.req), 0);
+  assert_int_equal(ioa_test_run_until(fc.c.loop, &fc.c.done, 5000), 0);
+  assert_int_equal(fc.c.done, 1);
+  assert_int_equal(fc.c.nfail, 3);
+  assert_int_equal(fc.c.nfailures_at_end, 3);
+  assert_int_equal(fc.early_syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(fc.early_err, -ECONNREFUSED);
+  finish(&fc.c);
+}
+
+/* Cancelling from the warning hook (a caller treating "non-portable" as
+ * fatal) completes the request: no callback of the request may follow,
+ * on_resolved and further warnings included. */
+typedef struct warn_cancel_ctx {
+  ctx c;
+  int after_done; /* callbacks seen after the completion */
+} warn_cancel_ctx;
+
+static void on_warning_cancels(void *data, const char *msg) {
+  warn_cancel_ctx *w = data;
+  (void)msg;
+  w->after_done += w->c.done;
+  w->c.nwarn++;
+  if (w->c.req)
+    ioa_connect_cancel(w->c.req);
+}
+
+static void on_resolved_after(ioa_connect_req *req, const ioa_addr *addrs, size_t n,
+                              int is_local, void *data) {
+  warn_cancel_ctx *w = data;
+  (void)req, (void)addrs, (void)n, (void)is_local;
+  w->after_done += w->c.done;
+  w->c.nresolved++;
+}
+
+static void cancel_from_warning_ends_callbacks(void **state) {
+  (void)state;
+  warn_cancel_ctx w;
+  memset(&w, 0, sizeof w);
+  new_loop(&w.c);
+  int port = ioa_test_closed_port(AF_INET);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  ioa_connect_params p;
+  params_for(&p, &w.c);
+  p.data = &w;
+  p.host = "0.0.0.0"; /* unspecified: the non-portable warning, from the resolution */
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.on_fail = NULL;
+  p.on_warning = on_warning_cancels;
+  p.on_resolved = on_resolved_after;
+  w.c.in_connect = 1;
+  assert_int_equal(ioa_connect(w.c.loop, &p, &w.c.req), 0);
+  w.c.in_connect = 0;
+  assert_int_equal(w.c.nwarn, 0); /* nothing resolved yet */
+  run(&w.c);
+  assert_int_equal(w.c.nwarn, 1);
+  assert_int_equal(w.c.err, -ECANCELED);
+  assert_int_equal(w.after_done, 0);
+  assert_int_equal(w.c.nresolved, 0);
+  finish(&w.c);
+}
 
 /* --------------------------------------------- fault injection (fault preset) */
 #ifdef IOA_FAULT_INJECTION
@@ -1205,7 +1375,132 @@ static void fault_sweep_connect(void **state) {
 }
 #endif
 
-int main(void) {
+/* ------------------------- Happy Eyeballs: the resolver's order counts
+ *
+ * getaddrinfo() sorts its answer (RFC 6724, tuned by /etc/gai.conf); Happy
+ * Eyeballs must start with the family it put first.  Inside `unshare -n -m`
+ * a gai.conf that ranks IPv4 above IPv6 and an /etc/hosts name with both
+ * loopback addresses make getaddrinfo answer 127.0.0.1 before ::1: the first
+ * attempt must then be IPv4 (a listener there, nothing on ::1). */
+
+#define NS_FAIL 3
+#define NS_SETUP 77
+
+static int ns_bind(const char *dir, const char *name, const char *content, const char *target) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  fputs(content, f);
+  fclose(f);
+  return mount(path, target, NULL, MS_BIND, NULL);
+}
+
+typedef struct he_order_ctx {
+  ctx c;
+  int first_family;
+} he_order_ctx;
+
+static void on_attempt_family(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                              void *data) {
+  he_order_ctx *h = data;
+  (void)req, (void)local;
+  if (h->c.nattempt++ == 0)
+    h->first_family = peer->family;
+}
+
+static int he_order_helper(void) {
+  alarm(60);
+  if (system("ip link set lo up") != 0)
+    return NS_SETUP;
+  char dir[] = "/tmp/ioa-connect-ns-XXXXXX";
+  if (!mkdtemp(dir))
+    return NS_SETUP;
+  if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
+    return NS_SETUP;
+  if (ns_bind(dir, "hosts", "127.0.0.1 dual.ioa-test\n::1 dual.ioa-test\n", "/etc/hosts") != 0 ||
+      ns_bind(dir, "nsswitch.conf", "hosts: files\nservices: files\n", "/etc/nsswitch.conf") !=
+          0 ||
+      ns_bind(dir, "gai.conf", "precedence ::ffff:0:0/96 100\n", "/etc/gai.conf") != 0)
+    return NS_SETUP;
+  if (!ioa_test_have_ipv6())
+    return NS_SETUP;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  if (lfd < 0)
+    return NS_SETUP;
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  /* The premise: getaddrinfo itself puts IPv4 first here. */
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+  if (getaddrinfo("dual.ioa-test", service, &hints, &ai) != 0 || !ai || !ai->ai_next ||
+      ai->ai_family != AF_INET || ai->ai_next->ai_family != AF_INET6) {
+    fprintf(stderr, "he order helper: getaddrinfo does not answer IPv4 first here\n");
+    if (ai)
+      freeaddrinfo(ai);
+    return NS_SETUP;
+  }
+  freeaddrinfo(ai);
+
+  he_order_ctx h;
+  memset(&h, 0, sizeof h);
+  new_loop(&h.c);
+  ioa_connect_params p;
+  params_for(&p, &h.c);
+  p.data = &h;
+  p.host = "dual.ioa-test";
+  p.service = service;
+  p.socktype = SOCK_STREAM;
+  p.on_attempt = on_attempt_family;
+  int failed = 0;
+  if (ioa_connect(h.c.loop, &p, &h.c.req) != 0 ||
+      ioa_test_run_until(h.c.loop, &h.c.done, 10000) != 0) {
+    fprintf(stderr, "he order helper: connect did not complete\n");
+    failed = 1;
+  } else {
+    if (h.first_family != AF_INET) {
+      fprintf(stderr, "he order helper: first attempt family %d, want AF_INET\n", h.first_family);
+      failed = 1;
+    }
+    if (h.c.connected_fd < 0 || h.c.nfail != 0) {
+      fprintf(stderr, "he order helper: fd %d after %d failures\n", h.c.connected_fd, h.c.nfail);
+      failed = 1;
+    }
+  }
+  if (h.c.connected_fd >= 0)
+    close(h.c.connected_fd);
+  ioa_loop_free(h.c.loop);
+  close(lfd);
+  return failed ? NS_FAIL : 0;
+}
+
+static void he_starts_with_resolver_first_family(void **state) {
+  (void)state;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  assert_true(n > 0);
+  self[n] = '\0';
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execlp("unshare", "unshare", "-n", "-m", self, "--he-order-helper", (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == NS_FAIL)
+    fail_msg("Happy Eyeballs did not start with getaddrinfo's first family (see stderr)");
+  print_message("unshare -n -m or the gai.conf premise unavailable (status %d): skipped\n", st);
+  skip();
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--he-order-helper") == 0)
+    return he_order_helper();
+
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
       IOA_TEST(address_list_in_turn),
@@ -1235,9 +1530,13 @@ int main(void) {
       IOA_TEST(resolve_error_is_deferred_with_message),
       IOA_TEST(host_service_modes_and_local_host),
       IOA_TEST(host_service_black_hole_times_out),
+      IOA_TEST(failures_list_stays_valid),
+      IOA_TEST(cancel_from_warning_ends_callbacks),
+      IOA_TEST(he_starts_with_resolver_first_family),
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),
+      IOA_TEST(overall_timeout_while_resolving),
 #endif
 #ifdef IOA_FAULT_INJECTION
       IOA_TEST(fault_sweep_connect),

@@ -150,6 +150,73 @@ static void test_restart_reschedules(void **state) {
   ioa_loop_free(loop);
 }
 
+/* A timeout near UINT64_MAX means "practically never": now + timeout must
+ * not wrap into the past and fire at once; nor may a huge repeat period. */
+struct count_timer {
+  ioa_timer t;
+  int fired;
+  int stop_after;
+};
+
+static void count_and_maybe_stop(ioa_timer *t, void *data) {
+  struct count_timer *ct = data;
+  ct->fired++;
+  if (ct->stop_after && ct->fired >= ct->stop_after)
+    ioa_timer_stop(t);
+}
+
+static void test_huge_timeouts_do_not_wrap(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  struct count_timer far = {0}, far_repeat = {.stop_after = 5}, near = {0};
+  ioa_timer_init(loop, &far.t, count_and_maybe_stop, &far);
+  ioa_timer_init(loop, &far_repeat.t, count_and_maybe_stop, &far_repeat);
+  ioa_timer_init(loop, &near.t, count_and_maybe_stop, &near);
+  assert_int_equal(ioa_timer_start(&far.t, UINT64_MAX, 0), 0);
+  assert_int_equal(ioa_timer_start(&far_repeat.t, 0, UINT64_MAX - 10), 0);
+  assert_int_equal(ioa_timer_start(&near.t, 5 * MS, 0), 0);
+  for (int i = 0; i < 1000 && !near.fired; i++)
+    assert_true(ioa_loop_run(loop, IOA_RUN_ONCE) >= 0);
+  assert_int_equal(near.fired, 1);
+  assert_int_equal(far.fired, 0);
+  assert_int_equal(far_repeat.fired, 1); /* once at 0, the next period never comes */
+  assert_true(ioa_timer_active(&far.t));
+  assert_true(ioa_timer_active(&far_repeat.t));
+  ioa_timer_stop(&far.t);
+  ioa_timer_stop(&far_repeat.t);
+  ioa_loop_free(loop);
+}
+
+/* A timer callback that re-arms its timer at 0 (retry "as soon as
+ * possible") must not keep the loop inside one timer run: I/O, defers and
+ * stop get their turn between the firings. */
+struct rearm_timer {
+  ioa_timer t;
+  int fired, limit;
+};
+
+static void rearm_at_zero(ioa_timer *t, void *data) {
+  struct rearm_timer *r = data;
+  if (++r->fired < r->limit) /* the limit only bounds the test if this hangs */
+    assert_int_equal(ioa_timer_start(t, 0, 0), 0);
+}
+
+static void test_timer_rearmed_at_zero_lets_loop_turn(void **state) {
+  (void)state;
+  ioa_loop *loop = new_loop();
+  struct rearm_timer r = {.limit = 100000};
+  ioa_timer_init(loop, &r.t, rearm_at_zero, &r);
+  assert_int_equal(ioa_timer_start(&r.t, 0, 0), 0);
+  assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), 1);
+  /* At most once per timer run (a loop iteration has two). */
+  assert_in_range(r.fired, 1, 2);
+  int before = r.fired;
+  assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), 1);
+  assert_in_range(r.fired - before, 1, 2); /* and it keeps going, turn by turn */
+  ioa_timer_stop(&r.t);
+  ioa_loop_free(loop);
+}
+
 /* Many timers started and stopped in a scrambled order keep heap order. */
 static void test_timer_heap_stress(void **state) {
   (void)state;
@@ -710,6 +777,8 @@ int main(void) {
       IOA_TEST(test_timer_stops_another_due_in_same_iteration),
       IOA_TEST(test_timer_frees_itself),
       IOA_TEST(test_restart_reschedules),
+      IOA_TEST(test_huge_timeouts_do_not_wrap),
+      IOA_TEST(test_timer_rearmed_at_zero_lets_loop_turn),
       IOA_TEST(test_timer_heap_stress),
       IOA_TEST(test_defers_run_later_in_fifo_order),
       IOA_TEST(test_requeued_defer_waits_for_next_iteration),

@@ -3,8 +3,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,11 +668,14 @@ static void test_backpressure(void **state) {
   assert_int_equal(ioa_timer_start(&t, 1000000, 1000000), 0);
   assert_int_equal(run_until(loop, &c.highs, 10000), 0);
   assert_true(c.queued_at_high >= BP_HIGH);
-  /* Backed off: the queue stops growing while the reader sleeps. */
+  /* Backed off: while the reader sleeps the queue may only shrink (the
+   * kernel can still take bytes), and it grows again only after a low-water
+   * report told the writer to resume.  No assumption about how fast the
+   * kernel drains, so this holds under valgrind too. */
   size_t q = ioa_stream_queued(c.writer);
   run_for(loop, 50);
-  assert_int_equal(ioa_stream_queued(c.writer), q);
-  assert_int_equal(c.lows, 0);
+  if (c.lows == 0)
+    assert_true(ioa_stream_queued(c.writer) <= q);
   ioa_stream_resume_read(c.reader);
   assert_int_equal(run_until(loop, &c.done, 60000), 0);
   ioa_timer_stop(&t);
@@ -730,6 +735,66 @@ static void test_peer_reset_mid_write(void **state) {
   assert_int_equal(c.closed, 1);
   ioa_stream_free(s);
   ioa_loop_free(loop);
+}
+
+/* A stream may wrap a pipe (stream.h).  Writing to a pipe whose reader is
+ * gone must give EPIPE through on_error, never a SIGPIPE: pipes have no
+ * MSG_NOSIGNAL, so the library has to keep the signal away itself. */
+static volatile sig_atomic_t sigpipes;
+static void count_sigpipe(int sig) {
+  (void)sig;
+  sigpipes++;
+}
+
+static void test_pipe_reader_gone_no_sigpipe(void **state) {
+  (void)state;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_sigpipe; /* counted rather than fatal, so the test can say so */
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGPIPE, &sa, &old), 0);
+  sigpipes = 0;
+  ioa_loop *loop = new_loop();
+  int p[2];
+  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+  close(p[0]); /* the reader is gone */
+  ioa_stream *s;
+  assert_int_equal(ioa_stream_new(loop, p[1], NULL, &s), 0);
+  echo_ctx c = {0};
+  ioa_stream_callbacks cbs = ctx_cbs;
+  cbs.on_read = NULL; /* write-only end */
+  ioa_stream_set_callbacks(s, &cbs, &c);
+  assert_int_equal(ioa_stream_write(s, "hello", 5), 0);
+  assert_int_equal(run_until(loop, &c.done, 5000), 0);
+  assert_int_equal(c.errors, 1);
+  assert_int_equal(c.err, -EPIPE);
+  assert_string_equal(c.syscall, "writev");
+  assert_int_equal(sigpipes, 0);
+  /* A SIGPIPE the application itself has pending stays pending. */
+  sigset_t block, prev, pending;
+  sigemptyset(&block);
+  sigaddset(&block, SIGPIPE);
+  assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &prev), 0);
+  assert_int_equal(raise(SIGPIPE), 0);
+  int q[2];
+  assert_int_equal(pipe2(q, O_CLOEXEC), 0);
+  close(q[0]);
+  ioa_stream *s2;
+  echo_ctx c2 = {0};
+  assert_int_equal(ioa_stream_new(loop, q[1], NULL, &s2), 0);
+  ioa_stream_set_callbacks(s2, &cbs, &c2);
+  assert_int_equal(ioa_stream_write(s2, "x", 1), 0);
+  assert_int_equal(run_until(loop, &c2.done, 5000), 0);
+  assert_int_equal(c2.err, -EPIPE);
+  assert_int_equal(sigpending(&pending), 0);
+  assert_true(sigismember(&pending, SIGPIPE));
+  assert_int_equal(sigpipes, 0);
+  assert_int_equal(pthread_sigmask(SIG_SETMASK, &prev, NULL), 0); /* delivered now */
+  assert_int_equal(sigpipes, 1);
+  ioa_stream_free(s);
+  ioa_stream_free(s2);
+  ioa_loop_free(loop);
+  assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
 }
 
 /* The peer half-closes: we see EOF, can still answer, and (by default) the
@@ -928,6 +993,59 @@ static void free_zc(void *buf, void *data) {
   if (!c->freed && (c->where == FREE_IN_ZC_FREE || c->where == FREE_IN_ZC_FREE_ON_ERROR)) {
     ioa_stream_free(c->s);
     c->freed = 1;
+  }
+}
+
+/* on_read's bytes stay readable until it returns, even when it closes (or
+ * frees) its stream first -- say, to log a bad request after rejecting it. */
+typedef struct close_read_ctx {
+  ioa_stream *s;
+  int use_free;
+  char got[64];
+  size_t ngot;
+  int done;
+} close_read_ctx;
+
+static size_t close_then_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof,
+                              void *data) {
+  close_read_ctx *c = data;
+  (void)eof;
+  if (c->use_free)
+    ioa_stream_free(s);
+  else
+    ioa_stream_close(s);
+  /* Had the read buffer been released, this allocation would likely reuse
+   * it (and the byte check below fail) even without ASan. */
+  void *reuse = malloc(256u * 1024u);
+  assert_non_null(reuse);
+  memset(reuse, 0xAA, 256u * 1024u);
+  c->ngot = len < sizeof c->got ? len : sizeof c->got;
+  memcpy(c->got, buf, c->ngot);
+  free(reuse);
+  c->done = 1;
+  return len;
+}
+
+static void test_close_in_read_keeps_bytes(void **state) {
+  (void)state;
+  static const char msg[] = "a request the reader rejects";
+  for (int use_free = 0; use_free < 2; use_free++) {
+    ioa_loop *loop = new_loop();
+    int a, b;
+    tcp_pair(&a, &b);
+    close_read_ctx c = {.use_free = use_free};
+    assert_int_equal(ioa_stream_new(loop, a, NULL, &c.s), 0);
+    ioa_stream_callbacks cbs = {.on_read = close_then_read};
+    ioa_stream_set_callbacks(c.s, &cbs, &c);
+    assert_int_equal(write(b, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+    assert_int_equal(run_until(loop, &c.done, 5000), 0);
+    assert_int_equal(c.ngot, sizeof msg - 1);
+    assert_memory_equal(c.got, msg, sizeof msg - 1);
+    run_for(loop, 10);
+    if (!use_free)
+      ioa_stream_free(c.s);
+    ioa_loop_free(loop);
+    close(b);
   }
 }
 
@@ -1162,9 +1280,11 @@ int main(void) {
       IOA_TEST(test_pause_resume),
       IOA_TEST(test_backpressure),
       IOA_TEST(test_peer_reset_mid_write),
+      IOA_TEST(test_pipe_reader_gone_no_sigpipe),
       IOA_TEST(test_peer_half_close),
       IOA_TEST(test_shutdown_write_keeps_reading),
       IOA_TEST(test_close_when_empty),
+      IOA_TEST(test_close_in_read_keeps_bytes),
       IOA_TEST(test_free_in_each_callback),
       IOA_TEST(test_free_returns_zc_buffers),
       IOA_TEST(test_bulk_both_ways),

@@ -148,7 +148,9 @@ IOA_EXPORT int ioa_io_fd(const ioa_io *io);
 
 IOA_EXPORT void ioa_timer_init(ioa_loop *loop, ioa_timer *t, ioa_timer_cb cb, void *data);
 /* Fire after timeout_ns, then every repeat_ns if non-zero.  Restarting an
- * active timer reschedules it.  Returns 0 or -ENOMEM. */
+ * active timer reschedules it.  Deadlines saturate (a huge timeout means
+ * never); a timer started from a timer callback fires at the earliest in the
+ * next timer run, even if due.  Returns 0 or -ENOMEM. */
 IOA_EXPORT int ioa_timer_start(ioa_timer *t, uint64_t timeout_ns, uint64_t repeat_ns);
 /* Like ioa_timer_start but with an absolute ioa_loop_now()-based deadline. */
 IOA_EXPORT int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns);

@@ -36,7 +36,8 @@ typedef void (*ioa_socket_recv_cb)(ioa_socket *s, const uint8_t *buf, size_t len
  * pending error seen while not receiving) or "epoll_ctl"; err negative errno
  * (e.g. -ECONNREFUSED from ICMP on a connected UDP socket, -EMSGSIZE for a
  * packet too big to receive or send).  A send error drops the packet that
- * met it.  The socket stays open unless the callback closes it. */
+ * met it.  The socket stays open unless the callback closes it.  -ENOMEM for
+ * the receive buffers also pauses receiving (ioa_socket_resume_recv retries). */
 typedef void (*ioa_socket_error_cb)(ioa_socket *s, const char *syscall, int err, void *data);
 typedef void (*ioa_socket_event_cb)(ioa_socket *s, void *data);
 
