@@ -3,8 +3,10 @@
  * In a build with IOA_FAULT_INJECTION (the `fault` preset), every syscall and
  * allocation the library makes passes through ioa_fault_hit(), which counts
  * calls and makes the Nth matching one fail with a chosen errno.  Tests drive
- * it with ioa_fault_arm() to sweep N = 1, 2, 3, ... over a scenario.  In
- * normal builds the hooks compile to nothing and no state exists.
+ * it with ioa_fault_arm() to sweep N = 1, 2, 3, ... over a scenario, until a
+ * run ends with ioa_fault_fired() still 0 (the scenario made fewer than N
+ * matching calls, so every failure point has been exercised).  In normal
+ * builds the hooks compile to nothing and no state exists.
  */
 #ifndef IOA_FAULT_H
 #define IOA_FAULT_H
@@ -37,16 +39,53 @@ typedef enum ioa_fault_op {
   IOA_FOP_COUNT_
 } ioa_fault_op;
 
+#define IOA_FAULT_MASK(op) (1ul << (op))
+#define IOA_FAULT_ALL ((1ul << IOA_FOP_COUNT_) - 1)
+/* Count matching calls but never fail one: a dry run tells a sweep how many
+ * failure points a scenario has. */
+#define IOA_FAULT_COUNT_ONLY (~0ul)
+
+/* Flags for ioa_fault_arm_ex. */
+enum {
+  /* Count and fail only calls made by the thread that armed the injector, so
+   * a sweep over the loop thread is reproducible even while resolver threads
+   * allocate concurrently.  Without it every thread counts. */
+  IOA_FAULT_THIS_THREAD = 1u << 0,
+  /* Fail the nth matching call and every one after it (a resource that
+   * stays exhausted), instead of the nth alone. */
+  IOA_FAULT_STICKY = 1u << 1,
+  /* Chaos: nth is read as "one in nth": each matching call fails with that
+   * probability (a seeded, reproducible generator; see ioa_fault_seed). */
+  IOA_FAULT_RANDOM = 1u << 2,
+};
+
 #ifdef IOA_FAULT_INJECTION
-/* Returns 0, or the errno the caller must fail with. Thread-safe. */
+/* Returns 0, or the errno the caller must fail with (for getaddrinfo, a
+ * negative EAI_* value or a positive errno meaning EAI_SYSTEM). Thread-safe. */
 IOA_EXPORT int ioa_fault_hit(ioa_fault_op op);
-/* Arm: the nth (1-based) call of any op whose bit is in mask fails with err
- * (for IOA_FOP_MALLOC the allocation returns NULL; for getaddrinfo err is an
- * EAI_* value).  nth 0 disarms.  Resets the call counter. */
+/* Arm: the nth (1-based) call of any op whose bit is in mask fails with err;
+ * err 0 means each op's natural errno (ioa_fault_errno).  nth 0 disarms,
+ * IOA_FAULT_COUNT_ONLY only counts.  Resets the counters.  _ex takes
+ * IOA_FAULT_* flags. */
 IOA_EXPORT void ioa_fault_arm(unsigned long nth, unsigned long mask, int err);
-/* Calls seen since arming, and whether the armed failure was injected. */
+IOA_EXPORT void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags);
+/* Seed for IOA_FAULT_RANDOM (default 1). */
+IOA_EXPORT void ioa_fault_seed(unsigned long seed);
+/* Per-op errno used when arming with err 0 (the most plausible real failure:
+ * ENOMEM for malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
+ * getaddrinfo...).  err 0 restores the built-in choice. */
+IOA_EXPORT void ioa_fault_set_errno(ioa_fault_op op, int err);
+IOA_EXPORT int ioa_fault_errno(ioa_fault_op op);
+/* Matching calls seen since arming (all ops, and per op), whether the armed
+ * failure was injected, and into which op (-1 if none). */
 IOA_EXPORT unsigned long ioa_fault_calls(void);
+IOA_EXPORT unsigned long ioa_fault_op_calls(ioa_fault_op op);
 IOA_EXPORT int ioa_fault_fired(void);
+/* How many calls failed since arming (more than one when sticky/random). */
+IOA_EXPORT unsigned long ioa_fault_fires(void);
+IOA_EXPORT int ioa_fault_fired_op(void);
+/* "malloc", "socket", ... */
+IOA_EXPORT const char *ioa_fault_op_name(ioa_fault_op op);
 #define IOA_FAULT_ALLOC(op)                                                    \
   do {                                                                         \
     if (ioa_fault_hit(op))                                                     \

@@ -1,0 +1,435 @@
+/* libFuzzer target: the connector's sans-I/O core (src/connect_core.h)
+ * driven by a fuzzed sequence of events.  The harness plays the kernel and
+ * the clock: it hands out fds from a fake table (lowest free first, as the
+ * kernel does, so a stale close of a reused number is caught), answers every
+ * OPEN with a fuzzed socket/bind/connect outcome, delivers resolver answers
+ * (whole or one family first), connect completions, clock ticks, cancels and
+ * aborts, including cancels from inside on_fail and the socket-option hook.
+ *
+ * Input: 8 configuration bytes, the address metas, then events (see
+ * decode_event).  No syscall is made; nothing touches a network.
+ *
+ * Invariants checked (abort on violation):
+ *  - exactly one DONE, and nothing but CLOSE/TIMER after it;
+ *  - with NO_CALLBACKS no FAIL/DONE, with NO_OPEN no OPEN (DEFER instead);
+ *  - OPEN only for an untried, compatible candidate in a free slot; one
+ *    attempt at a time when sequential; when racing, no new attempt before
+ *    the attempt delay unless one ended (RFC 8305);
+ *  - FAIL and CLOSE only name fds that are open and belong to that slot;
+ *    no FAIL after a cancel; a successful DONE hands over an open fd;
+ *  - a cancel or abort before completion yields exactly that error;
+ *  - after the final cancel every fd is closed and the failure list freed
+ *    (LeakSanitizer);
+ *  - no livelock: a bounded number of actions per drain.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "connect_core.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond);              \
+      abort();                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+#define MS 1000000ull
+#define MAX_PEERS 12
+#define MAX_LOCALS 3
+#define MAX_SLOTS 4
+#define NFD 64
+#define FD_BASE 3
+
+typedef struct ent {
+  ioa_cc_meta meta;
+  uint32_t label;
+} ent;
+
+typedef struct fz {
+  const uint8_t *d;
+  size_t n, i;
+
+  ioa_cc cc;
+  ioa_cc_slot slots[MAX_SLOTS];
+  ioa_cc_cand cands[MAX_PEERS * MAX_LOCALS];
+  ent peers[MAX_PEERS], locals[MAX_LOCALS];
+  unsigned npeers, nlocals;  /* the final lists */
+  unsigned peers_given;      /* how many peers the core has been shown */
+  int need_peers, need_locals;
+  int peers_resolved, locals_resolved;
+  uint64_t now, timer;
+
+  int fd_slot[NFD]; /* owning slot + 1, 0 = free */
+  int connecting[MAX_SLOTS]; /* fd of a slot whose connect is in flight, or -1 */
+  int race;
+  uint64_t attempt_delay_ns;
+  uint64_t last_open_ns;
+  int opens;
+  int freed_since_open; /* an attempt ended (failed or timed out) since the last OPEN */
+  int ndone;
+  int cancelled; /* cancel/abort reached the core before completion */
+  int cancel_err;
+  int finished_seen;
+} fz;
+
+static unsigned byte(fz *f) { return f->i < f->n ? f->d[f->i++] : 0; }
+
+static int fd_alloc(fz *f, unsigned slot) {
+  for (int i = 0; i < NFD; i++)
+    if (!f->fd_slot[i]) {
+      f->fd_slot[i] = (int)slot + 1;
+      return FD_BASE + i;
+    }
+  return -1; /* table full: the socket "fails" with EMFILE */
+}
+
+static int fd_is_open(const fz *f, int fd) {
+  return fd >= FD_BASE && fd < FD_BASE + NFD && f->fd_slot[fd - FD_BASE] != 0;
+}
+
+static int fd_owner(const fz *f, int fd) { return f->fd_slot[fd - FD_BASE] - 1; }
+
+static void fd_close(fz *f, int fd) {
+  CHECK(fd_is_open(f, fd));
+  f->fd_slot[fd - FD_BASE] = 0;
+  for (int s = 0; s < MAX_SLOTS; s++)
+    if (f->connecting[s] == fd)
+      f->connecting[s] = -1;
+}
+
+static ioa_cc_meta decode_meta(unsigned b) {
+  static const uint8_t fam[4] = {AF_INET, AF_INET6, AF_INET6, AF_UNIX};
+  static const uint8_t st[4] = {0, SOCK_STREAM, SOCK_STREAM, SOCK_DGRAM};
+  static const uint16_t pr[4] = {0, 0, IPPROTO_TCP, IPPROTO_UDP};
+  ioa_cc_meta m = {fam[b & 3], st[(b >> 2) & 3], pr[(b >> 4) & 3]};
+  return m;
+}
+
+static int compatible(const ioa_cc_meta *l, const ioa_cc_meta *p) {
+  if (!l)
+    return 1;
+  if (l->family != p->family)
+    return 0;
+  if (l->socktype && p->socktype && l->socktype != p->socktype)
+    return 0;
+  if (l->protocol && p->protocol && l->protocol != p->protocol)
+    return 0;
+  return 1;
+}
+
+static void set_time(fz *f, uint64_t t) {
+  if (t > f->now)
+    f->now = t;
+}
+
+static void drain(fz *f, unsigned flags);
+
+static void do_cancel(fz *f, int err) {
+  int before = f->cc.state != IOA_CC_FINISHED;
+  if (err == -ECANCELED)
+    ioa_cc_cancel(&f->cc, f->now);
+  else
+    ioa_cc_abort(&f->cc, f->now, err);
+  if (before && !f->cancelled) {
+    f->cancelled = 1;
+    f->cancel_err = err;
+  }
+}
+
+/* Answer an OPEN the way the driver would after socket/sockopt hook/bind/
+ * connect, with a fuzzed outcome. */
+static void answer_open(fz *f, const ioa_cc_action *a) {
+  unsigned b = byte(f);
+  unsigned slot = a->slot;
+  int fd = -1;
+  ioa_syscall at = IOA_SYSCALL_NONE;
+  int err = 0, connected = 0;
+  switch (b & 7) {
+  case 0:
+    at = IOA_SYSCALL_SOCKET;
+    err = -EMFILE;
+    break;
+  default:
+    fd = fd_alloc(f, slot);
+    if (fd < 0) {
+      at = IOA_SYSCALL_SOCKET;
+      err = -EMFILE;
+      break;
+    }
+    switch (b & 7) {
+    case 1: at = IOA_SYSCALL_BIND; err = -EADDRINUSE; break;
+    case 2: at = IOA_SYSCALL_CONNECT; err = -ECONNREFUSED; break;
+    case 3: connected = 1; break;
+    case 4: at = IOA_SYSCALL_SOCKOPT; err = -EPERM; break;
+    case 5: at = IOA_SYSCALL_CONNECT; err = -ENETUNREACH; break;
+    default: break; /* in progress */
+    }
+  }
+  /* The socket-option hook may cancel while the slot is still OPENING. */
+  if ((b & 0x38) == 0x38)
+    do_cancel(f, -ECANCELED);
+  ioa_cc_opened(&f->cc, f->now, slot, fd, at, err, connected);
+  if (at != IOA_SYSCALL_NONE)
+    f->freed_since_open = 1;
+  if (fd >= 0 && at == IOA_SYSCALL_NONE && !connected)
+    f->connecting[slot] = fd;
+}
+
+static void check_open(fz *f, const ioa_cc_action *a, unsigned flags) {
+  CHECK(!(flags & IOA_CC_NO_OPEN));
+  int in_flight = 0;
+  for (int s = 0; s < MAX_SLOTS; s++)
+    in_flight += f->connecting[s] >= 0;
+  if (!f->race) {
+    /* Sequential: one attempt at a time. */
+    CHECK(in_flight == 0);
+  } else if (f->opens && in_flight && !f->freed_since_open) {
+    /* Happy Eyeballs: while an attempt is in flight and none has ended,
+     * the next one waits for the connection attempt delay. */
+    CHECK(f->now >= f->last_open_ns + f->attempt_delay_ns);
+  }
+  f->opens++;
+  f->last_open_ns = f->now;
+  f->freed_since_open = 0;
+  CHECK(f->ndone == 0 && !f->cancelled);
+  CHECK(a->slot < MAX_SLOTS);
+  CHECK(a->cand < f->cc.ncands);
+  const ioa_cc_cand *c = &f->cc.cands[a->cand];
+  CHECK(c->local & IOA_CC_USED); /* marked tried by this OPEN */
+  CHECK(c->peer < f->cc.npeers);
+  unsigned li = ioa_cc_cand_local(c);
+  const ioa_cc_meta *l = li == IOA_CC_NONE ? NULL : ioa_cc_local(&f->cc, li);
+  CHECK(li == IOA_CC_NONE || li < f->cc.nlocals);
+  CHECK(compatible(l, ioa_cc_peer(&f->cc, c->peer)));
+  /* The slot must be free: no fd of it still open, no connect in flight. */
+  CHECK(f->connecting[a->slot] < 0);
+  for (int i = 0; i < NFD; i++)
+    CHECK(f->fd_slot[i] != (int)a->slot + 1);
+}
+
+static void drain(fz *f, unsigned flags) {
+  for (int guard = 0;; guard++) {
+    CHECK(guard < 10000); /* livelock */
+    ioa_cc_action a;
+    memset(&a, 0x5a, sizeof a);
+    ioa_cc_action_kind k = ioa_cc_next(&f->cc, flags, &a);
+    CHECK(k == a.kind);
+    switch (k) {
+    case IOA_CC_ACT_NONE:
+      return;
+    case IOA_CC_ACT_DEFER:
+      CHECK(flags != 0);
+      /* The driver comes back from a safe place: the deferred callback. */
+      flags = 0;
+      break;
+    case IOA_CC_ACT_OPEN:
+      check_open(f, &a, flags);
+      answer_open(f, &a);
+      break;
+    case IOA_CC_ACT_FAIL: {
+      CHECK(!(flags & IOA_CC_NO_CALLBACKS));
+      f->freed_since_open = 1;
+      CHECK(f->ndone == 0 && !f->cancelled);
+      size_t n;
+      ioa_cc_failures(&f->cc, &n);
+      CHECK(a.failure < n);
+      CHECK(a.err < 0);
+      CHECK(a.syscall >= IOA_SYSCALL_SOCKET && a.syscall <= IOA_SYSCALL_SOCKOPT);
+      if (a.fd >= 0) {
+        CHECK(fd_is_open(f, a.fd));
+        CHECK(fd_owner(f, a.fd) == a.slot);
+      } else {
+        CHECK(a.syscall == IOA_SYSCALL_SOCKET);
+      }
+      /* on_fail may cancel the request. */
+      if ((byte(f) & 0xf) == 0xf)
+        do_cancel(f, -ECANCELED);
+      break;
+    }
+    case IOA_CC_ACT_CLOSE:
+      f->freed_since_open = 1;
+      CHECK(a.fd >= 0);
+      CHECK(fd_is_open(f, a.fd));
+      CHECK(fd_owner(f, a.fd) == a.slot);
+      fd_close(f, a.fd);
+      break;
+    case IOA_CC_ACT_TIMER:
+      f->timer = a.at;
+      CHECK(a.at == 0 || f->ndone == 0);
+      break;
+    case IOA_CC_ACT_DONE:
+      CHECK(!(flags & IOA_CC_NO_CALLBACKS));
+      CHECK(f->ndone == 0);
+      f->ndone++;
+      if (f->cancelled) {
+        CHECK(a.outcome == IOA_CC_CONNECT_ERROR);
+        CHECK(a.err == f->cancel_err);
+      }
+      if (a.outcome == IOA_CC_OK) {
+        CHECK(a.fd >= 0 && fd_is_open(f, a.fd));
+        CHECK(fd_owner(f, a.fd) == a.slot);
+        fd_close(f, a.fd); /* the user's now; it closes it */
+      } else {
+        CHECK(a.err < 0);
+        CHECK(a.outcome == IOA_CC_CONNECT_ERROR || a.outcome == IOA_CC_RESOLVE_ERROR);
+      }
+      break;
+    default:
+      CHECK(0);
+    }
+  }
+}
+
+/* Reveal more peers: the first k of the final list (indices are stable). */
+static void show_peers(fz *f, unsigned k) {
+  if (k > f->npeers)
+    k = f->npeers;
+  if (k > f->peers_given)
+    f->peers_given = k;
+  ioa_cc_set_peers(&f->cc, f->peers, sizeof(ent), (uint16_t)f->peers_given);
+}
+
+static void decode_event(fz *f) {
+  unsigned op = byte(f);
+  unsigned arg = byte(f);
+  unsigned flags = (op >> 4) & 3; /* NO_CALLBACKS / NO_OPEN on the drain */
+  switch (op & 15) {
+  case 0:
+  case 1: /* time passes */
+    set_time(f, f->now + (uint64_t)arg * 4 * MS);
+    ioa_cc_tick(&f->cc, f->now);
+    break;
+  case 2:
+  case 3: /* the armed timer fires */
+    if (f->timer) {
+      set_time(f, f->timer);
+      ioa_cc_tick(&f->cc, f->now);
+    }
+    break;
+  case 4: /* one family's peers first (c-ares) */
+    if (f->need_peers && !f->peers_resolved && f->npeers) {
+      unsigned k = f->peers_given + 1 + arg % 3;
+      show_peers(f, k);
+      ioa_cc_peers_partial(&f->cc, f->now, f->peers[f->peers_given - 1].meta.family);
+    }
+    break;
+  case 5: /* peers resolved */
+    if (f->need_peers && !f->peers_resolved) {
+      f->peers_resolved = 1;
+      show_peers(f, f->npeers);
+      ioa_cc_resolved(&f->cc, f->now, 0, (arg & 7) == 7 ? IOA_EAI_NONAME : 0);
+    }
+    break;
+  case 6: /* locals resolved */
+    if (f->need_locals && !f->locals_resolved) {
+      f->locals_resolved = 1;
+      ioa_cc_set_locals(&f->cc, f->locals, sizeof(ent), (uint16_t)f->nlocals);
+      ioa_cc_resolved(&f->cc, f->now, 1, (arg & 7) == 7 ? IOA_EAI_AGAIN : 0);
+    }
+    break;
+  case 7:
+  case 8:
+  case 9: { /* a connect in flight finishes */
+    unsigned s = arg % MAX_SLOTS;
+    if (f->connecting[s] >= 0) {
+      static const int errs[4] = {0, -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH};
+      int e = errs[(arg >> 2) & 3];
+      f->connecting[s] = -1;
+      if (e)
+        f->freed_since_open = 1;
+      ioa_cc_connected(&f->cc, f->now, s, e);
+    }
+    break;
+  }
+  case 10: /* a stale or bogus completion: must be ignored */
+    ioa_cc_connected(&f->cc, f->now, arg % (MAX_SLOTS + 2), (arg & 1) ? -ECONNRESET : 0);
+    break;
+  case 11:
+    do_cancel(f, -ECANCELED);
+    break;
+  case 12:
+    do_cancel(f, -ENOMEM);
+    break;
+  default: /* just pull */
+    break;
+  }
+  drain(f, flags);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static fz f;
+  memset(&f, 0, sizeof f);
+  f.d = data;
+  f.n = size;
+  for (int s = 0; s < MAX_SLOTS; s++)
+    f.connecting[s] = -1;
+
+  unsigned c0 = byte(&f), c1 = byte(&f), c2 = byte(&f), c3 = byte(&f);
+  unsigned c4 = byte(&f), c5 = byte(&f), c6 = byte(&f), c7 = byte(&f);
+  int race = c0 & 1;
+  f.race = race;
+  f.need_peers = (c0 >> 1) & 1;
+  f.need_locals = (c0 >> 2) & 1;
+  unsigned nslots = 1 + ((c0 >> 3) & 3);
+  unsigned attempt_delay = (c1 & 3) ? 10u + (c1 >> 2) * 8u : 0;          /* 0 = default */
+  unsigned resolution_delay = (c2 & 3) ? 1u + (c2 >> 2) : 0;             /* 0 = default */
+  unsigned attempt_timeout = (c3 & 3) ? 1u + (c3 >> 2) * 10u : 0;         /* 0 = none */
+  unsigned overall_timeout = (c4 & 3) ? 1u + (c4 >> 2) * 20u : 0;         /* 0 = none */
+  f.npeers = c5 % (MAX_PEERS + 1);
+  f.nlocals = c6 % (MAX_LOCALS + 1);
+  f.now = 1000 * MS + (uint64_t)c7 * MS;
+  f.attempt_delay_ns = (attempt_delay ? attempt_delay : 250) * MS;
+
+  for (unsigned i = 0; i < f.npeers; i++) {
+    f.peers[i].meta = decode_meta(byte(&f));
+    f.peers[i].label = 'P' << 8 | i;
+  }
+  for (unsigned i = 0; i < f.nlocals; i++) {
+    f.locals[i].meta = decode_meta(byte(&f));
+    f.locals[i].label = 'L' << 8 | i;
+  }
+
+  ioa_cc_init(&f.cc, race, attempt_delay, resolution_delay, attempt_timeout);
+  ioa_cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
+  ioa_cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
+  if (f.need_peers)
+    ioa_cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);
+  else
+    show_peers(&f, f.npeers);
+  /* No locals at all is "no local address"; resolved locals may be zero. */
+  if (!f.need_locals)
+    ioa_cc_set_locals(&f.cc, f.locals, sizeof(ent), (uint16_t)f.nlocals);
+  else
+    ioa_cc_set_locals(&f.cc, f.locals, sizeof(ent), 0);
+  ioa_cc_start(&f.cc, f.now, f.need_peers, f.need_locals, overall_timeout);
+  /* Inside ioa_connect: no callbacks, no opens. */
+  drain(&f, IOA_CC_NO_CALLBACKS | IOA_CC_NO_OPEN);
+
+  for (int ev = 0; ev < 2000 && f.i < f.n; ev++)
+    decode_event(&f);
+
+  /* The end: cancel whatever is left and settle. */
+  do_cancel(&f, -ECANCELED);
+  drain(&f, 0);
+  CHECK(f.ndone == 1);
+  for (int i = 0; i < NFD; i++)
+    CHECK(f.fd_slot[i] == 0); /* every fd closed exactly once */
+  /* Nothing happens after completion, whatever arrives. */
+  ioa_cc_tick(&f.cc, f.now + 10000 * MS);
+  ioa_cc_cancel(&f.cc, f.now + 10000 * MS);
+  for (int s = 0; s < MAX_SLOTS; s++)
+    ioa_cc_connected(&f.cc, f.now + 10000 * MS, (unsigned)s, 0);
+  drain(&f, 0);
+  CHECK(f.ndone == 1);
+  ioa_cc_dispose(&f.cc);
+  return 0;
+}
