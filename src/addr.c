@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "addr_internal.h"
+
 #define UNIX_PATH_OFFSET offsetof(struct sockaddr_un, sun_path)
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -135,17 +137,6 @@ static int check_port(int port, ioa_errinfo *err) {
   return 0;
 }
 
-static const char *service_proto(int socktype) {
-  switch (socktype) {
-  case SOCK_STREAM:
-    return "tcp";
-  case SOCK_DGRAM:
-    return "udp";
-  default:
-    return NULL;
-  }
-}
-
 /* A port as text: decimal, or (with IOA_ADDR_PARSE_SERVICE) a service name
  * from /etc/services.  Service names begin with a letter (RFC 6335), so
  * "+80", " 80" and "80x" are junk in a number, never looked up. */
@@ -165,7 +156,7 @@ static int parse_port(const char *s, size_t n, unsigned flags, int socktype, int
     return fail(err, IOA_EADDRPORT, "port '%s' is not a decimal number 0-%d%s", Q(s, n), PORT_MAX,
                 is_alpha(s[0]) ? " (service names are not allowed here)" : "");
 
-  const char *proto = service_proto(socktype);
+  const char *proto = ioa_service_proto(socktype);
   char name[64];
   int printable = n < sizeof name;
   for (size_t i = 0; printable && i < n; i++)

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr_internal.h"
 #include "alloc.h"
 #include "ioasync/error.h"
 #include "loop_internal.h"
@@ -135,17 +136,6 @@ static int check_host(const char *host, size_t len) {
   return label == 0 ? IOA_EHOSTNAME : 0;
 }
 
-static const char *proto_for_socktype(int socktype) {
-  switch (socktype) {
-  case SOCK_STREAM:
-    return "tcp";
-  case SOCK_DGRAM:
-    return "udp";
-  default:
-    return NULL; /* any protocol /etc/services lists */
-  }
-}
-
 static int check_service(const char *service, size_t len, int socktype) {
   if (len == 0 || len > SERVICE_MAX || memchr(service, '\0', len))
     return IOA_EAI_SERVICE;
@@ -163,7 +153,7 @@ static int check_service(const char *service, size_t len, int socktype) {
   char name[SERVICE_MAX + 1];
   memcpy(name, service, len);
   name[len] = '\0';
-  if (getservbyname_r(name, proto_for_socktype(socktype), &se, buf, sizeof buf, &found) != 0 ||
+  if (getservbyname_r(name, ioa_service_proto(socktype), &se, buf, sizeof buf, &found) != 0 ||
       !found)
     return IOA_EAI_SERVICE;
   return 0;
