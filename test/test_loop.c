@@ -15,13 +15,6 @@
 
 #define MS 1000000ull
 
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  assert_non_null(loop);
-  return loop;
-}
-
 /* ---------------------------------------------------------------- timers */
 
 struct order {
@@ -42,7 +35,7 @@ static void record_timer(ioa_timer *t, void *data) {
 
 static void test_timers_fire_in_deadline_order(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct order order = {0};
   struct tagged_timer tt[5];
   const uint64_t delays[5] = {30, 10, 20, 10, 0};
@@ -73,7 +66,7 @@ static void repeat_cb(ioa_timer *t, void *data) {
 
 static void test_repeating_timer_stops_itself(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct repeat_ctx c = {.limit = 5};
   ioa_timer_init(loop, &c.t, repeat_cb, &c);
   assert_int_equal(ioa_timer_start(&c.t, 1 * MS, 1 * MS), 0);
@@ -101,7 +94,7 @@ static void count_b(ioa_timer *t, void *data) {
 
 static void test_timer_stops_another_due_in_same_iteration(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct stopper s = {0};
   ioa_timer_init(loop, &s.a, stop_other, &s);
   ioa_timer_init(loop, &s.b, count_b, &s);
@@ -122,7 +115,7 @@ static void free_self_timer(ioa_timer *t, void *data) {
 
 static void test_timer_frees_itself(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int fired = 0;
   ioa_timer *t = malloc(sizeof *t);
   assert_non_null(t);
@@ -135,7 +128,7 @@ static void test_timer_frees_itself(void **state) {
 
 static void test_restart_reschedules(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct order order = {0};
   struct tagged_timer a = {.order = &order, .tag = 1}, b = {.order = &order, .tag = 2};
   ioa_timer_init(loop, &a.t, record_timer, &a);
@@ -167,7 +160,7 @@ static void count_and_maybe_stop(ioa_timer *t, void *data) {
 
 static void test_huge_timeouts_do_not_wrap(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct count_timer far = {0}, far_repeat = {.stop_after = 5}, near = {0};
   ioa_timer_init(loop, &far.t, count_and_maybe_stop, &far);
   ioa_timer_init(loop, &far_repeat.t, count_and_maybe_stop, &far_repeat);
@@ -203,7 +196,7 @@ static void rearm_at_zero(ioa_timer *t, void *data) {
 
 static void test_timer_rearmed_at_zero_lets_loop_turn(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct rearm_timer r = {.limit = 100000};
   ioa_timer_init(loop, &r.t, rearm_at_zero, &r);
   assert_int_equal(ioa_timer_start(&r.t, 0, 0), 0);
@@ -220,7 +213,7 @@ static void test_timer_rearmed_at_zero_lets_loop_turn(void **state) {
 /* Many timers started and stopped in a scrambled order keep heap order. */
 static void test_timer_heap_stress(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   enum { N = 2000 };
   struct tagged_timer *tt = calloc(N, sizeof *tt);
   struct order dummy;
@@ -276,7 +269,7 @@ static void defer_record(ioa_defer *d, void *data) {
 
 static void test_defers_run_later_in_fifo_order(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct defer_ctx c = {0};
   for (int i = 0; i < 3; i++)
     ioa_defer_init(loop, &c.d[i], defer_record, &c);
@@ -297,7 +290,7 @@ static void test_defers_run_later_in_fifo_order(void **state) {
 
 static void test_requeued_defer_waits_for_next_iteration(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct defer_ctx c = {.requeue = 3};
   ioa_defer_init(loop, &c.d[0], defer_record, &c);
   ioa_defer_start(&c.d[0]);
@@ -349,7 +342,7 @@ static void on_pipe_read(ioa_io *io, unsigned revents, void *data) {
 
 static void test_io_read_and_stop_other_in_same_batch(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct pipe_w a = {0}, b = {0};
   pipe_open(loop, &a, on_pipe_read);
   pipe_open(loop, &b, on_pipe_read);
@@ -410,7 +403,7 @@ static void on_swap(ioa_io *io, unsigned revents, void *data) {
 
 static void test_io_fd_reuse_gets_no_stale_event(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct reuse_ctx *r = calloc(1, sizeof *r);
   assert_non_null(r);
   int fds[2];
@@ -447,7 +440,7 @@ static void noop_io(ioa_io *io, unsigned revents, void *data) {
 
 static void test_io_errors(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct pipe_w a = {0};
   pipe_open(loop, &a, noop_io);
   ioa_io second;
@@ -480,7 +473,7 @@ static void on_writable(ioa_io *io, unsigned revents, void *data) {
 
 static void test_io_level_triggered_write(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
   assert_int_equal(write(sv[1], "data", 4), 4); /* sv[0] is readable too */
@@ -530,7 +523,7 @@ static void *poster_main(void *arg) {
 static void test_post_from_threads(void **state) {
   (void)state;
   struct post_ctx c = {0};
-  c.loop = new_loop();
+  c.loop = ioa_test_new_loop();
   c.loop_thread = pthread_self();
   c.posts = calloc(POST_THREADS * POSTS_PER_THREAD, sizeof *c.posts);
   assert_non_null(c.posts);
@@ -567,7 +560,7 @@ static void stop_loop_cb(ioa_timer *t, void *data) {
 
 static void test_run_modes_and_stop(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), 0);
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_ONCE), 0);   /* nothing to wait for */
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_DEFAULT), 0);
@@ -593,7 +586,7 @@ static void count_post(ioa_post *p, void *data);
 
 static void test_free_with_live_handles(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct pipe_w a = {0};
   pipe_open(loop, &a, noop_io);
   assert_int_equal(ioa_io_start(&a.io, IOA_READ), 0);
@@ -624,7 +617,7 @@ static void test_free_with_live_handles(void **state) {
 static void test_loop_fds_are_cloexec(void **state) {
   (void)state;
   int before = ioa_test_fd_count();
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int after = ioa_test_fd_count();
   assert_int_equal(after - before, 2); /* epoll + eventfd */
   int checked = 0;
@@ -653,7 +646,7 @@ static void test_eintr_is_retried(void **state) {
   sa.sa_handler = on_alarm; /* no SA_RESTART: epoll_wait returns EINTR */
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   struct repeat_ctx c = {.limit = 1};
   ioa_timer_init(loop, &c.t, repeat_cb, &c);
   assert_int_equal(ioa_timer_start(&c.t, 60 * MS, 0), 0);
@@ -756,7 +749,7 @@ static void keep_warning(void *data, const char *message) {
 static void test_warning_hook(void **state) {
   (void)state;
   char got[128] = "";
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_loop_warn(loop, "no hook %d", 1); /* no hook: dropped, never printed */
   ioa_loop_set_warning_hook(loop, keep_warning, got);
   ioa_loop_warn(loop, "connecting to %s is non-portable", "0.0.0.0");

@@ -31,12 +31,6 @@ static void count_cb(ioa_io *io, unsigned revents, void *data) {
     ioa_io_stop(io);
 }
 
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  return loop;
-}
-
 static void pair(int sv[2]) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 }
@@ -49,7 +43,7 @@ static void spin(ioa_loop *loop) {
 
 static void test_oneshot_fires_once(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
   struct hits h = {0};
@@ -74,7 +68,7 @@ static void test_oneshot_fires_once(void **state) {
 
 static void test_restart_after_fired_stop_on_open_fd(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
   struct hits h = {.stop_in_cb = 1};
@@ -117,7 +111,7 @@ static void test_restart_after_fired_stop_on_open_fd(void **state) {
 
 static void test_stop_before_fire_removes_registration(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
   struct hits h = {0};
@@ -142,7 +136,7 @@ static void test_stop_before_fire_removes_registration(void **state) {
 
 static void test_fd_number_reused_after_fired_stop(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
   struct hits h = {.stop_in_cb = 1};
@@ -172,7 +166,7 @@ static void test_fd_number_reused_after_fired_stop(void **state) {
 
 static void test_dup_then_close_original_stays_quiet(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
   struct hits h = {.stop_in_cb = 1};
@@ -204,7 +198,7 @@ static void test_dup_then_close_original_stays_quiet(void **state) {
 
 static void test_spare_block(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   assert_null(ioa__loop_spare_take(loop, 64));
   void *a = malloc(64), *b = malloc(64);
   assert_non_null(a);

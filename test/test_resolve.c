@@ -9,7 +9,6 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -138,16 +137,7 @@ static int thread_count(void) {
 #ifdef IOA_TEST_TSAN
   return -1;
 #else
-  DIR *d = opendir("/proc/self/task");
-  if (!d)
-    return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n;
+  return ioa_test_dir_entries("/proc/self/task");
 #endif
 }
 
@@ -162,12 +152,6 @@ static void drain(ioa_loop *loop) {
     usleep(1000);
 }
 
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  return loop;
-}
-
 static ioa_resolver *new_pool(ioa_loop *loop, unsigned max_threads) {
   ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = max_threads};
   ioa_resolver *r = NULL;
@@ -179,7 +163,7 @@ static ioa_resolver *new_pool(ioa_loop *loop, unsigned max_threads) {
 
 static void test_numeric_fast_path(void **state) {
   int threads = thread_count();
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   outcome o4 = {0}, o6 = {0};
   assert_int_equal(start(r, "127.0.0.1", "8080", AF_UNSPEC, SOCK_STREAM, 0, 0, &o4, NULL), 0);
@@ -206,7 +190,7 @@ static void test_numeric_fast_path(void **state) {
 
 static void test_localhost_pool(void **state) {
   int threads = thread_count();
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   if (threads >= 0)
     assert_int_equal(thread_count(), threads); /* started lazily */
@@ -241,7 +225,7 @@ static void test_localhost_pool(void **state) {
 }
 
 static void test_bad_input(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   outcome o = {0};
   char longhost[300];
@@ -300,7 +284,7 @@ static void test_bad_input(void **state) {
 
 /* Each EAI_* keeps its own code and gai_strerror's text. */
 static void test_gai_errors(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   struct {
     const char *host, *service;
@@ -340,7 +324,7 @@ static void test_gai_errors(void **state) {
 }
 
 static void test_cancel(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   outcome o[6];
   memset(o, 0, sizeof o);
@@ -375,7 +359,7 @@ static void test_cancel(void **state) {
 }
 
 static void test_cancel_other_from_callback(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   outcome a = {0}, b = {0};
   ioa_resolve_req *rb;
@@ -394,7 +378,7 @@ static void test_cancel_other_from_callback(void **state) {
 }
 
 static void test_cancel_in_partial(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   outcome o = {0};
   o.cancel_in_partial = 1;
@@ -409,7 +393,7 @@ static void test_cancel_in_partial(void **state) {
 }
 
 static void test_free_with_lookups_in_flight(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   enum { N = 40 };
   outcome o[N];
@@ -430,7 +414,7 @@ static void test_free_with_lookups_in_flight(void **state) {
 }
 
 static void test_free_from_callback(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   outcome a = {0}, b = {0};
   /* One thread: b runs after a and is posted after a, so when a's
@@ -447,7 +431,7 @@ static void test_free_from_callback(void **state) {
 }
 
 static void test_default_resolver(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r1 = NULL, *r2 = NULL;
   assert_int_equal(ioa_resolver_default(loop, &r1), 0);
   assert_int_equal(ioa_resolver_default(loop, &r2), 0);
@@ -467,7 +451,7 @@ static void test_default_resolver(void **state) {
  * resolver frees the posted result itself (ASan's leak check would see it). */
 static void test_default_resolver_posted_result(void **state) {
   for (int round = 0; round < 5; round++) {
-    ioa_loop *loop = new_loop();
+    ioa_loop *loop = ioa_test_new_loop();
     ioa_resolver *r = NULL;
     assert_int_equal(ioa_resolver_default(loop, &r), 0);
     outcome o = {0};
@@ -480,7 +464,7 @@ static void test_default_resolver_posted_result(void **state) {
 }
 
 static void test_backend_options(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = NULL;
   ioa_resolver_options bad = {.backend = (ioa_resolver_backend)7};
   assert_int_equal(ioa_resolver_new(loop, &bad, &r), IOA_EBADPARAM);
@@ -521,7 +505,7 @@ static void cares_open_tries(cares_env *env, unsigned dns_timeout_ms, unsigned t
   assert_int_equal(ioa_dns_fixture_start(&env->dns, "127.0.0.1", 0, records,
                                          sizeof records / sizeof records[0]),
                    0);
-  env->loop = new_loop();
+  env->loop = ioa_test_new_loop();
   char servers[64];
   snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(env->dns));
   ioa_resolver_options o = {.backend = IOA_RESOLVER_CARES,
@@ -778,7 +762,7 @@ static void run_stress(ioa_loop *loop, ioa_resolver *r, const char *const *names
 }
 
 static void test_stress_pool(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 4);
   /* AF_INET: "localhost" must be answered by /etc/hosts, never by DNS */
   static const char *const names[] = {"localhost", "127.0.0.1", "localhost", "127.0.0.2"};
@@ -807,7 +791,7 @@ static void test_stress_cares(void **state) {
 #define FAULT_BIT(op) (1ul << (op))
 
 static void test_fault_eai_system(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 1);
   /* fast path: the first getaddrinfo() fails with EAI_SYSTEM/EMFILE */
   outcome o = {0};
@@ -832,7 +816,7 @@ static void test_fault_eai_system(void **state) {
 }
 
 static void test_fault_no_thread(void **state) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   outcome o = {0};
   ioa_fault_arm(1, FAULT_BIT(IOA_FOP_PTHREAD_CREATE), EAGAIN);
@@ -861,7 +845,7 @@ static void fault_sweep(ioa_resolver_backend backend, const char *host, int fami
     snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(dns));
   }
   for (unsigned long nth = 1; nth < 200; nth++) {
-    ioa_loop *loop = new_loop();
+    ioa_loop *loop = ioa_test_new_loop();
     ioa_resolver_options opts = {.backend = backend, .max_threads = 1,
                                  .servers = servers[0] ? servers : NULL,
                                  .dns_timeout_ms = 200, .dns_tries = 1};

@@ -42,12 +42,6 @@ static void on_done(ioa_resolve_req *req, const ioa_resolve_result *res, void *d
     ioa_resolver_free(o->free_resolver);
 }
 
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  return loop;
-}
-
 /* A one-thread pool that starts no worker until release() is called. */
 static ioa_resolver *held_pool(ioa_loop *loop) {
   ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
@@ -89,7 +83,7 @@ static void drain(ioa_loop *loop) {
 
 static void test_twins_share_one_job(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = held_pool(loop);
   int done = 0;
   outcome all[7];
@@ -138,7 +132,7 @@ static void test_twins_share_one_job(void **state) {
 
 static void test_cancel_every_twin(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = held_pool(loop);
   outcome o[3];
   memset(o, 0, sizeof o);
@@ -162,7 +156,7 @@ static void test_cancel_every_twin(void **state) {
 
 static void test_free_resolver_from_twin_callback(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = held_pool(loop);
   int done = 0;
   outcome o[3];
@@ -190,7 +184,7 @@ static void test_free_resolver_from_twin_callback(void **state) {
  * third one (some while their job runs) leaves the rest answered. */
 static void test_bursts_on_running_pool(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver_options opts = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 2};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);

@@ -13,32 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static void wake_cb(ioa_timer *t, void *data) {
-  (void)t;
-  (void)data;
-}
-
-/* Bounded run: a repeating timer keeps IOA_RUN_ONCE from blocking forever. */
-static int run_until(ioa_loop *loop, const int *flag, unsigned max_ms) {
-  ioa_timer t;
-  ioa_timer_init(loop, &t, wake_cb, NULL);
-  assert_int_equal(ioa_timer_start(&t, 20u * 1000000u, 20u * 1000000u), 0);
-  int r = ioa_test_run_until(loop, flag, max_ms);
-  ioa_timer_stop(&t);
-  return r;
-}
-
-static void run_for(ioa_loop *loop, unsigned ms) {
-  int never = 0;
-  (void)run_until(loop, &never, ms);
-}
-
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  return loop;
-}
-
 /* A UDP socket bound to 127.0.0.1:0; *addr gets its address, filled field by
  * field (the address module is not needed for this). */
 static int udp_bound(ioa_addr *addr) {
@@ -135,7 +109,7 @@ static const ioa_socket_callbacks rx_cbs = {
 
 static void test_new_errors(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_socket *s = (ioa_socket *)1;
   assert_int_equal(ioa_socket_new(loop, -1, NULL, &s), -EBADF);
   assert_null(s);
@@ -167,7 +141,7 @@ static void test_new_errors(void **state) {
 /* Many packets to an address and back, with batching (recvmmsg/sendmmsg) or
  * without (batch 1). */
 static void udp_round_trip(unsigned batch) {
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_addr addr_a, addr_b;
   int fa = udp_bound(&addr_a);
   int fb = udp_bound(&addr_b);
@@ -186,7 +160,7 @@ static void udp_round_trip(unsigned batch) {
   }
   assert_int_equal(ioa_socket_queued(a), N);
   assert_int_equal(ca.drains, 0); /* nothing from inside send */
-  assert_int_equal(run_until(loop, &ca.done, 10000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &ca.done, 10000), 0);
   assert_int_equal(ca.packets, N);
   assert_int_equal(cb.packets, N);
   assert_true(ca.order_ok);
@@ -201,7 +175,7 @@ static void udp_round_trip(unsigned batch) {
   assert_int_equal(addr_port(&cb.from), addr_port(&addr_a));
   ioa_socket_close(a);
   ioa_socket_close(b);
-  run_for(loop, 30);
+  ioa_test_run_for(loop, 30);
   assert_int_equal(ca.closed, 1);
   assert_int_equal(cb.closed, 1);
   ioa_socket_free(a);
@@ -223,7 +197,7 @@ static void test_udp_round_trip_single(void **state) {
  * addressed explicitly (abstract names, nothing on disk). */
 static void test_unix_dgram_round_trip(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
   ioa_socket *a, *b;
@@ -237,7 +211,7 @@ static void test_unix_dgram_round_trip(void **state) {
     int n = snprintf(msg, sizeof msg, "packet %d", i);
     assert_int_equal(ioa_socket_send(b, msg, (size_t)n, NULL), 0);
   }
-  assert_int_equal(run_until(loop, &ca.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &ca.done, 5000), 0);
   assert_true(ca.order_ok);
   assert_false(ca.have_from); /* an unnamed peer has no address */
   ioa_socket_free(a);
@@ -269,7 +243,7 @@ static void test_unix_dgram_round_trip(void **state) {
     int n = snprintf(msg, sizeof msg, "packet %d", i);
     assert_int_equal(ioa_socket_send(a, msg, (size_t)n, &names[1]), 0);
   }
-  assert_int_equal(run_until(loop, &na.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &na.done, 5000), 0);
   assert_true(na.order_ok);
   assert_true(nb.have_from);
   assert_int_equal(nb.from.family, AF_UNIX);
@@ -284,7 +258,7 @@ static void test_unix_dgram_round_trip(void **state) {
  * comes back as ECONNREFUSED, reported without closing the socket. */
 static void test_connected_udp_refused(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_addr closed;
   int tmp = udp_bound(&closed);
   close(tmp); /* nothing listens there now */
@@ -296,7 +270,7 @@ static void test_connected_udp_refused(void **state) {
   rx_ctx c = {.order_ok = 1};
   ioa_socket_set_callbacks(s, &rx_cbs, &c);
   assert_int_equal(ioa_socket_send(s, "ping", 4, NULL), 0);
-  assert_int_equal(run_until(loop, &c.errors, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.errors, 5000), 0);
   assert_int_equal(c.err, -ECONNREFUSED);
   assert_non_null(c.syscall);
   assert_int_equal(c.closed, 0);
@@ -305,7 +279,7 @@ static void test_connected_udp_refused(void **state) {
   int before = c.errors;
   assert_int_equal(ioa_socket_send(s, "ping", 4, NULL), 0);
   for (int i = 0; i < 250 && c.errors == before; i++)
-    run_for(loop, 20);
+    ioa_test_run_for(loop, 20);
   assert_int_equal(c.errors, before + 1);
   assert_int_equal(c.err, -ECONNREFUSED);
   assert_int_equal(c.closed, 0);
@@ -316,7 +290,7 @@ static void test_connected_udp_refused(void **state) {
 /* A packet larger than max_packet is reported, never handed over cut. */
 static void test_oversized_packet_reported(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_addr addr_a, addr_b;
   int fa = udp_bound(&addr_a);
   int fb = udp_bound(&addr_b);
@@ -331,7 +305,7 @@ static void test_oversized_packet_reported(void **state) {
   memset(big, 'z', sizeof big);
   assert_int_equal(ioa_socket_send(a, big, sizeof big, &addr_b), 0);
   assert_int_equal(ioa_socket_send(a, "packet 0", 8, &addr_b), 0);
-  assert_int_equal(run_until(loop, &cb.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &cb.done, 5000), 0);
   assert_int_equal(cb.errors, 1);
   assert_int_equal(cb.err, -EMSGSIZE);
   assert_int_equal(cb.packets, 1);
@@ -345,7 +319,7 @@ static void test_oversized_packet_reported(void **state) {
  * and closes the socket once. */
 static void test_seqpacket_eof_closes(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
   ioa_socket *a;
@@ -355,10 +329,10 @@ static void test_seqpacket_eof_closes(void **state) {
   assert_int_equal(send(sv[1], "packet 0", 8, 0), 8);
   assert_int_equal(send(sv[1], "packet 1", 8, 0), 8);
   close(sv[1]);
-  assert_int_equal(run_until(loop, &c.closed, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.closed, 5000), 0);
   assert_int_equal(c.packets, 2);
   assert_true(c.order_ok);
-  run_for(loop, 30);
+  ioa_test_run_for(loop, 30);
   assert_int_equal(c.closed, 1);
   assert_int_equal(ioa_socket_fd(a), -1);
   ioa_socket_free(a);
@@ -370,7 +344,7 @@ static void test_seqpacket_eof_closes(void **state) {
  * catches up. */
 static void test_send_queue_waits_for_room(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
   ioa_socket *a, *b;
@@ -386,13 +360,13 @@ static void test_send_queue_waits_for_room(void **state) {
     int n = snprintf(msg, sizeof msg, "packet %d", i);
     assert_int_equal(ioa_socket_send(a, msg, (size_t)n, NULL), 0);
   }
-  run_for(loop, 50);
+  ioa_test_run_for(loop, 50);
   size_t stuck = ioa_socket_queued(a);
   assert_true(stuck > 0); /* the reader is paused: the kernel is full */
   assert_int_equal(ca.drains, 0);
   assert_int_equal(ca.errors, 0);
   ioa_socket_resume_recv(b);
-  assert_int_equal(run_until(loop, &cb.done, 10000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &cb.done, 10000), 0);
   assert_int_equal(cb.packets, N);
   assert_true(cb.order_ok);
   assert_int_equal(ioa_socket_queued(a), 0);
@@ -405,7 +379,7 @@ static void test_send_queue_waits_for_room(void **state) {
 /* Pausing stops delivery; packets wait in the kernel until resume. */
 static void test_pause_resume(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
   ioa_socket *a;
@@ -415,10 +389,10 @@ static void test_pause_resume(void **state) {
   ioa_socket_set_callbacks(a, &rx_cbs, &c);
   assert_int_equal(send(sv[1], "packet 0", 8, 0), 8);
   assert_int_equal(send(sv[1], "packet 1", 8, 0), 8);
-  run_for(loop, 50);
+  ioa_test_run_for(loop, 50);
   assert_int_equal(c.packets, 0);
   ioa_socket_resume_recv(a);
-  assert_int_equal(run_until(loop, &c.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
   assert_int_equal(c.packets, 2);
   assert_true(c.order_ok);
   ioa_socket_free(a);
@@ -461,7 +435,7 @@ static void sfree_closed(ioa_socket *s, void *d) { sfree_maybe(s, d, 3); }
 static void test_free_in_each_callback(void **state) {
   (void)state;
   for (int w = 0; w < 4; w++) {
-    ioa_loop *loop = new_loop();
+    ioa_loop *loop = ioa_test_new_loop();
     ioa_addr closed;
     int tmp = udp_bound(&closed);
     close(tmp);
@@ -490,8 +464,8 @@ static void test_free_in_each_callback(void **state) {
     } else {
       ioa_socket_close(s);
     }
-    assert_int_equal(run_until(loop, &c.freed, 5000), 0);
-    run_for(loop, 30);
+    assert_int_equal(ioa_test_run_ticking(loop, &c.freed, 5000), 0);
+    ioa_test_run_for(loop, 30);
     assert_int_equal(c.after, 0);
     close(peer);
     ioa_loop_free(loop);
@@ -512,9 +486,9 @@ static void test_fault_sweep(void **state) {
                {IOA_FOP_EPOLL_CTL, ENOMEM}, {IOA_FOP_GETSOCKOPT, EIO}, {IOA_FOP_FCNTL, EBADF}};
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     for (unsigned long nth = 1; nth < 400; nth++) {
-      ioa_loop *loop = new_loop();
+      ioa_loop *loop = ioa_test_new_loop();
       ioa_timer wake;
-      ioa_timer_init(loop, &wake, wake_cb, NULL);
+      ioa_timer_init(loop, &wake, ioa_test_wake_cb, NULL);
       assert_int_equal(ioa_timer_start(&wake, 20000000, 20000000), 0);
       ioa_addr addr[2];
       int fds[2] = {udp_bound(&addr[0]), udp_bound(&addr[1])};

@@ -46,28 +46,6 @@ static void unix_pair(int *a, int *b) {
   *b = sv[1];
 }
 
-static void wake_cb(ioa_timer *t, void *data) {
-  (void)t;
-  (void)data;
-}
-
-/* Run until *flag, bounded: a repeating timer keeps IOA_RUN_ONCE from
- * blocking forever if nothing happens. */
-static int run_until(ioa_loop *loop, const int *flag, unsigned max_ms) {
-  ioa_timer t;
-  ioa_timer_init(loop, &t, wake_cb, NULL);
-  assert_int_equal(ioa_timer_start(&t, 20u * 1000000u, 20u * 1000000u), 0);
-  int r = ioa_test_run_until(loop, flag, max_ms);
-  ioa_timer_stop(&t);
-  return r;
-}
-
-/* Run a few iterations without a condition (to show nothing else happens). */
-static void run_for(ioa_loop *loop, unsigned ms) {
-  int never = 0;
-  (void)run_until(loop, &never, ms);
-}
-
 /* Blocking read from a raw fd with a poll bound. */
 static ssize_t read_some(int fd, void *buf, size_t len, int timeout_ms) {
   struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -135,17 +113,11 @@ static void fill_random(uint64_t *state, uint8_t *buf, size_t len) {
   *state = x;
 }
 
-static ioa_loop *new_loop(void) {
-  ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  return loop;
-}
-
 /* ------------------------------------------------------------ basics */
 
 static void test_new_errors(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   ioa_stream *s = (ioa_stream *)1;
   assert_int_equal(ioa_stream_new(loop, -1, NULL, &s), -EBADF);
   assert_null(s);
@@ -235,7 +207,7 @@ static const ioa_stream_callbacks ctx_cbs = {
  * and one loop iteration flushes thousands of small writes together. */
 static void test_small_writes_coalesced(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
   int big = 1 << 20;
@@ -280,7 +252,7 @@ static void test_small_writes_coalesced(void **state) {
 /* on_read is re-invoked while it consumes something: one message per call. */
 static void test_read_one_message_per_call(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
   ioa_stream *s;
@@ -289,7 +261,7 @@ static void test_read_one_message_per_call(void **state) {
   ioa_stream_set_callbacks(s, &ctx_cbs, &c);
   assert_int_equal(write(b, "l1\nl2\nl3\npartial", 16), 16);
   close(b);
-  assert_int_equal(run_until(loop, &c.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
   assert_int_equal(c.ngot, 9);
   assert_memory_equal(c.got, "l1\nl2\nl3\n", 9);
   assert_int_equal(c.eofs, 1);
@@ -330,7 +302,7 @@ static void keep_closed(ioa_stream *s, void *data) {
 
 static void test_eof_with_unconsumed(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
   ioa_stream *s;
@@ -339,21 +311,21 @@ static void test_eof_with_unconsumed(void **state) {
   ioa_stream_callbacks cbs = {.on_read = keep_read, .on_closed = keep_closed};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "ab", 2), 2);
-  assert_int_equal(run_until(loop, &c.calls, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.calls, 5000), 0);
   assert_int_equal(c.lens[0], 2);
   assert_int_equal(c.eofs[0], 0);
   /* Returning 0 consumed nothing: the callback is not called again until
    * more data arrives. */
-  run_for(loop, 50);
+  ioa_test_run_for(loop, 50);
   assert_int_equal(c.calls, 1);
   assert_int_equal(write(b, "cd", 2), 2);
   for (int i = 0; i < 250 && c.calls < 2; i++)
-    run_for(loop, 20);
+    ioa_test_run_for(loop, 20);
   assert_int_equal(c.calls, 2);
   assert_int_equal(c.lens[1], 4);
   assert_string_equal(c.last, "abcd");
   close(b);
-  assert_int_equal(run_until(loop, &c.closed, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.closed, 5000), 0);
   assert_int_equal(c.calls, 3);
   assert_int_equal(c.lens[2], 4);
   assert_int_equal(c.eofs[2], 1);
@@ -391,7 +363,7 @@ static size_t pause_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof,
 
 static void test_pause_resume(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
   ioa_stream *s;
@@ -401,14 +373,14 @@ static void test_pause_resume(void **state) {
   ioa_stream_callbacks cbs = {.on_read = pause_read};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "abc", 3), 3);
-  assert_int_equal(run_until(loop, &c.calls, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.calls, 5000), 0);
   assert_int_equal(c.lastlen, 3);
   assert_int_equal(write(b, "def", 3), 3);
-  run_for(loop, 60);
+  ioa_test_run_for(loop, 60);
   assert_int_equal(c.calls, 1); /* paused: nothing offered */
   ioa_stream_resume_read(s);
   for (int i = 0; i < 100 && c.calls < 2; i++)
-    run_for(loop, 10);
+    ioa_test_run_for(loop, 10);
   assert_int_equal(c.calls, 2);
   assert_string_equal(c.buf, "abcdef");
   ioa_stream_free(s);
@@ -518,7 +490,7 @@ static void bulk_error(ioa_stream *s, const char *syscall, int err, void *data) 
 
 static void test_bulk_both_ways(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int fa, fb;
   tcp_pair(&fa, &fb);
   size_t total = bulk_size();
@@ -546,7 +518,7 @@ static void test_bulk_both_ways(void **state) {
   bulk_pump(&side[0]);
   bulk_pump(&side[1]);
   /* Bounded: a generous 240 s even for a slow machine. */
-  assert_int_equal(run_until(loop, &finished, 240000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &finished, 240000), 0);
   assert_int_equal(done, 2);
   assert_int_equal(side[0].errors + side[1].errors, 0);
   for (int i = 0; i < 2; i++) {
@@ -643,7 +615,7 @@ static size_t bp_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof, vo
 
 static void test_backpressure(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
   /* Small kernel buffers so the queue, not the kernel, holds the backlog. */
@@ -666,18 +638,18 @@ static void test_backpressure(void **state) {
   ioa_timer t;
   ioa_timer_init(loop, &t, bp_tick, &c);
   assert_int_equal(ioa_timer_start(&t, 1000000, 1000000), 0);
-  assert_int_equal(run_until(loop, &c.highs, 10000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.highs, 10000), 0);
   assert_true(c.queued_at_high >= BP_HIGH);
   /* Backed off: while the reader sleeps the queue may only shrink (the
    * kernel can still take bytes), and it grows again only after a low-water
    * report told the writer to resume.  No assumption about how fast the
    * kernel drains, so this holds under valgrind too. */
   size_t q = ioa_stream_queued(c.writer);
-  run_for(loop, 50);
+  ioa_test_run_for(loop, 50);
   if (c.lows == 0)
     assert_true(ioa_stream_queued(c.writer) <= q);
   ioa_stream_resume_read(c.reader);
-  assert_int_equal(run_until(loop, &c.done, 60000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 60000), 0);
   ioa_timer_stop(&t);
   assert_true(c.highs >= 1);
   assert_true(c.lows >= 1);
@@ -706,7 +678,7 @@ static void fill_zc_free(void *buf, void *data) {
 static void test_peer_reset_mid_write(void **state) {
   (void)state;
   signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
   ioa_stream *s;
@@ -717,12 +689,12 @@ static void test_peer_reset_mid_write(void **state) {
   int zc_freed = 0;
   for (int i = 0; i < 8; i++)
     assert_int_equal(ioa_stream_write_zc(s, block, sizeof block, fill_zc_free, &zc_freed), 0);
-  run_for(loop, 30); /* some of it goes out, the rest waits */
+  ioa_test_run_for(loop, 30); /* some of it goes out, the rest waits */
   assert_true(ioa_stream_queued(s) > 0);
   struct linger lg = {.l_onoff = 1, .l_linger = 0};
   assert_int_equal(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
   close(b); /* RST */
-  assert_int_equal(run_until(loop, &c.done, 10000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 10000), 0);
   assert_int_equal(c.errors, 1);
   assert_true(c.err == -ECONNRESET || c.err == -EPIPE);
   assert_true(strcmp(c.syscall, "read") == 0 || strcmp(c.syscall, "writev") == 0);
@@ -730,7 +702,7 @@ static void test_peer_reset_mid_write(void **state) {
   assert_int_equal(zc_freed, 8); /* queued buffers were handed back */
   assert_int_equal(ioa_stream_fd(s), -1);
   assert_int_equal(ioa_stream_write(s, "x", 1), -EBADF);
-  run_for(loop, 30);
+  ioa_test_run_for(loop, 30);
   assert_int_equal(c.errors, 1);
   assert_int_equal(c.closed, 1);
   ioa_stream_free(s);
@@ -754,7 +726,7 @@ static void test_pipe_reader_gone_no_sigpipe(void **state) {
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGPIPE, &sa, &old), 0);
   sigpipes = 0;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int p[2];
   assert_int_equal(pipe2(p, O_CLOEXEC), 0);
   close(p[0]); /* the reader is gone */
@@ -765,7 +737,7 @@ static void test_pipe_reader_gone_no_sigpipe(void **state) {
   cbs.on_read = NULL; /* write-only end */
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(ioa_stream_write(s, "hello", 5), 0);
-  assert_int_equal(run_until(loop, &c.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
   assert_int_equal(c.errors, 1);
   assert_int_equal(c.err, -EPIPE);
   assert_string_equal(c.syscall, "writev");
@@ -784,7 +756,7 @@ static void test_pipe_reader_gone_no_sigpipe(void **state) {
   assert_int_equal(ioa_stream_new(loop, q[1], NULL, &s2), 0);
   ioa_stream_set_callbacks(s2, &cbs, &c2);
   assert_int_equal(ioa_stream_write(s2, "x", 1), 0);
-  assert_int_equal(run_until(loop, &c2.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c2.done, 5000), 0);
   assert_int_equal(c2.err, -EPIPE);
   assert_int_equal(sigpending(&pending), 0);
   assert_true(sigismember(&pending, SIGPIPE));
@@ -811,7 +783,7 @@ static size_t answer_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof
 
 static void test_peer_half_close(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
   ioa_stream *s;
@@ -822,7 +794,7 @@ static void test_peer_half_close(void **state) {
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "request", 7), 7);
   assert_int_equal(shutdown(b, SHUT_WR), 0);
-  assert_int_equal(run_until(loop, &c.done, 5000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
   assert_int_equal(c.eofs, 1);
   assert_int_equal(c.errors, 0);
   assert_int_equal(c.closed, 1);
@@ -845,7 +817,7 @@ static void test_peer_half_close(void **state) {
 /* Our half-close: queued data goes first, then FIN; reading continues. */
 static void test_shutdown_write_keeps_reading(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
   ioa_stream *s;
@@ -859,7 +831,7 @@ static void test_shutdown_write_keeps_reading(void **state) {
   char buf[16];
   size_t got = 0;
   for (int i = 0; i < 100; i++) {
-    run_for(loop, 5);
+    ioa_test_run_for(loop, 5);
     ssize_t n = recv(b, buf + got, sizeof buf - got, MSG_DONTWAIT);
     if (n == 0)
       break;
@@ -870,12 +842,12 @@ static void test_shutdown_write_keeps_reading(void **state) {
   assert_memory_equal(buf, "abc", 3);
   assert_int_equal(write(b, "xyz", 3), 3);
   for (int i = 0; i < 250 && c.ngot < 3; i++)
-    run_for(loop, 20);
+    ioa_test_run_for(loop, 20);
   assert_int_equal(c.ngot, 3);
   assert_memory_equal(c.got, "xyz", 3);
   assert_int_equal(c.closed, 0);
   ioa_stream_close(s);
-  assert_int_equal(run_until(loop, &c.done, 2000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 2000), 0);
   assert_int_equal(c.closed, 1);
   ioa_stream_free(s);
   close(b);
@@ -884,7 +856,7 @@ static void test_shutdown_write_keeps_reading(void **state) {
 
 static void test_close_when_empty(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
   ioa_stream *s;
@@ -914,7 +886,7 @@ static void test_close_when_empty(void **state) {
   assert_true(eof);
   assert_int_equal(n, sizeof data);
   assert_memory_equal(got, data, sizeof data);
-  assert_int_equal(run_until(loop, &c.done, 2000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 2000), 0);
   assert_int_equal(c.closed, 1);
   assert_int_equal(c.errors, 0);
   ioa_stream_free(s);
@@ -1030,7 +1002,7 @@ static void test_close_in_read_keeps_bytes(void **state) {
   (void)state;
   static const char msg[] = "a request the reader rejects";
   for (int use_free = 0; use_free < 2; use_free++) {
-    ioa_loop *loop = new_loop();
+    ioa_loop *loop = ioa_test_new_loop();
     int a, b;
     tcp_pair(&a, &b);
     close_read_ctx c = {.use_free = use_free};
@@ -1038,10 +1010,10 @@ static void test_close_in_read_keeps_bytes(void **state) {
     ioa_stream_callbacks cbs = {.on_read = close_then_read};
     ioa_stream_set_callbacks(c.s, &cbs, &c);
     assert_int_equal(write(b, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
-    assert_int_equal(run_until(loop, &c.done, 5000), 0);
+    assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
     assert_int_equal(c.ngot, sizeof msg - 1);
     assert_memory_equal(c.got, msg, sizeof msg - 1);
-    run_for(loop, 10);
+    ioa_test_run_for(loop, 10);
     if (!use_free)
       ioa_stream_free(c.s);
     ioa_loop_free(loop);
@@ -1052,7 +1024,7 @@ static void test_close_in_read_keeps_bytes(void **state) {
 static void test_free_in_each_callback(void **state) {
   (void)state;
   for (int w = 0; w < FREE_WHERE_COUNT; w++) {
-    ioa_loop *loop = new_loop();
+    ioa_loop *loop = ioa_test_new_loop();
     int a, b;
     tcp_pair(&a, &b);
     free_ctx c = {.where = (enum free_where)w};
@@ -1112,11 +1084,11 @@ static void test_free_in_each_callback(void **state) {
     default:
       break;
     }
-    int r = run_until(loop, &c.freed, 5000);
+    int r = ioa_test_run_ticking(loop, &c.freed, 5000);
     if (r != 0)
       print_error("free case %d: callback never ran\n", w);
     assert_int_equal(r, 0);
-    run_for(loop, 30);
+    ioa_test_run_for(loop, 30);
     assert_int_equal(c.after_free, 0);
     if (c.where == FREE_IN_ZC_FREE || c.where == FREE_IN_ZC_FREE_ON_ERROR)
       assert_int_equal(c.zc_freed, 2);
@@ -1129,7 +1101,7 @@ static void test_free_in_each_callback(void **state) {
 /* Freeing with zero-copy buffers still queued hands every one back. */
 static void test_free_returns_zc_buffers(void **state) {
   (void)state;
-  ioa_loop *loop = new_loop();
+  ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
   ioa_stream *s;
@@ -1151,7 +1123,7 @@ static void test_free_returns_zc_buffers(void **state) {
     assert_int_equal(ioa_stream_write_zc(s, block, sizeof block, fill_zc_free, &freed), 0);
   ioa_stream_close(s);
   assert_int_equal(freed, 0);
-  assert_int_equal(run_until(loop, &c.done, 2000), 0);
+  assert_int_equal(ioa_test_run_ticking(loop, &c.done, 2000), 0);
   assert_int_equal(freed, 3); /* before on_closed */
   assert_int_equal(c.closed, 1);
   ioa_stream_free(s);
@@ -1210,9 +1182,9 @@ static void test_fault_sweep(void **state) {
   static uint8_t zc[10000];
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     for (unsigned long nth = 1; nth < 400; nth++) {
-      ioa_loop *loop = new_loop();
+      ioa_loop *loop = ioa_test_new_loop();
       ioa_timer wake;
-      ioa_timer_init(loop, &wake, wake_cb, NULL);
+      ioa_timer_init(loop, &wake, ioa_test_wake_cb, NULL);
       assert_int_equal(ioa_timer_start(&wake, 20000000, 20000000), 0);
       int fds[2];
       unix_pair(&fds[0], &fds[1]);

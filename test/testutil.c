@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int ioa_test_fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
+int ioa_test_dir_entries(const char *dir) {
+  DIR *d = opendir(dir);
   if (!d)
     return -1;
   int n = 0;
@@ -20,7 +20,12 @@ int ioa_test_fd_count(void) {
     if (e->d_name[0] != '.')
       n++;
   closedir(d);
-  return n - 1; /* the DIR's own fd */
+  return n;
+}
+
+int ioa_test_fd_count(void) {
+  int n = ioa_test_dir_entries("/proc/self/fd");
+  return n < 0 ? -1 : n - 1; /* the DIR's own fd */
 }
 
 int ioa_test_fd_setup(void **state) {
@@ -126,4 +131,30 @@ int ioa_test_run_until(ioa_loop *loop, const int *flag, unsigned max_ms) {
       (void)ioa_loop_run(loop, IOA_RUN_ONCE);
   }
   return *flag ? 0 : -ETIMEDOUT;
+}
+
+void ioa_test_wake_cb(ioa_timer *t, void *data) {
+  (void)t;
+  (void)data;
+}
+
+int ioa_test_run_ticking(ioa_loop *loop, const int *flag, unsigned max_ms) {
+  ioa_timer t;
+  ioa_timer_init(loop, &t, ioa_test_wake_cb, NULL);
+  assert_int_equal(ioa_timer_start(&t, 20u * 1000000u, 20u * 1000000u), 0);
+  int r = ioa_test_run_until(loop, flag, max_ms);
+  ioa_timer_stop(&t);
+  return r;
+}
+
+void ioa_test_run_for(ioa_loop *loop, unsigned ms) {
+  int never = 0;
+  (void)ioa_test_run_ticking(loop, &never, ms);
+}
+
+ioa_loop *ioa_test_new_loop(void) {
+  ioa_loop *loop = NULL;
+  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
+  assert_non_null(loop);
+  return loop;
 }

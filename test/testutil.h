@@ -12,6 +12,9 @@
 
 #include "ioasync.h"
 
+/* Entries of a directory other than "." and "..", or -1 if it cannot be
+ * opened (the DIR's own fd is counted if dir is /proc/self/fd). */
+int ioa_test_dir_entries(const char *dir);
 /* Open fds of this process (from /proc/self/fd). */
 int ioa_test_fd_count(void);
 
@@ -34,5 +37,17 @@ int ioa_test_have_ipv6(void);
  * more work, or max_ms of wall time passed.  Returns 0 if *flag was set,
  * -ETIMEDOUT otherwise. */
 int ioa_test_run_until(ioa_loop *loop, const int *flag, unsigned max_ms);
+/* A timer callback that does nothing: a repeating timer with it keeps a
+ * loop waking up. */
+void ioa_test_wake_cb(ioa_timer *t, void *data);
+/* As ioa_test_run_until, with a 20 ms repeating timer armed meanwhile so a
+ * loop with nothing else to do still wakes (and the bound is kept). */
+int ioa_test_run_ticking(ioa_loop *loop, const int *flag, unsigned max_ms);
+/* ioa_test_run_ticking for ms with no condition: lets whatever is pending
+ * happen, so a test can then show nothing else did. */
+void ioa_test_run_for(ioa_loop *loop, unsigned ms);
+
+/* A new loop with default options; fails the test if that fails. */
+ioa_loop *ioa_test_new_loop(void);
 
 #endif
