@@ -1383,20 +1383,6 @@ static void fault_sweep_connect(void **state) {
  * loopback addresses make getaddrinfo answer 127.0.0.1 before ::1: the first
  * attempt must then be IPv4 (a listener there, nothing on ::1). */
 
-#define NS_FAIL 3
-#define NS_SETUP 77
-
-static int ns_bind(const char *dir, const char *name, const char *content, const char *target) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "w");
-  if (!f)
-    return -1;
-  fputs(content, f);
-  fclose(f);
-  return mount(path, target, NULL, MS_BIND, NULL);
-}
-
 typedef struct he_order_ctx {
   ctx c;
   int first_family;
@@ -1413,23 +1399,24 @@ static void on_attempt_family(ioa_connect_req *req, const ioa_addr *peer, const 
 static int he_order_helper(void) {
   alarm(60);
   if (system("ip link set lo up") != 0)
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   char dir[] = "/tmp/ioa-connect-ns-XXXXXX";
   if (!mkdtemp(dir))
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
-    return NS_SETUP;
-  if (ns_bind(dir, "hosts", "127.0.0.1 dual.ioa-test\n::1 dual.ioa-test\n", "/etc/hosts") != 0 ||
-      ns_bind(dir, "nsswitch.conf", "hosts: files\nservices: files\n", "/etc/nsswitch.conf") !=
-          0 ||
-      ns_bind(dir, "gai.conf", "precedence ::ffff:0:0/96 100\n", "/etc/gai.conf") != 0)
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
+  if (ioa_test_ns_bind(dir, "hosts", "127.0.0.1 dual.ioa-test\n::1 dual.ioa-test\n",
+                       "/etc/hosts") != 0 ||
+      ioa_test_ns_bind(dir, "nsswitch.conf", "hosts: files\nservices: files\n",
+                       "/etc/nsswitch.conf") != 0 ||
+      ioa_test_ns_bind(dir, "gai.conf", "precedence ::ffff:0:0/96 100\n", "/etc/gai.conf") != 0)
+    return IOA_TEST_NS_SETUP;
   if (!ioa_test_have_ipv6())
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   int port;
   int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
   if (lfd < 0)
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   char service[16];
   snprintf(service, sizeof service, "%d", port);
   /* The premise: getaddrinfo itself puts IPv4 first here. */
@@ -1439,7 +1426,7 @@ static int he_order_helper(void) {
     fprintf(stderr, "he order helper: getaddrinfo does not answer IPv4 first here\n");
     if (ai)
       freeaddrinfo(ai);
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   }
   freeaddrinfo(ai);
 
@@ -1472,29 +1459,14 @@ static int he_order_helper(void) {
     close(h.c.connected_fd);
   ioa_loop_free(h.c.loop);
   close(lfd);
-  return failed ? NS_FAIL : 0;
+  return failed ? IOA_TEST_NS_FAIL : 0;
 }
 
 static void he_starts_with_resolver_first_family(void **state) {
   (void)state;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  assert_true(n > 0);
-  self[n] = '\0';
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    execlp("unshare", "unshare", "-n", "-m", self, "--he-order-helper", (char *)NULL);
-    _exit(127);
-  }
-  int st = 0;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-    return;
-  if (WIFEXITED(st) && WEXITSTATUS(st) == NS_FAIL)
-    fail_msg("Happy Eyeballs did not start with getaddrinfo's first family (see stderr)");
-  print_message("unshare -n -m or the gai.conf premise unavailable (status %d): skipped\n", st);
-  skip();
+  ioa_test_in_netns("--he-order-helper",
+                    "Happy Eyeballs did not start with getaddrinfo's first family (see stderr)",
+                    "unshare -n -m or the gai.conf premise unavailable");
 }
 
 int main(int argc, char **argv) {

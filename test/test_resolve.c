@@ -900,20 +900,6 @@ static const ioa_dns_record ns_records[] = {
     {.name = "drop.ioa-ns.test", .drop_a = 1, .drop_aaaa = 1},
 };
 
-#define NS_FAIL 3
-#define NS_SETUP 77
-
-static int ns_bind(const char *dir, const char *name, const char *content, const char *target) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "w");
-  if (!f)
-    return -1;
-  fputs(content, f);
-  fclose(f);
-  return mount(path, target, NULL, MS_BIND, NULL);
-}
-
 #define NS_CHECK(cond, ...)                                                                \
   do {                                                                                     \
     if (!(cond)) {                                                                         \
@@ -930,27 +916,27 @@ static int netns_helper(void) {
   if (system("ip link set lo up && ip addr add 10.254.254.1/32 dev lo && "
              "ip -6 addr add fd00:10a::1/128 dev lo") != 0) {
     fprintf(stderr, "netns helper: cannot configure lo\n");
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   }
   char dir[] = "/tmp/ioa-resolve-ns-XXXXXX";
   if (!mkdtemp(dir))
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   /* nscd would resolve in the outer namespace: hide its socket. */
   if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
-    return NS_SETUP;
-  if (ns_bind(dir, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
-              "/etc/resolv.conf") != 0 ||
-      ns_bind(dir, "nsswitch.conf", "hosts: files dns\nservices: files\n", "/etc/nsswitch.conf") !=
-          0 ||
-      ns_bind(dir, "hosts", "127.0.0.1 localhost\n", "/etc/hosts") != 0) {
+    return IOA_TEST_NS_SETUP;
+  if (ioa_test_ns_bind(dir, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+                       "/etc/resolv.conf") != 0 ||
+      ioa_test_ns_bind(dir, "nsswitch.conf", "hosts: files dns\nservices: files\n",
+                       "/etc/nsswitch.conf") != 0 ||
+      ioa_test_ns_bind(dir, "hosts", "127.0.0.1 localhost\n", "/etc/hosts") != 0) {
     fprintf(stderr, "netns helper: bind mounts failed: %s\n", strerror(errno));
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   }
   ioa_dns_fixture *dns;
   if (ioa_dns_fixture_start(&dns, "127.0.0.1", 53, ns_records,
                             sizeof ns_records / sizeof ns_records[0]) != 0) {
     fprintf(stderr, "netns helper: cannot listen on 127.0.0.1:53\n");
-    return NS_SETUP;
+    return IOA_TEST_NS_SETUP;
   }
   int failed = 0;
   ioa_loop *loop = NULL;
@@ -1021,28 +1007,12 @@ static int netns_helper(void) {
   ioa_loop_free(loop);
   ioa_dns_fixture_stop(dns);
   fprintf(stderr, "netns helper: %s\n", failed ? "FAILED" : "all checks passed");
-  return failed ? NS_FAIL : 0;
+  return failed ? IOA_TEST_NS_FAIL : 0;
 }
 
 static void test_netns_getaddrinfo(void **state) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  assert_true(n > 0);
-  self[n] = '\0';
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    execlp("unshare", "unshare", "-n", "-m", self, "--netns-helper", (char *)NULL);
-    _exit(127);
-  }
-  int st = 0;
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-    return;
-  if (WIFEXITED(st) && WEXITSTATUS(st) == NS_FAIL)
-    fail_msg("checks inside the namespace failed (see stderr)");
-  print_message("unshare -n -m unavailable here (status %d): namespace test skipped\n", st);
-  skip();
+  ioa_test_in_netns("--netns-helper", "checks inside the namespace failed (see stderr)",
+                    "unshare -n -m unavailable here: namespace test");
 }
 
 int main(int argc, char **argv) {

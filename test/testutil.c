@@ -3,10 +3,14 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,4 +161,36 @@ ioa_loop *ioa_test_new_loop(void) {
   assert_int_equal(ioa_loop_new(&loop, NULL), 0);
   assert_non_null(loop);
   return loop;
+}
+
+int ioa_test_ns_bind(const char *dir, const char *name, const char *content, const char *target) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  fputs(content, f);
+  fclose(f);
+  return mount(path, target, NULL, MS_BIND, NULL);
+}
+
+void ioa_test_in_netns(const char *helper_arg, const char *failed_msg, const char *skip_why) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  assert_true(n > 0);
+  self[n] = '\0';
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execlp("unshare", "unshare", "-n", "-m", self, helper_arg, (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == IOA_TEST_NS_FAIL)
+    fail_msg("%s", failed_msg);
+  print_message("%s (status %d): skipped\n", skip_why, st);
+  skip();
 }

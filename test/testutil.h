@@ -50,4 +50,19 @@ void ioa_test_run_for(ioa_loop *loop, unsigned ms);
 /* A new loop with default options; fails the test if that fails. */
 ioa_loop *ioa_test_new_loop(void);
 
+/* Namespace tests: the binary re-runs itself as `unshare -n -m SELF ARG`
+ * (private loopback and mount table, so resolver files can be replaced).
+ * The helper process exits 0 if its checks pass, IOA_TEST_NS_FAIL if one
+ * failed, IOA_TEST_NS_SETUP (or anything else) if the namespace or its
+ * premise could not be set up. */
+#define IOA_TEST_NS_FAIL 3
+#define IOA_TEST_NS_SETUP 77
+/* Write content to dir/name and bind-mount it over target (inside the
+ * namespace).  Returns 0 or -1. */
+int ioa_test_ns_bind(const char *dir, const char *name, const char *content, const char *target);
+/* Run `unshare -n -m SELF helper_arg` and wait: returns if it passed,
+ * fails the test with failed_msg if it exited IOA_TEST_NS_FAIL, and skips
+ * it (printing "SKIP_WHY (status N): skipped") otherwise. */
+void ioa_test_in_netns(const char *helper_arg, const char *failed_msg, const char *skip_why);
+
 #endif
