@@ -818,6 +818,25 @@ static int socktype_of(const ioa_addr *a, int hint) {
   return a->socktype ? a->socktype : hint;
 }
 
+/* The fields both request layouts (fast and full) share: the loop, the
+ * user data and the one completion callback the caller chose. */
+static void req_init_completion(ioa_connect_req *req, ioa_loop *loop,
+                                const ioa_connect_params *p) {
+  req->loop = loop;
+  req->data = p->data;
+  req->on_error = p->on_connect_error;
+  if (p->on_connected) {
+    req->ok_kind = OK_CONNECTED;
+    req->on_ok.connected = p->on_connected;
+  } else if (p->on_stream) {
+    req->ok_kind = OK_STREAM;
+    req->on_ok.stream = p->on_stream;
+  } else {
+    req->ok_kind = OK_SOCKET;
+    req->on_ok.socket = p->on_socket;
+  }
+}
+
 /* See "fast path" above: one address, nothing but a connect to make. */
 static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint,
                         ioa_connect_req **out) {
@@ -838,19 +857,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
-  req->loop = loop;
-  req->data = p->data;
-  req->on_error = p->on_connect_error;
-  if (p->on_connected) {
-    req->ok_kind = OK_CONNECTED;
-    req->on_ok.connected = p->on_connected;
-  } else if (p->on_stream) {
-    req->ok_kind = OK_STREAM;
-    req->on_ok.stream = p->on_stream;
-  } else {
-    req->ok_kind = OK_SOCKET;
-    req->on_ok.socket = p->on_socket;
-  }
+  req_init_completion(req, loop, p);
   req->has_hooks = need_hooks != 0;
   req->has_ext = 0;
   req->depth = 0;
@@ -992,19 +999,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     memset(mem + o_slots, 0, o_cands - o_slots);
   if (resolving || res_local)
     memset(mem + o_res, 0, sizeof(res_state));
-  req->loop = loop;
-  req->data = p->data;
-  req->on_error = p->on_connect_error;
-  if (p->on_connected) {
-    req->ok_kind = OK_CONNECTED;
-    req->on_ok.connected = p->on_connected;
-  } else if (p->on_stream) {
-    req->ok_kind = OK_STREAM;
-    req->on_ok.stream = p->on_stream;
-  } else {
-    req->ok_kind = OK_SOCKET;
-    req->on_ok.socket = p->on_socket;
-  }
+  req_init_completion(req, loop, p);
   if (need_hooks) {
     hooks *h = (hooks *)(void *)(mem + o_hooks);
     h->on_fail = p->on_fail;
