@@ -412,17 +412,25 @@ static void unix_stream_and_dgram(void **state) {
   rmdir(dir);
 }
 
-static void connected_udp(void **state) {
-  (void)state;
-  ctx c;
-  new_loop(&c);
+/* A UDP socket bound to 127.0.0.1:0 for a connect to aim at; *a gets its
+ * address. */
+static int udp_peer(ioa_addr *a) {
   int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ioa_addr any = inet4("127.0.0.1", 0, SOCK_DGRAM);
   assert_int_equal(bind(u, (struct sockaddr *)&any.addr, any.addrlen), 0);
   struct sockaddr_in sin;
   socklen_t len = sizeof sin;
   getsockname(u, (struct sockaddr *)&sin, &len);
-  ioa_addr a = inet4("127.0.0.1", ntohs(sin.sin_port), SOCK_DGRAM);
+  *a = inet4("127.0.0.1", ntohs(sin.sin_port), SOCK_DGRAM);
+  return u;
+}
+
+static void connected_udp(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a;
+  int u = udp_peer(&a);
   ioa_connect_params p;
   params_for(&p, &c);
   p.addr = &a;
@@ -431,7 +439,7 @@ static void connected_udp(void **state) {
   run(&c);
   assert_true(c.connected_fd >= 0);
   int type;
-  len = sizeof type;
+  socklen_t len = sizeof type;
   getsockopt(c.connected_fd, SOL_SOCKET, SO_TYPE, &type, &len);
   assert_int_equal(type, SOCK_DGRAM);
   assert_int_equal(send(c.connected_fd, "y", 1, 0), 1);
@@ -886,13 +894,8 @@ static void on_socket_hands_a_socket(void **state) {
   (void)state;
   ctx c;
   new_loop(&c);
-  int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ioa_addr any = inet4("127.0.0.1", 0, SOCK_DGRAM);
-  assert_int_equal(bind(u, (struct sockaddr *)&any.addr, any.addrlen), 0);
-  struct sockaddr_in sin;
-  socklen_t len = sizeof sin;
-  getsockname(u, (struct sockaddr *)&sin, &len);
-  ioa_addr a = inet4("127.0.0.1", ntohs(sin.sin_port), SOCK_DGRAM);
+  ioa_addr a;
+  int u = udp_peer(&a);
   ioa_connect_params p;
   params_for(&p, &c);
   p.on_connected = NULL;
