@@ -41,6 +41,16 @@ static void spin(ioa_loop *loop) {
     assert_true(ioa_loop_run(loop, IOA_RUN_NOWAIT) >= 0);
 }
 
+/* A one-shot write watcher on fd that fired once and stopped itself in its
+ * callback: the disarmed registration several tests start from. */
+static void fire_oneshot_once(ioa_loop *loop, ioa_io *io, int fd, struct hits *h) {
+  *h = (struct hits){.stop_in_cb = 1};
+  ioa_io_init(loop, io, fd, count_cb, h);
+  assert_int_equal(ioa__io_start_oneshot(io, IOA_WRITE), 0);
+  spin(loop);
+  assert_int_equal(h->n, 1);
+}
+
 static void test_oneshot_fires_once(void **state) {
   (void)state;
   ioa_loop *loop = ioa_test_new_loop();
@@ -71,12 +81,9 @@ static void test_restart_after_fired_stop_on_open_fd(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
-  struct hits h = {.stop_in_cb = 1};
+  struct hits h;
   ioa_io io;
-  ioa_io_init(loop, &io, sv[0], count_cb, &h);
-  assert_int_equal(ioa__io_start_oneshot(&io, IOA_WRITE), 0);
-  spin(loop);
-  assert_int_equal(h.n, 1);
+  fire_oneshot_once(loop, &io, sv[0], &h);
   assert_false(ioa_io_active(&io));
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_DEFAULT), 0); /* nothing active */
 
@@ -139,12 +146,9 @@ static void test_fd_number_reused_after_fired_stop(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
-  struct hits h = {.stop_in_cb = 1};
+  struct hits h;
   ioa_io io;
-  ioa_io_init(loop, &io, sv[0], count_cb, &h);
-  assert_int_equal(ioa__io_start_oneshot(&io, IOA_WRITE), 0);
-  spin(loop);
-  assert_int_equal(h.n, 1);
+  fire_oneshot_once(loop, &io, sv[0], &h);
   int old = sv[0];
   close(sv[0]); /* the connector's user closes the connected fd */
   close(sv[1]);
@@ -169,12 +173,9 @@ static void test_dup_then_close_original_stays_quiet(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int sv[2];
   pair(sv);
-  struct hits h = {.stop_in_cb = 1};
+  struct hits h;
   ioa_io io;
-  ioa_io_init(loop, &io, sv[0], count_cb, &h);
-  assert_int_equal(ioa__io_start_oneshot(&io, IOA_WRITE), 0);
-  spin(loop);
-  assert_int_equal(h.n, 1);
+  fire_oneshot_once(loop, &io, sv[0], &h);
   /* The file outlives the fd number the registration was made under: a
    * disarmed registration must not turn into a stream of events. */
   int d = dup(sv[0]);
