@@ -421,20 +421,34 @@ static void sc_he_gai(ioa_loop *loop) {
   close(lfd);
 }
 
+/* c-ares scenarios are skipped (exit 77) in a build without the backend. */
+static void need_cares(void) {
+  if (!ioa_resolver_have_cares()) {
+    fprintf(stderr, "SKIP: c-ares backend not built\n");
+    exit(77);
+  }
+}
+
+/* A c-ares resolver asking servers (default_timeout_ms 0: no per-lookup
+ * timeout); NULL, counted as a failure, if it cannot be made. */
+static ioa_resolver *lab_cares(ioa_loop *loop, const char *servers, unsigned default_timeout_ms) {
+  ioa_resolver *res;
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
+                             .servers = servers,
+                             .default_timeout_ms = default_timeout_ms};
+  int rc = ioa_resolver_new(loop, &ro, &res);
+  CHECK(rc == 0, "ioa_resolver_new(c-ares): %s", ioa_err_name(rc));
+  return rc < 0 ? NULL : res;
+}
+
 /* c-ares: the server at 127.0.0.53 answers A at once and AAAA 300 ms late.
  * Both addresses are live, so if the connector waited for AAAA it would try
  * ::1 first; it must instead start IPv4 once the 50 ms resolution delay has
  * passed. */
 static void sc_he_cares(ioa_loop *loop) {
-  if (!ioa_resolver_have_cares()) {
-    fprintf(stderr, "SKIP: c-ares backend not built\n");
-    exit(77);
-  }
-  ioa_resolver *res;
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = "127.0.0.53:53"};
-  int rc = ioa_resolver_new(loop, &ro, &res);
-  CHECK(rc == 0, "ioa_resolver_new(c-ares): %s", ioa_err_name(rc));
-  if (rc < 0)
+  need_cares();
+  ioa_resolver *res = lab_cares(loop, "127.0.0.53:53", 0);
+  if (!res)
     return;
   int l4 = listen_fixed(AF_INET, "127.0.0.1", 9200);
   int l6 = listen_fixed(AF_INET6, "::1", 9200);
@@ -492,17 +506,9 @@ static void he_one_family(ioa_loop *loop, ioa_resolver *res, const char *host) {
 }
 
 static void sc_he_partial(ioa_loop *loop) {
-  if (!ioa_resolver_have_cares()) {
-    fprintf(stderr, "SKIP: c-ares backend not built\n");
-    exit(77);
-  }
-  ioa_resolver *res;
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
-                             .servers = "127.0.0.1:53",
-                             .default_timeout_ms = 1500};
-  int rc = ioa_resolver_new(loop, &ro, &res);
-  CHECK(rc == 0, "ioa_resolver_new(c-ares): %s", ioa_err_name(rc));
-  if (rc < 0)
+  need_cares();
+  ioa_resolver *res = lab_cares(loop, "127.0.0.1:53", 1500);
+  if (!res)
     return;
   he_one_family(loop, res, "noaaaa.test");
   he_one_family(loop, res, "badaaaa.test");
@@ -516,7 +522,7 @@ static void sc_he_partial(ioa_loop *loop) {
   p.socktype = SOCK_STREAM;
   p.resolver = res;
   r.start_ns = mono_ns();
-  rc = ioa_connect(loop, &p, &r.req);
+  int rc = ioa_connect(loop, &p, &r.req);
   CHECK(rc == 0, "ioa_connect: %s", ioa_err_name(rc));
   if (rc == 0) {
     for (int i = 0; i < 3; i++)
@@ -608,13 +614,8 @@ static void sc_dns(ioa_loop *loop) {
   dns_case(loop, NULL, "drop.test", 0);
   if (!ioa_resolver_have_cares())
     return;
-  ioa_resolver *res;
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
-                             .servers = "127.0.0.1:53",
-                             .default_timeout_ms = 1500};
-  int rc = ioa_resolver_new(loop, &ro, &res);
-  CHECK(rc == 0, "ioa_resolver_new(c-ares): %s", ioa_err_name(rc));
-  if (rc < 0)
+  ioa_resolver *res = lab_cares(loop, "127.0.0.1:53", 1500);
+  if (!res)
     return;
   dns_case(loop, res, "nx.test", IOA_EAI_NONAME);
   dns_case(loop, res, "fail.test", 0);
