@@ -927,6 +927,21 @@ static void client_error(ioa_stream *s, const char *sys, int err, void *data) {
 }
 static void client_closed(ioa_stream *s, void *data) { ((echo_ctx *)data)->client_closed++; }
 
+/* The loop and unix socketpair (of type) an echo scenario runs on: 0, or
+ * -1 once a failed ioa_loop_new is recorded as the run's one completion. */
+static int echo_setup(run_stats *st, int type, ioa_loop **loop, int sv[2]) {
+  st->started = 1;
+  int r = ioa_loop_new(loop, NULL);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->completions = 1;
+    return -1;
+  }
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+    fail_msg("socketpair: %s", strerror(errno));
+  return 0;
+}
+
 static void sc_stream_echo(run_stats *st) {
   static uint8_t payload[ECHO_BYTES];
   for (size_t i = 0; i < ECHO_BYTES; i++)
@@ -934,19 +949,12 @@ static void sc_stream_echo(run_stats *st) {
   echo_ctx e;
   memset(&e, 0, sizeof e);
   e.st = st;
-  st->started = 1;
   e.remaining = 1;
   ioa_loop *loop;
-  int r = ioa_loop_new(&loop, NULL);
-  if (r < 0) {
-    saw_error(st, "ioa_loop_new", r);
-    st->completions = 1;
-    return;
-  }
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-    fail_msg("socketpair: %s", strerror(errno));
-  r = ioa_stream_new(loop, sv[0], NULL, &e.client);
+  if (echo_setup(st, SOCK_STREAM, &loop, sv) < 0)
+    return;
+  int r = ioa_stream_new(loop, sv[0], NULL, &e.client);
   if (r < 0) {
     saw_error(st, "ioa_stream_new", r);
     close(sv[0]);
@@ -1034,20 +1042,13 @@ static void sc_dgram_echo_common(run_stats *st, unsigned batch) {
   dgram_ctx e;
   memset(&e, 0, sizeof e);
   e.st = st;
-  st->started = 1;
   e.remaining = 1;
   ioa_loop *loop;
-  int r = ioa_loop_new(&loop, NULL);
-  if (r < 0) {
-    saw_error(st, "ioa_loop_new", r);
-    st->completions = 1;
-    return;
-  }
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
-    fail_msg("socketpair: %s", strerror(errno));
+  if (echo_setup(st, SOCK_DGRAM, &loop, sv) < 0)
+    return;
   ioa_socket_options o = {.max_packet = 2048, .batch = batch};
-  r = ioa_socket_new(loop, sv[0], &o, &e.client);
+  int r = ioa_socket_new(loop, sv[0], &o, &e.client);
   if (r < 0) {
     saw_error(st, "ioa_socket_new", r);
     close(sv[0]);
