@@ -554,6 +554,19 @@ static void sockopt_hook_and_veto(void **state) {
 
 /* ------------------------------------------------------ black hole, time */
 
+/* A listener on 127.0.0.1 (its fd returned, its port in *port) and the
+ * list {127.0.0.1:dead_port, the listener}: the first attempt fails, the
+ * second connects.  dead_port 0 takes a closed port, picked while the
+ * listener holds its own so the two cannot be the same. */
+static int dead_then_live(int dead_port, ioa_addr addrs[2], int *port) {
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, port);
+  if (dead_port == 0)
+    dead_port = ioa_test_closed_port(AF_INET);
+  addrs[0] = inet4("127.0.0.1", dead_port, SOCK_STREAM);
+  addrs[1] = inet4("127.0.0.1", *port, SOCK_STREAM);
+  return lfd;
+}
+
 static void attempt_timeout_on_black_hole(void **state) {
   (void)state;
   blackhole b;
@@ -562,9 +575,8 @@ static void attempt_timeout_on_black_hole(void **state) {
   ctx c;
   new_loop(&c);
   int port;
-  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-  ioa_addr addrs[2] = {inet4("127.0.0.1", b.port, SOCK_STREAM),
-                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  ioa_addr addrs[2];
+  int lfd = dead_then_live(b.port, addrs, &port);
   ioa_connect_params p;
   params_for(&p, &c);
   p.addrs = addrs;
@@ -614,9 +626,8 @@ static void race_black_hole_then_live(void **state) {
   ctx c;
   new_loop(&c);
   int port;
-  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-  ioa_addr addrs[2] = {inet4("127.0.0.1", b.port, SOCK_STREAM),
-                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  ioa_addr addrs[2];
+  int lfd = dead_then_live(b.port, addrs, &port);
   ioa_connect_params p;
   params_for(&p, &c);
   p.addrs = addrs;
@@ -641,9 +652,8 @@ static void cancel_from_on_fail(void **state) {
   ctx c;
   new_loop(&c);
   int port;
-  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-  ioa_addr addrs[2] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
-                       inet4("127.0.0.1", port, SOCK_STREAM)};
+  ioa_addr addrs[2];
+  int lfd = dead_then_live(0, addrs, &port);
   c.cancel_in_fail = 1;
   ioa_connect_params p;
   params_for(&p, &c);
@@ -664,9 +674,8 @@ static void cancel_from_on_attempt(void **state) {
     ctx c;
     new_loop(&c);
     int port;
-    int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-    ioa_addr addrs[2] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
-                         inet4("127.0.0.1", port, SOCK_STREAM)};
+    ioa_addr addrs[2];
+    int lfd = dead_then_live(0, addrs, &port);
     c.cancel_at_attempt = at;
     ioa_connect_params p;
     params_for(&p, &c);
