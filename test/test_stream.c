@@ -203,6 +203,14 @@ static void ctx_drain(ioa_stream *s, void *data) {
 static const ioa_stream_callbacks ctx_cbs = {
     .on_read = ctx_read, .on_error = ctx_error, .on_drain = ctx_drain, .on_closed = ctx_closed};
 
+/* A stream on fd (with o, or defaults) reporting into c through ctx_cbs. */
+static ioa_stream *ctx_stream(ioa_loop *loop, int fd, const ioa_stream_options *o, echo_ctx *c) {
+  ioa_stream *s;
+  assert_int_equal(ioa_stream_new(loop, fd, o, &s), 0);
+  ioa_stream_set_callbacks(s, &ctx_cbs, c);
+  return s;
+}
+
 /* Writes are deferred: nothing reaches the socket inside ioa_stream_write,
  * and one loop iteration flushes thousands of small writes together. */
 static void test_small_writes_coalesced(void **state) {
@@ -213,10 +221,8 @@ static void test_small_writes_coalesced(void **state) {
   int big = 1 << 20;
   assert_int_equal(setsockopt(b, SOL_SOCKET, SO_RCVBUF, &big, sizeof big), 0);
   assert_int_equal(setsockopt(a, SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
-  ioa_stream *s;
-  assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  ioa_stream *s = ctx_stream(loop, a, NULL, &c);
   char msg[10];
   for (int i = 0; i < 10000; i++) {
     snprintf(msg, sizeof msg, "%09d", i);
@@ -255,10 +261,8 @@ static void test_read_one_message_per_call(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
-  ioa_stream *s;
-  assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   echo_ctx c = {.line_mode = 1};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  ioa_stream *s = ctx_stream(loop, a, NULL, &c);
   assert_int_equal(write(b, "l1\nl2\nl3\npartial", 16), 16);
   close(b);
   assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
@@ -681,10 +685,8 @@ static void test_peer_reset_mid_write(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
-  ioa_stream *s;
-  assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  ioa_stream *s = ctx_stream(loop, a, NULL, &c);
   static uint8_t block[1 << 20];
   int zc_freed = 0;
   for (int i = 0; i < 8; i++)
@@ -820,11 +822,9 @@ static void test_shutdown_write_keeps_reading(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
-  ioa_stream *s;
   ioa_stream_options o = {.keep_open_on_eof = 1};
-  assert_int_equal(ioa_stream_new(loop, a, &o, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  ioa_stream *s = ctx_stream(loop, a, &o, &c);
   assert_int_equal(ioa_stream_write(s, "abc", 3), 0);
   assert_int_equal(ioa_stream_shutdown_write(s), 0);
   assert_int_equal(ioa_stream_write(s, "x", 1), -EPIPE);
@@ -859,10 +859,8 @@ static void test_close_when_empty(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   unix_pair(&a, &b);
-  ioa_stream *s;
-  assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  ioa_stream *s = ctx_stream(loop, a, NULL, &c);
   static uint8_t data[3u << 20];
   for (size_t i = 0; i < sizeof data; i++)
     data[i] = (uint8_t)(i * 7);
@@ -1115,9 +1113,8 @@ static void test_free_returns_zc_buffers(void **state) {
   /* Closing hands them back from the loop, not from inside close. */
   int a2, b2;
   unix_pair(&a2, &b2);
-  assert_int_equal(ioa_stream_new(loop, a2, NULL, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_set_callbacks(s, &ctx_cbs, &c);
+  s = ctx_stream(loop, a2, NULL, &c);
   freed = 0;
   for (int i = 0; i < 3; i++)
     assert_int_equal(ioa_stream_write_zc(s, block, sizeof block, fill_zc_free, &freed), 0);
