@@ -94,8 +94,13 @@ static int addrs_from_addrinfo(const struct addrinfo *ai, ioa_addr **out, size_t
 
 /* Status and message for a getaddrinfo() return value. */
 static int gai_status(int rc, int sys_errno, char *msg, size_t msgsize) {
-  if (rc == 0) {
-    snprintf(msg, msgsize, "%s", ioa_strerror(0));
+  if (rc == 0) { /* the common case: no formatting (snprintf costs as much as a cache hit) */
+    const char *ok = ioa_strerror(0);
+    size_t n = strlen(ok);
+    if (n >= msgsize)
+      n = msgsize - 1;
+    memcpy(msg, ok, n);
+    msg[n] = '\0';
     return 0;
   }
   int status = ioa_err_from_gai(rc);
@@ -187,6 +192,7 @@ static void req_free(ioa_resolve_req *req) {
   for (unsigned i = 0; i < 2; i++)
     ioa_free(req->slot[i].addrs);
   ioa_free(req->addrs);
+  ioa_free(req->cache_key);
   ioa_free(req);
 }
 
@@ -197,6 +203,9 @@ void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const 
   ioa_timer_stop(&req->timer);
   ioa_defer_stop(&req->defer);
   req->done = 1;
+  if (req->cache_key && status == 0 && r->cache) /* before on_done: it may free r */
+    ioa__rcache_put(r->cache, req->cache_key, req->cache_keylen, ioa_loop_now(r->loop), addrs,
+                    naddrs);
   /* Before on_done: the callback may free the loop. */
   ioa_loop_unref(r->loop);
   ioa_resolve_result res = {
@@ -426,6 +435,7 @@ static int pool_maybe_spawn(ioa_resolver *r) {
   return e;
 }
 
+/* Returns 0 (a new job), 1 (joined a twin) or a negative code. */
 static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, const char *service,
                        size_t slen, const ioa_resolve_hints *hints) {
   ioa_resolver *r = req->r;
@@ -442,7 +452,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
     twin->req_tail = req;
     pthread_mutex_unlock(&r->lock);
     req->job = twin;
-    return 0;
+    return 1;
   }
   pthread_mutex_unlock(&r->lock);
 
@@ -588,17 +598,26 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
     return -ENOMEM;
   r->loop = loop;
   r->backend = opts->backend;
+  if (opts->cache_ttl_ms) {
+    int ce = ioa__rcache_new(opts->cache_ttl_ms, opts->cache_max, &r->cache);
+    if (ce < 0) {
+      ioa_free(r);
+      return ce;
+    }
+  }
   r->default_timeout_ms = opts->default_timeout_ms;
   r->max_threads = max;
   r->hard_cap = max * IOA_RESOLVER_THREAD_FACTOR;
   int e = pthread_mutex_init(&r->lock, NULL);
   if (e) {
+    ioa__rcache_free(r->cache);
     ioa_free(r);
     return -e;
   }
   e = pthread_cond_init(&r->cond, NULL);
   if (e) {
     pthread_mutex_destroy(&r->lock);
+    ioa__rcache_free(r->cache);
     ioa_free(r);
     return -e;
   }
@@ -614,6 +633,7 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     ioa_free(r->threads);
+    ioa__rcache_free(r->cache);
     ioa_free(r);
     return rc;
   }
@@ -648,10 +668,26 @@ static void resolver_free(ioa_resolver *r, int loop_dying) {
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->lock);
   ioa_free(r->threads);
+  ioa__rcache_free(r->cache);
   ioa_free(r);
 }
 
 void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
+
+void ioa_resolver_get_stats(const ioa_resolver *r, ioa_resolver_stats *out) {
+  if (!out)
+    return;
+  memset(out, 0, sizeof *out);
+  if (!r)
+    return;
+  *out = r->stats;
+  out->cache_entries = ioa__rcache_count(r->cache);
+}
+
+void ioa_resolver_cache_flush(ioa_resolver *r) {
+  if (r)
+    ioa__rcache_flush(r->cache);
+}
 
 /* Only ever called by ioa_loop_free(), which then runs the posts still
  * queued: detached results free themselves there. */
@@ -731,6 +767,26 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
   return 1;
 }
 
+/* The answer cache: 1 if it answered key (req->addrs etc. filled). */
+static int cache_lookup(ioa_resolve_req *req, const unsigned char *key, size_t klen) {
+  ioa_resolver *r = req->r;
+  if (ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &req->addrs, &req->naddrs) !=
+      1)
+    return 0;
+  req->status = gai_status(0, 0, req->message, sizeof req->message);
+  return 1;
+}
+
+/* A lookup going to the backend keeps its key, so that its answer is
+ * stored when it arrives; without memory for it, it just goes uncached. */
+static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_t klen) {
+  req->cache_key = ioa_malloc(klen);
+  if (req->cache_key) {
+    memcpy(req->cache_key, key, klen);
+    req->cache_keylen = klen;
+  }
+}
+
 int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out) {
   if (!r || !p || !p->on_done)
     return IOA_EBADPARAM;
@@ -765,10 +821,22 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
   ioa_timer_init(r->loop, &req->timer, on_timeout, req);
   ioa_defer_init(r->loop, &req->defer, on_fast_defer, req);
 
-  int rc = try_numeric(req, host, hlen, service, slen, &p->hints);
+  /* Where this lookup is answered.  The cache first: numeric lookups never
+   * enter it, so a hit saves the numeric parse (a getaddrinfo() call). */
+  uint64_t *counter = &r->stats.cache_hits;
+  unsigned char key[IOA_RCACHE_KEY_MAX];
+  size_t klen = r->cache ? ioa__rcache_key(key, host, hlen, service, slen, &p->hints) : 0;
+  int rc = r->cache ? cache_lookup(req, key, klen) : 0;
+  if (rc == 0) {
+    counter = &r->stats.numeric;
+    rc = try_numeric(req, host, hlen, service, slen, &p->hints);
+    if (rc == 0 && r->cache)
+      cache_remember(req, key, klen);
+  }
   if (rc == 1) {
     ioa_defer_start(&req->defer);
   } else {
+    counter = &r->stats.sent;
     if (r->backend == IOA_RESOLVER_CARES) {
       char hbuf[HOST_MAX + 2], sbuf[SERVICE_MAX + 1];
       if (host) {
@@ -782,6 +850,10 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
       rc = ioa__cares_start(req, host ? hbuf : NULL, service ? sbuf : NULL, &p->hints);
     } else {
       rc = pool_submit(req, host, hlen, service, slen, &p->hints);
+      if (rc == 1) {
+        counter = &r->stats.joined;
+        rc = 0;
+      }
     }
     if (rc == 0 && req->timeout_ms) {
       rc = ioa_timer_start(&req->timer, (uint64_t)req->timeout_ms * 1000000u, 0);
@@ -795,6 +867,8 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
   }
   req_link(r, req);
   ioa_loop_ref(r->loop);
+  r->stats.lookups++;
+  (*counter)++;
   if (out)
     *out = req;
   return 0;

@@ -11,6 +11,7 @@
 typedef struct ioa_gai_job ioa_gai_job;
 typedef struct ioa_cares ioa_cares;
 typedef struct ioa_cares_query ioa_cares_query;
+typedef struct ioa_rcache ioa_rcache;
 
 struct ioa_resolver {
   ioa_loop *loop;
@@ -18,6 +19,8 @@ struct ioa_resolver {
   unsigned default_timeout_ms;
   ioa_resolve_req *reqs; /* outstanding requests; loop thread only */
   int freeing;           /* inside ioa_resolver_free */
+  ioa_rcache *cache;     /* answer cache, or NULL (off) */
+  ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
 
   /* getaddrinfo pool.  Everything below lock is guarded by it. */
   pthread_mutex_t lock;
@@ -73,6 +76,9 @@ struct ioa_resolve_req {
 
   ioa_resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
   unsigned nslots;
+
+  unsigned char *cache_key; /* sent to the backend with the cache on: store the answer */
+  size_t cache_keylen;
 };
 
 /* Completion helpers (resolve.c).  ioa__resolve_finish calls on_done and
@@ -92,5 +98,21 @@ void ioa__cares_free(ioa_resolver *r);
 int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service,
                      const ioa_resolve_hints *hints);
 void ioa__cares_detach(ioa_resolve_req *req);
+
+/* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
+ * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */
+#define IOA_RCACHE_KEY_MAX (16 + 1 + 255 + 1 + 1 + 256)
+int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out);
+void ioa__rcache_free(ioa_rcache *c);
+void ioa__rcache_flush(ioa_rcache *c);
+size_t ioa__rcache_count(const ioa_rcache *c);
+size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const char *service,
+                       size_t slen, const ioa_resolve_hints *h);
+/* 1 and a malloc'd copy of a live answer, 0 for a miss, or -ENOMEM. */
+int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+                    ioa_addr **addrs, size_t *n);
+/* Keep addrs (replacing an answer for the same key); silent without memory. */
+void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+                     const ioa_addr *addrs, size_t n);
 
 #endif

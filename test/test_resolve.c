@@ -481,6 +481,131 @@ static void test_backend_options(void **state) {
   ioa_loop_free(loop);
 }
 
+/* ------------------------------------------------------- answer cache */
+
+static ioa_resolver *new_cached_pool(ioa_loop *loop, unsigned ttl_ms, unsigned max) {
+  ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO,
+                            .max_threads = 1,
+                            .cache_ttl_ms = ttl_ms,
+                            .cache_max = max};
+  ioa_resolver *r = NULL;
+  assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
+  return r;
+}
+
+static ioa_resolver_stats stats_of(const ioa_resolver *r) {
+  ioa_resolver_stats st;
+  ioa_resolver_get_stats(r, &st);
+  return st;
+}
+
+/* Resolve and wait; returns the outcome's status. */
+static int resolve_wait(ioa_loop *loop, ioa_resolver *r, const char *host, const char *service,
+                        int socktype, outcome *o) {
+  memset(o, 0, sizeof *o);
+  assert_int_equal(start(r, host, service, AF_INET, socktype, 0, 0, o, NULL), 0);
+  wait_for(loop, o, 5000);
+  assert_int_equal(o->calls, 1);
+  return o->status;
+}
+
+static void test_cache_pool(void **state) {
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_resolver *r = new_cached_pool(loop, 60000, 0);
+  outcome first, again, other;
+  assert_int_equal(resolve_wait(loop, r, "localhost", "80", SOCK_STREAM, &first), 0);
+  ioa_resolver_stats st = stats_of(r);
+  assert_int_equal(st.lookups, 1);
+  assert_int_equal(st.sent, 1);
+  assert_int_equal(st.cache_hits, 0);
+  assert_int_equal(st.cache_entries, 1);
+
+  /* Same lookup, the host in other case: answered from the cache, not
+   * from inside ioa_resolve (start() checks), with the same answer. */
+  assert_int_equal(resolve_wait(loop, r, "LocalHost", "80", SOCK_STREAM, &again), 0);
+  st = stats_of(r);
+  assert_int_equal(st.cache_hits, 1);
+  assert_int_equal(st.sent, 1);
+  assert_int_equal(again.naddrs, first.naddrs);
+  assert_memory_equal(again.addrs, first.addrs, first.naddrs * sizeof first.addrs[0]);
+  assert_int_equal(again.partials, first.partials);
+  assert_string_equal(again.message, first.message);
+
+  /* Another service or socktype is another question. */
+  assert_int_equal(resolve_wait(loop, r, "localhost", "81", SOCK_STREAM, &other), 0);
+  assert_true(has_addr(other.addrs, other.naddrs, "127.0.0.1:81"));
+  assert_int_equal(resolve_wait(loop, r, "localhost", "80", SOCK_DGRAM, &other), 0);
+  assert_int_equal(other.addrs[0].socktype, SOCK_DGRAM);
+  st = stats_of(r);
+  assert_int_equal(st.sent, 3);
+  assert_int_equal(st.cache_entries, 3);
+
+  /* Numeric answers never enter it. */
+  assert_int_equal(resolve_wait(loop, r, "127.0.0.1", "80", SOCK_STREAM, &other), 0);
+  st = stats_of(r);
+  assert_int_equal(st.numeric, 1);
+  assert_int_equal(st.cache_entries, 3);
+
+  /* A cache hit cancelled before its delivery completes once, cancelled. */
+  outcome c = {0};
+  ioa_resolve_req *req = NULL;
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &c, &req), 0);
+  assert_int_equal(stats_of(r).cache_hits, 2);
+  ioa_resolve_cancel(req);
+  assert_int_equal(c.calls, 1);
+  assert_int_equal(c.status, IOA_EAI_CANCELED);
+  ioa_test_run_for(loop, 20);
+  assert_int_equal(c.calls, 1);
+
+  /* Flushed: asked again. */
+  ioa_resolver_cache_flush(r);
+  assert_int_equal(stats_of(r).cache_entries, 0);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "80", SOCK_STREAM, &other), 0);
+  st = stats_of(r);
+  assert_int_equal(st.sent, 4);
+  assert_int_equal(st.cache_entries, 1);
+  assert_int_equal(st.lookups, 7);
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
+static void test_cache_expiry_and_bound(void **state) {
+  ioa_loop *loop = ioa_test_new_loop();
+  outcome o;
+  /* Expiry on the loop's clock. */
+  ioa_resolver *r = new_cached_pool(loop, 1, 0);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "80", SOCK_STREAM, &o), 0);
+  ioa_test_run_for(loop, 20); /* the 1 ms lifetime is over */
+  assert_int_equal(resolve_wait(loop, r, "localhost", "80", SOCK_STREAM, &o), 0);
+  ioa_resolver_stats st = stats_of(r);
+  assert_int_equal(st.sent, 2);
+  assert_int_equal(st.cache_hits, 0);
+  ioa_resolver_free(r);
+
+  /* At most two answers; the least recently used goes. */
+  r = new_cached_pool(loop, 60000, 2);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "1", SOCK_STREAM, &o), 0);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "2", SOCK_STREAM, &o), 0);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "1", SOCK_STREAM, &o), 0); /* hit */
+  assert_int_equal(resolve_wait(loop, r, "localhost", "3", SOCK_STREAM, &o), 0); /* evicts 2 */
+  st = stats_of(r);
+  assert_int_equal(st.cache_entries, 2);
+  assert_int_equal(st.cache_hits, 1);
+  assert_int_equal(st.sent, 3);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "1", SOCK_STREAM, &o), 0); /* hit */
+  assert_int_equal(resolve_wait(loop, r, "localhost", "3", SOCK_STREAM, &o), 0); /* hit */
+  assert_int_equal(stats_of(r).cache_hits, 3);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "2", SOCK_STREAM, &o), 0); /* gone */
+  st = stats_of(r);
+  assert_int_equal(st.sent, 4);
+  assert_int_equal(st.cache_entries, 2);
+  assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.1:2"));
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
 /* ------------------------------------------------------ c-ares backend */
 
 static const ioa_dns_record records[] = {
@@ -761,6 +886,59 @@ static void run_stress(ioa_loop *loop, ioa_resolver *r, const char *const *names
   free(s);
 }
 
+/* c-ares answers are cached too (both families, in on_done's order);
+ * failures are asked again. */
+static void test_cache_cares(void **state) {
+  SKIP_WITHOUT_CARES();
+  cares_env env;
+  memset(&env, 0, sizeof env);
+  assert_int_equal(ioa_dns_fixture_start(&env.dns, "127.0.0.1", 0, records,
+                                         sizeof records / sizeof records[0]),
+                   0);
+  env.loop = ioa_test_new_loop();
+  char servers[64];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(env.dns));
+  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
+                             .servers = servers,
+                             .dns_timeout_ms = 1000,
+                             .dns_tries = 1,
+                             .cache_ttl_ms = 60000};
+  assert_int_equal(ioa_resolver_new(env.loop, &ro, &env.r), 0);
+  outcome a = {0}, b = {0};
+  assert_int_equal(start(env.r, "both.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &a, NULL),
+                   0);
+  wait_for(env.loop, &a, 5000);
+  assert_int_equal(a.status, 0);
+  unsigned qa = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A);
+  unsigned q6 = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA);
+  assert_int_equal(start(env.r, "BOTH.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &b, NULL),
+                   0);
+  wait_for(env.loop, &b, 5000);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.naddrs, 3);
+  assert_memory_equal(b.addrs, a.addrs, a.naddrs * sizeof a.addrs[0]);
+  assert_int_equal(b.partials, 2);
+  assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A), qa); /* no packet */
+  assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA), q6);
+  assert_int_equal(stats_of(env.r).cache_hits, 1);
+
+  outcome nx1 = {0}, nx2 = {0};
+  assert_int_equal(start(env.r, "nx.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &nx1, NULL),
+                   0);
+  wait_for(env.loop, &nx1, 5000);
+  unsigned after1 = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A);
+  assert_int_equal(start(env.r, "nx.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &nx2, NULL),
+                   0);
+  wait_for(env.loop, &nx2, 5000);
+  assert_int_equal(nx1.status, IOA_EAI_NONAME);
+  assert_int_equal(nx2.status, IOA_EAI_NONAME);
+  assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A) > after1); /* asked again */
+  ioa_resolver_stats st = stats_of(env.r);
+  assert_int_equal(st.cache_entries, 1);
+  assert_int_equal(st.sent, 3);
+  cares_close(&env);
+}
+
 static void test_stress_pool(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 4);
@@ -1036,6 +1214,9 @@ int main(int argc, char **argv) {
       IOA_TEST(test_cares_partial_order),
       IOA_TEST(test_cares_errors),
       IOA_TEST(test_cares_cancel_and_free),
+      IOA_TEST(test_cache_pool),
+      IOA_TEST(test_cache_expiry_and_bound),
+      IOA_TEST(test_cache_cares),
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
       IOA_TEST(test_netns_getaddrinfo),

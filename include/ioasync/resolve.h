@@ -53,7 +53,19 @@ typedef struct ioa_resolver_options {
   unsigned default_timeout_ms; /* per-lookup timeout when the request sets none; 0 = none */
   unsigned dns_timeout_ms; /* c-ares: first per-try timeout; 0 = c-ares default */
   unsigned dns_tries;      /* c-ares: tries per server; 0 = c-ares default */
+  /* Answer cache (off by default, so every lookup asks the system as
+   * getaddrinfo() would): with cache_ttl_ms set, a successful answer is kept
+   * that long on the loop's clock and an identical lookup (same host,
+   * compared without ASCII case, service and hints) is answered from it
+   * without a thread or packet — still on a later loop iteration.  Failures
+   * are never kept.  DNS TTLs are not consulted (curl's cache, 60 s by
+   * default, works the same way).  cache_max bounds the answers kept; the
+   * least recently used goes first.  Numeric lookups never enter it. */
+  unsigned cache_ttl_ms;   /* 0 = no cache */
+  unsigned cache_max;      /* 0 = IOA_RESOLVER_DEFAULT_CACHE_MAX */
 } ioa_resolver_options;
+
+#define IOA_RESOLVER_DEFAULT_CACHE_MAX 256
 
 /* Default pool size, and the hard bound on threads including those abandoned
  * by timed-out or cancelled lookups (IOA_RESOLVER_THREAD_FACTOR * max). */
@@ -67,6 +79,21 @@ IOA_EXPORT void ioa_resolver_free(ioa_resolver *r);
 /* The loop's default resolver (getaddrinfo pool), created on first use and
  * freed by ioa_loop_free().  Used by ioa_connect() when params give none. */
 IOA_EXPORT int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out);
+/* Counters since ioa_resolver_new (a lookup counts once, where it was
+ * answered or sent). */
+typedef struct ioa_resolver_stats {
+  uint64_t lookups;     /* ioa_resolve() calls that started a lookup */
+  uint64_t numeric;     /* answered by the numeric fast path */
+  uint64_t cache_hits;  /* answered from the answer cache */
+  uint64_t joined;      /* joined an identical getaddrinfo() already queued or running */
+  uint64_t sent;        /* handed to getaddrinfo() (a new pool job) or to c-ares */
+  size_t cache_entries; /* answers in the cache now */
+} ioa_resolver_stats;
+IOA_EXPORT void ioa_resolver_get_stats(const ioa_resolver *r, ioa_resolver_stats *out);
+/* Forget every cached answer (after a network change, say).  Lookups in
+ * flight are unaffected; their answers are cached when they arrive. */
+IOA_EXPORT void ioa_resolver_cache_flush(ioa_resolver *r);
+
 /* Non-zero if the c-ares backend was compiled in. */
 IOA_EXPORT int ioa_resolver_have_cares(void);
 

@@ -1,0 +1,211 @@
+/* The resolver's answer cache (opt-in: ioa_resolver_options.cache_ttl_ms).
+ *
+ * glibc keeps no answers (without nscd) and c-ares 1.18 re-reads /etc/hosts
+ * on every query, so each connect by name pays a lookup that costs as much
+ * CPU as the loopback connect itself.  curl keeps resolved names for 60 s by
+ * default; this is the same idea: successful answers only (a failure is
+ * asked again next time), kept for a fixed time on the loop's clock, the
+ * least recently used dropped beyond a bound.  Loop thread only.
+ *
+ * A key is a byte string: the hints, then the host (ASCII case-folded: DNS
+ * and /etc/hosts compare names without case) and the service, each behind
+ * a presence byte.  ioa_resolve() rejects NUL bytes in either, so the NUL
+ * after the host makes the encoding unambiguous. */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "resolve_internal.h"
+
+typedef struct rc_entry rc_entry;
+struct rc_entry {
+  rc_entry *hnext;       /* bucket chain */
+  rc_entry *prev, *next; /* recency: c->head is the most recently used */
+  uint64_t expires_ns;
+  uint32_t hash, keylen;
+  const unsigned char *key; /* stored after addrs[] */
+  size_t naddrs;
+  ioa_addr addrs[];
+};
+
+struct ioa_rcache {
+  rc_entry **buckets;
+  uint32_t mask;
+  uint32_t n, max;
+  uint64_t ttl_ns;
+  rc_entry *head, *tail;
+};
+
+static uint32_t hash_bytes(const unsigned char *p, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+static void put_int(unsigned char *p, int v) {
+  uint32_t u = (uint32_t)v;
+  memcpy(p, &u, sizeof u);
+}
+
+size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const char *service,
+                       size_t slen, const ioa_resolve_hints *h) {
+  unsigned char *p = buf;
+  put_int(p, h->family);
+  put_int(p + 4, h->socktype);
+  put_int(p + 8, h->protocol);
+  put_int(p + 12, h->flags & ~AI_CANONNAME); /* ignored by every backend */
+  p += 16;
+  *p++ = host != NULL;
+  for (size_t i = 0; host && i < hlen; i++) {
+    unsigned char ch = (unsigned char)host[i];
+    *p++ = ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch - 'A' + 'a') : ch;
+  }
+  *p++ = '\0';
+  *p++ = service != NULL;
+  if (service) {
+    memcpy(p, service, slen);
+    p += slen;
+  }
+  return (size_t)(p - buf);
+}
+
+int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out) {
+  ioa_rcache *c = ioa_calloc(1, sizeof *c);
+  if (!c)
+    return -ENOMEM;
+  c->max = max ? max : IOA_RESOLVER_DEFAULT_CACHE_MAX;
+  c->ttl_ns = (uint64_t)ttl_ms * 1000000u;
+  uint32_t nb = 16;
+  while (nb < c->max && nb < (1u << 20))
+    nb <<= 1; /* load factor at most 1 up to a million entries */
+  c->buckets = ioa_calloc(nb, sizeof *c->buckets);
+  if (!c->buckets) {
+    ioa_free(c);
+    return -ENOMEM;
+  }
+  c->mask = nb - 1;
+  *out = c;
+  return 0;
+}
+
+static void lru_unlink(ioa_rcache *c, rc_entry *e) {
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    c->head = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  else
+    c->tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_push_front(ioa_rcache *c, rc_entry *e) {
+  e->prev = NULL;
+  e->next = c->head;
+  if (c->head)
+    c->head->prev = e;
+  else
+    c->tail = e;
+  c->head = e;
+}
+
+/* The chain link pointing at key's entry (at the chain's end if absent). */
+static rc_entry **find_link(ioa_rcache *c, const unsigned char *key, size_t keylen,
+                            uint32_t hash) {
+  rc_entry **link = &c->buckets[hash & c->mask];
+  for (; *link; link = &(*link)->hnext) {
+    rc_entry *e = *link;
+    if (e->hash == hash && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
+      break;
+  }
+  return link;
+}
+
+static void remove_at(ioa_rcache *c, rc_entry **link) {
+  rc_entry *e = *link;
+  *link = e->hnext;
+  lru_unlink(c, e);
+  c->n--;
+  ioa_free(e);
+}
+
+int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+                    ioa_addr **addrs, size_t *n) {
+  uint32_t hash = hash_bytes(key, keylen);
+  rc_entry **link = find_link(c, key, keylen, hash);
+  rc_entry *e = *link;
+  if (!e)
+    return 0;
+  if (now >= e->expires_ns) {
+    remove_at(c, link);
+    return 0;
+  }
+  /* A copy: the entry may be evicted or flushed before the answer is
+   * delivered on the next loop iteration. */
+  ioa_addr *copy = ioa_malloc(e->naddrs * sizeof *copy);
+  if (!copy)
+    return -ENOMEM;
+  memcpy(copy, e->addrs, e->naddrs * sizeof *copy);
+  lru_unlink(c, e);
+  lru_push_front(c, e);
+  *addrs = copy;
+  *n = e->naddrs;
+  return 1;
+}
+
+void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+                     const ioa_addr *addrs, size_t n) {
+  if (n == 0)
+    return;
+  uint32_t hash = hash_bytes(key, keylen);
+  rc_entry **link = find_link(c, key, keylen, hash);
+  if (*link)
+    remove_at(c, link); /* the newer answer replaces it */
+  rc_entry *e = ioa_malloc(sizeof *e + n * sizeof e->addrs[0] + keylen);
+  if (!e)
+    return; /* only an optimisation: the next lookup asks again */
+  e->hash = hash;
+  e->keylen = (uint32_t)keylen;
+  e->expires_ns = now + c->ttl_ns;
+  e->naddrs = n;
+  memcpy(e->addrs, addrs, n * sizeof e->addrs[0]);
+  unsigned char *k = (unsigned char *)(e->addrs + n);
+  memcpy(k, key, keylen);
+  e->key = k;
+  if (c->n >= c->max) { /* drop the least recently used */
+    rc_entry *old = c->tail;
+    remove_at(c, find_link(c, old->key, old->keylen, old->hash));
+  }
+  link = find_link(c, key, keylen, hash); /* the removal may have moved the chain's end */
+  e->hnext = NULL;
+  *link = e;
+  lru_push_front(c, e);
+  c->n++;
+}
+
+size_t ioa__rcache_count(const ioa_rcache *c) { return c ? c->n : 0; }
+
+void ioa__rcache_flush(ioa_rcache *c) {
+  if (!c)
+    return;
+  rc_entry *next;
+  for (rc_entry *e = c->head; e; e = next) {
+    next = e->next;
+    ioa_free(e);
+  }
+  memset(c->buckets, 0, ((size_t)c->mask + 1) * sizeof *c->buckets);
+  c->head = c->tail = NULL;
+  c->n = 0;
+}
+
+void ioa__rcache_free(ioa_rcache *c) {
+  if (!c)
+    return;
+  ioa__rcache_flush(c);
+  ioa_free(c->buckets);
+  ioa_free(c);
+}
