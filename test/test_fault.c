@@ -627,7 +627,8 @@ enum {
   CONN_SOCKOPT_CANCEL,
   CONN_STREAM,
   CONN_ATTEMPT_CANCEL,
-  CONN_RESOLVED_CANCEL
+  CONN_RESOLVED_CANCEL,
+  CONN_RESOLVE_CACHED
 };
 
 static void sc_connect_common(run_stats *st, int kind) {
@@ -756,6 +757,20 @@ static void sc_connect_common(run_stats *st, int kind) {
     }
     p.resolver = res;
   } /* fall through */
+  case CONN_RESOLVE_CACHED: {
+    /* Two connects by name through a pool with the answer cache: the
+     * second is answered from the first's answer. */
+    ioa_resolver_options ro = {.backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
+    r = ioa_resolver_new(loop, &ro, &res);
+    if (r < 0) {
+      saw_error(st, "ioa_resolver_new", r);
+      st->started = st->completions = 1;
+      ioa_loop_free(loop);
+      fixture_close(&fx);
+      return;
+    }
+    p.resolver = res;
+  } /* fall through */
   case CONN_RESOLVE:
   case CONN_RESOLVED_CANCEL:
     if (kind == CONN_RESOLVED_CANCEL) {
@@ -769,18 +784,26 @@ static void sc_connect_common(run_stats *st, int kind) {
     p.attempt_delay_ms = 10;
     break;
   }
-  r = ioa_connect(loop, &p, &c.req);
-  if (r < 0) {
-    saw_error(st, "ioa_connect", r);
-    st->start_errors++;
-    /* A refusal to start is a complete, clear outcome. */
-    st->started = st->completions = 1;
-  } else {
-    st->started = 1;
-    c.remaining = 1;
-    if (st->completions)
-      note(st, "a callback ran inside ioa_connect");
-    drive(loop, &c.remaining, st);
+  int rounds = kind == CONN_RESOLVE_CACHED ? 2 : 1;
+  for (int round = 0; round < rounds; round++) {
+    conn_op fresh = c;
+    fresh.completed = fresh.remaining = fresh.fails = fresh.sockopts = fresh.attempts = 0;
+    c = fresh;
+    int before = st->completions;
+    r = ioa_connect(loop, &p, &c.req);
+    if (r < 0) {
+      saw_error(st, "ioa_connect", r);
+      st->start_errors++;
+      /* A refusal to start is a complete, clear outcome. */
+      st->started++;
+      st->completions++;
+    } else {
+      st->started++;
+      c.remaining = 1;
+      if (st->completions != before)
+        note(st, "a callback ran inside ioa_connect");
+      drive(loop, &c.remaining, st);
+    }
   }
   if (res)
     ioa_resolver_free(res);
@@ -801,6 +824,7 @@ static void sc_attempt_cancel(run_stats *st) { sc_connect_common(st, CONN_ATTEMP
 static void sc_resolved_cancel(run_stats *st) { sc_connect_common(st, CONN_RESOLVED_CANCEL); }
 static void sc_sockopt_cancel(run_stats *st) { sc_connect_common(st, CONN_SOCKOPT_CANCEL); }
 static void sc_connect_stream(run_stats *st) { sc_connect_common(st, CONN_STREAM); }
+static void sc_resolve_cached(run_stats *st) { sc_connect_common(st, CONN_RESOLVE_CACHED); }
 
 static const scenario connect_scenarios[] = {
     {"connect_sequential_3_candidates", sc_connect_seq, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
@@ -824,6 +848,7 @@ static const scenario connect_scenarios[] = {
     /* Allocations on every thread (pool workers too): the count may differ
      * from run to run, each run is still checked. */
     {"resolve_race_gai_malloc_any_thread", sc_resolve_race, IOA_FAULT_MASK(IOA_FOP_MALLOC), 0},
+    {"resolve_cached_twice", sc_resolve_cached, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
 };
 
 static void test_connect_seq(void **state) { sweep(&connect_scenarios[0]); }
@@ -849,6 +874,7 @@ static void test_connect_stream(void **state) { sweep(&connect_scenarios[9]); }
 static void test_attempt_cancel(void **state) { sweep(&connect_scenarios[11]); }
 static void test_resolved_cancel(void **state) { sweep(&connect_scenarios[12]); }
 static void test_malloc_any_thread(void **state) { sweep(&connect_scenarios[13]); }
+static void test_resolve_cached(void **state) { sweep(&connect_scenarios[14]); }
 static void test_cares_dns(void **state) {
   if (!ioa_resolver_have_cares())
     skip();
@@ -861,7 +887,7 @@ static void test_cares_dns(void **state) {
       IOA_TEST(test_resolve_race_cares), IOA_TEST(test_race_holes),                               \
       IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),       \
       IOA_TEST(test_attempt_cancel), IOA_TEST(test_resolved_cancel),                             \
-      IOA_TEST(test_malloc_any_thread),
+      IOA_TEST(test_malloc_any_thread), IOA_TEST(test_resolve_cached),
 #else
 #define IOA_LAB_CONNECT_TESTS
 #endif
