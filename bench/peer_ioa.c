@@ -1,6 +1,6 @@
 /* ioasync contender, with the common peer command line:
  *
- *   peer_ioa [-b gai|cares] [-s] [-d delay_ms] [-t s] HOST PORT N K WORKLOAD
+ *   peer_ioa [-b gai|cares] [-c ttl_ms] [-s] [-d delay_ms] [-t s] HOST PORT N K WORKLOAD
  *
  * K connects in flight; each connected fd is closed and the next connect
  * starts from the completion callback, as in peer_raw and peer_libuv, and
@@ -16,6 +16,10 @@
  *    runner's namespace has a resolv.conf naming only 127.0.0.1, and with -b
  *    cares this program refuses to start unless every nameserver there is on
  *    loopback, so no query can leave the machine.
+ *  - -c ttl_ms gives the resolver (either backend) an answer cache with that
+ *    lifetime ("ioasync-cache", "ioasync-cares-cache"): the first connect
+ *    resolves, the rest are answered from the cache, as curl's DNS cache
+ *    does.
  *  - Happy Eyeballs ("he..." workloads): -d sets the connection attempt
  *    delay (racing, the default for host + service); -s uses sequential mode
  *    instead, one attempt at a time in resolver order — IO::Async's
@@ -34,22 +38,32 @@ typedef struct peer {
   bench_args a;
   const char *name;
   ioa_loop *loop;
-  ioa_resolver *resolver; /* c-ares; NULL = the loop's default (getaddrinfo pool) */
+  ioa_resolver *resolver; /* c-ares or cached; NULL = the loop's default (getaddrinfo pool) */
   ioa_connect_params params;
   ioa_addr addr; /* numeric target */
   ioa_timer bound;
+  ioa_defer refill; /* starts the next connects once the loop's batch of events is done */
   long started, done;
   int failed;
 } peer;
 
 static void start_one(peer *p);
 
+/* As peer_raw does: completions of one epoll batch are handled first, then
+ * the next connects start (from a defer, which runs after the batch). */
 static void finish_one(peer *p) {
   if (++p->done == p->a.n) {
     ioa_loop_stop(p->loop);
     return;
   }
   if (p->started < p->a.n)
+    ioa_defer_start(&p->refill);
+}
+
+static void refill_cb(ioa_defer *d, void *data) {
+  peer *p = data;
+  (void)d;
+  while (p->started - p->done < p->a.k && p->started < p->a.n && !p->failed)
     start_one(p);
 }
 
@@ -125,24 +139,26 @@ static int resolv_conf_is_loopback(void) {
   return ok && servers > 0;
 }
 
-static void parse_args(peer *p, int *cares, int *seq, int argc, char **argv) {
+static void parse_args(peer *p, int *cares, int *seq, long *cache_ms, int argc, char **argv) {
   /* The common CLI (bench_common.h) plus -b and -s. */
   p->a.delay_ms = -1;
   p->a.max_secs = 60;
   int c;
-  while ((c = getopt(argc, argv, "b:sd:t:")) != -1) {
+  while ((c = getopt(argc, argv, "b:c:sd:t:")) != -1) {
     if (c == 'b' && !strcmp(optarg, "cares"))
       *cares = 1;
     else if (c == 'b' && !strcmp(optarg, "gai"))
       *cares = 0;
     else if (c == 's')
       *seq = 1;
+    else if (c == 'c')
+      *cache_ms = bench_parse_long(argv[0], optarg, 1, 86400000);
     else if (c == 'd')
       p->a.delay_ms = bench_parse_long(argv[0], optarg, 0, 600000);
     else if (c == 't')
       p->a.max_secs = bench_parse_long(argv[0], optarg, 1, 3600);
     else {
-      fprintf(stderr, "usage: %s [-b gai|cares] [-s] [-d delay_ms] [-t max_seconds] "
+      fprintf(stderr, "usage: %s [-b gai|cares] [-c ttl_ms] [-s] [-d delay_ms] [-t max_seconds] "
                       "HOST PORT N K WORKLOAD\n", argv[0]);
       exit(2);
     }
@@ -161,13 +177,16 @@ static void parse_args(peer *p, int *cares, int *seq, int argc, char **argv) {
 int main(int argc, char **argv) {
   static peer p; /* zeroed */
   int cares = 0, seq = 0;
-  parse_args(&p, &cares, &seq, argc, argv);
+  long cache_ms = 0;
+  parse_args(&p, &cares, &seq, &cache_ms, argc, argv);
 
   char text[300];
   int numeric = strchr(p.a.host, ':') != NULL;
   snprintf(text, sizeof text, numeric ? "[%s]:%s" : "%s:%s", p.a.host, p.a.port);
   numeric = ioa_addr_parse(&p.addr, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL) == 0;
-  p.name = seq ? "ioasync-seq" : cares && !numeric ? "ioasync-cares" : "ioasync";
+  static const char *const names[2][2] = {{"ioasync", "ioasync-cache"},
+                                          {"ioasync-cares", "ioasync-cares-cache"}};
+  p.name = seq ? "ioasync-seq" : names[cares && !numeric][cache_ms > 0 && !numeric];
 
   int rc = ioa_loop_new(&p.loop, NULL);
   if (rc < 0) {
@@ -185,17 +204,18 @@ int main(int argc, char **argv) {
     p.params.host = p.a.host;
     p.params.service = p.a.port;
     p.params.socktype = SOCK_STREAM;
-    if (cares) {
-      if (!resolv_conf_is_loopback()) {
+    if (cares || cache_ms) {
+      if (cares && !resolv_conf_is_loopback()) {
         fprintf(stderr, "%s: /etc/resolv.conf names a server off this machine; c-ares is "
                         "only run where it names loopback servers (scripts/bench's "
                         "namespace)\n", p.name);
         return 1;
       }
-      ioa_resolver_options o = {.backend = IOA_RESOLVER_CARES};
+      ioa_resolver_options o = {.backend = cares ? IOA_RESOLVER_CARES : IOA_RESOLVER_GETADDRINFO,
+                                .cache_ttl_ms = (unsigned)cache_ms};
       rc = ioa_resolver_new(p.loop, &o, &p.resolver);
       if (rc < 0) {
-        fprintf(stderr, "%s: c-ares resolver: %s\n", p.name, ioa_strerror(rc));
+        fprintf(stderr, "%s: resolver: %s\n", p.name, ioa_strerror(rc));
         return 1;
       }
       p.params.resolver = p.resolver;
@@ -207,6 +227,7 @@ int main(int argc, char **argv) {
     p.params.attempt_delay_ms = (unsigned)p.a.delay_ms;
 
   ioa_timer_init(p.loop, &p.bound, on_bound, &p);
+  ioa_defer_init(p.loop, &p.refill, refill_cb, &p);
   ioa_timer_start(&p.bound, (uint64_t)p.a.max_secs * 1000000000u, 0);
 
   double cpu0 = bench_cpu_s(), t0 = bench_now_s();
