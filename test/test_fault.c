@@ -631,6 +631,20 @@ enum {
   CONN_RESOLVE_CACHED
 };
 
+/* A resolver for a scenario; if it cannot be made, that is the run's clear
+ * outcome: the loop and fixture are released and -1 returned. */
+static int open_resolver(run_stats *st, ioa_loop *loop, conn_fixture *fx,
+                         const ioa_resolver_options *ro, ioa_resolver **res) {
+  int r = ioa_resolver_new(loop, ro, res);
+  if (r >= 0)
+    return 0;
+  saw_error(st, "ioa_resolver_new", r);
+  st->started = st->completions = 1;
+  ioa_loop_free(loop);
+  fixture_close(fx);
+  return -1;
+}
+
 static void sc_connect_common(run_stats *st, int kind) {
   conn_fixture fx;
   fixture_open(&fx);
@@ -747,28 +761,16 @@ static void sc_connect_common(run_stats *st, int kind) {
     char servers[64];
     snprintf(servers, sizeof servers, "127.0.0.1:%d", fx.closed_port);
     ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
-    r = ioa_resolver_new(loop, &ro, &res);
-    if (r < 0) {
-      saw_error(st, "ioa_resolver_new", r);
-      st->started = st->completions = 1;
-      ioa_loop_free(loop);
-      fixture_close(&fx);
+    if (open_resolver(st, loop, &fx, &ro, &res) < 0)
       return;
-    }
     p.resolver = res;
   } /* fall through */
   case CONN_RESOLVE_CACHED: {
     /* Two connects by name through a pool with the answer cache: the
      * second is answered from the first's answer. */
     ioa_resolver_options ro = {.backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
-    r = ioa_resolver_new(loop, &ro, &res);
-    if (r < 0) {
-      saw_error(st, "ioa_resolver_new", r);
-      st->started = st->completions = 1;
-      ioa_loop_free(loop);
-      fixture_close(&fx);
+    if (open_resolver(st, loop, &fx, &ro, &res) < 0)
       return;
-    }
     p.resolver = res;
   } /* fall through */
   case CONN_RESOLVE:

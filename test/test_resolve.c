@@ -625,7 +625,9 @@ typedef struct cares_env {
   ioa_resolver *r;
 } cares_env;
 
-static void cares_open_tries(cares_env *env, unsigned dns_timeout_ms, unsigned tries) {
+/* A c-ares resolver against the fixture; cache_ttl_ms 0 = no answer cache. */
+static void cares_open_cached(cares_env *env, unsigned dns_timeout_ms, unsigned tries,
+                              unsigned cache_ttl_ms) {
   memset(env, 0, sizeof *env);
   assert_int_equal(ioa_dns_fixture_start(&env->dns, "127.0.0.1", 0, records,
                                          sizeof records / sizeof records[0]),
@@ -636,8 +638,13 @@ static void cares_open_tries(cares_env *env, unsigned dns_timeout_ms, unsigned t
   ioa_resolver_options o = {.backend = IOA_RESOLVER_CARES,
                             .servers = servers,
                             .dns_timeout_ms = dns_timeout_ms,
-                            .dns_tries = tries};
+                            .dns_tries = tries,
+                            .cache_ttl_ms = cache_ttl_ms};
   assert_int_equal(ioa_resolver_new(env->loop, &o, &env->r), 0);
+}
+
+static void cares_open_tries(cares_env *env, unsigned dns_timeout_ms, unsigned tries) {
+  cares_open_cached(env, dns_timeout_ms, tries, 0);
 }
 
 static void cares_open(cares_env *env, unsigned dns_timeout_ms) {
@@ -891,19 +898,7 @@ static void run_stress(ioa_loop *loop, ioa_resolver *r, const char *const *names
 static void test_cache_cares(void **state) {
   SKIP_WITHOUT_CARES();
   cares_env env;
-  memset(&env, 0, sizeof env);
-  assert_int_equal(ioa_dns_fixture_start(&env.dns, "127.0.0.1", 0, records,
-                                         sizeof records / sizeof records[0]),
-                   0);
-  env.loop = ioa_test_new_loop();
-  char servers[64];
-  snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(env.dns));
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
-                             .servers = servers,
-                             .dns_timeout_ms = 1000,
-                             .dns_tries = 1,
-                             .cache_ttl_ms = 60000};
-  assert_int_equal(ioa_resolver_new(env.loop, &ro, &env.r), 0);
+  cares_open_cached(&env, 1000, 1, 60000);
   outcome a = {0}, b = {0};
   assert_int_equal(start(env.r, "both.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &a, NULL),
                    0);
