@@ -755,20 +755,17 @@ static void sc_connect_common(run_stats *st, int kind) {
     p.timeout_ms = 2000;
     break;
   }
+  case CONN_RESOLVE_CACHED:
   case CONN_RESOLVE_CARES: {
-    /* "localhost" comes from /etc/hosts; the server is a closed loopback
-     * port in case c-ares asks it anything. */
+    /* "localhost" comes from /etc/hosts.  c-ares: the server is a closed
+     * loopback port in case it asks it anything.  Cached: two connects by
+     * name through a pool with the answer cache, the second answered from
+     * the first's answer. */
     char servers[64];
     snprintf(servers, sizeof servers, "127.0.0.1:%d", fx.closed_port);
     ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
-    if (open_resolver(st, loop, &fx, &ro, &res) < 0)
-      return;
-    p.resolver = res;
-  } /* fall through */
-  case CONN_RESOLVE_CACHED: {
-    /* Two connects by name through a pool with the answer cache: the
-     * second is answered from the first's answer. */
-    ioa_resolver_options ro = {.backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
+    if (kind == CONN_RESOLVE_CACHED)
+      ro = (ioa_resolver_options){.backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
     if (open_resolver(st, loop, &fx, &ro, &res) < 0)
       return;
     p.resolver = res;
