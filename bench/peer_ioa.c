@@ -50,13 +50,18 @@ typedef struct peer {
 static void start_one(peer *p);
 
 /* As peer_raw does: completions of one epoll batch are handled first, then
- * the next connects start (from a defer, which runs after the batch). */
+ * the next connects start (from a defer, which runs after the batch).  With
+ * nothing else in flight there is no batch to wait for: start at once. */
 static void finish_one(peer *p) {
   if (++p->done == p->a.n) {
     ioa_loop_stop(p->loop);
     return;
   }
-  if (p->started < p->a.n)
+  if (p->started >= p->a.n)
+    return;
+  if (p->started == p->done)
+    start_one(p);
+  else
     ioa_defer_start(&p->refill);
 }
 
