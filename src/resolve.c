@@ -825,8 +825,12 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
    * enter it, so a hit saves the numeric parse (a getaddrinfo() call). */
   uint64_t *counter = &r->stats.cache_hits;
   unsigned char key[IOA_RCACHE_KEY_MAX];
-  size_t klen = r->cache ? ioa__rcache_key(key, host, hlen, service, slen, &p->hints) : 0;
-  int rc = r->cache ? cache_lookup(req, key, klen) : 0;
+  size_t klen = 0;
+  int rc = 0;
+  if (r->cache) {
+    klen = ioa__rcache_key(key, host, hlen, service, slen, &p->hints);
+    rc = cache_lookup(req, key, klen);
+  }
   if (rc == 0) {
     counter = &r->stats.numeric;
     rc = try_numeric(req, host, hlen, service, slen, &p->hints);

@@ -163,8 +163,18 @@ void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uin
     return;
   uint32_t hash = hash_bytes(key, keylen);
   rc_entry **link = find_link(c, key, keylen, hash);
-  if (*link)
+  if (*link) {
+    rc_entry *old = *link;
+    if (old->naddrs == n && memcmp(old->addrs, addrs, n * sizeof addrs[0]) == 0) {
+      /* The same answer again (every waiter of one shared lookup stores
+       * it): only its lifetime and recency change. */
+      old->expires_ns = now + c->ttl_ns;
+      lru_unlink(c, old);
+      lru_push_front(c, old);
+      return;
+    }
     remove_at(c, link); /* the newer answer replaces it */
+  }
   rc_entry *e = ioa_malloc(sizeof *e + n * sizeof e->addrs[0] + keylen);
   if (!e)
     return; /* only an optimisation: the next lookup asks again */
@@ -180,9 +190,9 @@ void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uin
     rc_entry *old = c->tail;
     remove_at(c, find_link(c, old->key, old->keylen, old->hash));
   }
-  link = find_link(c, key, keylen, hash); /* the removal may have moved the chain's end */
-  e->hnext = NULL;
-  *link = e;
+  rc_entry **head = &c->buckets[hash & c->mask];
+  e->hnext = *head;
+  *head = e;
   lru_push_front(c, e);
   c->n++;
 }

@@ -565,6 +565,23 @@ static void test_cache_pool(void **state) {
   assert_int_equal(st.sent, 4);
   assert_int_equal(st.cache_entries, 1);
   assert_int_equal(st.lookups, 7);
+
+  /* Two identical lookups in flight (usually sharing one getaddrinfo(),
+   * unless the first finished in between): both store the same answer,
+   * which stays one entry and answers the next lookup. */
+  outcome j1 = {0}, j2 = {0};
+  assert_int_equal(start(r, "localhost", "82", AF_INET, SOCK_STREAM, 0, 0, &j1, NULL), 0);
+  assert_int_equal(start(r, "localhost", "82", AF_INET, SOCK_STREAM, 0, 0, &j2, NULL), 0);
+  wait_for(loop, &j1, 5000);
+  wait_for(loop, &j2, 5000);
+  assert_int_equal(j1.status, 0);
+  assert_int_equal(j2.status, 0);
+  st = stats_of(r);
+  assert_int_equal(st.joined + st.sent, 6);
+  assert_int_equal(st.cache_entries, 2);
+  assert_int_equal(resolve_wait(loop, r, "localhost", "82", SOCK_STREAM, &other), 0);
+  assert_int_equal(stats_of(r).cache_hits, 3);
+  assert_memory_equal(other.addrs, j1.addrs, j1.naddrs * sizeof j1.addrs[0]);
   ioa_resolver_free(r);
   drain(loop);
   ioa_loop_free(loop);
