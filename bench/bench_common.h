@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the C contenders: one CLI, one result line.
  *
  * Every peer takes   [-d delay_ms] [-t seconds] HOST PORT N K WORKLOAD

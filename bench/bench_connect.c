@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_connect: numeric-address connects/s of ioasync against a hand-written
  * non-blocking socket+connect+epoll client (the physical limit) and libuv,
  * in one run, as ratios; plus instructions per connect (under callgrind) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_loop: dispatch cost of the ioasync loop against libuv, in one run.
  *
  *   bench_loop [-r runs] [-s scale]

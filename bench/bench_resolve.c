@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_resolve: lookups per second through ioasync's resolvers versus
  * libuv's uv_getaddrinfo, in one run, with the ratio.
  *

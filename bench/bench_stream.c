@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stream throughput on loopback TCP: ioa_stream against a plain blocking
  * read/write loop on the same kind of sockets, plus the 64-byte message rate.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_connect: ioasync numeric connects vs a hand-written epoll client and
 # libuv (see the comment at the top of bench_connect.c).  Included by
 # bench/CMakeLists.txt; self-contained so it also works on its own.

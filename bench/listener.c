@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* listener: the server side of the connect benchmarks, and the black hole.
  *
  *   listener [-t max_seconds] PORT [BLACKHOLE6_PORT [BLACKHOLE4_PORT]]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """asyncio contender: loop.create_connection(), K in flight, each transport
 closed as soon as it connects.
 

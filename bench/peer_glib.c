@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* GLib contender: GSocketClient async connect, K in flight.
  *  - numeric HOST: g_socket_client_connect_async() to a GInetSocketAddress;
  *  - a name: g_socket_client_connect_to_host_async(), which resolves with

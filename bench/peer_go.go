@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Go contender: net.Dialer.DialContext, K goroutines in flight, each
 // connection closed as soon as it is established.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync contender, with the common peer command line:
  *
  *   peer_ioa [-b gai|cares] [-c ttl_ms] [-s] [-d delay_ms] [-t s] HOST PORT N K WORKLOAD

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # peer_ioa: the ioasync contender with the common peer command line
 # (bench_common.h), run by scripts/bench in every connect workload as
 # "ioasync", and with -b cares / -s as "ioasync-cares" / "ioasync-seq".

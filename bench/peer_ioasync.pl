@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: MIT
 # IO::Async contender (the seed itself): $loop->connect with
 # IO::Async::Loop::Epoll, K in flight, each socket closed once connected.
 #

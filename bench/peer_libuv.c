@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libuv contender: uv_tcp_connect to a numeric address, or
  * uv_getaddrinfo(HOST) on libuv's thread pool and then uv_tcp_connect to the
  * first result, K connects in flight.  Each connected handle is closed

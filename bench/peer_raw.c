@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* raw: the physical limit.  A hand-written non-blocking socket + connect +
  * epoll client with K connects in flight; each completed connect is checked
  * (SO_ERROR) and closed, then the next one starts.  Nothing here could be

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_resolve: ioasync resolvers vs libuv's uv_getaddrinfo.
 # Included by bench/CMakeLists.txt; expects IOA_WARNINGS, the ioasync_static
 # target and PkgConfig::LIBUV (pkg_check_modules(LIBUV IMPORTED_TARGET libuv)).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench_stream: ioa_stream throughput vs a plain blocking loop (loopback TCP)
 # and the 64-byte message rate.  Included by bench/CMakeLists.txt.
 if(COMMAND ioa_bench_add)

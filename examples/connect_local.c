@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* connect_local: the seed's synopsis in C, against servers on this machine.
  *
  * It starts an echo listener on 127.0.0.1, then asks ioasync to connect to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the address module.
  *
  * The first input byte picks what to exercise, the rest is the payload:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: resolver results -> candidate list.
  *
  * The input is a resolver's answer for each side: records of (family,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the connector's sans-I/O core (src/connect_core.h)
  * driven by a fuzzed sequence of events.  The harness plays the kernel and
  * the clock: it hands out fds from a fake table (lowest free first, as the

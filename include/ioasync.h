@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — non-blocking socket connections on an event loop.
  * Umbrella header: includes every public header. */
 #ifndef IOASYNC_H

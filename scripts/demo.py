@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """ioa-connect demo: local listeners, then the waterfall of three connects.
 
 Usage: scripts/demo.py PATH/TO/ioa-connect      (scripts/demo builds it first)

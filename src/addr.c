@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Address descriptions: build, parse, format and compare ioa_addr values.
  *
  * Every input is treated as untrusted: explicit lengths throughout (so a NUL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal helpers shared by addr.c (service-name ports) and resolve.c
  * (service checks): one mapping, so both reject and accept the same names. */
 #ifndef IOA_ADDR_INTERNAL_H

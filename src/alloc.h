@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal allocation wrappers: one place for fault injection to hook. */
 #ifndef IOA_ALLOC_H
 #define IOA_ALLOC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connector's driver: the syscalls, watchers, timer, defer and resolver
  * around the decision core (connect_core.c).
  *

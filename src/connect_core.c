@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connector's decision logic (see connect_core.h): no syscalls, no
  * clock.  Every event updates the state and settles it (timeouts, the start
  * of connecting, completion); ioa_cc_next() derives the next action from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connector's decision logic, without I/O (nghttp2's "sans-I/O" idea).
  *
  * ioa_cc decides which candidate to try next and when, what to close, what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error codes: names and messages for errno values and the project's table. */
 #include "ioasync/error.h"
 

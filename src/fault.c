@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault injector (only in IOA_FAULT_INJECTION builds; see fault.h).  Its
  * counters are process-global by nature: it exists to test the library, and
  * normal builds contain none of it. */

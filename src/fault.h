@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal fault injection.
  *
  * In a build with IOA_FAULT_INJECTION (the `fault` preset), every syscall and

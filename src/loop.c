@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event loop: a core of fd table, timer heap, defer queue and post queue,
  * driven either by epoll (native) or by a foreign loop through
  * ioa_loop_backend. */

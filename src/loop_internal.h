@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal loop hooks for other modules. */
 #ifndef IOA_LOOP_INTERNAL_H
 #define IOA_LOOP_INTERNAL_H

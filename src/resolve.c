@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Asynchronous name resolution: input checks, the numeric fast path, the
  * public dispatch, and the getaddrinfo() thread pool.
  *

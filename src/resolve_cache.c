@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The resolver's answer cache (opt-in: ioa_resolver_options.cache_ttl_ms).
  *
  * glibc keeps no answers (without nscd) and c-ares 1.18 re-reads /etc/hosts

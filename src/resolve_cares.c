@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* c-ares resolver backend: no threads, c-ares's sockets watched by the
  * ioasync loop (ioa_io via the socket-state callback) and its retransmit
  * timeouts driven by one ioa_timer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal resolver state shared by resolve.c (dispatch, getaddrinfo pool)
  * and resolve_cares.c (c-ares backend). */
 #ifndef IOA_RESOLVE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Datagram and raw sockets.
  *
  * Receive: batch buffers of max_packet bytes, filled by one recvmmsg per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Buffered non-blocking byte streams.
  *
  * Read side: one growable buffer [rstart, rend) of unconsumed bytes, compacted

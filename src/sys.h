@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal syscall wrappers.
  *
  * Every syscall the library makes goes through here, for two reasons: every

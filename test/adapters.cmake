@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Foreign-loop adapters: built only when the foreign loop's library is present.
 pkg_check_modules(LIBUV IMPORTED_TARGET libuv)
 if(LIBUV_FOUND)

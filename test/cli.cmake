@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ioa-connect (issue 8): the JSON escaper unit test and the tests that run
 # the built binary.  Included from test/CMakeLists.txt.
 

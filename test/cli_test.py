@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tests that run the built ioa-connect binary (issue 8).
 
 Usage: cli_test.py --bin PATH/ioa-connect NAME   (runs test_NAME)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Happy Eyeballs end to end needs the DNS responder fixture (c-ares backend).
 if(TARGET test_connect AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/dns_fixture.c)
   target_sources(test_connect PRIVATE dns_fixture.c)

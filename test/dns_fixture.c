@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DNS responder fixture: see dns_fixture.h. */
 #include "dns_fixture.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny DNS responder for tests: UDP on a loopback address, answered from a
  * fixed table by its own thread.  It never talks to anything but the
  * clients that query it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fault-injection sweep (test/test_fault.c): meaningful only in a build whose
 # library routes syscalls and allocations through the injector (the `fault`
 # preset).  Elsewhere the binary exits 77 and CTest reports it as skipped.

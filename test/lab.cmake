@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Hostile-network lab (test/test_lab.c + test/lab/netns-run): the connector
 # against refused ports, ICMP errors, unreachable/prohibit/blackhole routes,
 # SYN black holes, Happy Eyeballs and a misbehaving DNS server, all inside a

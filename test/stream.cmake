@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # test_stream / test_socket: in the fault preset, compile their fault sweeps.
 if(IOA_FAULT_INJECTION)
   foreach(t test_stream test_socket)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The same ioasync loop core driven by libuv through the header-only adapter:
  * timers, defers, fd watchers and cross-thread posts all fire from uv_run. */
 #include "testutil.h"

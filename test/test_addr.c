@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Address module: every text form, field form and key form, every error
  * with its code and message, the sockaddrs being usable by the kernel, and a
  * round-trip property over generated addresses.  Only loopback and unix

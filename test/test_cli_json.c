@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect's JSON output: whatever bytes go in (quotes, control bytes,
  * invalid UTF-8, NUL), what comes out is one line of valid JSON that parses
  * back to the sanitized text. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa_connect on real loopback and unix sockets: the seed's behaviours,
  * deferred completion, local binds, timeouts against a simulated black hole,
  * cancellation from every callback.  Only 127.0.0.0/8, ::1 and unix paths. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connector's decision core, driven with injected syscall results and a
  * fake clock: list order, ranking, Happy Eyeballs timing, timeouts, cancel in
  * every state, exactly one completion.  No sockets are opened here. */

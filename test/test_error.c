@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error table: names, messages and getaddrinfo mapping. */
 #include "testutil.h"
 

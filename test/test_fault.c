@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault-injection sweep (curl's torture idea): run each scenario once per
  * failure point, N = 1, 2, 3, ..., with the Nth injectable call (syscall or
  * allocation) failing, until a run completes without reaching N.  Every run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hostile-network lab: the connector against real kernel behaviour.
  *
  * Usage: test_lab SCENARIO

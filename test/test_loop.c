@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event loop: timers, defers, fd watchers, posts, run modes, dispatch
  * that survives callbacks stopping or freeing handles, foreign backends. */
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loop internals the connector's fast path uses.
  *
  * One-shot fd watchers (ioa__io_start_oneshot): the event comes once,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Resolver tests.
  *
  * NETWORK RULE: the getaddrinfo backend only ever sees numeric names and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The getaddrinfo pool joins a lookup to an identical one queued or running
  * (same host, service and hints): one getaddrinfo(), every request answered
  * once.  White-box: with max_threads poked to 0 no worker starts, so jobs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa_socket tests: loopback UDP and unix datagram sockets only. */
 #include "testutil.h"
 

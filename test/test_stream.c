@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa_stream tests: loopback TCP and unix socketpairs only. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress: thousands of concurrent connects to loopback listeners, a
  * pseudo-random third of them cancelled at random moments — right after
  * ioa_connect() returns, from a timer, from inside their own on_fail, from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared test helpers: fd-leak checks, loopback fixtures, bounded loop runs.
  * Tests only ever touch loopback addresses and unix sockets. */
 #ifndef IOA_TESTUTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect: connect like IO::Async::Connector, trace every attempt, then
  * copy stdin to the socket and the socket to stdout (a small netcat).
  *

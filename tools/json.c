@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect: JSON helpers (see json.h). */
 #include "json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect: JSON helpers on top of jansson.
  *
  * jansson refuses strings that are not valid UTF-8 (json_string returns

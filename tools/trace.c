@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect: tracing of the connect phase (see trace.h). */
 #include "trace.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioa-connect: tracing of the connect phase.
  *
  * Collects resolution and attempt events as the library reports them and

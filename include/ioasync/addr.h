@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — address descriptions.
  *
  * The C counterpart of IO::Async::OS's extract_addrinfo: one candidate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — common definitions shared by every public header. */
 #ifndef IOASYNC_COMMON_H
 #define IOASYNC_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — non-blocking socket connections (IO::Async::Connector in C).
  *
  * Two modes, as in the seed:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — error codes.
  *
  * Every function that can fail returns 0 (or a non-negative count) on success

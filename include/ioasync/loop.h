@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — the event loop.
  *
  * A small epoll loop with fd watchers, monotonic timers, deferred callbacks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — asynchronous name resolution.
  *
  * getaddrinfo() off the loop thread on a small, lazily started thread pool

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — datagram and raw sockets (IO::Async::Socket's role).
  *
  * Wraps a datagram, raw or seqpacket fd, connected or not.  The connector's

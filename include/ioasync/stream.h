@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync — buffered non-blocking byte streams (IO::Async::Stream's role).
  *
  * Wraps any connected stream fd (TCP, unix stream, a pipe).  The connector's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A small hostile DNS responder for the reliability lab (loopback only).
 
 Answers A/AAAA queries from records given on the command line, and misbehaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* nfq_delay: add latency to packets queued by an NFQUEUE rule (tc netem is
  * not available on the lab machines).  Each packet of queue QUEUE is held
  * for DELAY_MS and then accepted, in arrival order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ioasync on a libuv loop — a header-only adapter in the hiredis style.
  *
  *   uv_loop_t *uv = uv_default_loop();
