@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MS 1000000ull
 
 typedef struct ent {
-  ioa_cc_meta meta;
+  ioa__cc_meta meta;
   ioa_addr addr;
 } ent;
 
@@ -107,7 +107,7 @@ static int read_record(in_t *in, ent *e) {
   return 1;
 }
 
-static int compatible(const ioa_cc_meta *l, const ioa_cc_meta *p) {
+static int compatible(const ioa__cc_meta *l, const ioa__cc_meta *p) {
   if (!l)
     return 1;
   if (l->family != p->family)
@@ -151,22 +151,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(peers, tmp, np * sizeof peers[0]);
   }
 
-  ioa_cc cc;
-  ioa_cc_slot slots[1]; /* one slot: attempts are strictly one after another */
-  static ioa_cc_cand cands[MAX_SIDE * 4];
-  ioa_cc_init(&cc, race, 10, 10, 0);
-  ioa_cc_set_slots(&cc, slots, 1);
-  ioa_cc_set_cand_storage(&cc, cands, (uint16_t)(sizeof cands / sizeof cands[0]));
-  ioa_cc_set_locals(&cc, locals, sizeof(ent), (uint16_t)nl);
-  ioa_cc_set_peers(&cc, peers, sizeof(ent), 0);
+  ioa__cc cc;
+  ioa__cc_slot slots[1]; /* one slot: attempts are strictly one after another */
+  static ioa__cc_cand cands[MAX_SIDE * 4];
+  ioa__cc_init(&cc, race, 10, 10, 0);
+  ioa__cc_set_slots(&cc, slots, 1);
+  ioa__cc_set_cand_storage(&cc, cands, (uint16_t)(sizeof cands / sizeof cands[0]));
+  ioa__cc_set_locals(&cc, locals, sizeof(ent), (uint16_t)nl);
+  ioa__cc_set_peers(&cc, peers, sizeof(ent), 0);
   uint64_t now = 1000 * MS;
-  ioa_cc_start(&cc, now, 1, 0, 0);
+  ioa__cc_start(&cc, now, 1, 0, 0);
   if (split && np) {
-    ioa_cc_set_peers(&cc, peers, sizeof(ent), (uint16_t)first_batch);
-    ioa_cc_peers_partial(&cc, now, peers[0].meta.family);
+    ioa__cc_set_peers(&cc, peers, sizeof(ent), (uint16_t)first_batch);
+    ioa__cc_peers_partial(&cc, now, peers[0].meta.family);
   }
-  ioa_cc_set_peers(&cc, peers, sizeof(ent), (uint16_t)np);
-  ioa_cc_resolved(&cc, now, 0, 0);
+  ioa__cc_set_peers(&cc, peers, sizeof(ent), (uint16_t)np);
+  ioa__cc_resolved(&cc, now, 0, 0);
 
   /* Expected candidates, local-major, over the final lists. */
   unsigned expect = 0;
@@ -181,23 +181,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned order[MAX_SIDE * 4], nopen = 0;
   int done = 0, fd = 100;
   for (int guard = 0; guard < 10000 && !done; guard++) {
-    ioa_cc_action a;
-    ioa_cc_next(&cc, 0, &a);
+    ioa__cc_action a;
+    ioa__cc_next(&cc, 0, &a);
     switch (a.kind) {
     case IOA_CC_ACT_OPEN:
       CHECK(nopen < sizeof order / sizeof order[0]);
       order[nopen++] = a.cand;
-      ioa_cc_opened(&cc, now, a.slot, fd++, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+      ioa__cc_opened(&cc, now, a.slot, fd++, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
       break;
     case IOA_CC_ACT_TIMER:
       if (a.at > now) {
         now = a.at;
-        ioa_cc_tick(&cc, now);
+        ioa__cc_tick(&cc, now);
       }
       break;
     case IOA_CC_ACT_NONE:
       now += 50 * MS; /* nothing due: let time pass */
-      ioa_cc_tick(&cc, now);
+      ioa__cc_tick(&cc, now);
       break;
     case IOA_CC_ACT_DONE:
       done = 1;
@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        * indices of earlier candidates never move, so check membership. */
       int found = 0;
       for (unsigned c = 0; c < cc.ncands; c++)
-        if (cands[c].peer == p && ioa_cc_cand_local(&cands[c]) == (nl ? l : IOA_CC_NONE))
+        if (cands[c].peer == p && ioa__cc_cand_local(&cands[c]) == (nl ? l : IOA_CC_NONE))
           found++;
       CHECK(found == 1);
       k++;
@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(k == expect);
   if (!split)
     for (unsigned c = 1; c < cc.ncands; c++) {
-      unsigned l0 = ioa_cc_cand_local(&cands[c - 1]), l1 = ioa_cc_cand_local(&cands[c]);
+      unsigned l0 = ioa__cc_cand_local(&cands[c - 1]), l1 = ioa__cc_cand_local(&cands[c]);
       CHECK(l0 < l1 || (l0 == l1 && cands[c - 1].peer < cands[c].peer));
     }
 
@@ -249,21 +249,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!split) {
       int f0 = peers[0].meta.family, any = 0;
       for (unsigned c = 0; c < cc.ncands; c++)
-        any |= ioa_cc_peer(&cc, cands[c].peer)->family == f0;
+        any |= ioa__cc_peer(&cc, cands[c].peer)->family == f0;
       if (any)
-        CHECK(ioa_cc_peer(&cc, cands[order[0]].peer)->family == f0);
+        CHECK(ioa__cc_peer(&cc, cands[order[0]].peer)->family == f0);
     }
     /* Interleaving: a family repeats only when the other has none left. */
     for (unsigned o = 1; o < nopen; o++) {
-      int prev = ioa_cc_peer(&cc, cands[order[o - 1]].peer)->family;
-      int cur = ioa_cc_peer(&cc, cands[order[o]].peer)->family;
+      int prev = ioa__cc_peer(&cc, cands[order[o - 1]].peer)->family;
+      int cur = ioa__cc_peer(&cc, cands[order[o]].peer)->family;
       if (cur != prev)
         continue;
       int other = prev == AF_INET6 ? AF_INET : prev == AF_INET ? AF_INET6 : -1;
       for (unsigned r = o; r < nopen; r++)
-        CHECK(ioa_cc_peer(&cc, cands[order[r]].peer)->family != other);
+        CHECK(ioa__cc_peer(&cc, cands[order[r]].peer)->family != other);
     }
   }
-  ioa_cc_dispose(&cc);
+  ioa__cc_dispose(&cc);
   return 0;
 }

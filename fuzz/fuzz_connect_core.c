@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FD_BASE 3
 
 typedef struct ent {
-  ioa_cc_meta meta;
+  ioa__cc_meta meta;
   uint32_t label;
 } ent;
 
@@ -59,9 +59,9 @@ typedef struct fz {
   const uint8_t *d;
   size_t n, i;
 
-  ioa_cc cc;
-  ioa_cc_slot slots[MAX_SLOTS];
-  ioa_cc_cand cands[MAX_PEERS * MAX_LOCALS];
+  ioa__cc cc;
+  ioa__cc_slot slots[MAX_SLOTS];
+  ioa__cc_cand cands[MAX_PEERS * MAX_LOCALS];
   ent peers[MAX_PEERS], locals[MAX_LOCALS];
   unsigned npeers, nlocals;  /* the final lists */
   unsigned peers_given;      /* how many peers the core has been shown */
@@ -107,15 +107,15 @@ static void fd_close(fz *f, int fd) {
       f->connecting[s] = -1;
 }
 
-static ioa_cc_meta decode_meta(unsigned b) {
+static ioa__cc_meta decode_meta(unsigned b) {
   static const uint8_t fam[4] = {AF_INET, AF_INET6, AF_INET6, AF_UNIX};
   static const uint8_t st[4] = {0, SOCK_STREAM, SOCK_STREAM, SOCK_DGRAM};
   static const uint16_t pr[4] = {0, 0, IPPROTO_TCP, IPPROTO_UDP};
-  ioa_cc_meta m = {fam[b & 3], st[(b >> 2) & 3], pr[(b >> 4) & 3]};
+  ioa__cc_meta m = {fam[b & 3], st[(b >> 2) & 3], pr[(b >> 4) & 3]};
   return m;
 }
 
-static int compatible(const ioa_cc_meta *l, const ioa_cc_meta *p) {
+static int compatible(const ioa__cc_meta *l, const ioa__cc_meta *p) {
   if (!l)
     return 1;
   if (l->family != p->family)
@@ -137,9 +137,9 @@ static void drain(fz *f, unsigned flags);
 static void do_cancel(fz *f, int err) {
   int before = f->cc.state != IOA_CC_FINISHED;
   if (err == -ECANCELED)
-    ioa_cc_cancel(&f->cc, f->now);
+    ioa__cc_cancel(&f->cc, f->now);
   else
-    ioa_cc_abort(&f->cc, f->now, err);
+    ioa__cc_abort(&f->cc, f->now, err);
   if (before && !f->cancelled) {
     f->cancelled = 1;
     f->cancel_err = err;
@@ -148,7 +148,7 @@ static void do_cancel(fz *f, int err) {
 
 /* Answer an OPEN the way the driver would after socket/sockopt hook/bind/
  * connect, with a fuzzed outcome. */
-static void answer_open(fz *f, const ioa_cc_action *a) {
+static void answer_open(fz *f, const ioa__cc_action *a) {
   unsigned b = byte(f);
   unsigned slot = a->slot;
   int fd = -1;
@@ -178,14 +178,14 @@ static void answer_open(fz *f, const ioa_cc_action *a) {
   /* The socket-option hook may cancel while the slot is still OPENING. */
   if ((b & 0x38) == 0x38)
     do_cancel(f, -ECANCELED);
-  ioa_cc_opened(&f->cc, f->now, slot, fd, at, err, connected);
+  ioa__cc_opened(&f->cc, f->now, slot, fd, at, err, connected);
   if (at != IOA_SYSCALL_NONE)
     f->freed_since_open = 1;
   if (fd >= 0 && at == IOA_SYSCALL_NONE && !connected)
     f->connecting[slot] = fd;
 }
 
-static void check_open(fz *f, const ioa_cc_action *a, unsigned flags) {
+static void check_open(fz *f, const ioa__cc_action *a, unsigned flags) {
   CHECK(!(flags & IOA_CC_NO_OPEN));
   int in_flight = 0;
   for (int s = 0; s < MAX_SLOTS; s++)
@@ -204,13 +204,13 @@ static void check_open(fz *f, const ioa_cc_action *a, unsigned flags) {
   CHECK(f->ndone == 0 && !f->cancelled);
   CHECK(a->slot < MAX_SLOTS);
   CHECK(a->cand < f->cc.ncands);
-  const ioa_cc_cand *c = &f->cc.cands[a->cand];
+  const ioa__cc_cand *c = &f->cc.cands[a->cand];
   CHECK(c->local & IOA_CC_USED); /* marked tried by this OPEN */
   CHECK(c->peer < f->cc.npeers);
-  unsigned li = ioa_cc_cand_local(c);
-  const ioa_cc_meta *l = li == IOA_CC_NONE ? NULL : ioa_cc_local(&f->cc, li);
+  unsigned li = ioa__cc_cand_local(c);
+  const ioa__cc_meta *l = li == IOA_CC_NONE ? NULL : ioa__cc_local(&f->cc, li);
   CHECK(li == IOA_CC_NONE || li < f->cc.nlocals);
-  CHECK(compatible(l, ioa_cc_peer(&f->cc, c->peer)));
+  CHECK(compatible(l, ioa__cc_peer(&f->cc, c->peer)));
   /* The slot must be free: no fd of it still open, no connect in flight. */
   CHECK(f->connecting[a->slot] < 0);
   for (int i = 0; i < NFD; i++)
@@ -220,9 +220,9 @@ static void check_open(fz *f, const ioa_cc_action *a, unsigned flags) {
 static void drain(fz *f, unsigned flags) {
   for (int guard = 0;; guard++) {
     CHECK(guard < 10000); /* livelock */
-    ioa_cc_action a;
+    ioa__cc_action a;
     memset(&a, 0x5a, sizeof a);
-    ioa_cc_action_kind k = ioa_cc_next(&f->cc, flags, &a);
+    ioa__cc_action_kind k = ioa__cc_next(&f->cc, flags, &a);
     CHECK(k == a.kind);
     switch (k) {
     case IOA_CC_ACT_NONE:
@@ -241,7 +241,7 @@ static void drain(fz *f, unsigned flags) {
       f->freed_since_open = 1;
       CHECK(f->ndone == 0 && !f->cancelled);
       size_t n;
-      ioa_cc_failures(&f->cc, &n);
+      ioa__cc_failures(&f->cc, &n);
       CHECK(a.failure < n);
       CHECK(a.err < 0);
       CHECK(a.syscall >= IOA_SYSCALL_SOCKET && a.syscall <= IOA_SYSCALL_SOCKOPT);
@@ -296,7 +296,7 @@ static void show_peers(fz *f, unsigned k) {
     k = f->npeers;
   if (k > f->peers_given)
     f->peers_given = k;
-  ioa_cc_set_peers(&f->cc, f->peers, sizeof(ent), (uint16_t)f->peers_given);
+  ioa__cc_set_peers(&f->cc, f->peers, sizeof(ent), (uint16_t)f->peers_given);
 }
 
 static void decode_event(fz *f) {
@@ -307,34 +307,34 @@ static void decode_event(fz *f) {
   case 0:
   case 1: /* time passes */
     set_time(f, f->now + (uint64_t)arg * 4 * MS);
-    ioa_cc_tick(&f->cc, f->now);
+    ioa__cc_tick(&f->cc, f->now);
     break;
   case 2:
   case 3: /* the armed timer fires */
     if (f->timer) {
       set_time(f, f->timer);
-      ioa_cc_tick(&f->cc, f->now);
+      ioa__cc_tick(&f->cc, f->now);
     }
     break;
   case 4: /* one family's peers first (c-ares) */
     if (f->need_peers && !f->peers_resolved && f->npeers) {
       unsigned k = f->peers_given + 1 + arg % 3;
       show_peers(f, k);
-      ioa_cc_peers_partial(&f->cc, f->now, f->peers[f->peers_given - 1].meta.family);
+      ioa__cc_peers_partial(&f->cc, f->now, f->peers[f->peers_given - 1].meta.family);
     }
     break;
   case 5: /* peers resolved */
     if (f->need_peers && !f->peers_resolved) {
       f->peers_resolved = 1;
       show_peers(f, f->npeers);
-      ioa_cc_resolved(&f->cc, f->now, 0, (arg & 7) == 7 ? IOA_EAI_NONAME : 0);
+      ioa__cc_resolved(&f->cc, f->now, 0, (arg & 7) == 7 ? IOA_EAI_NONAME : 0);
     }
     break;
   case 6: /* locals resolved */
     if (f->need_locals && !f->locals_resolved) {
       f->locals_resolved = 1;
-      ioa_cc_set_locals(&f->cc, f->locals, sizeof(ent), (uint16_t)f->nlocals);
-      ioa_cc_resolved(&f->cc, f->now, 1, (arg & 7) == 7 ? IOA_EAI_AGAIN : 0);
+      ioa__cc_set_locals(&f->cc, f->locals, sizeof(ent), (uint16_t)f->nlocals);
+      ioa__cc_resolved(&f->cc, f->now, 1, (arg & 7) == 7 ? IOA_EAI_AGAIN : 0);
     }
     break;
   case 7:
@@ -347,12 +347,12 @@ static void decode_event(fz *f) {
       f->connecting[s] = -1;
       if (e)
         f->freed_since_open = 1;
-      ioa_cc_connected(&f->cc, f->now, s, e);
+      ioa__cc_connected(&f->cc, f->now, s, e);
     }
     break;
   }
   case 10: /* a stale or bogus completion: must be ignored */
-    ioa_cc_connected(&f->cc, f->now, arg % (MAX_SLOTS + 2), (arg & 1) ? -ECONNRESET : 0);
+    ioa__cc_connected(&f->cc, f->now, arg % (MAX_SLOTS + 2), (arg & 1) ? -ECONNRESET : 0);
     break;
   case 11:
     do_cancel(f, -ECANCELED);
@@ -399,19 +399,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     f.locals[i].label = 'L' << 8 | i;
   }
 
-  ioa_cc_init(&f.cc, race, attempt_delay, resolution_delay, attempt_timeout);
-  ioa_cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
-  ioa_cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
+  ioa__cc_init(&f.cc, race, attempt_delay, resolution_delay, attempt_timeout);
+  ioa__cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
+  ioa__cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
   if (f.need_peers)
-    ioa_cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);
+    ioa__cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);
   else
     show_peers(&f, f.npeers);
   /* No locals at all is "no local address"; resolved locals may be zero. */
   if (!f.need_locals)
-    ioa_cc_set_locals(&f.cc, f.locals, sizeof(ent), (uint16_t)f.nlocals);
+    ioa__cc_set_locals(&f.cc, f.locals, sizeof(ent), (uint16_t)f.nlocals);
   else
-    ioa_cc_set_locals(&f.cc, f.locals, sizeof(ent), 0);
-  ioa_cc_start(&f.cc, f.now, f.need_peers, f.need_locals, overall_timeout);
+    ioa__cc_set_locals(&f.cc, f.locals, sizeof(ent), 0);
+  ioa__cc_start(&f.cc, f.now, f.need_peers, f.need_locals, overall_timeout);
   /* Inside ioa_connect: no callbacks, no opens. */
   drain(&f, IOA_CC_NO_CALLBACKS | IOA_CC_NO_OPEN);
 
@@ -425,12 +425,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < NFD; i++)
     CHECK(f.fd_slot[i] == 0); /* every fd closed exactly once */
   /* Nothing happens after completion, whatever arrives. */
-  ioa_cc_tick(&f.cc, f.now + 10000 * MS);
-  ioa_cc_cancel(&f.cc, f.now + 10000 * MS);
+  ioa__cc_tick(&f.cc, f.now + 10000 * MS);
+  ioa__cc_cancel(&f.cc, f.now + 10000 * MS);
   for (int s = 0; s < MAX_SLOTS; s++)
-    ioa_cc_connected(&f.cc, f.now + 10000 * MS, (unsigned)s, 0);
+    ioa__cc_connected(&f.cc, f.now + 10000 * MS, (unsigned)s, 0);
   drain(&f, 0);
   CHECK(f.ndone == 1);
-  ioa_cc_dispose(&f.cc);
+  ioa__cc_dispose(&f.cc);
   return 0;
 }

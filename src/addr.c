@@ -157,7 +157,7 @@ static int parse_port(const char *s, size_t n, unsigned flags, int socktype, int
     return fail(err, IOA_EADDRPORT, "port '%s' is not a decimal number 0-%d%s", Q(s, n), PORT_MAX,
                 is_alpha(s[0]) ? " (service names are not allowed here)" : "");
 
-  const char *proto = ioa_service_proto(socktype);
+  const char *proto = ioa__service_proto(socktype);
   char name[64];
   int printable = n < sizeof name;
   for (size_t i = 0; printable && i < n; i++)

@@ -9,7 +9,7 @@
 
 /* The /etc/services protocol for a socket type: "tcp", "udp", or NULL for
  * any protocol /etc/services lists. */
-static inline const char *ioa_service_proto(int socktype) {
+static inline const char *ioa__service_proto(int socktype) {
   switch (socktype) {
   case SOCK_STREAM:
     return "tcp";

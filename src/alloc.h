@@ -7,18 +7,18 @@
 
 #include "fault.h"
 
-static inline void *ioa_malloc(size_t n) {
+static inline void *ioa__malloc(size_t n) {
   IOA_FAULT_ALLOC(IOA_FOP_MALLOC);
   return malloc(n);
 }
-static inline void *ioa_calloc(size_t n, size_t size) {
+static inline void *ioa__calloc(size_t n, size_t size) {
   IOA_FAULT_ALLOC(IOA_FOP_MALLOC);
   return calloc(n, size);
 }
-static inline void *ioa_realloc(void *p, size_t n) {
+static inline void *ioa__realloc(void *p, size_t n) {
   IOA_FAULT_ALLOC(IOA_FOP_MALLOC);
   return realloc(p, n);
 }
-static inline void ioa_free(void *p) { free(p); }
+static inline void ioa__free(void *p) { free(p); }
 
 #endif

@@ -35,9 +35,9 @@
 /* Resolved addresses are few: they use a roomy fixed stride. */
 #define WIDE_STRIDE (8 + sizeof(struct sockaddr_storage))
 
-/* One compact address: ioa_cc_meta, length, then the socket address bytes. */
+/* One compact address: ioa__cc_meta, length, then the socket address bytes. */
 typedef struct entry {
-  ioa_cc_meta meta;
+  ioa__cc_meta meta;
   uint16_t len;
   uint16_t pad_;
 } entry;
@@ -58,7 +58,7 @@ typedef struct hooks {
 typedef struct res_state {
   ioa_resolve_req *peer_req, *local_req;
   unsigned char *peer_blob, *local_blob; /* WIDE_STRIDE entries */
-  ioa_cc_cand *cands;
+  ioa__cc_cand *cands;
   size_t cand_cap;
   char *message; /* the resolver's message for a resolve error */
   uint8_t partial_families; /* families already taken from on_partial */
@@ -71,7 +71,7 @@ typedef struct ext {
 } ext;
 
 struct ioa_connect_req {
-  ioa_cc cc;
+  ioa__cc cc;
   ioa_loop *loop;
   union {
     ioa_connected_cb connected;
@@ -90,7 +90,7 @@ struct ioa_connect_req {
   uint8_t in_sync; /* inside ioa_connect(): no callbacks */
   uint8_t fast;    /* single in-flight connect, core not yet set up (see inflate) */
   ioa_defer defer;
-  ioa_cc_slot slot0;
+  ioa__cc_slot slot0;
   ioa_io io0;
 };
 
@@ -219,7 +219,7 @@ static void free_failure_views(ioa_connect_req *req) {
   failures_view *v = req->cc.fails->aux;
   while (v) {
     failures_view *prev = v->prev;
-    ioa_free(v);
+    ioa__free(v);
     v = prev;
   }
   req->cc.fails->aux = NULL;
@@ -228,25 +228,25 @@ static void free_failure_views(ioa_connect_req *req) {
 static void req_free(ioa_connect_req *req) {
   if (req->fast) { /* nothing but the watcher was ever started */
     ioa_io_stop(&req->io0);
-    ioa_free(req);
+    ioa__free(req);
     return;
   }
   ext *x = req_ext(req);
   if (x) {
     ioa_timer_stop(&x->timer);
     if (x->res) {
-      ioa_free(x->res->peer_blob);
-      ioa_free(x->res->local_blob);
-      ioa_free(x->res->cands);
-      ioa_free(x->res->message);
+      ioa__free(x->res->peer_blob);
+      ioa__free(x->res->local_blob);
+      ioa__free(x->res->cands);
+      ioa__free(x->res->message);
     }
   }
   for (unsigned i = 0; i < req->cc.nslots; i++)
     ioa_io_stop(slot_io(req, i));
   ioa_defer_stop(&req->defer);
   free_failure_views(req);
-  ioa_cc_dispose(&req->cc);
-  ioa_free(req);
+  ioa__cc_dispose(&req->cc);
+  ioa__free(req);
 }
 
 static void enter(ioa_connect_req *req) { req->depth++; }
@@ -265,10 +265,10 @@ static uint64_t now_of(const ioa_connect_req *req) { return ioa_loop_now(req->lo
 /* ---------------------------------------------------------- the attempt */
 
 static const unsigned char *peer_entry(const ioa_connect_req *req, unsigned cand) {
-  return (const unsigned char *)ioa_cc_peer(&req->cc, req->cc.cands[cand].peer);
+  return (const unsigned char *)ioa__cc_peer(&req->cc, req->cc.cands[cand].peer);
 }
 static const unsigned char *local_entry(const ioa_connect_req *req, unsigned cand) {
-  return (const unsigned char *)ioa_cc_local(&req->cc, ioa_cc_cand_local(&req->cc.cands[cand]));
+  return (const unsigned char *)ioa__cc_local(&req->cc, ioa__cc_cand_local(&req->cc.cands[cand]));
 }
 
 static void io_cb(ioa_io *io, unsigned revents, void *data);
@@ -277,7 +277,7 @@ static void defer_cb(ioa_defer *d, void *data);
 /* bind (if local) and connect fd; the result goes to the core. */
 static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const entry *p,
                              const entry *l) {
-  ioa_cc *cc = &req->cc;
+  ioa__cc *cc = &req->cc;
   if (l) {
     if ((l->meta.family == AF_INET || l->meta.family == AF_INET6) &&
         sa_port(ENTRY_SA(l)) == 0 && !sa_unspecified(ENTRY_SA(l))) {
@@ -285,33 +285,33 @@ static void bind_and_connect(ioa_connect_req *req, unsigned slot, int fd, const 
        * the 4-tuple, so many connections can share a local address.  Older
        * kernels say ENOPROTOOPT; the bind still works, so ignore failure. */
       int one = 1;
-      (void)ioa_sys_setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      (void)ioa__sys_setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     }
-    if (ioa_sys_bind(fd, ENTRY_SA(l), l->len) < 0) {
-      ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_BIND, -errno, 0);
+    if (ioa__sys_bind(fd, ENTRY_SA(l), l->len) < 0) {
+      ioa__cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_BIND, -errno, 0);
       return;
     }
   }
-  if (ioa_sys_connect(fd, ENTRY_SA(p), p->len) == 0) {
+  if (ioa__sys_connect(fd, ENTRY_SA(p), p->len) == 0) {
     /* UDP, unix datagram, and sometimes unix stream: connected at once. */
-    ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_NONE, 0, 1);
+    ioa__cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_NONE, 0, 1);
     return;
   }
   int e = errno;
   /* EINTR: a non-blocking connect goes on asynchronously (POSIX). */
   if (e != EINPROGRESS && e != EINTR) {
-    ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_CONNECT, -e, 0);
+    ioa__cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_CONNECT, -e, 0);
     return;
   }
   ioa_io *io = slot_io(req, slot);
   ioa_io_init(req->loop, io, fd, io_cb, req);
   int r = ioa__io_start_oneshot(io, IOA_WRITE);
-  ioa_cc_opened(cc, now_of(req), slot, fd, r < 0 ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_NONE, r, 0);
+  ioa__cc_opened(cc, now_of(req), slot, fd, r < 0 ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_NONE, r, 0);
 }
 
 /* socket, hooks, bind, connect for one slot. */
 static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
-  ioa_cc *cc = &req->cc;
+  ioa__cc *cc = &req->cc;
   const unsigned char *pe = peer_entry(req, cand);
   const unsigned char *le = local_entry(req, cand);
   const entry *p = (const entry *)(const void *)pe;
@@ -327,23 +327,23 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
   if (h && h->on_attempt) {
     h->on_attempt(req, &peer, le ? &local : NULL, req->data);
     if (cc->state != IOA_CC_CONNECTING) { /* cancelled from on_attempt */
-      ioa_cc_opened(cc, now_of(req), slot, -1, IOA_SYSCALL_NONE, 0, 0);
+      ioa__cc_opened(cc, now_of(req), slot, -1, IOA_SYSCALL_NONE, 0, 0);
       return;
     }
   }
-  int fd = ioa_sys_socket(p->meta.family, p->meta.socktype, p->meta.protocol);
+  int fd = ioa__sys_socket(p->meta.family, p->meta.socktype, p->meta.protocol);
   if (fd < 0) {
-    ioa_cc_opened(cc, now_of(req), slot, -1, IOA_SYSCALL_SOCKET, -errno, 0);
+    ioa__cc_opened(cc, now_of(req), slot, -1, IOA_SYSCALL_SOCKET, -errno, 0);
     return;
   }
   if (h && h->on_sockopt) {
     int r = h->on_sockopt(req, fd, &peer, le ? &local : NULL, req->data);
     if (cc->state != IOA_CC_CONNECTING) { /* cancelled from the hook: the core closes fd */
-      ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_NONE, 0, 0);
+      ioa__cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_NONE, 0, 0);
       return;
     }
     if (r < 0) {
-      ioa_cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_SOCKOPT, r, 0);
+      ioa__cc_opened(cc, now_of(req), slot, fd, IOA_SYSCALL_SOCKOPT, r, 0);
       return;
     }
   }
@@ -352,10 +352,10 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
 
 /* ----------------------------------------------------------- the pump */
 
-static void report_failure(ioa_connect_req *req, const ioa_cc_action *a) {
+static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
   if (!req_hooks(req) || !req_hooks(req)->on_fail)
     return;
-  const ioa_cc_failure *f = &req->cc.fails->rec[a->failure];
+  const ioa__cc_failure *f = &req->cc.fails->rec[a->failure];
   const unsigned char *pe = peer_entry(req, f->cand);
   const unsigned char *le = local_entry(req, f->cand);
   const entry *p = (const entry *)(const void *)pe;
@@ -379,7 +379,7 @@ static void report_failure(ioa_connect_req *req, const ioa_cc_action *a) {
 
 static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe);
 
-static void complete(ioa_connect_req *req, const ioa_cc_action *a) {
+static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
   ext *x = req_ext(req);
   req->done = 1;
   ioa_defer_stop(&req->defer);
@@ -417,7 +417,7 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
     ioa_stream *s;
     int r = ioa_stream_new(req->loop, fd, NULL, &s);
     if (r < 0) {
-      ioa_sys_close(fd);
+      ioa__sys_close(fd);
       req->on_error(req, IOA_SYSCALL_NONE, r, req->data);
       return;
     }
@@ -426,7 +426,7 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
     ioa_socket *s;
     int r = ioa_socket_new(req->loop, fd, NULL, &s);
     if (r < 0) {
-      ioa_sys_close(fd);
+      ioa__sys_close(fd);
       req->on_error(req, IOA_SYSCALL_NONE, r, req->data);
       return;
     }
@@ -444,8 +444,8 @@ static void pump(ioa_connect_req *req) {
       flags |= IOA_CC_NO_OPEN;
   }
   for (;;) {
-    ioa_cc_action a;
-    switch (ioa_cc_next(&req->cc, flags, &a)) {
+    ioa__cc_action a;
+    switch (ioa__cc_next(&req->cc, flags, &a)) {
     case IOA_CC_ACT_NONE:
       return;
     case IOA_CC_ACT_DEFER:
@@ -459,7 +459,7 @@ static void pump(ioa_connect_req *req) {
       break;
     case IOA_CC_ACT_CLOSE:
       ioa_io_stop(slot_io(req, a.slot));
-      ioa_sys_close(a.fd);
+      ioa__sys_close(a.fd);
       break;
     case IOA_CC_ACT_TIMER:
       if (!req->has_ext)
@@ -467,7 +467,7 @@ static void pump(ioa_connect_req *req) {
       if (a.at == 0) {
         ioa_timer_stop(&req_ext(req)->timer);
       } else if (ioa_timer_start_at(&req_ext(req)->timer, a.at, 0) < 0) {
-        ioa_cc_abort(&req->cc, now_of(req), -ENOMEM);
+        ioa__cc_abort(&req->cc, now_of(req), -ENOMEM);
       }
       break;
     case IOA_CC_ACT_DONE:
@@ -496,21 +496,21 @@ static size_t fast_cands_off(const ioa_connect_req *req) {
 static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err, int connected) {
   unsigned char *mem = (unsigned char *)req;
   uint64_t t0 = req->slot0.start_ns;
-  ioa_cc *cc = &req->cc;
+  ioa__cc *cc = &req->cc;
   req->fast = 0;
   memset(cc, 0, sizeof *cc);
   memset(&req->slot0, 0, sizeof req->slot0);
   ioa_defer_init(req->loop, &req->defer, defer_cb, req);
-  ioa_cc_configure(cc, 0, 0, 0, 0);
-  ioa_cc_set_slots(cc, &req->slot0, 1);
+  ioa__cc_configure(cc, 0, 0, 0, 0);
+  ioa__cc_set_slots(cc, &req->slot0, 1);
   size_t o_cands = fast_cands_off(req);
   const entry *pe = (const entry *)(const void *)(mem + o_cands + 8);
-  ioa_cc_set_cand_storage(cc, (ioa_cc_cand *)(void *)(mem + o_cands), 1);
-  ioa_cc_set_peers(cc, pe, (uint32_t)align8(8 + pe->len), 1);
-  ioa_cc_start(cc, t0, 0, 0, 0);
-  ioa_cc_action a;
-  ioa_cc_next(cc, 0, &a); /* OPEN slot 0, candidate 0: the attempt already made */
-  ioa_cc_opened(cc, failed_at != IOA_SYSCALL_NONE || connected ? now_of(req) : t0, a.slot, fd,
+  ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + o_cands), 1);
+  ioa__cc_set_peers(cc, pe, (uint32_t)align8(8 + pe->len), 1);
+  ioa__cc_start(cc, t0, 0, 0, 0);
+  ioa__cc_action a;
+  ioa__cc_next(cc, 0, &a); /* OPEN slot 0, candidate 0: the attempt already made */
+  ioa__cc_opened(cc, failed_at != IOA_SYSCALL_NONE || connected ? now_of(req) : t0, a.slot, fd,
                 failed_at, err, connected);
 }
 
@@ -519,7 +519,7 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
   int soerr = 0;
   socklen_t len = sizeof soerr;
   int err;
-  if (ioa_sys_getsockopt(io->fd_, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+  if (ioa__sys_getsockopt(io->fd_, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
     err = -errno;
   else
     err = -soerr;
@@ -549,7 +549,7 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
   }
   unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
   enter(req);
-  ioa_cc_connected(&req->cc, now_of(req), slot, err);
+  ioa__cc_connected(&req->cc, now_of(req), slot, err);
   pump(req);
   leave(req);
 }
@@ -558,7 +558,7 @@ static void timer_cb(ioa_timer *t, void *data) {
   ioa_connect_req *req = data;
   (void)t;
   enter(req);
-  ioa_cc_tick(&req->cc, now_of(req));
+  ioa__cc_tick(&req->cc, now_of(req));
   pump(req);
   leave(req);
 }
@@ -579,7 +579,7 @@ void ioa_connect_cancel(ioa_connect_req *req) {
     inflate(req, req->io0.fd_, IOA_SYSCALL_NONE, 0, 0);
   }
   enter(req);
-  ioa_cc_cancel(&req->cc, now_of(req));
+  ioa__cc_cancel(&req->cc, now_of(req));
   pump(req);
   leave(req);
 }
@@ -591,7 +591,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
     *out = NULL;
     return 0; /* nothing has failed yet */
   }
-  const ioa_cc_failure *recs = ioa_cc_failures(&req->cc, &n);
+  const ioa__cc_failure *recs = ioa__cc_failures(&req->cc, &n);
   *out = NULL;
   if (n == 0)
     return 0;
@@ -604,7 +604,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
     return n;
   }
   size_t each = sizeof(ioa_attempt_failure) + 2 * sizeof(ioa_addr);
-  failures_view *view = ioa_malloc(sizeof *view + n * each);
+  failures_view *view = ioa__malloc(sizeof *view + n * each);
   if (!view)
     return 0;
   view->prev = last;
@@ -612,7 +612,7 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(view + 1);
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
   for (size_t i = 0; i < n; i++) {
-    const ioa_cc_failure *f = &recs[i];
+    const ioa__cc_failure *f = &recs[i];
     const unsigned char *pe = peer_entry(req, f->cand);
     const unsigned char *le = local_entry(req, f->cand);
     const entry *p = (const entry *)(const void *)pe;
@@ -649,7 +649,7 @@ static int blob_append(unsigned char **blob, unsigned have, const ioa_addr *addr
     return -E2BIG;
   if (add == 0)
     return (int)have;
-  unsigned char *nb = ioa_realloc(*blob, (have + add) * WIDE_STRIDE);
+  unsigned char *nb = ioa__realloc(*blob, (have + add) * WIDE_STRIDE);
   if (!nb)
     return -ENOMEM;
   *blob = nb;
@@ -669,17 +669,17 @@ static int blob_append(unsigned char **blob, unsigned have, const ioa_addr *addr
 
 static int ensure_cands(ioa_connect_req *req) {
   res_state *rs = req_ext(req)->res;
-  size_t need = ioa_cc_cands_needed(req->cc.nlocals, req->cc.npeers);
+  size_t need = ioa__cc_cands_needed(req->cc.nlocals, req->cc.npeers);
   if (need > IOA_CC_MAX_ADDRS)
     return -E2BIG;
   if (need > rs->cand_cap) {
-    ioa_cc_cand *n = ioa_realloc(rs->cands, need * sizeof *n);
+    ioa__cc_cand *n = ioa__realloc(rs->cands, need * sizeof *n);
     if (!n)
       return -ENOMEM;
     rs->cands = n;
     rs->cand_cap = need;
   }
-  ioa_cc_set_cand_storage(&req->cc, rs->cands, (uint16_t)rs->cand_cap);
+  ioa__cc_set_cand_storage(&req->cc, rs->cands, (uint16_t)rs->cand_cap);
   return 0;
 }
 
@@ -687,7 +687,7 @@ static void warn_new_peers(ioa_connect_req *req, unsigned from) {
   const hooks *h = req_hooks(req);
   /* The hook may cancel the request: nothing of it is reported after that. */
   for (unsigned i = from; i < req->cc.npeers && !req->done; i++) {
-    const unsigned char *e = (const unsigned char *)ioa_cc_peer(&req->cc, i);
+    const unsigned char *e = (const unsigned char *)ioa__cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
       warn_unspecified(req, h ? h->on_warning : NULL, req->data, e);
   }
@@ -697,14 +697,14 @@ static void warn_new_peers(ioa_connect_req *req, unsigned from) {
 static void tell_resolved(ioa_connect_req *req, int is_local, unsigned from, unsigned to) {
   if (!req_hooks(req) || !req_hooks(req)->on_resolved || to <= from)
     return;
-  ioa_addr *v = ioa_malloc((to - from) * sizeof *v);
+  ioa_addr *v = ioa__malloc((to - from) * sizeof *v);
   if (!v)
     return; /* a tracing hook: losing one report beats failing the connect */
   for (unsigned i = from; i < to; i++)
-    entry_load(&v[i - from], is_local ? (const unsigned char *)ioa_cc_local(&req->cc, i)
-                                      : (const unsigned char *)ioa_cc_peer(&req->cc, i));
+    entry_load(&v[i - from], is_local ? (const unsigned char *)ioa__cc_local(&req->cc, i)
+                                      : (const unsigned char *)ioa__cc_peer(&req->cc, i));
   req_hooks(req)->on_resolved(req, v, to - from, is_local, req->data);
-  ioa_free(v);
+  ioa__free(v);
 }
 
 static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs, size_t n,
@@ -715,9 +715,9 @@ static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs,
   if (k < 0)
     return k;
   if (is_local)
-    ioa_cc_set_locals(&req->cc, rs->local_blob, WIDE_STRIDE, (uint16_t)k);
+    ioa__cc_set_locals(&req->cc, rs->local_blob, WIDE_STRIDE, (uint16_t)k);
   else
-    ioa_cc_set_peers(&req->cc, rs->peer_blob, WIDE_STRIDE, (uint16_t)k);
+    ioa__cc_set_peers(&req->cc, rs->peer_blob, WIDE_STRIDE, (uint16_t)k);
   int r = ensure_cands(req);
   if (r < 0)
     return r;
@@ -737,10 +737,10 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
   enter(req);
   int r = take_addrs(req, 0, addrs, n, 0);
   if (r < 0) {
-    ioa_cc_abort(&req->cc, now_of(req), r);
+    ioa__cc_abort(&req->cc, now_of(req), r);
   } else if (!req->done) {
     req_ext(req)->res->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
-    ioa_cc_peers_partial(&req->cc, now_of(req), family);
+    ioa__cc_peers_partial(&req->cc, now_of(req), family);
   }
   if (!req->done)
     pump(req);
@@ -756,7 +756,7 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
   if (r < 0) {
     if (!rs->message && res->message) {
       size_t len = strlen(res->message);
-      rs->message = ioa_malloc(len + 1);
+      rs->message = ioa__malloc(len + 1);
       if (rs->message)
         memcpy(rs->message, res->message, len + 1);
     }
@@ -764,7 +764,7 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
     r = take_addrs(req, is_local, res->addrs, res->naddrs, is_local ? 0 : rs->partial_families);
   }
   if (!req->done)
-    ioa_cc_resolved(&req->cc, now_of(req), is_local, r);
+    ioa__cc_resolved(&req->cc, now_of(req), is_local, r);
   if (!req->done)
     pump(req);
   leave(req);
@@ -854,7 +854,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
   /* The block of the last fast request that succeeded, if it fits. */
   unsigned char *mem = ioa__loop_spare_take(loop, size);
   if (!mem)
-    mem = ioa_malloc(size);
+    mem = ioa__malloc(size);
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
@@ -884,12 +884,12 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
 
   ioa_syscall at = IOA_SYSCALL_NONE;
   int err = 0, connected = 0;
-  int fd = ioa_sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
+  int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
   ioa_io_init(loop, &req->io0, fd, io_cb, req);
   if (fd < 0) {
     at = IOA_SYSCALL_SOCKET;
     err = -errno;
-  } else if (ioa_sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
+  } else if (ioa__sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
     connected = 1;
   } else if (errno != EINPROGRESS && errno != EINTR) {
     at = IOA_SYSCALL_CONNECT;
@@ -951,7 +951,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   if (!resolving && npeers == 0)
     return IOA_EBADPARAM;
   if (npeers > IOA_CC_MAX_ADDRS || nlocals > IOA_CC_MAX_ADDRS ||
-      ioa_cc_cands_needed(nlocals, npeers) > IOA_CC_MAX_ADDRS)
+      ioa__cc_cands_needed(nlocals, npeers) > IOA_CC_MAX_ADDRS)
     return -E2BIG;
   for (size_t i = 0; i < npeers; i++)
     if (!addr_usable(&peers[i]))
@@ -965,7 +965,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   int need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
                    p->on_resolve_error || p->on_warning;
   int plain_cands = !resolving && !res_local;
-  size_t ncands = plain_cands ? ioa_cc_cands_needed(nlocals, npeers) : 0;
+  size_t ncands = plain_cands ? ioa__cc_cands_needed(nlocals, npeers) : 0;
   size_t nslots = 1;
   if (race)
     nslots = plain_cands ? (ncands < RACE_SLOTS ? (ncands ? ncands : 1) : RACE_SLOTS) : RACE_SLOTS;
@@ -981,9 +981,9 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   size_t o_res = off;
   off += resolving || res_local ? align8(sizeof(res_state)) : 0;
   size_t o_slots = off;
-  off += nslots > 1 ? align8(nslots * sizeof(ioa_cc_slot)) + nslots * sizeof(ioa_io) : 0;
+  off += nslots > 1 ? align8(nslots * sizeof(ioa__cc_slot)) + nslots * sizeof(ioa_io) : 0;
   size_t o_cands = off;
-  off += align8(ncands * sizeof(ioa_cc_cand));
+  off += align8(ncands * sizeof(ioa__cc_cand));
   size_t o_peers = off;
   off += npeers * pstride;
   size_t o_locals = off;
@@ -991,7 +991,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
 
   /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
    * the request head and the slot arrays need zeroing; the rest is written. */
-  unsigned char *mem = ioa_malloc(off);
+  unsigned char *mem = ioa__malloc(off);
   if (!mem)
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
@@ -1017,23 +1017,23 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     x->ios = NULL;
   ioa_defer_init(loop, &req->defer, defer_cb, req);
 
-  ioa_cc *cc = &req->cc;
-  ioa_cc_configure(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
+  ioa__cc *cc = &req->cc;
+  ioa__cc_configure(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
   if (nslots > 1) {
-    ioa_cc_slot *slots = (ioa_cc_slot *)(void *)(mem + o_slots);
-    x->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa_cc_slot)));
-    ioa_cc_set_slots(cc, slots, (uint16_t)nslots);
+    ioa__cc_slot *slots = (ioa__cc_slot *)(void *)(mem + o_slots);
+    x->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa__cc_slot)));
+    ioa__cc_set_slots(cc, slots, (uint16_t)nslots);
   } else {
-    ioa_cc_set_slots(cc, &req->slot0, 1);
+    ioa__cc_set_slots(cc, &req->slot0, 1);
   }
   for (size_t i = 0; i < npeers; i++)
     entry_store(mem + o_peers + i * pstride, &peers[i], socktype_of(&peers[i], st_hint));
   for (size_t i = 0; i < nlocals; i++)
     entry_store(mem + o_locals + i * lstride, &locals[i], socktype_of(&locals[i], st_hint));
-  ioa_cc_set_peers(cc, mem + o_peers, (uint32_t)pstride, (uint16_t)npeers);
-  ioa_cc_set_locals(cc, mem + o_locals, (uint32_t)lstride, (uint16_t)nlocals);
+  ioa__cc_set_peers(cc, mem + o_peers, (uint32_t)pstride, (uint16_t)npeers);
+  ioa__cc_set_locals(cc, mem + o_locals, (uint32_t)lstride, (uint16_t)nlocals);
   if (plain_cands)
-    ioa_cc_set_cand_storage(cc, (ioa_cc_cand *)(void *)(mem + o_cands), (uint16_t)ncands);
+    ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + o_cands), (uint16_t)ncands);
 
   uint64_t now = ioa_loop_now(loop);
   if (x) {
@@ -1054,7 +1054,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     if (sa_unspecified(ENTRY_SA(mem + o_peers + i * pstride)))
       warn_unspecified(req, wcb, p->data, mem + o_peers + i * pstride);
 
-  ioa_cc_start(cc, now, resolving, res_local, p->timeout_ms);
+  ioa__cc_start(cc, now, resolving, res_local, p->timeout_ms);
   enter(req);
   req->in_sync = 1;
   if (resolving || res_local) {
@@ -1071,7 +1071,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
       if (e == 0)
         e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, 0);
       if (e < 0)
-        ioa_cc_resolved(cc, now, 1, e);
+        ioa__cc_resolved(cc, now, 1, e);
     }
     if (resolving && cc->state == IOA_CC_RESOLVING) {
       if (e == 0)
@@ -1079,11 +1079,11 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
       if (e == 0)
         e = start_lookup(req, r, 0, p->host, p->service, &hints, 0);
       if (e < 0)
-        ioa_cc_resolved(cc, now, 0, e);
+        ioa__cc_resolved(cc, now, 0, e);
     } else if (!resolving && plain_cands == 0 && e == 0) {
       e = ensure_cands(req);
       if (e < 0)
-        ioa_cc_abort(cc, now, e);
+        ioa__cc_abort(cc, now, e);
     }
   }
   pump(req);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The connector's decision logic (see connect_core.h): no syscalls, no
  * clock.  Every event updates the state and settles it (timeouts, the start
- * of connecting, completion); ioa_cc_next() derives the next action from the
+ * of connecting, completion); ioa__cc_next() derives the next action from the
  * state, so nothing is queued and re-entrant events cannot be lost. */
 #include "connect_core.h"
 
@@ -13,7 +13,7 @@
 
 #define MS(x) ((uint64_t)(x) * 1000000u)
 
-void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
+void ioa__cc_configure(ioa__cc *cc, int race, unsigned attempt_delay_ms,
                       unsigned resolution_delay_ms, unsigned attempt_timeout_ms) {
   cc->race = race != 0;
   cc->attempt_delay_ms = attempt_delay_ms ? attempt_delay_ms : 250;
@@ -22,17 +22,17 @@ void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
   cc->state = IOA_CC_IDLE;
 }
 
-void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
+void ioa__cc_init(ioa__cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
                  unsigned attempt_timeout_ms) {
   memset(cc, 0, sizeof *cc);
-  ioa_cc_configure(cc, race, attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms);
+  ioa__cc_configure(cc, race, attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms);
 }
 
-size_t ioa_cc_cands_needed(size_t nlocals, size_t npeers) {
+size_t ioa__cc_cands_needed(size_t nlocals, size_t npeers) {
   return (nlocals ? nlocals : 1) * npeers;
 }
 
-int ioa_cc_syscall_rank(ioa_syscall s) {
+int ioa__cc_syscall_rank(ioa_syscall s) {
   switch (s) {
   case IOA_SYSCALL_CONNECT: return 4;
   case IOA_SYSCALL_BIND: return 3;
@@ -42,10 +42,10 @@ int ioa_cc_syscall_rank(ioa_syscall s) {
   }
 }
 
-void ioa_cc_dispose(ioa_cc *cc) {
+void ioa__cc_dispose(ioa__cc *cc) {
   if (cc->fails)
-    ioa_free(cc->fails->aux);
-  ioa_free(cc->fails);
+    ioa__free(cc->fails->aux);
+  ioa__free(cc->fails);
   cc->fails = NULL;
 }
 
@@ -54,7 +54,7 @@ void ioa_cc_dispose(ioa_cc *cc) {
 
 /* A local address fits a peer when families agree and socktype/protocol
  * agree where both name one (0 is "any"). */
-static int pair_ok(const ioa_cc_meta *l, const ioa_cc_meta *p) {
+static int pair_ok(const ioa__cc_meta *l, const ioa__cc_meta *p) {
   if (!l)
     return 1;
   if (l->family != p->family)
@@ -67,7 +67,7 @@ static int pair_ok(const ioa_cc_meta *l, const ioa_cc_meta *p) {
 }
 
 /* Cross the peers not yet crossed with every local, local-major. */
-static void add_cands(ioa_cc *cc) {
+static void add_cands(ioa__cc *cc) {
   if (cc->nlocals == 0) { /* the common case: every peer is a candidate */
     for (unsigned p = cc->cand_peers; p < cc->npeers && cc->ncands < cc->cand_cap; p++) {
       cc->cands[cc->ncands].peer = (uint16_t)p;
@@ -81,10 +81,10 @@ static void add_cands(ioa_cc *cc) {
   for (unsigned l = 0; l < nl; l++) {
     unsigned li = cc->nlocals ? l : IOA_CC_NONE;
     for (unsigned p = cc->cand_peers; p < cc->npeers; p++) {
-      if (!pair_ok(ioa_cc_local(cc, li), ioa_cc_peer(cc, p)))
+      if (!pair_ok(ioa__cc_local(cc, li), ioa__cc_peer(cc, p)))
         continue;
       if (cc->ncands >= cc->cand_cap)
-        return; /* the driver sized storage by ioa_cc_cands_needed: cannot happen */
+        return; /* the driver sized storage by ioa__cc_cands_needed: cannot happen */
       cc->cands[cc->ncands].peer = (uint16_t)p;
       cc->cands[cc->ncands].local = (uint16_t)li;
       cc->ncands++;
@@ -103,13 +103,13 @@ static int other_family(int f) {
 
 /* Next candidate: list order (sequential), or the first untried one of the
  * family not tried last (Happy Eyeballs interleaving), else any. */
-static int pick_cand(const ioa_cc *cc) {
+static int pick_cand(const ioa__cc *cc) {
   int any = -1;
   int want = cc->race ? (cc->last_family ? other_family(cc->last_family) : cc->first_family) : 0;
   for (unsigned i = 0; i < cc->ncands; i++) {
     if (cc->cands[i].local & IOA_CC_USED)
       continue;
-    if (!want || ioa_cc_peer(cc, cc->cands[i].peer)->family == want)
+    if (!want || ioa__cc_peer(cc, cc->cands[i].peer)->family == want)
       return (int)i;
     if (any < 0)
       any = (int)i;
@@ -117,7 +117,7 @@ static int pick_cand(const ioa_cc *cc) {
   return any;
 }
 
-static int free_slot(const ioa_cc *cc) {
+static int free_slot(const ioa__cc *cc) {
   for (unsigned i = 0; i < cc->nslots; i++)
     if (cc->slots[i].state == IOA_CC_SLOT_FREE)
       return (int)i;
@@ -125,28 +125,28 @@ static int free_slot(const ioa_cc *cc) {
 }
 
 /* Every slot state change goes through here so the CLOSING count stays
- * exact: ioa_cc_next() then skips the slot scan when nothing is closing. */
-static void slot_set(ioa_cc *cc, ioa_cc_slot *s, uint8_t st) {
+ * exact: ioa__cc_next() then skips the slot scan when nothing is closing. */
+static void slot_set(ioa__cc *cc, ioa__cc_slot *s, uint8_t st) {
   cc->nclosing += (st == IOA_CC_SLOT_CLOSING) - (s->state == IOA_CC_SLOT_CLOSING);
   s->state = st;
 }
 
-static void finish(ioa_cc *cc, ioa_cc_outcome outcome, ioa_syscall sys, int err) {
+static void finish(ioa__cc *cc, ioa__cc_outcome outcome, ioa_syscall sys, int err) {
   cc->state = IOA_CC_DONE;
   cc->outcome = (uint8_t)outcome;
   cc->done_syscall = (uint8_t)sys;
   cc->done_err = err;
 }
 
-static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) {
-  ioa_cc_slot *s = &cc->slots[slot];
-  if (ioa_cc_syscall_rank(sys) >= ioa_cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
+static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
+  ioa__cc_slot *s = &cc->slots[slot];
+  if (ioa__cc_syscall_rank(sys) >= ioa__cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
     cc->best_syscall = (uint8_t)sys;
     cc->best_err = err;
   }
   if (!cc->fails || cc->fails->n == cc->fails->cap) {
     uint32_t cap = cc->fails ? cc->fails->cap * 2 : 4;
-    ioa_cc_fails *n = ioa_realloc(cc->fails, sizeof *n + cap * sizeof n->rec[0]);
+    ioa__cc_fails *n = ioa__realloc(cc->fails, sizeof *n + cap * sizeof n->rec[0]);
     if (!n) {
       /* The ranking above still holds; only the detailed record is lost. */
       if (cc->fails)
@@ -159,7 +159,7 @@ static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
     cc->fails = n;
     cc->fails->cap = cap;
   }
-  ioa_cc_failure *f = &cc->fails->rec[cc->fails->n++];
+  ioa__cc_failure *f = &cc->fails->rec[cc->fails->n++];
   f->start_ns = s->start_ns;
   f->end_ns = cc->now_ns;
   f->err = err;
@@ -171,18 +171,18 @@ static void record_failure(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) 
   slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_FAILED : IOA_CC_SLOT_FREE);
 }
 
-static void attempt_failed(ioa_cc *cc, unsigned slot, ioa_syscall sys, int err) {
+static void attempt_failed(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
   record_failure(cc, slot, sys, err);
   cc->nactive--;
   if (cc->race)
     cc->next_attempt_ns = cc->now_ns; /* RFC 8305: next attempt at once */
 }
 
-static void win(ioa_cc *cc, unsigned slot) {
+static void win(ioa__cc *cc, unsigned slot) {
   slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_WON);
   cc->winner = (uint16_t)slot;
   for (unsigned i = 0; i < cc->nslots; i++) {
-    ioa_cc_slot *s = &cc->slots[i];
+    ioa__cc_slot *s = &cc->slots[i];
     if (i != slot && s->state == IOA_CC_SLOT_CONNECTING) /* losers: closed, not failures */
       slot_set(cc, s, IOA_CC_SLOT_CLOSING);
   }
@@ -190,9 +190,9 @@ static void win(ioa_cc *cc, unsigned slot) {
   finish(cc, IOA_CC_OK, IOA_SYSCALL_NONE, 0);
 }
 
-static int have_untried(const ioa_cc *cc) { return cc->ntried < cc->ncands; }
+static int have_untried(const ioa__cc *cc) { return cc->ntried < cc->ncands; }
 
-static void begin_connecting(ioa_cc *cc) {
+static void begin_connecting(ioa__cc *cc) {
   cc->state = IOA_CC_CONNECTING;
   cc->ready_ns = 0;
   add_cands(cc);
@@ -200,16 +200,16 @@ static void begin_connecting(ioa_cc *cc) {
     /* Answers came per family: prefer IPv6 if it is here (RFC 8305 §3). */
     cc->first_family = AF_INET;
     for (unsigned i = 0; i < cc->npeers; i++)
-      if (ioa_cc_peer(cc, i)->family == AF_INET6)
+      if (ioa__cc_peer(cc, i)->family == AF_INET6)
         cc->first_family = AF_INET6;
   } else if (cc->npeers) {
-    cc->first_family = ioa_cc_peer(cc, 0)->family;
+    cc->first_family = ioa__cc_peer(cc, 0)->family;
   }
   cc->next_attempt_ns = cc->now_ns;
 }
 
 /* Apply the clock and decide what follows from the state. */
-static void settle(ioa_cc *cc) {
+static void settle(ioa__cc *cc) {
   uint64_t now = cc->now_ns;
   if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
     return;
@@ -232,7 +232,7 @@ static void settle(ioa_cc *cc) {
   }
   if (cc->attempt_timeout_ms) {
     for (unsigned i = 0; i < cc->nslots; i++) {
-      ioa_cc_slot *s = &cc->slots[i];
+      ioa__cc_slot *s = &cc->slots[i];
       if (s->state == IOA_CC_SLOT_CONNECTING && now >= s->start_ns + MS(cc->attempt_timeout_ms))
         attempt_failed(cc, i, IOA_SYSCALL_CONNECT, -ETIMEDOUT);
     }
@@ -246,14 +246,14 @@ static void settle(ioa_cc *cc) {
   }
 }
 
-static void set_now(ioa_cc *cc, uint64_t now) {
+static void set_now(ioa__cc *cc, uint64_t now) {
   if (now > cc->now_ns)
     cc->now_ns = now; /* never backwards */
 }
 
 /* --------------------------------------------------------------- events */
 
-void ioa_cc_start(ioa_cc *cc, uint64_t now, int need_peers, int need_locals,
+void ioa__cc_start(ioa__cc *cc, uint64_t now, int need_peers, int need_locals,
                   unsigned timeout_ms) {
   if (cc->state != IOA_CC_IDLE)
     return;
@@ -265,7 +265,7 @@ void ioa_cc_start(ioa_cc *cc, uint64_t now, int need_peers, int need_locals,
   settle(cc);
 }
 
-void ioa_cc_peers_partial(ioa_cc *cc, uint64_t now, int family) {
+void ioa__cc_peers_partial(ioa__cc *cc, uint64_t now, int family) {
   set_now(cc, now);
   if (family == AF_INET)
     cc->partial_families |= 1;
@@ -283,7 +283,7 @@ void ioa_cc_peers_partial(ioa_cc *cc, uint64_t now, int family) {
   settle(cc);
 }
 
-void ioa_cc_resolved(ioa_cc *cc, uint64_t now, int is_local, int err) {
+void ioa__cc_resolved(ioa__cc *cc, uint64_t now, int is_local, int err) {
   set_now(cc, now);
   if (cc->state != IOA_CC_RESOLVING && cc->state != IOA_CC_CONNECTING)
     return;
@@ -304,12 +304,12 @@ void ioa_cc_resolved(ioa_cc *cc, uint64_t now, int is_local, int err) {
   settle(cc);
 }
 
-void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall failed_at,
+void ioa__cc_opened(ioa__cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall failed_at,
                    int err, int connected) {
   set_now(cc, now);
   if (slot >= cc->nslots)
     return;
-  ioa_cc_slot *s = &cc->slots[slot];
+  ioa__cc_slot *s = &cc->slots[slot];
   if (s->state != IOA_CC_SLOT_OPENING || cc->state != IOA_CC_CONNECTING) {
     /* Cancelled or decided while the attempt was being opened. */
     if (s->state == IOA_CC_SLOT_OPENING) {
@@ -328,7 +328,7 @@ void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall 
   settle(cc);
 }
 
-void ioa_cc_connected(ioa_cc *cc, uint64_t now, unsigned slot, int err) {
+void ioa__cc_connected(ioa__cc *cc, uint64_t now, unsigned slot, int err) {
   set_now(cc, now);
   if (slot >= cc->nslots || cc->state != IOA_CC_CONNECTING ||
       cc->slots[slot].state != IOA_CC_SLOT_CONNECTING)
@@ -340,27 +340,27 @@ void ioa_cc_connected(ioa_cc *cc, uint64_t now, unsigned slot, int err) {
   settle(cc);
 }
 
-void ioa_cc_tick(ioa_cc *cc, uint64_t now) {
+void ioa__cc_tick(ioa__cc *cc, uint64_t now) {
   set_now(cc, now);
   if (cc->timer_ns && cc->now_ns >= cc->timer_ns)
     cc->timer_ns = 0; /* it fired */
   settle(cc);
 }
 
-void ioa_cc_cancel(ioa_cc *cc, uint64_t now) { ioa_cc_abort(cc, now, -ECANCELED); }
+void ioa__cc_cancel(ioa__cc *cc, uint64_t now) { ioa__cc_abort(cc, now, -ECANCELED); }
 
-void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err) {
+void ioa__cc_abort(ioa__cc *cc, uint64_t now, int err) {
   set_now(cc, now);
   if (cc->state == IOA_CC_FINISHED)
     return;
   if (cc->fails)
     cc->fails->reported = cc->fails->n; /* nobody wants to hear about them now */
   for (unsigned i = 0; i < cc->nslots; i++) {
-    ioa_cc_slot *s = &cc->slots[i];
+    ioa__cc_slot *s = &cc->slots[i];
     if (s->state == IOA_CC_SLOT_CONNECTING || s->state == IOA_CC_SLOT_FAILED ||
         s->state == IOA_CC_SLOT_WON)
       slot_set(cc, s, IOA_CC_SLOT_CLOSING);
-    /* OPENING slots are settled by ioa_cc_opened when the driver returns. */
+    /* OPENING slots are settled by ioa__cc_opened when the driver returns. */
   }
   cc->nactive = 0;
   finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, err);
@@ -368,7 +368,7 @@ void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err) {
 
 /* -------------------------------------------------------------- actions */
 
-static uint64_t want_timer(const ioa_cc *cc) {
+static uint64_t want_timer(const ioa__cc *cc) {
   uint64_t t = 0;
 #define CONSIDER(x)                                                                                \
   do {                                                                                             \
@@ -395,7 +395,7 @@ static uint64_t want_timer(const ioa_cc *cc) {
   return t;
 }
 
-ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
+ioa__cc_action_kind ioa__cc_next(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
   /* Only the fields an action kind documents are set. */
   uint8_t st = cc->state;
   if (st == IOA_CC_IDLE)
@@ -404,7 +404,7 @@ ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
   /* Closing is never a callback: always allowed, even after completion. */
   if (cc->nclosing) {
     for (unsigned i = 0; i < cc->nslots; i++) {
-      ioa_cc_slot *s = &cc->slots[i];
+      ioa__cc_slot *s = &cc->slots[i];
       if (s->state == IOA_CC_SLOT_CLOSING) {
         slot_set(cc, s, IOA_CC_SLOT_FREE);
         a->slot = (uint16_t)i;
@@ -427,7 +427,7 @@ ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
   if (cc->fails && cc->fails->reported < cc->fails->n) {
     if (flags & IOA_CC_NO_CALLBACKS)
       return a->kind = IOA_CC_ACT_DEFER;
-    ioa_cc_failure *f = &cc->fails->rec[cc->fails->reported];
+    ioa__cc_failure *f = &cc->fails->rec[cc->fails->reported];
     a->failure = cc->fails->reported++;
     a->slot = f->slot;
     a->cand = f->cand;
@@ -446,12 +446,12 @@ ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
       return a->kind = IOA_CC_ACT_DEFER;
     cc->state = IOA_CC_FINISHED;
     cc->timer_ns = 0; /* the driver stops its timer on completion */
-    a->outcome = (ioa_cc_outcome)cc->outcome;
+    a->outcome = (ioa__cc_outcome)cc->outcome;
     a->err = cc->done_err;
     a->syscall = (ioa_syscall)cc->done_syscall;
     a->fd = -1;
     if (cc->outcome == IOA_CC_OK) {
-      ioa_cc_slot *w = &cc->slots[cc->winner];
+      ioa__cc_slot *w = &cc->slots[cc->winner];
       a->slot = cc->winner;
       a->fd = w->fd;
       a->cand = w->cand;
@@ -468,8 +468,8 @@ ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
     if (ci >= 0) {
       if (flags & IOA_CC_NO_OPEN)
         return a->kind = IOA_CC_ACT_DEFER;
-      ioa_cc_slot *s = &cc->slots[si];
-      ioa_cc_cand *c = &cc->cands[ci];
+      ioa__cc_slot *s = &cc->slots[si];
+      ioa__cc_cand *c = &cc->cands[ci];
       c->local |= IOA_CC_USED;
       cc->ntried++;
       slot_set(cc, s, IOA_CC_SLOT_OPENING);
@@ -478,7 +478,7 @@ ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a) {
       s->start_ns = cc->now_ns;
       cc->nactive++;
       cc->started = 1;
-      cc->last_family = ioa_cc_peer(cc, c->peer)->family;
+      cc->last_family = ioa__cc_peer(cc, c->peer)->family;
       cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
       a->slot = (uint16_t)si;
       a->cand = (uint16_t)ci;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The connector's decision logic, without I/O (nghttp2's "sans-I/O" idea).
  *
- * ioa_cc decides which candidate to try next and when, what to close, what
+ * ioa__cc decides which candidate to try next and when, what to close, what
  * failure to report and how the request completes.  It makes no syscall,
  * reads no clock and allocates only to grow its failure list: every event
  * carries the time ("now", ns on any monotonic scale) and every output is an
@@ -10,19 +10,19 @@
  *
  * Storage for addresses, candidates and attempt slots belongs to the driver;
  * the core is told where it is.  Address arrays are strided: each entry starts
- * with an ioa_cc_meta and the driver keeps whatever it likes after it (the
+ * with an ioa__cc_meta and the driver keeps whatever it likes after it (the
  * socket address), so the core never copies addresses.
  *
  * Driving it:
- *   ioa_cc_init(), ioa_cc_set_*(), ioa_cc_start(now)
- *   loop { act = ioa_cc_next(cc, flags); perform it; feed back results }
+ *   ioa__cc_init(), ioa__cc_set_*(), ioa__cc_start(now)
+ *   loop { act = ioa__cc_next(cc, flags); perform it; feed back results }
  * Actions are pulled from the state (no queue), so an event arriving while
  * the driver is inside a callback (cancel from on_fail) simply changes what
  * the next pull returns.
  *
  * Invariants a fuzzer can check (test_connect_core.c drives the same way):
  *  - exactly one DONE per started core, whatever the event sequence;
- *  - every fd fed back through ioa_cc_opened() leaves through exactly one
+ *  - every fd fed back through ioa__cc_opened() leaves through exactly one
  *    CLOSE, or as the DONE's winner, never both;
  *  - FAIL for an attempt comes before the CLOSE of its fd; no FAIL after a
  *    cancel; OPEN only while connecting and never with NO_OPEN;
@@ -38,23 +38,23 @@
 
 /* What the core needs to know of an address: enough to match local and peer
  * and to interleave families.  4 bytes, the head of every driver entry. */
-typedef struct ioa_cc_meta {
+typedef struct ioa__cc_meta {
   uint8_t family;
   uint8_t socktype;
   uint16_t protocol;
-} ioa_cc_meta;
+} ioa__cc_meta;
 
 /* A candidate (local, peer) pair; IOA_CC_NONE for "no local address".
  * Bit 15 of local marks a candidate already tried. */
 #define IOA_CC_NONE 0x7fffu
 #define IOA_CC_USED 0x8000u
 #define IOA_CC_MAX_ADDRS 0x7fffu /* per side, and candidates in all */
-typedef struct ioa_cc_cand {
+typedef struct ioa__cc_cand {
   uint16_t peer;
   uint16_t local;
-} ioa_cc_cand;
+} ioa__cc_cand;
 
-enum ioa_cc_slot_state {
+enum ioa__cc_slot_state {
   IOA_CC_SLOT_FREE = 0,
   IOA_CC_SLOT_OPENING,    /* OPEN handed out; result not yet fed back */
   IOA_CC_SLOT_CONNECTING, /* connect in progress: waiting for writability */
@@ -63,52 +63,52 @@ enum ioa_cc_slot_state {
   IOA_CC_SLOT_WON,        /* connected; handed over by the DONE action */
 };
 
-typedef struct ioa_cc_slot {
+typedef struct ioa__cc_slot {
   uint64_t start_ns;
   int fd;
   uint16_t cand;
   uint8_t state;
   uint8_t pad_;
-} ioa_cc_slot;
+} ioa__cc_slot;
 
 /* One failed attempt step, as kept by the core (only once something failed,
  * so the request itself stays small). */
-typedef struct ioa_cc_failure {
+typedef struct ioa__cc_failure {
   uint64_t start_ns, end_ns;
   int err;
   int fd; /* -1 for socket failures */
   uint16_t cand;
   uint16_t slot;
   uint8_t syscall; /* ioa_syscall */
-} ioa_cc_failure;
+} ioa__cc_failure;
 
-typedef struct ioa_cc_fails {
+typedef struct ioa__cc_fails {
   uint32_t n, cap, reported;
   uint32_t dropped; /* failures not recorded for lack of memory */
   void *aux;        /* the driver's (its ioa_connect_failures view); freed by dispose */
-  ioa_cc_failure rec[];
-} ioa_cc_fails;
+  ioa__cc_failure rec[];
+} ioa__cc_fails;
 
-typedef enum ioa_cc_state {
+typedef enum ioa__cc_state {
   IOA_CC_IDLE = 0,
   IOA_CC_RESOLVING, /* waiting for peers and/or locals */
   IOA_CC_CONNECTING,
   IOA_CC_DONE, /* completion decided; DONE action not yet pulled */
   IOA_CC_FINISHED, /* DONE pulled: nothing more happens */
-} ioa_cc_state;
+} ioa__cc_state;
 
-typedef enum ioa_cc_outcome {
+typedef enum ioa__cc_outcome {
   IOA_CC_OK = 0,
   IOA_CC_CONNECT_ERROR, /* err/syscall: the most significant failure */
   IOA_CC_RESOLVE_ERROR, /* err: the resolver's code */
-} ioa_cc_outcome;
+} ioa__cc_outcome;
 
-typedef struct ioa_cc {
+typedef struct ioa__cc {
   /* driver storage */
-  const unsigned char *peers, *locals; /* strided entries, ioa_cc_meta first */
-  ioa_cc_cand *cands;
-  ioa_cc_slot *slots;
-  struct ioa_cc_fails *fails; /* NULL until the first failure; grown by the core */
+  const unsigned char *peers, *locals; /* strided entries, ioa__cc_meta first */
+  ioa__cc_cand *cands;
+  ioa__cc_slot *slots;
+  struct ioa__cc_fails *fails; /* NULL until the first failure; grown by the core */
   uint32_t peer_stride, local_stride;
   uint16_t npeers, nlocals, ncands, cand_cap, nslots, nactive;
   uint16_t cand_peers; /* peers already crossed into cands */
@@ -135,21 +135,21 @@ typedef struct ioa_cc {
   uint8_t best_syscall, done_syscall, outcome;
   uint8_t started; /* first attempt scheduled */
   uint8_t timed_out;
-} ioa_cc;
+} ioa__cc;
 
-typedef enum ioa_cc_action_kind {
+typedef enum ioa__cc_action_kind {
   IOA_CC_ACT_NONE = 0, /* nothing to do until the next event */
-  IOA_CC_ACT_OPEN,     /* slot, cand: socket, bind, connect; then ioa_cc_opened */
+  IOA_CC_ACT_OPEN,     /* slot, cand: socket, bind, connect; then ioa__cc_opened */
   IOA_CC_ACT_FAIL,     /* failure index: report it (its fd is still open) */
   IOA_CC_ACT_CLOSE,    /* slot, fd: stop watching and close */
   IOA_CC_ACT_TIMER,    /* at: (re)arm the one timer at this time; 0 = stop it */
   IOA_CC_ACT_DONE,     /* complete: outcome, err, syscall, slot/fd on success */
   IOA_CC_ACT_DEFER,    /* something needs a callback: come back from a safe place */
-} ioa_cc_action_kind;
+} ioa__cc_action_kind;
 
-typedef struct ioa_cc_action {
-  ioa_cc_action_kind kind;
-  ioa_cc_outcome outcome;
+typedef struct ioa__cc_action {
+  ioa__cc_action_kind kind;
+  ioa__cc_outcome outcome;
   ioa_syscall syscall;
   int err;
   int fd;
@@ -157,99 +157,99 @@ typedef struct ioa_cc_action {
   uint16_t cand;
   uint32_t failure;
   uint64_t at;
-} ioa_cc_action;
+} ioa__cc_action;
 
-/* Flags for ioa_cc_next. */
+/* Flags for ioa__cc_next. */
 enum {
   IOA_CC_NO_CALLBACKS = 1u << 0, /* FAIL and DONE become DEFER (inside ioa_connect) */
   IOA_CC_NO_OPEN = 1u << 1,      /* OPEN becomes DEFER (hooks would run too early) */
 };
 
 /* race: Happy Eyeballs; delays in ms (0 = default); timeouts 0 = none. */
-void ioa_cc_init(ioa_cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
+void ioa__cc_init(ioa__cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
                  unsigned attempt_timeout_ms);
 /* The same for a cc the caller has already zeroed (saves a memset on the
  * connect fast path). */
-void ioa_cc_configure(ioa_cc *cc, int race, unsigned attempt_delay_ms,
+void ioa__cc_configure(ioa__cc *cc, int race, unsigned attempt_delay_ms,
                       unsigned resolution_delay_ms, unsigned attempt_timeout_ms);
 
 /* Storage.  Entries keep their index when an array is replaced by a longer
  * one (the driver re-lays them out); cands must hold nlocals*npeers entries
- * (ioa_cc_cands_needed) and slots at least one. */
-static inline void ioa_cc_set_peers(ioa_cc *cc, const void *entries, uint32_t stride,
+ * (ioa__cc_cands_needed) and slots at least one. */
+static inline void ioa__cc_set_peers(ioa__cc *cc, const void *entries, uint32_t stride,
                                     uint16_t n) {
   cc->peers = (const unsigned char *)entries;
   cc->peer_stride = stride;
   cc->npeers = n;
 }
-static inline void ioa_cc_set_locals(ioa_cc *cc, const void *entries, uint32_t stride,
+static inline void ioa__cc_set_locals(ioa__cc *cc, const void *entries, uint32_t stride,
                                      uint16_t n) {
   cc->locals = (const unsigned char *)entries;
   cc->local_stride = stride;
   cc->nlocals = n;
 }
-static inline void ioa_cc_set_cand_storage(ioa_cc *cc, ioa_cc_cand *cands, uint16_t cap) {
+static inline void ioa__cc_set_cand_storage(ioa__cc *cc, ioa__cc_cand *cands, uint16_t cap) {
   cc->cands = cands;
   cc->cand_cap = cap;
 }
-static inline void ioa_cc_set_slots(ioa_cc *cc, ioa_cc_slot *slots, uint16_t n) {
+static inline void ioa__cc_set_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n) {
   cc->slots = slots;
   cc->nslots = n;
 }
 /* Candidates that nlocals x npeers can give (1 local if nlocals is 0). */
-size_t ioa_cc_cands_needed(size_t nlocals, size_t npeers);
+size_t ioa__cc_cands_needed(size_t nlocals, size_t npeers);
 
-static inline const ioa_cc_meta *ioa_cc_peer(const ioa_cc *cc, unsigned i) {
-  return (const ioa_cc_meta *)(const void *)(cc->peers + (size_t)i * cc->peer_stride);
+static inline const ioa__cc_meta *ioa__cc_peer(const ioa__cc *cc, unsigned i) {
+  return (const ioa__cc_meta *)(const void *)(cc->peers + (size_t)i * cc->peer_stride);
 }
-static inline const ioa_cc_meta *ioa_cc_local(const ioa_cc *cc, unsigned i) {
+static inline const ioa__cc_meta *ioa__cc_local(const ioa__cc *cc, unsigned i) {
   return i == IOA_CC_NONE ? NULL
-                          : (const ioa_cc_meta *)(const void *)(cc->locals +
+                          : (const ioa__cc_meta *)(const void *)(cc->locals +
                                                                 (size_t)i * cc->local_stride);
 }
-static inline unsigned ioa_cc_cand_local(const ioa_cc_cand *c) { return c->local & ~IOA_CC_USED; }
+static inline unsigned ioa__cc_cand_local(const ioa__cc_cand *c) { return c->local & ~IOA_CC_USED; }
 
 /* ---- events ---- */
 
 /* Start.  need_peers/need_locals: that side comes from a resolver later
  * (otherwise its storage is already set).  timeout_ms: overall, 0 = none. */
-void ioa_cc_start(ioa_cc *cc, uint64_t now, int need_peers, int need_locals,
+void ioa__cc_start(ioa__cc *cc, uint64_t now, int need_peers, int need_locals,
                   unsigned timeout_ms);
 /* One family's peers arrived early (c-ares): the storage already holds them
  * (set_peers was called with the longer array). */
-void ioa_cc_peers_partial(ioa_cc *cc, uint64_t now, int family);
+void ioa__cc_peers_partial(ioa__cc *cc, uint64_t now, int family);
 /* A side is fully resolved (storage set) or failed (err < 0, message kept by
  * the driver). */
-void ioa_cc_resolved(ioa_cc *cc, uint64_t now, int is_local, int err);
+void ioa__cc_resolved(ioa__cc *cc, uint64_t now, int is_local, int err);
 /* The OPEN for slot went: fd (-1 if socket failed); failed_at is the step
  * that failed (IOA_SYSCALL_NONE if none), err its code; connected non-zero if
  * connect completed at once. */
-void ioa_cc_opened(ioa_cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall failed_at,
+void ioa__cc_opened(ioa__cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscall failed_at,
                    int err, int connected);
 /* The slot's connect finished: err from SO_ERROR (0 = connected). */
-void ioa_cc_connected(ioa_cc *cc, uint64_t now, unsigned slot, int err);
+void ioa__cc_connected(ioa__cc *cc, uint64_t now, unsigned slot, int err);
 /* The timer fired (or any time passed). */
-void ioa_cc_tick(ioa_cc *cc, uint64_t now);
+void ioa__cc_tick(ioa__cc *cc, uint64_t now);
 /* Cancel: every fd closed, completes with -ECANCELED.  No-op once finished. */
-void ioa_cc_cancel(ioa_cc *cc, uint64_t now);
+void ioa__cc_cancel(ioa__cc *cc, uint64_t now);
 /* The same with another code (the driver could not arm its timer: -ENOMEM). */
-void ioa_cc_abort(ioa_cc *cc, uint64_t now, int err);
+void ioa__cc_abort(ioa__cc *cc, uint64_t now, int err);
 
 /* ---- actions ---- */
 /* The next action into *a (only the fields its kind uses are set); returns
  * a->kind. */
-ioa_cc_action_kind ioa_cc_next(ioa_cc *cc, unsigned flags, ioa_cc_action *a);
+ioa__cc_action_kind ioa__cc_next(ioa__cc *cc, unsigned flags, ioa__cc_action *a);
 
 /* The failure list (for ioa_connect_failures). */
-static inline const ioa_cc_failure *ioa_cc_failures(const ioa_cc *cc, size_t *n) {
+static inline const ioa__cc_failure *ioa__cc_failures(const ioa__cc *cc, size_t *n) {
   *n = cc->fails ? cc->fails->n : 0;
   return cc->fails ? cc->fails->rec : NULL;
 }
 /* Release the failure list and its aux pointer (the driver frees the rest). */
-void ioa_cc_dispose(ioa_cc *cc);
+void ioa__cc_dispose(ioa__cc *cc);
 
 /* Error ranking: connect > bind > sockopt hook > socket > none (the step
  * reached furthest wins; among equals the latest). */
-int ioa_cc_syscall_rank(ioa_syscall s);
+int ioa__cc_syscall_rank(ioa_syscall s);
 
 #endif

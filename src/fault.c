@@ -53,23 +53,23 @@ static const struct {
     [IOA_FOP_FCNTL] = {"fcntl", EBADF},
 };
 
-int ioa_fault_errno(ioa_fault_op op) {
+int ioa__fault_errno(ioa__fault_op op) {
   if ((unsigned)op >= IOA_FOP_COUNT_)
     return EINVAL;
   int e = atomic_load(&fault_errno_override[op]);
   return e ? e : fault_ops[op].err;
 }
 
-void ioa_fault_set_errno(ioa_fault_op op, int err) {
+void ioa__fault_set_errno(ioa__fault_op op, int err) {
   if ((unsigned)op < IOA_FOP_COUNT_)
     atomic_store(&fault_errno_override[op], err);
 }
 
-const char *ioa_fault_op_name(ioa_fault_op op) {
+const char *ioa__fault_op_name(ioa__fault_op op) {
   return (unsigned)op < IOA_FOP_COUNT_ ? fault_ops[op].name : "unknown";
 }
 
-int ioa_fault_hit(ioa_fault_op op) {
+int ioa__fault_hit(ioa__fault_op op) {
   unsigned long nth = atomic_load(&fault_nth);
   if (nth == 0 || (unsigned)op >= IOA_FOP_COUNT_ || !(atomic_load(&fault_mask) & (1ul << op)))
     return 0;
@@ -87,7 +87,7 @@ int ioa_fault_hit(ioa_fault_op op) {
     atomic_store(&trace, tr);
   }
   if (tr)
-    fprintf(stderr, "ioa_fault: #%lu %s\n", n, fault_ops[op].name);
+    fprintf(stderr, "ioa__fault: #%lu %s\n", n, fault_ops[op].name);
   unsigned flags = atomic_load(&fault_flags);
   if (flags & IOA_FAULT_RANDOM) {
     /* xorshift64 stepped atomically: reproducible for one thread. */
@@ -104,15 +104,15 @@ int ioa_fault_hit(ioa_fault_op op) {
     return 0;
   }
   if (tr)
-    fprintf(stderr, "ioa_fault: #%lu %s FAILS\n", n, fault_ops[op].name);
+    fprintf(stderr, "ioa__fault: #%lu %s FAILS\n", n, fault_ops[op].name);
   atomic_fetch_add(&fault_fires, 1);
   if (!atomic_exchange(&fault_fired, 1))
     atomic_store(&fault_fired_op, (int)op); /* the first one, when sticky */
   int err = atomic_load(&fault_err);
-  return err ? err : ioa_fault_errno(op);
+  return err ? err : ioa__fault_errno(op);
 }
 
-void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags) {
+void ioa__fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags) {
   atomic_store(&fault_nth, 0);
   atomic_store(&fault_calls, 0);
   for (int i = 0; i < IOA_FOP_COUNT_; i++)
@@ -127,19 +127,19 @@ void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned f
   atomic_store(&fault_nth, nth);
 }
 
-void ioa_fault_arm(unsigned long nth, unsigned long mask, int err) {
-  ioa_fault_arm_ex(nth, mask, err, 0);
+void ioa__fault_arm(unsigned long nth, unsigned long mask, int err) {
+  ioa__fault_arm_ex(nth, mask, err, 0);
 }
 
-void ioa_fault_seed(unsigned long seed) { atomic_store(&fault_rng, seed ? seed : 1); }
+void ioa__fault_seed(unsigned long seed) { atomic_store(&fault_rng, seed ? seed : 1); }
 
-unsigned long ioa_fault_calls(void) { return atomic_load(&fault_calls); }
-unsigned long ioa_fault_op_calls(ioa_fault_op op) {
+unsigned long ioa__fault_calls(void) { return atomic_load(&fault_calls); }
+unsigned long ioa__fault_op_calls(ioa__fault_op op) {
   return (unsigned)op < IOA_FOP_COUNT_ ? atomic_load(&fault_op_calls[op]) : 0;
 }
-int ioa_fault_fired(void) { return atomic_load(&fault_fired); }
-unsigned long ioa_fault_fires(void) { return atomic_load(&fault_fires); }
-int ioa_fault_fired_op(void) { return atomic_load(&fault_fired_op); }
+int ioa__fault_fired(void) { return atomic_load(&fault_fired); }
+unsigned long ioa__fault_fires(void) { return atomic_load(&fault_fires); }
+int ioa__fault_fired_op(void) { return atomic_load(&fault_fired_op); }
 #else
-typedef int ioa_fault_unused_;
+typedef int ioa__fault_unused_;
 #endif

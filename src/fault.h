@@ -2,10 +2,10 @@
 /* Internal fault injection.
  *
  * In a build with IOA_FAULT_INJECTION (the `fault` preset), every syscall and
- * allocation the library makes passes through ioa_fault_hit(), which counts
+ * allocation the library makes passes through ioa__fault_hit(), which counts
  * calls and makes the Nth matching one fail with a chosen errno.  Tests drive
- * it with ioa_fault_arm() to sweep N = 1, 2, 3, ... over a scenario, until a
- * run ends with ioa_fault_fired() still 0 (the scenario made fewer than N
+ * it with ioa__fault_arm() to sweep N = 1, 2, 3, ... over a scenario, until a
+ * run ends with ioa__fault_fired() still 0 (the scenario made fewer than N
  * matching calls, so every failure point has been exercised).  In normal
  * builds the hooks compile to nothing and no state exists.
  */
@@ -16,7 +16,7 @@
 
 #include "ioasync/common.h"
 
-typedef enum ioa_fault_op {
+typedef enum ioa__fault_op {
   IOA_FOP_MALLOC,
   IOA_FOP_SOCKET,
   IOA_FOP_BIND,
@@ -38,7 +38,7 @@ typedef enum ioa_fault_op {
   IOA_FOP_GETADDRINFO,
   IOA_FOP_FCNTL,
   IOA_FOP_COUNT_
-} ioa_fault_op;
+} ioa__fault_op;
 
 #define IOA_FAULT_MASK(op) (1ul << (op))
 #define IOA_FAULT_ALL ((1ul << IOA_FOP_COUNT_) - 1)
@@ -46,7 +46,7 @@ typedef enum ioa_fault_op {
  * failure points a scenario has. */
 #define IOA_FAULT_COUNT_ONLY (~0ul)
 
-/* Flags for ioa_fault_arm_ex. */
+/* Flags for ioa__fault_arm_ex. */
 enum {
   /* Count and fail only calls made by the thread that armed the injector, so
    * a sweep over the loop thread is reproducible even while resolver threads
@@ -56,47 +56,47 @@ enum {
    * stays exhausted), instead of the nth alone. */
   IOA_FAULT_STICKY = 1u << 1,
   /* Chaos: nth is read as "one in nth": each matching call fails with that
-   * probability (a seeded, reproducible generator; see ioa_fault_seed). */
+   * probability (a seeded, reproducible generator; see ioa__fault_seed). */
   IOA_FAULT_RANDOM = 1u << 2,
 };
 
 #ifdef IOA_FAULT_INJECTION
 /* Returns 0, or the errno the caller must fail with (for getaddrinfo, a
  * negative EAI_* value or a positive errno meaning EAI_SYSTEM). Thread-safe. */
-IOA_EXPORT int ioa_fault_hit(ioa_fault_op op);
+IOA_EXPORT int ioa__fault_hit(ioa__fault_op op);
 /* Arm: the nth (1-based) call of any op whose bit is in mask fails with err;
- * err 0 means each op's natural errno (ioa_fault_errno).  nth 0 disarms,
+ * err 0 means each op's natural errno (ioa__fault_errno).  nth 0 disarms,
  * IOA_FAULT_COUNT_ONLY only counts.  Resets the counters.  _ex takes
  * IOA_FAULT_* flags. */
-IOA_EXPORT void ioa_fault_arm(unsigned long nth, unsigned long mask, int err);
-IOA_EXPORT void ioa_fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags);
+IOA_EXPORT void ioa__fault_arm(unsigned long nth, unsigned long mask, int err);
+IOA_EXPORT void ioa__fault_arm_ex(unsigned long nth, unsigned long mask, int err, unsigned flags);
 /* Seed for IOA_FAULT_RANDOM (default 1). */
-IOA_EXPORT void ioa_fault_seed(unsigned long seed);
+IOA_EXPORT void ioa__fault_seed(unsigned long seed);
 /* Per-op errno used when arming with err 0 (the most plausible real failure:
  * ENOMEM for malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
  * getaddrinfo...).  err 0 restores the built-in choice. */
-IOA_EXPORT void ioa_fault_set_errno(ioa_fault_op op, int err);
-IOA_EXPORT int ioa_fault_errno(ioa_fault_op op);
+IOA_EXPORT void ioa__fault_set_errno(ioa__fault_op op, int err);
+IOA_EXPORT int ioa__fault_errno(ioa__fault_op op);
 /* Matching calls seen since arming (all ops, and per op), whether the armed
  * failure was injected, and into which op (-1 if none). */
-IOA_EXPORT unsigned long ioa_fault_calls(void);
-IOA_EXPORT unsigned long ioa_fault_op_calls(ioa_fault_op op);
-IOA_EXPORT int ioa_fault_fired(void);
+IOA_EXPORT unsigned long ioa__fault_calls(void);
+IOA_EXPORT unsigned long ioa__fault_op_calls(ioa__fault_op op);
+IOA_EXPORT int ioa__fault_fired(void);
 /* How many calls failed since arming (more than one when sticky/random). */
-IOA_EXPORT unsigned long ioa_fault_fires(void);
-IOA_EXPORT int ioa_fault_fired_op(void);
+IOA_EXPORT unsigned long ioa__fault_fires(void);
+IOA_EXPORT int ioa__fault_fired_op(void);
 /* "malloc", "socket", ... */
-IOA_EXPORT const char *ioa_fault_op_name(ioa_fault_op op);
+IOA_EXPORT const char *ioa__fault_op_name(ioa__fault_op op);
 #define IOA_FAULT_ALLOC(op)                                                    \
   do {                                                                         \
-    if (ioa_fault_hit(op))                                                     \
+    if (ioa__fault_hit(op))                                                     \
       return NULL;                                                             \
   } while (0)
 #define IOA_FAULT_SYS(op, failret)                                             \
   do {                                                                         \
-    int ioa_fe_ = ioa_fault_hit(op);                                           \
-    if (ioa_fe_) {                                                             \
-      errno = ioa_fe_;                                                         \
+    int ioa__fe_ = ioa__fault_hit(op);                                           \
+    if (ioa__fe_) {                                                             \
+      errno = ioa__fe_;                                                         \
       return failret;                                                          \
     }                                                                          \
   } while (0)

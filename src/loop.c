@@ -83,7 +83,7 @@ uint64_t ioa_loop_update_time(ioa_loop *loop) { return loop->now = mono_ns(); }
 /* ---------------------------------------------------------------- lifetime */
 
 static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
-  ioa_loop *loop = ioa_calloc(1, sizeof *loop);
+  ioa_loop *loop = ioa__calloc(1, sizeof *loop);
   if (!loop)
     return -ENOMEM;
   loop->epfd = -1;
@@ -96,7 +96,7 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
   }
   int e = pthread_mutex_init(&loop->post_lock, NULL);
   if (e) {
-    ioa_free(loop);
+    ioa__free(loop);
     return -e;
   }
   atomic_init(&loop->refs, 0);
@@ -112,23 +112,23 @@ int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
   if (r < 0)
     return r;
   loop->native = 1;
-  loop->epfd = ioa_sys_epoll_create();
+  loop->epfd = ioa__sys_epoll_create();
   if (loop->epfd < 0)
     goto fail;
-  loop->wakefd = ioa_sys_eventfd();
+  loop->wakefd = ioa__sys_eventfd();
   if (loop->wakefd < 0)
     goto fail;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = IOA_WAKE_TOKEN};
-  if (ioa_sys_epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+  if (ioa__sys_epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
     goto fail;
   *out = loop;
   return 0;
 fail:
   r = -errno;
-  ioa_sys_close(loop->wakefd);
-  ioa_sys_close(loop->epfd);
+  ioa__sys_close(loop->wakefd);
+  ioa__sys_close(loop->epfd);
   pthread_mutex_destroy(&loop->post_lock);
-  ioa_free(loop);
+  ioa__free(loop);
   return r;
 }
 
@@ -177,13 +177,13 @@ void ioa_loop_free(ioa_loop *loop) {
   }
   if (!loop->native && loop->backend.cleanup)
     loop->backend.cleanup(loop->backend.ctx);
-  ioa_sys_close(loop->wakefd);
-  ioa_sys_close(loop->epfd);
+  ioa__sys_close(loop->wakefd);
+  ioa__sys_close(loop->epfd);
   pthread_mutex_destroy(&loop->post_lock);
-  ioa_free(loop->fds);
-  ioa_free(loop->heap);
-  ioa_free(loop->spare);
-  ioa_free(loop);
+  ioa__free(loop->fds);
+  ioa__free(loop->heap);
+  ioa__free(loop->spare);
+  ioa__free(loop);
 }
 
 void *ioa__loop_spare_take(ioa_loop *loop, size_t size) {
@@ -196,16 +196,16 @@ void *ioa__loop_spare_take(ioa_loop *loop, size_t size) {
 
 void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size) {
   if (loop->spare) {
-    ioa_free(p);
+    ioa__free(p);
     return;
   }
   loop->spare = p;
   loop->spare_size = size;
 }
 
-void *ioa_loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
+void *ioa__loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
 
-void ioa_loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *)) {
+void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *)) {
   loop->resolver = obj;
   loop->resolver_free = free_fn;
 }
@@ -215,7 +215,7 @@ void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data) {
   loop->warn_data = data;
 }
 
-void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data) {
+void ioa__loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data) {
   *cb = loop->warn_cb;
   *data = loop->warn_data;
 }
@@ -297,7 +297,7 @@ static int grow_fds(ioa_loop *loop, int fd) {
   size_t want = loop->nfds ? loop->nfds : 64;
   while (want <= (size_t)fd)
     want *= 2;
-  struct fd_slot *n = ioa_realloc(loop->fds, want * sizeof *n);
+  struct fd_slot *n = ioa__realloc(loop->fds, want * sizeof *n);
   if (!n)
     return -ENOMEM;
   memset(n + loop->nfds, 0, (want - loop->nfds) * sizeof *n);
@@ -348,12 +348,12 @@ static int io_start(ioa_io *io, unsigned events, int oneshot) {
     uint32_t gen = add ? loop->gen + 1 : slot->gen;
     struct epoll_event ev = {.events = to_epoll(events) | (want & IO_ONESHOT ? EPOLLONESHOT : 0),
                              .data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd};
-    int r = ioa_sys_epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    int r = ioa__sys_epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
     /* A watcher stopped after its one-shot event left the kernel's disarmed
      * registration in place (see ioa_io_stop); the fd is still open, so take
      * that registration over. */
     if (r < 0 && add && errno == EEXIST)
-      r = ioa_sys_epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+      r = ioa__sys_epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (r < 0)
       return -errno;
     if (add)
@@ -498,7 +498,7 @@ int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns) {
     heap_remove(loop, t);
   if (loop->heap_len == loop->heap_cap) {
     size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
-    ioa_timer **n = ioa_realloc(loop->heap, cap * sizeof *n);
+    ioa_timer **n = ioa__realloc(loop->heap, cap * sizeof *n);
     if (!n)
       return -ENOMEM;
     loop->heap = n;
@@ -684,7 +684,7 @@ static unsigned from_epoll(uint32_t e) {
 static int poll_once(ioa_loop *loop, int timeout_ms) {
   int n;
   do
-    n = ioa_sys_epoll_wait(loop->epfd, loop->events, IOA_MAX_EVENTS, timeout_ms);
+    n = ioa__sys_epoll_wait(loop->epfd, loop->events, IOA_MAX_EVENTS, timeout_ms);
   while (n < 0 && errno == EINTR && (timeout_ms = 0, 1));
   if (n < 0)
     return -errno;

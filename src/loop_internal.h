@@ -7,11 +7,11 @@
 
 /* The loop owns at most one default resolver (created by resolve.c on first
  * use).  ioa_loop_free() calls free_fn(obj) before it tears anything down. */
-void *ioa_loop_default_resolver(ioa_loop *loop);
-void ioa_loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *));
+void *ioa__loop_default_resolver(ioa_loop *loop);
+void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *));
 
 /* The loop's warning hook, for objects that fall back to it. */
-void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
+void ioa__loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
 
 /* Like ioa_io_start(), for a watcher that waits for one event (a connect's
  * completion): on the epoll loop the registration is EPOLLONESHOT, so once
@@ -22,7 +22,7 @@ void ioa_loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
 int ioa__io_start_oneshot(ioa_io *io, unsigned events);
 
 /* One spare block per loop, for objects made and freed at a high rate on
- * it (the connector's fast-path requests): give a block (from ioa_malloc)
+ * it (the connector's fast-path requests): give a block (from ioa__malloc)
  * back instead of freeing it, take it instead of allocating one of exactly
  * that size.  Take returns NULL if there is none of that size; give frees
  * the block if the loop already keeps one.  ioa_loop_free() frees it. */

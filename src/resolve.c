@@ -46,11 +46,11 @@ enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
  * running jobs are looked at; there are at most hard_cap of them). */
 #define COALESCE_SCAN 4
 
-struct ioa_gai_job {
+struct ioa__gai_job {
   ioa_resolver *r;      /* NULL once the resolver is gone (posted jobs only) */
   ioa_resolve_req *req; /* first waiter; NULL once detached: nobody waits any more */
   ioa_resolve_req *req_tail; /* last waiter (loop thread only) */
-  ioa_gai_job *prev, *next; /* queue or posted list, under r->lock */
+  ioa__gai_job *prev, *next; /* queue or posted list, under r->lock */
   enum job_state state;
   struct addrinfo hints;
   const char *host, *service; /* into strings[], or NULL */
@@ -74,7 +74,7 @@ static int addrs_from_addrinfo(const struct addrinfo *ai, ioa_addr **out, size_t
   *n = 0;
   if (count == 0)
     return 0;
-  ioa_addr *a = ioa_calloc(count, sizeof *a);
+  ioa_addr *a = ioa__calloc(count, sizeof *a);
   if (!a)
     return EAI_MEMORY;
   size_t i = 0;
@@ -159,7 +159,7 @@ static int check_service(const char *service, size_t len, int socktype) {
   char name[SERVICE_MAX + 1];
   memcpy(name, service, len);
   name[len] = '\0';
-  if (getservbyname_r(name, ioa_service_proto(socktype), &se, buf, sizeof buf, &found) != 0 ||
+  if (getservbyname_r(name, ioa__service_proto(socktype), &se, buf, sizeof buf, &found) != 0 ||
       !found)
     return IOA_EAI_SERVICE;
   return 0;
@@ -191,10 +191,10 @@ static void req_free(ioa_resolve_req *req) {
   ioa_timer_stop(&req->timer);
   ioa_defer_stop(&req->defer);
   for (unsigned i = 0; i < 2; i++)
-    ioa_free(req->slot[i].addrs);
-  ioa_free(req->addrs);
-  ioa_free(req->cache_key);
-  ioa_free(req);
+    ioa__free(req->slot[i].addrs);
+  ioa__free(req->addrs);
+  ioa__free(req->cache_key);
+  ioa__free(req);
 }
 
 void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const char *message,
@@ -240,7 +240,7 @@ int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs
 static void deliver_all(ioa_resolve_req *req, int status, int sys_errno, const char *message,
                         const ioa_addr *addrs, size_t n) {
   if (status == 0 && req->on_partial && n > 0) {
-    ioa_addr *grouped = ioa_malloc(n * sizeof *grouped);
+    ioa_addr *grouped = ioa__malloc(n * sizeof *grouped);
     if (grouped) { /* on_partial is an optimisation: skip it without memory */
       int fams[2] = {0, 0};
       for (size_t i = 0; i < n; i++) {
@@ -256,7 +256,7 @@ static void deliver_all(ioa_resolve_req *req, int status, int sys_errno, const c
             grouped[m++] = addrs[i];
         alive = ioa__resolve_partial(req, fams[k], grouped, m);
       }
-      ioa_free(grouped);
+      ioa__free(grouped);
       if (!alive)
         return;
     }
@@ -266,15 +266,15 @@ static void deliver_all(ioa_resolve_req *req, int status, int sys_errno, const c
 
 /* ------------------------------------------------------------ the pool */
 
-static void job_free(ioa_gai_job *job) {
-  ioa_free(job->addrs);
-  ioa_free(job);
+static void job_free(ioa__gai_job *job) {
+  ioa__free(job->addrs);
+  ioa__free(job);
 }
 
 /* Loop thread: a worker's result arrived. */
 static void job_posted(ioa_post *post, void *data) {
   (void)post;
-  ioa_gai_job *job = data;
+  ioa__gai_job *job = data;
   ioa_resolver *r = job->r;
   if (r) {
     pthread_mutex_lock(&r->lock);
@@ -309,7 +309,7 @@ static void job_posted(ioa_post *post, void *data) {
 
 /* Under r->lock: take req off its job's waiter list.  Returns non-zero if
  * other requests still wait for the job. */
-static int job_remove_waiter(ioa_gai_job *job, ioa_resolve_req *req) {
+static int job_remove_waiter(ioa__gai_job *job, ioa_resolve_req *req) {
   if (req->job_prev)
     req->job_prev->job_next = req->job_next;
   else
@@ -322,7 +322,7 @@ static int job_remove_waiter(ioa_gai_job *job, ioa_resolve_req *req) {
   return job->req != NULL;
 }
 
-static int job_is_twin(const ioa_gai_job *job, const char *host, size_t hlen,
+static int job_is_twin(const ioa__gai_job *job, const char *host, size_t hlen,
                        const char *service, size_t slen, const struct addrinfo *h) {
   if (!job->req) /* abandoned: nobody would take its result */
     return 0;
@@ -340,9 +340,9 @@ static int job_is_twin(const ioa_gai_job *job, const char *host, size_t hlen,
 
 /* Under r->lock: a queued (near the tail) or running job for exactly this
  * lookup. */
-static ioa_gai_job *find_twin(ioa_resolver *r, const char *host, size_t hlen,
+static ioa__gai_job *find_twin(ioa_resolver *r, const char *host, size_t hlen,
                               const char *service, size_t slen, const struct addrinfo *h) {
-  ioa_gai_job *job = r->queue_tail;
+  ioa__gai_job *job = r->queue_tail;
   for (int i = 0; job && i < COALESCE_SCAN; job = job->prev, i++)
     if (job_is_twin(job, host, hlen, service, slen, h))
       return job;
@@ -363,7 +363,7 @@ static void *worker_main(void *arg) {
     }
     if (r->shutdown)
       break;
-    ioa_gai_job *job = r->queue_head;
+    ioa__gai_job *job = r->queue_head;
     r->queue_head = job->next;
     if (r->queue_head)
       r->queue_head->prev = NULL;
@@ -381,7 +381,7 @@ static void *worker_main(void *arg) {
 
     struct addrinfo *ai = NULL;
     errno = 0;
-    int rc = ioa_sys_getaddrinfo(job->host, job->service, &job->hints, &ai);
+    int rc = ioa__sys_getaddrinfo(job->host, job->service, &job->hints, &ai);
     int e = errno;
     ioa_addr *addrs = NULL;
     size_t n = 0;
@@ -429,7 +429,7 @@ static int pool_maybe_spawn(ioa_resolver *r) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int e = ioa_sys_pthread_create(&r->threads[r->nthreads], NULL, worker_main, r);
+  int e = ioa__sys_pthread_create(&r->threads[r->nthreads], NULL, worker_main, r);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (e == 0)
     r->nthreads++;
@@ -445,7 +445,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
                        .ai_protocol = hints->protocol,
                        .ai_flags = hints->flags & ~AI_CANONNAME};
   pthread_mutex_lock(&r->lock);
-  ioa_gai_job *twin = find_twin(r, host, hlen, service, slen, &h);
+  ioa__gai_job *twin = find_twin(r, host, hlen, service, slen, &h);
   if (twin) {
     req->job_prev = twin->req_tail;
     req->job_next = NULL;
@@ -459,7 +459,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
 
   size_t extra = (host ? hlen + 1 : 0) + (service ? slen + 1 : 0);
   /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
-  ioa_gai_job *job = ioa_malloc(sizeof *job + extra);
+  ioa__gai_job *job = ioa__malloc(sizeof *job + extra);
   if (!job)
     return -ENOMEM;
   memset(job, 0, sizeof *job);
@@ -499,7 +499,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
     r->queue_tail = job->prev;
     r->nqueued--;
     pthread_mutex_unlock(&r->lock);
-    ioa_free(job);
+    ioa__free(job);
     return -e;
   }
   if (r->nidle)
@@ -511,7 +511,7 @@ static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, cons
 
 /* Loop thread: nobody waits for req's job any more. */
 static void pool_detach(ioa_resolve_req *req) {
-  ioa_gai_job *job = req->job;
+  ioa__gai_job *job = req->job;
   ioa_resolver *r = req->r;
   if (!job)
     return;
@@ -567,8 +567,8 @@ static void pool_shutdown(ioa_resolver *r, int loop_dying) {
     pthread_join(r->threads[i], NULL);
   /* Results still waiting in the loop's post queue free themselves when it
    * runs them; they must not look at the resolver. */
-  ioa_gai_job *next;
-  for (ioa_gai_job *job = r->posted; job; job = next) {
+  ioa__gai_job *next;
+  for (ioa__gai_job *job = r->posted; job; job = next) {
     next = job->next;
     job->r = NULL;
     if (loop_dying)
@@ -594,7 +594,7 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
   unsigned max = opts->max_threads ? opts->max_threads : IOA_RESOLVER_DEFAULT_THREADS;
   if (max > UINT_MAX / IOA_RESOLVER_THREAD_FACTOR / 16)
     return IOA_EBADPARAM;
-  ioa_resolver *r = ioa_calloc(1, sizeof *r);
+  ioa_resolver *r = ioa__calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
   r->loop = loop;
@@ -602,7 +602,7 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
   if (opts->cache_ttl_ms) {
     int ce = ioa__rcache_new(opts->cache_ttl_ms, opts->cache_max, &r->cache);
     if (ce < 0) {
-      ioa_free(r);
+      ioa__free(r);
       return ce;
     }
   }
@@ -612,19 +612,19 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
   int e = pthread_mutex_init(&r->lock, NULL);
   if (e) {
     ioa__rcache_free(r->cache);
-    ioa_free(r);
+    ioa__free(r);
     return -e;
   }
   e = pthread_cond_init(&r->cond, NULL);
   if (e) {
     pthread_mutex_destroy(&r->lock);
     ioa__rcache_free(r->cache);
-    ioa_free(r);
+    ioa__free(r);
     return -e;
   }
   int rc = 0;
   if (r->backend == IOA_RESOLVER_GETADDRINFO) {
-    r->threads = ioa_calloc(r->hard_cap, sizeof *r->threads);
+    r->threads = ioa__calloc(r->hard_cap, sizeof *r->threads);
     if (!r->threads)
       rc = -ENOMEM;
   } else {
@@ -633,9 +633,9 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resol
   if (rc < 0) {
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
-    ioa_free(r->threads);
+    ioa__free(r->threads);
     ioa__rcache_free(r->cache);
-    ioa_free(r);
+    ioa__free(r);
     return rc;
   }
   *out = r;
@@ -668,9 +668,9 @@ static void resolver_free(ioa_resolver *r, int loop_dying) {
     pool_shutdown(r, loop_dying);
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->lock);
-  ioa_free(r->threads);
+  ioa__free(r->threads);
   ioa__rcache_free(r->cache);
-  ioa_free(r);
+  ioa__free(r);
 }
 
 void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
@@ -697,12 +697,12 @@ static void default_free(void *obj) { resolver_free(obj, 0); }
 int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   if (!loop || !out)
     return IOA_EBADPARAM;
-  ioa_resolver *r = ioa_loop_default_resolver(loop);
+  ioa_resolver *r = ioa__loop_default_resolver(loop);
   if (!r) {
     int rc = ioa_resolver_new(loop, NULL, &r);
     if (rc < 0)
       return rc;
-    ioa_loop_set_default_resolver(loop, r, default_free);
+    ioa__loop_set_default_resolver(loop, r, default_free);
   }
   *out = r;
   return 0;
@@ -747,7 +747,7 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
   };
   struct addrinfo *ai = NULL;
   errno = 0;
-  int rc = ioa_sys_getaddrinfo(host ? hbuf : NULL, service ? sbuf : NULL, &h, &ai);
+  int rc = ioa__sys_getaddrinfo(host ? hbuf : NULL, service ? sbuf : NULL, &h, &ai);
   int e = errno;
   if (rc == EAI_NONAME) {
     /* Not numeric — unless the caller asked for numeric-only anyway, in
@@ -781,7 +781,7 @@ static int cache_lookup(ioa_resolve_req *req, const unsigned char *key, size_t k
 /* A lookup going to the backend keeps its key, so that its answer is
  * stored when it arrives; without memory for it, it just goes uncached. */
 static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_t klen) {
-  req->cache_key = ioa_malloc(klen);
+  req->cache_key = ioa__malloc(klen);
   if (req->cache_key) {
     memcpy(req->cache_key, key, klen);
     req->cache_keylen = klen;
@@ -810,7 +810,7 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
       return rc;
   }
 
-  ioa_resolve_req *req = ioa_malloc(sizeof *req); /* see pool_submit: not calloc */
+  ioa_resolve_req *req = ioa__malloc(sizeof *req); /* see pool_submit: not calloc */
   if (!req)
     return -ENOMEM;
   memset(req, 0, sizeof *req);

@@ -29,7 +29,7 @@ struct rc_entry {
   ioa_addr addrs[];
 };
 
-struct ioa_rcache {
+struct ioa__rcache {
   rc_entry **buckets;
   uint32_t mask;
   uint32_t n, max;
@@ -73,8 +73,8 @@ size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const 
   return (size_t)(p - buf);
 }
 
-int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out) {
-  ioa_rcache *c = ioa_calloc(1, sizeof *c);
+int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa__rcache **out) {
+  ioa__rcache *c = ioa__calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
   c->max = max ? max : IOA_RESOLVER_DEFAULT_CACHE_MAX;
@@ -82,9 +82,9 @@ int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out) {
   uint32_t nb = 16;
   while (nb < c->max && nb < (1u << 20))
     nb <<= 1; /* load factor at most 1 up to a million entries */
-  c->buckets = ioa_calloc(nb, sizeof *c->buckets);
+  c->buckets = ioa__calloc(nb, sizeof *c->buckets);
   if (!c->buckets) {
-    ioa_free(c);
+    ioa__free(c);
     return -ENOMEM;
   }
   c->mask = nb - 1;
@@ -92,7 +92,7 @@ int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out) {
   return 0;
 }
 
-static void lru_unlink(ioa_rcache *c, rc_entry *e) {
+static void lru_unlink(ioa__rcache *c, rc_entry *e) {
   if (e->prev)
     e->prev->next = e->next;
   else
@@ -104,7 +104,7 @@ static void lru_unlink(ioa_rcache *c, rc_entry *e) {
   e->prev = e->next = NULL;
 }
 
-static void lru_push_front(ioa_rcache *c, rc_entry *e) {
+static void lru_push_front(ioa__rcache *c, rc_entry *e) {
   e->prev = NULL;
   e->next = c->head;
   if (c->head)
@@ -115,7 +115,7 @@ static void lru_push_front(ioa_rcache *c, rc_entry *e) {
 }
 
 /* The chain link pointing at key's entry (at the chain's end if absent). */
-static rc_entry **find_link(ioa_rcache *c, const unsigned char *key, size_t keylen,
+static rc_entry **find_link(ioa__rcache *c, const unsigned char *key, size_t keylen,
                             uint32_t hash) {
   rc_entry **link = &c->buckets[hash & c->mask];
   for (; *link; link = &(*link)->hnext) {
@@ -126,15 +126,15 @@ static rc_entry **find_link(ioa_rcache *c, const unsigned char *key, size_t keyl
   return link;
 }
 
-static void remove_at(ioa_rcache *c, rc_entry **link) {
+static void remove_at(ioa__rcache *c, rc_entry **link) {
   rc_entry *e = *link;
   *link = e->hnext;
   lru_unlink(c, e);
   c->n--;
-  ioa_free(e);
+  ioa__free(e);
 }
 
-int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
                     ioa_addr **addrs, size_t *n) {
   uint32_t hash = hash_bytes(key, keylen);
   rc_entry **link = find_link(c, key, keylen, hash);
@@ -147,7 +147,7 @@ int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint
   }
   /* A copy: the entry may be evicted or flushed before the answer is
    * delivered on the next loop iteration. */
-  ioa_addr *copy = ioa_malloc(e->naddrs * sizeof *copy);
+  ioa_addr *copy = ioa__malloc(e->naddrs * sizeof *copy);
   if (!copy)
     return -ENOMEM;
   memcpy(copy, e->addrs, e->naddrs * sizeof *copy);
@@ -158,7 +158,7 @@ int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint
   return 1;
 }
 
-void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
                      const ioa_addr *addrs, size_t n) {
   if (n == 0)
     return;
@@ -176,7 +176,7 @@ void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uin
     }
     remove_at(c, link); /* the newer answer replaces it */
   }
-  rc_entry *e = ioa_malloc(sizeof *e + n * sizeof e->addrs[0] + keylen);
+  rc_entry *e = ioa__malloc(sizeof *e + n * sizeof e->addrs[0] + keylen);
   if (!e)
     return; /* only an optimisation: the next lookup asks again */
   e->hash = hash;
@@ -198,25 +198,25 @@ void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uin
   c->n++;
 }
 
-size_t ioa__rcache_count(const ioa_rcache *c) { return c ? c->n : 0; }
+size_t ioa__rcache_count(const ioa__rcache *c) { return c ? c->n : 0; }
 
-void ioa__rcache_flush(ioa_rcache *c) {
+void ioa__rcache_flush(ioa__rcache *c) {
   if (!c)
     return;
   rc_entry *next;
   for (rc_entry *e = c->head; e; e = next) {
     next = e->next;
-    ioa_free(e);
+    ioa__free(e);
   }
   memset(c->buckets, 0, ((size_t)c->mask + 1) * sizeof *c->buckets);
   c->head = c->tail = NULL;
   c->n = 0;
 }
 
-void ioa__rcache_free(ioa_rcache *c) {
+void ioa__rcache_free(ioa__rcache *c) {
   if (!c)
     return;
   ioa__rcache_flush(c);
-  ioa_free(c->buckets);
-  ioa_free(c);
+  ioa__free(c->buckets);
+  ioa__free(c);
 }

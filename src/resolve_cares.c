@@ -30,13 +30,13 @@
 #include <ares.h>
 
 typedef struct cares_sock {
-  ioa_cares *c;
+  ioa__cares *c;
   int fd;
   ioa_io io;
   struct cares_sock *next;
 } cares_sock;
 
-struct ioa_cares {
+struct ioa__cares {
   ioa_resolver *r;
   ares_channel channel;
   ioa_timer timer;
@@ -45,15 +45,15 @@ struct ioa_cares {
   unsigned nattached; /* of those, the ones a request still waits for */
 };
 
-struct ioa_cares_query {
-  ioa_cares *c;
+struct ioa__cares_query {
+  ioa__cares *c;
   ioa_resolve_req *req; /* NULL once detached */
   unsigned slot;
 };
 
 /* ------------------------------------------------ sockets and the timer */
 
-static void reschedule(ioa_cares *c) {
+static void reschedule(ioa__cares *c) {
   struct timeval tv;
   if (c->nqueries == 0 || !ares_timeout(c->channel, NULL, &tv)) {
     ioa_timer_stop(&c->timer);
@@ -66,7 +66,7 @@ static void reschedule(ioa_cares *c) {
 
 static void on_sock_io(ioa_io *io, unsigned revents, void *data) {
   cares_sock *s = data;
-  ioa_cares *c = s->c;
+  ioa__cares *c = s->c;
   int fd = s->fd;
   /* s may be freed inside ares_process_fd (socket closed). */
   ares_process_fd(c->channel,
@@ -76,13 +76,13 @@ static void on_sock_io(ioa_io *io, unsigned revents, void *data) {
 }
 
 static void on_ares_timer(ioa_timer *t, void *data) {
-  ioa_cares *c = data;
+  ioa__cares *c = data;
   ares_process_fd(c->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   reschedule(c);
 }
 
 static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable) {
-  ioa_cares *c = data;
+  ioa__cares *c = data;
   cares_sock **pp = &c->socks;
   while (*pp && (*pp)->fd != fd)
     pp = &(*pp)->next;
@@ -91,12 +91,12 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writab
     if (s) {
       ioa_io_stop(&s->io); /* c-ares closes fd right after this */
       *pp = s->next;
-      ioa_free(s);
+      ioa__free(s);
     }
     return;
   }
   if (!s) {
-    s = ioa_calloc(1, sizeof *s);
+    s = ioa__calloc(1, sizeof *s);
     if (!s) {
       ioa_loop_warn(c->r->loop, "c-ares: out of memory watching fd %d", fd);
       return; /* its queries end by timeout */
@@ -115,16 +115,16 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writab
 /* c-ares creates its sockets through these, so they are non-blocking,
  * close-on-exec, SIGPIPE-free and fault-injectable like all of ours. */
 static ares_socket_t sf_socket(int domain, int type, int protocol, void *data) {
-  int fd = ioa_sys_socket(domain, type, protocol);
+  int fd = ioa__sys_socket(domain, type, protocol);
   return fd < 0 ? ARES_SOCKET_BAD : fd;
 }
 static int sf_close(ares_socket_t fd, void *data) {
-  ioa_sys_close(fd);
+  ioa__sys_close(fd);
   return 0;
 }
 static int sf_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len,
                       void *data) {
-  return ioa_sys_connect(fd, sa, len);
+  return ioa__sys_connect(fd, sa, len);
 }
 static ares_ssize_t sf_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
                                 struct sockaddr *from, ares_socklen_t *fromlen, void *data) {
@@ -134,13 +134,13 @@ static ares_ssize_t sf_recvfrom(ares_socket_t fd, void *buf, size_t len, int fla
     mh.msg_name = from;
     mh.msg_namelen = *fromlen;
   }
-  ssize_t n = ioa_sys_recvmsg(fd, &mh, flags);
+  ssize_t n = ioa__sys_recvmsg(fd, &mh, flags);
   if (n >= 0 && from && fromlen)
     *fromlen = mh.msg_namelen;
   return n;
 }
 static ares_ssize_t sf_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *data) {
-  return ioa_sys_writev(fd, iov, n);
+  return ioa__sys_writev(fd, iov, n);
 }
 static const struct ares_socket_functions socket_functions = {
     sf_socket, sf_close, sf_connect, sf_recvfrom, sf_sendv,
@@ -199,7 +199,7 @@ static void on_cares_defer(ioa_defer *d, void *data) {
   ioa_resolve_req *req = data;
   unsigned arrived = 0;
   for (unsigned i = 0; i < req->nslots; i++) {
-    ioa_resolve_family_slot *s = &req->slot[i];
+    ioa__resolve_family_slot *s = &req->slot[i];
     if (!s->arrived)
       continue;
     arrived++;
@@ -216,7 +216,7 @@ static void on_cares_defer(ioa_defer *d, void *data) {
   int status = 0, best = -1;
   const char *message = NULL;
   for (unsigned i = 0; i < req->nslots; i++) {
-    ioa_resolve_family_slot *s = &req->slot[i];
+    ioa__resolve_family_slot *s = &req->slot[i];
     total += s->naddrs;
     if (s->status != 0 && status_rank(s->status) > best) {
       best = status_rank(s->status);
@@ -227,7 +227,7 @@ static void on_cares_defer(ioa_defer *d, void *data) {
   if (total > 0) {
     /* Families in slot order: AAAA first, then A (RFC 6724's usual
      * preference; on_partial already gave arrival order). */
-    req->addrs = ioa_malloc(total * sizeof *req->addrs);
+    req->addrs = ioa__malloc(total * sizeof *req->addrs);
     if (!req->addrs) {
       ioa__resolve_finish(req, IOA_EAI_MEMORY, 0, NULL, NULL, 0);
       return;
@@ -245,13 +245,13 @@ static void on_cares_defer(ioa_defer *d, void *data) {
 }
 
 static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *res) {
-  ioa_cares_query *q = arg;
-  ioa_cares *c = q->c;
+  ioa__cares_query *q = arg;
+  ioa__cares *c = q->c;
   ioa_resolve_req *req = q->req;
   c->nqueries--;
   if (req) {
     c->nattached--;
-    ioa_resolve_family_slot *s = &req->slot[q->slot];
+    ioa__resolve_family_slot *s = &req->slot[q->slot];
     s->query = NULL;
     s->arrived = 1;
     s->status = status_from_ares(st);
@@ -262,7 +262,7 @@ static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *r
         if (p->ai_family == s->family && p->ai_addrlen <= sizeof(struct sockaddr_storage))
           n++;
       if (n) {
-        s->addrs = ioa_calloc(n, sizeof *s->addrs);
+        s->addrs = ioa__calloc(n, sizeof *s->addrs);
         if (!s->addrs) {
           s->status = IOA_EAI_MEMORY;
           s->message = NULL;
@@ -287,13 +287,13 @@ static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *r
   }
   if (res)
     ares_freeaddrinfo(res);
-  ioa_free(q);
+  ioa__free(q);
 }
 
 /* ----------------------------------------------------------------- API */
 
 int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
-  ioa_cares *c = ioa_calloc(1, sizeof *c);
+  ioa__cares *c = ioa__calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
   c->r = r;
@@ -312,7 +312,7 @@ int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
   }
   int st = ares_init_options(&c->channel, &o, mask);
   if (st != ARES_SUCCESS) {
-    ioa_free(c);
+    ioa__free(c);
     return st == ARES_ENOMEM ? -ENOMEM : IOA_EAI_FAIL;
   }
   ares_set_socket_functions(c->channel, &socket_functions, c);
@@ -320,7 +320,7 @@ int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
     st = ares_set_servers_ports_csv(c->channel, opts->servers);
     if (st != ARES_SUCCESS) {
       ares_destroy(c->channel);
-      ioa_free(c);
+      ioa__free(c);
       return st == ARES_ENOMEM ? -ENOMEM : IOA_EBADPARAM;
     }
   }
@@ -330,7 +330,7 @@ int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
 }
 
 void ioa__cares_free(ioa_resolver *r) {
-  ioa_cares *c = r->cares;
+  ioa__cares *c = r->cares;
   if (!c)
     return;
   /* Every request is detached by now: the EDESTRUCTION callbacks only free
@@ -341,9 +341,9 @@ void ioa__cares_free(ioa_resolver *r) {
     cares_sock *s = c->socks;
     c->socks = s->next;
     ioa_io_stop(&s->io);
-    ioa_free(s);
+    ioa__free(s);
   }
-  ioa_free(c);
+  ioa__free(c);
   r->cares = NULL;
 }
 
@@ -366,7 +366,7 @@ static int ares_flags(int ai_flags) {
 
 int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service,
                      const ioa_resolve_hints *hints) {
-  ioa_cares *c = req->r->cares;
+  ioa__cares *c = req->r->cares;
   int fams[2];
   unsigned n;
   switch (hints->family) {
@@ -383,11 +383,11 @@ int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service
   default:
     return IOA_EAI_FAMILY;
   }
-  ioa_cares_query *qs[2] = {NULL, NULL};
+  ioa__cares_query *qs[2] = {NULL, NULL};
   for (unsigned i = 0; i < n; i++) {
-    qs[i] = ioa_calloc(1, sizeof *qs[i]);
+    qs[i] = ioa__calloc(1, sizeof *qs[i]);
     if (!qs[i]) {
-      ioa_free(qs[0]);
+      ioa__free(qs[0]);
       return -ENOMEM;
     }
   }
@@ -429,9 +429,9 @@ int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service
 }
 
 void ioa__cares_detach(ioa_resolve_req *req) {
-  ioa_cares *c = req->r->cares;
+  ioa__cares *c = req->r->cares;
   for (unsigned i = 0; i < req->nslots; i++) {
-    ioa_cares_query *q = req->slot[i].query;
+    ioa__cares_query *q = req->slot[i].query;
     if (q) {
       q->req = NULL;
       req->slot[i].query = NULL;

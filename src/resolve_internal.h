@@ -9,10 +9,10 @@
 
 #include "ioasync/resolve.h"
 
-typedef struct ioa_gai_job ioa_gai_job;
-typedef struct ioa_cares ioa_cares;
-typedef struct ioa_cares_query ioa_cares_query;
-typedef struct ioa_rcache ioa_rcache;
+typedef struct ioa__gai_job ioa__gai_job;
+typedef struct ioa__cares ioa__cares;
+typedef struct ioa__cares_query ioa__cares_query;
+typedef struct ioa__rcache ioa__rcache;
 
 struct ioa_resolver {
   ioa_loop *loop;
@@ -20,7 +20,7 @@ struct ioa_resolver {
   unsigned default_timeout_ms;
   ioa_resolve_req *reqs; /* outstanding requests; loop thread only */
   int freeing;           /* inside ioa_resolver_free */
-  ioa_rcache *cache;     /* answer cache, or NULL (off) */
+  ioa__rcache *cache;     /* answer cache, or NULL (off) */
   ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
 
   /* getaddrinfo pool.  Everything below lock is guarded by it. */
@@ -34,17 +34,17 @@ struct ioa_resolver {
   unsigned nbusy;       /* running a job someone still waits for */
   unsigned nabandoned;  /* running a job that was cancelled or timed out */
   unsigned nqueued;
-  ioa_gai_job *queue_head, *queue_tail;
-  ioa_gai_job *running; /* jobs whose getaddrinfo() a worker is running */
-  ioa_gai_job *posted; /* results handed to ioa_loop_post, not yet run */
+  ioa__gai_job *queue_head, *queue_tail;
+  ioa__gai_job *running; /* jobs whose getaddrinfo() a worker is running */
+  ioa__gai_job *posted; /* results handed to ioa_loop_post, not yet run */
   int shutdown;
 
-  ioa_cares *cares; /* c-ares backend state, or NULL */
+  ioa__cares *cares; /* c-ares backend state, or NULL */
 };
 
 /* Per-family slot used by the c-ares backend. */
-typedef struct ioa_resolve_family_slot {
-  ioa_cares_query *query; /* in flight, or NULL */
+typedef struct ioa__resolve_family_slot {
+  ioa__cares_query *query; /* in flight, or NULL */
   int family;
   int arrived;   /* the answer (or failure) is in */
   int delivered; /* on_partial has been given it (or it had no answers) */
@@ -52,7 +52,7 @@ typedef struct ioa_resolve_family_slot {
   const char *message;
   ioa_addr *addrs;
   size_t naddrs;
-} ioa_resolve_family_slot;
+} ioa__resolve_family_slot;
 
 struct ioa_resolve_req {
   ioa_resolver *r;
@@ -72,10 +72,10 @@ struct ioa_resolve_req {
   size_t naddrs;
   char message[192];
 
-  ioa_gai_job *job; /* getaddrinfo pool: the attached job */
+  ioa__gai_job *job; /* getaddrinfo pool: the attached job */
   ioa_resolve_req *job_prev, *job_next; /* other requests sharing job (see pool_submit) */
 
-  ioa_resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
+  ioa__resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
   unsigned nslots;
 
   unsigned char *cache_key; /* sent to the backend with the cache on: store the answer */
@@ -103,17 +103,17 @@ void ioa__cares_detach(ioa_resolve_req *req);
 /* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
  * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */
 #define IOA_RCACHE_KEY_MAX (16 + 1 + 255 + 1 + 1 + 256)
-int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa_rcache **out);
-void ioa__rcache_free(ioa_rcache *c);
-void ioa__rcache_flush(ioa_rcache *c);
-size_t ioa__rcache_count(const ioa_rcache *c);
+int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa__rcache **out);
+void ioa__rcache_free(ioa__rcache *c);
+void ioa__rcache_flush(ioa__rcache *c);
+size_t ioa__rcache_count(const ioa__rcache *c);
 size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const char *service,
                        size_t slen, const ioa_resolve_hints *h);
 /* 1 and a malloc'd copy of a live answer, 0 for a miss, or -ENOMEM. */
-int ioa__rcache_get(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
                     ioa_addr **addrs, size_t *n);
 /* Keep addrs (replacing an answer for the same key); silent without memory. */
-void ioa__rcache_put(ioa_rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
+void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
                      const ioa_addr *addrs, size_t n);
 
 #endif

@@ -76,11 +76,11 @@ static void socket_io_cb(ioa_io *io, unsigned revents, void *data);
 static void socket_tick_cb(ioa_defer *d, void *data);
 
 static void socket_destroy(ioa_socket *s) {
-  ioa_free(s->rbufs);
-  ioa_free(s->riov);
-  ioa_free(s->rmsgs);
-  ioa_free(s->rnames);
-  ioa_free(s);
+  ioa__free(s->rbufs);
+  ioa__free(s->riov);
+  ioa__free(s->rmsgs);
+  ioa__free(s->rnames);
+  ioa__free(s);
 }
 
 static void cb_enter(ioa_socket *s) { s->in_cb++; }
@@ -140,7 +140,7 @@ static void drop_queue(ioa_socket *s) {
   s->squeued = 0;
   while (p) {
     packet *next = p->next;
-    ioa_free(p);
+    ioa__free(p);
     p = next;
   }
 }
@@ -165,16 +165,16 @@ int ioa_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *opts, ioa_s
     return -EINVAL;
   int type = 0, proto = 0;
   socklen_t len = sizeof type;
-  if (ioa_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+  if (ioa__sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
     return -errno;
   if (type == SOCK_STREAM)
     return -EINVAL;
   len = sizeof proto;
-  if (ioa_sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
+  if (ioa__sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
     proto = 0;
-  if (ioa_sys_set_nonblock_cloexec(fd) < 0)
+  if (ioa__sys_set_nonblock_cloexec(fd) < 0)
     return -errno;
-  ioa_socket *s = ioa_calloc(1, sizeof *s);
+  ioa_socket *s = ioa__calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
   s->loop = loop;
@@ -215,7 +215,7 @@ void ioa_socket_resume_recv(ioa_socket *s) {
 static void close_fd(ioa_socket *s) {
   s->closed = 1;
   ioa_io_stop(&s->io);
-  ioa_sys_close(s->fd);
+  ioa__sys_close(s->fd);
   s->fd = -1;
   s->write_blocked = 0;
   s->pending &= ~(unsigned)(PEND_FLUSH | PEND_ERROR);
@@ -253,7 +253,7 @@ int ioa_socket_send(ioa_socket *s, const void *buf, size_t len, const ioa_addr *
     return -EINVAL;
   if (len > SIZE_MAX - sizeof(packet))
     return -ENOMEM;
-  packet *p = ioa_malloc(sizeof(packet) + len);
+  packet *p = ioa__malloc(sizeof(packet) + len);
   if (!p)
     return -ENOMEM;
   p->next = NULL;
@@ -282,7 +282,7 @@ static void pop_packet(ioa_socket *s) {
   if (!s->shead)
     s->stail = NULL;
   s->squeued--;
-  ioa_free(p);
+  ioa__free(p);
 }
 
 static void set_blocked(ioa_socket *s, int blocked) {
@@ -317,13 +317,13 @@ static int flush(ioa_socket *s) {
       syscall = "sendmsg";
       ssize_t r;
       do
-        r = ioa_sys_sendmsg(s->fd, &msgs[0].msg_hdr, 0);
+        r = ioa__sys_sendmsg(s->fd, &msgs[0].msg_hdr, 0);
       while (r < 0 && errno == EINTR);
       sent = r < 0 ? -1 : 1;
     } else {
       syscall = "sendmmsg";
       do
-        sent = ioa_sys_sendmmsg(s->fd, msgs, n, 0);
+        sent = ioa__sys_sendmmsg(s->fd, msgs, n, 0);
       while (sent < 0 && errno == EINTR);
     }
     if (sent < 0) {
@@ -359,15 +359,15 @@ static int alloc_recv(ioa_socket *s) {
   if (s->rbufs)
     return 0;
   size_t n = s->batch;
-  s->rbufs = ioa_malloc(n * s->max_packet);
-  s->riov = ioa_calloc(n, sizeof *s->riov);
-  s->rmsgs = ioa_calloc(n, sizeof *s->rmsgs);
-  s->rnames = ioa_calloc(n, sizeof *s->rnames);
+  s->rbufs = ioa__malloc(n * s->max_packet);
+  s->riov = ioa__calloc(n, sizeof *s->riov);
+  s->rmsgs = ioa__calloc(n, sizeof *s->rmsgs);
+  s->rnames = ioa__calloc(n, sizeof *s->rnames);
   if (!s->rbufs || !s->riov || !s->rmsgs || !s->rnames) {
-    ioa_free(s->rbufs);
-    ioa_free(s->riov);
-    ioa_free(s->rmsgs);
-    ioa_free(s->rnames);
+    ioa__free(s->rbufs);
+    ioa__free(s->riov);
+    ioa__free(s->rmsgs);
+    ioa__free(s->rnames);
     s->rbufs = NULL;
     s->riov = NULL;
     s->rmsgs = NULL;
@@ -434,7 +434,7 @@ static int do_recv(ioa_socket *s) {
       syscall = "recvmsg";
       ssize_t n;
       do
-        n = ioa_sys_recvmsg(s->fd, &s->rmsgs[0].msg_hdr, 0);
+        n = ioa__sys_recvmsg(s->fd, &s->rmsgs[0].msg_hdr, 0);
       while (n < 0 && errno == EINTR);
       if (n >= 0)
         s->rmsgs[0].msg_len = (unsigned)n;
@@ -442,7 +442,7 @@ static int do_recv(ioa_socket *s) {
     } else {
       syscall = "recvmmsg";
       do
-        got = ioa_sys_recvmmsg(s->fd, s->rmsgs, want, 0);
+        got = ioa__sys_recvmmsg(s->fd, s->rmsgs, want, 0);
       while (got < 0 && errno == EINTR);
     }
     if (got < 0) {
@@ -484,7 +484,7 @@ static void on_io(ioa_socket *s, unsigned revents) {
       /* Consume the pending error, or level-triggered polling spins. */
       int soerr = 0;
       socklen_t len = sizeof soerr;
-      if (ioa_sys_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+      if (ioa__sys_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         soerr = errno;
       if (soerr && report(s, "getsockopt", -soerr))
         return;

@@ -121,14 +121,14 @@ static void trim_spares(ioa_stream *s, unsigned keep) {
     segment *seg = s->spares;
     s->spares = seg->next;
     s->nspares--;
-    ioa_free(seg);
+    ioa__free(seg);
   }
 }
 
 static void stream_destroy(ioa_stream *s) {
   trim_spares(s, 0);
-  ioa_free(s->rbuf);
-  ioa_free(s);
+  ioa__free(s->rbuf);
+  ioa__free(s);
 }
 
 /* Inner leave: returns non-zero if the stream was freed meanwhile; the
@@ -185,7 +185,7 @@ static int segment_release(ioa_stream *s, segment *seg) {
   void (*free_cb)(void *, void *) = seg->free_cb;
   void *buf = (void *)(uintptr_t)seg->base;
   void *free_data = seg->free_data;
-  ioa_free(seg);
+  ioa__free(seg);
   if (!free_cb)
     return 0;
   cb_enter(s);
@@ -212,7 +212,7 @@ static int discard_queue(ioa_stream *s) {
 }
 
 static void release_rbuf(ioa_stream *s) {
-  ioa_free(s->rbuf);
+  ioa__free(s->rbuf);
   s->rbuf = NULL;
   s->rcap = s->rstart = s->rend = 0;
 }
@@ -228,7 +228,7 @@ static void close_fd(ioa_stream *s) {
   s->write_failed = 1;
   s->write_blocked = 0;
   ioa_io_stop(&s->io);
-  ioa_sys_close(s->fd);
+  ioa__sys_close(s->fd);
   s->fd = -1;
   s->pending &= ~(unsigned)(PEND_FLUSH | PEND_REOFFER | PEND_HIGH);
   if (!s->delivering) /* else deliver() releases it once on_read returns */
@@ -278,9 +278,9 @@ int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts, ioa_s
     low = high / 4;
   if (low >= high)
     return -EINVAL;
-  if (ioa_sys_set_nonblock_cloexec(fd) < 0)
+  if (ioa__sys_set_nonblock_cloexec(fd) < 0)
     return -errno;
-  ioa_stream *s = ioa_calloc(1, sizeof *s);
+  ioa_stream *s = ioa__calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
   s->loop = loop;
@@ -369,7 +369,7 @@ static segment *chunk_get(ioa_stream *s, size_t cap) {
     s->spares = seg->next;
     s->nspares--;
   } else {
-    seg = ioa_malloc(sizeof(segment) + cap);
+    seg = ioa__malloc(sizeof(segment) + cap);
     if (!seg)
       return NULL;
   }
@@ -447,7 +447,7 @@ int ioa_stream_write_zc(ioa_stream *s, const void *buf, size_t len,
     return r;
   if (len && !buf)
     return -EINVAL;
-  segment *seg = ioa_malloc(sizeof(segment));
+  segment *seg = ioa__malloc(sizeof(segment));
   if (!seg)
     return -ENOMEM;
   seg->base = buf;
@@ -503,7 +503,7 @@ static int flush(ioa_stream *s) {
     ssize_t w = 0;
     if (n > 0) {
       do
-        w = ioa_sys_writev(s->fd, iov, n);
+        w = ioa__sys_writev(s->fd, iov, n);
       while (w < 0 && errno == EINTR);
       if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -573,7 +573,7 @@ static int flush(ioa_stream *s) {
   trim_spares(s, 0); /* idle: give the chunk cache back */
   if (s->shut_requested && !s->shut_done) {
     s->shut_done = 1;
-    if (ioa_sys_shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+    if (ioa__sys_shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
       fail_later(s, "shutdown", -errno);
       return 0;
     }
@@ -606,7 +606,7 @@ static int reserve_read(ioa_stream *s) {
   size_t cap = s->rcap ? s->rcap : s->read_size;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  uint8_t *nb = ioa_realloc(s->rbuf, cap);
+  uint8_t *nb = ioa__realloc(s->rbuf, cap);
   if (!nb)
     return -ENOMEM;
   s->rbuf = nb;
@@ -664,7 +664,7 @@ static int do_read(ioa_stream *s) {
       room = s->read_size;
     ssize_t n;
     do
-      n = ioa_sys_read(s->fd, s->rbuf + s->rend, room);
+      n = ioa__sys_read(s->fd, s->rbuf + s->rend, room);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -714,7 +714,7 @@ void ioa_stream_resume_read(ioa_stream *s) {
 static void take_socket_error(ioa_stream *s) {
   int soerr = 0;
   socklen_t len = sizeof soerr;
-  if (ioa_sys_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+  if (ioa__sys_getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
     soerr = errno == ENOTSOCK ? EPIPE : errno;
   fail_later(s, "getsockopt", soerr ? -soerr : -EPIPE);
 }

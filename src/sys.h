@@ -23,32 +23,32 @@
 
 #include "fault.h"
 
-static inline int ioa_sys_socket(int domain, int type, int protocol) {
+static inline int ioa__sys_socket(int domain, int type, int protocol) {
   IOA_FAULT_SYS(IOA_FOP_SOCKET, -1);
   return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
 }
-static inline int ioa_sys_bind(int fd, const struct sockaddr *sa, socklen_t len) {
+static inline int ioa__sys_bind(int fd, const struct sockaddr *sa, socklen_t len) {
   IOA_FAULT_SYS(IOA_FOP_BIND, -1);
   return bind(fd, sa, len);
 }
-static inline int ioa_sys_connect(int fd, const struct sockaddr *sa, socklen_t len) {
+static inline int ioa__sys_connect(int fd, const struct sockaddr *sa, socklen_t len) {
   IOA_FAULT_SYS(IOA_FOP_CONNECT, -1);
   return connect(fd, sa, len);
 }
-static inline int ioa_sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+static inline int ioa__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
   IOA_FAULT_SYS(IOA_FOP_GETSOCKOPT, -1);
   return getsockopt(fd, level, name, val, len);
 }
-static inline int ioa_sys_setsockopt(int fd, int level, int name, const void *val,
+static inline int ioa__sys_setsockopt(int fd, int level, int name, const void *val,
                                      socklen_t len) {
   IOA_FAULT_SYS(IOA_FOP_SETSOCKOPT, -1);
   return setsockopt(fd, level, name, val, len);
 }
-static inline int ioa_sys_getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
+static inline int ioa__sys_getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
   IOA_FAULT_SYS(IOA_FOP_GETSOCKNAME, -1);
   return getsockname(fd, sa, len);
 }
-static inline ssize_t ioa_sys_read(int fd, void *buf, size_t n) {
+static inline ssize_t ioa__sys_read(int fd, void *buf, size_t n) {
   IOA_FAULT_SYS(IOA_FOP_READ, -1);
   return read(fd, buf, n);
 }
@@ -56,7 +56,7 @@ static inline ssize_t ioa_sys_read(int fd, void *buf, size_t n) {
  * blocked in this thread around the call (a write raises it at the writing
  * thread) and the one the write raised is taken back; one the application
  * already had pending is left alone. */
-static inline ssize_t ioa_sys_writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
+static inline ssize_t ioa__sys_writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
   sigset_t pipe_set, old, pending;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
@@ -75,66 +75,66 @@ static inline ssize_t ioa_sys_writev_nosigpipe(int fd, const struct iovec *iov, 
 }
 /* For sockets: send() with MSG_NOSIGNAL so a closed peer gives EPIPE, not
  * SIGPIPE.  Falls back to a SIGPIPE-free write() for non-sockets (pipes). */
-static inline ssize_t ioa_sys_write(int fd, const void *buf, size_t n) {
+static inline ssize_t ioa__sys_write(int fd, const void *buf, size_t n) {
   IOA_FAULT_SYS(IOA_FOP_WRITE, -1);
   ssize_t r = send(fd, buf, n, MSG_NOSIGNAL);
   if (r < 0 && errno == ENOTSOCK) {
     struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = n};
-    r = ioa_sys_writev_nosigpipe(fd, &iov, 1);
+    r = ioa__sys_writev_nosigpipe(fd, &iov, 1);
   }
   return r;
 }
-static inline ssize_t ioa_sys_writev(int fd, const struct iovec *iov, int iovcnt) {
+static inline ssize_t ioa__sys_writev(int fd, const struct iovec *iov, int iovcnt) {
   IOA_FAULT_SYS(IOA_FOP_WRITEV, -1);
   struct msghdr mh = {0};
   mh.msg_iov = (struct iovec *)iov;
   mh.msg_iovlen = (size_t)iovcnt;
   ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
   if (r < 0 && errno == ENOTSOCK)
-    r = ioa_sys_writev_nosigpipe(fd, iov, iovcnt);
+    r = ioa__sys_writev_nosigpipe(fd, iov, iovcnt);
   return r;
 }
-static inline ssize_t ioa_sys_recvmsg(int fd, struct msghdr *mh, int flags) {
+static inline ssize_t ioa__sys_recvmsg(int fd, struct msghdr *mh, int flags) {
   IOA_FAULT_SYS(IOA_FOP_RECVMSG, -1);
   return recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
 }
-static inline int ioa_sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
+static inline int ioa__sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
   IOA_FAULT_SYS(IOA_FOP_RECVMSG, -1);
   return recvmmsg(fd, v, n, flags | MSG_CMSG_CLOEXEC, NULL);
 }
-static inline ssize_t ioa_sys_sendmsg(int fd, const struct msghdr *mh, int flags) {
+static inline ssize_t ioa__sys_sendmsg(int fd, const struct msghdr *mh, int flags) {
   IOA_FAULT_SYS(IOA_FOP_SENDMSG, -1);
   return sendmsg(fd, mh, flags | MSG_NOSIGNAL);
 }
-static inline int ioa_sys_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
+static inline int ioa__sys_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags) {
   IOA_FAULT_SYS(IOA_FOP_SENDMSG, -1);
   return sendmmsg(fd, v, n, flags | MSG_NOSIGNAL);
 }
-static inline int ioa_sys_shutdown(int fd, int how) {
+static inline int ioa__sys_shutdown(int fd, int how) {
   IOA_FAULT_SYS(IOA_FOP_SHUTDOWN, -1);
   return shutdown(fd, how);
 }
-static inline int ioa_sys_epoll_create(void) {
+static inline int ioa__sys_epoll_create(void) {
   IOA_FAULT_SYS(IOA_FOP_EPOLL_CREATE, -1);
   return epoll_create1(EPOLL_CLOEXEC);
 }
-static inline int ioa_sys_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev) {
+static inline int ioa__sys_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev) {
   IOA_FAULT_SYS(IOA_FOP_EPOLL_CTL, -1);
   return epoll_ctl(ep, op, fd, ev);
 }
-static inline int ioa_sys_epoll_wait(int ep, struct epoll_event *evs, int n, int timeout) {
+static inline int ioa__sys_epoll_wait(int ep, struct epoll_event *evs, int n, int timeout) {
   IOA_FAULT_SYS(IOA_FOP_EPOLL_WAIT, -1);
   return epoll_wait(ep, evs, n, timeout);
 }
-static inline int ioa_sys_eventfd(void) {
+static inline int ioa__sys_eventfd(void) {
   IOA_FAULT_SYS(IOA_FOP_EVENTFD, -1);
   return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 /* Returns 0 or an errno value, like pthread_create. */
-static inline int ioa_sys_pthread_create(pthread_t *t, const pthread_attr_t *attr,
+static inline int ioa__sys_pthread_create(pthread_t *t, const pthread_attr_t *attr,
                                          void *(*fn)(void *), void *arg) {
 #ifdef IOA_FAULT_INJECTION
-  int e = ioa_fault_hit(IOA_FOP_PTHREAD_CREATE);
+  int e = ioa__fault_hit(IOA_FOP_PTHREAD_CREATE);
   if (e)
     return e;
 #endif
@@ -142,10 +142,10 @@ static inline int ioa_sys_pthread_create(pthread_t *t, const pthread_attr_t *att
 }
 /* Returns getaddrinfo's value; an injected fault returns EAI_SYSTEM with errno
  * set, or the injected EAI value if it is negative. */
-static inline int ioa_sys_getaddrinfo(const char *host, const char *serv,
+static inline int ioa__sys_getaddrinfo(const char *host, const char *serv,
                                       const struct addrinfo *hints, struct addrinfo **res) {
 #ifdef IOA_FAULT_INJECTION
-  int e = ioa_fault_hit(IOA_FOP_GETADDRINFO);
+  int e = ioa__fault_hit(IOA_FOP_GETADDRINFO);
   if (e) {
     if (e < 0)
       return e;
@@ -156,7 +156,7 @@ static inline int ioa_sys_getaddrinfo(const char *host, const char *serv,
   return getaddrinfo(host, serv, hints, res);
 }
 /* Make an fd we did not create (user-supplied) non-blocking and close-on-exec. */
-static inline int ioa_sys_set_nonblock_cloexec(int fd) {
+static inline int ioa__sys_set_nonblock_cloexec(int fd) {
   IOA_FAULT_SYS(IOA_FOP_FCNTL, -1);
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0)
@@ -172,7 +172,7 @@ static inline int ioa_sys_set_nonblock_cloexec(int fd) {
 }
 /* close() is never injected: a failure there cannot be acted upon, and on
  * Linux the fd is released even when close reports EINTR. */
-static inline void ioa_sys_close(int fd) {
+static inline void ioa__sys_close(int fd) {
   if (fd >= 0)
     (void)close(fd);
 }

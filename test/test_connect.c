@@ -1347,14 +1347,14 @@ static void sweep(const char *what, int scenario, unsigned long mask) {
       p.socktype = SOCK_STREAM;
       p.timeout_ms = 3000;
     }
-    ioa_fault_arm(nth, mask, ENOMEM);
+    ioa__fault_arm(nth, mask, ENOMEM);
     c.in_connect = 1;
     int rc = ioa_connect(c.loop, &p, &c.req);
     c.in_connect = 0;
     if (rc == 0)
       ioa_test_run_until(c.loop, &c.done, 5000);
-    int fired = ioa_fault_fired();
-    ioa_fault_arm(0, 0, 0);
+    int fired = ioa__fault_fired();
+    ioa__fault_arm(0, 0, 0);
     for (int i = 0; i < 5; i++)
       ioa_loop_run(c.loop, IOA_RUN_NOWAIT);
     assert_int_equal(c.done, rc == 0 ? 1 : 0);

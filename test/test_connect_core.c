@@ -16,24 +16,24 @@
 #define TAG(a, b) ((uint32_t)(a) << 8 | (uint32_t)(b))
 
 typedef struct ent {
-  ioa_cc_meta meta;
+  ioa__cc_meta meta;
   uint32_t tag; /* test label: TAG('P', '1'), TAG('L', '2')... */
 } ent;
 
 typedef struct harness {
-  ioa_cc cc;
-  ioa_cc_slot slots[16];
-  ioa_cc_cand cands[256];
+  ioa__cc cc;
+  ioa__cc_slot slots[16];
+  ioa__cc_cand cands[256];
   ent peers[32], locals[8];
   unsigned npeers, nlocals;
   /* log of pulled actions */
-  ioa_cc_action opens[64];
+  ioa__cc_action opens[64];
   int nopen;
-  ioa_cc_action fails[64];
+  ioa__cc_action fails[64];
   int nfail;
   int closed[64];
   int nclose;
-  ioa_cc_action done;
+  ioa__cc_action done;
   int ndone;
   int ndefer;
   uint64_t timer;
@@ -45,9 +45,9 @@ typedef struct harness {
 static void h_init(harness *h, int race, unsigned delay, unsigned res_delay, unsigned att_to,
                    unsigned nslots) {
   memset(h, 0, sizeof *h);
-  ioa_cc_init(&h->cc, race, delay, res_delay, att_to);
-  ioa_cc_set_slots(&h->cc, h->slots, (uint16_t)nslots);
-  ioa_cc_set_cand_storage(&h->cc, h->cands, 256);
+  ioa__cc_init(&h->cc, race, delay, res_delay, att_to);
+  ioa__cc_set_slots(&h->cc, h->slots, (uint16_t)nslots);
+  ioa__cc_set_cand_storage(&h->cc, h->cands, 256);
   h->next_fd = 100;
 }
 
@@ -57,7 +57,7 @@ static void add_peer(harness *h, int family, int socktype, int protocol, uint32_
   e->meta.socktype = (uint8_t)socktype;
   e->meta.protocol = (uint16_t)protocol;
   e->tag = tag;
-  ioa_cc_set_peers(&h->cc, h->peers, sizeof(ent), (uint16_t)h->npeers);
+  ioa__cc_set_peers(&h->cc, h->peers, sizeof(ent), (uint16_t)h->npeers);
 }
 
 static void add_local(harness *h, int family, int socktype, int protocol, uint32_t tag) {
@@ -66,15 +66,15 @@ static void add_local(harness *h, int family, int socktype, int protocol, uint32
   e->meta.socktype = (uint8_t)socktype;
   e->meta.protocol = (uint16_t)protocol;
   e->tag = tag;
-  ioa_cc_set_locals(&h->cc, h->locals, sizeof(ent), (uint16_t)h->nlocals);
+  ioa__cc_set_locals(&h->cc, h->locals, sizeof(ent), (uint16_t)h->nlocals);
 }
 
 /* Pull actions until there are none; returns the last kind (NONE or DEFER). */
 static int drain(harness *h, unsigned flags) {
   for (int guard = 0; guard < 1000; guard++) {
-    ioa_cc_action a;
+    ioa__cc_action a;
     memset(&a, 0xa5, sizeof a); /* fields an action does not set stay garbage */
-    ioa_cc_next(&h->cc, flags, &a);
+    ioa__cc_next(&h->cc, flags, &a);
     if (h->norder < 128)
       h->order[h->norder++] = a.kind;
     switch (a.kind) {
@@ -112,7 +112,7 @@ static int drain(harness *h, unsigned flags) {
 static void h_tick(harness *h, uint64_t now) {
   if (h->timer && now >= h->timer)
     h->timer = 0;
-  ioa_cc_tick(&h->cc, now);
+  ioa__cc_tick(&h->cc, now);
 }
 
 /* Tag of the peer / local of the most recent OPEN's candidate. */
@@ -120,15 +120,15 @@ static uint32_t open_peer(const harness *h, int i) {
   return h->peers[h->cands[h->opens[i].cand].peer].tag;
 }
 static uint32_t open_local(const harness *h, int i) {
-  unsigned l = ioa_cc_cand_local(&h->cands[h->opens[i].cand]);
+  unsigned l = ioa__cc_cand_local(&h->cands[h->opens[i].cand]);
   return l == IOA_CC_NONE ? 0 : h->locals[l].tag;
 }
 
 /* Feed the result of the latest OPEN. */
 static int result(harness *h, uint64_t now, ioa_syscall failed_at, int err, int connected) {
-  ioa_cc_action *o = &h->opens[h->nopen - 1];
+  ioa__cc_action *o = &h->opens[h->nopen - 1];
   int fd = failed_at == IOA_SYSCALL_SOCKET ? -1 : h->next_fd++;
-  ioa_cc_opened(&h->cc, now, o->slot, fd, failed_at, err, connected);
+  ioa__cc_opened(&h->cc, now, o->slot, fd, failed_at, err, connected);
   drain(h, 0);
   return fd;
 }
@@ -146,7 +146,7 @@ static void seq_local_major_cross_product_skips_mismatches(void **state) {
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '2'));
   add_peer(&h, AF_INET, SOCK_STREAM, IPPROTO_SCTP, TAG('P', '3'));
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   static const uint32_t want[][2] = {
       {TAG('L', '1'), TAG('P', '1')}, {TAG('L', '1'), TAG('P', '3')}, {TAG('L', '2'), TAG('P', '2')}, {TAG('L', '4'), TAG('P', '1')}, {TAG('L', '4'), TAG('P', '3')}};
@@ -167,11 +167,11 @@ static void seq_local_major_cross_product_skips_mismatches(void **state) {
   assert_int_equal(h.done.syscall, IOA_SYSCALL_CONNECT);
   assert_int_equal(h.done.err, -ECONNREFUSED);
   size_t n;
-  const ioa_cc_failure *f = ioa_cc_failures(&h.cc, &n);
+  const ioa__cc_failure *f = ioa__cc_failures(&h.cc, &n);
   assert_int_equal(n, 5);
   assert_int_equal(f[4].start_ns, T0 + 3); /* opened when the 4th failed */
   assert_int_equal(f[4].end_ns, T0 + 4);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void seq_mixed_families_keep_list_order(void **state) {
@@ -181,7 +181,7 @@ static void seq_mixed_families_keep_list_order(void **state) {
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'A');
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'B');
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'C');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   const uint32_t want[] = {'A', 'B', 'C'};
   for (int i = 0; i < 3; i++) {
@@ -190,16 +190,16 @@ static void seq_mixed_families_keep_list_order(void **state) {
     if (i < 2)
       result(&h, T0, IOA_SYSCALL_CONNECT, -ENETUNREACH, 0);
   }
-  ioa_cc_opened(&h.cc, T0, h.opens[2].slot, 7, IOA_SYSCALL_NONE, 0, 0); /* in progress */
+  ioa__cc_opened(&h.cc, T0, h.opens[2].slot, 7, IOA_SYSCALL_NONE, 0, 0); /* in progress */
   drain(&h, 0);
   assert_int_equal(h.ndone, 0);
-  ioa_cc_connected(&h.cc, T0 + MSEC, h.opens[2].slot, 0);
+  ioa__cc_connected(&h.cc, T0 + MSEC, h.opens[2].slot, 0);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.outcome, IOA_CC_OK);
   assert_int_equal(h.done.fd, 7);
   assert_int_equal(h.nclose, 2); /* the two failures; the winner is handed over */
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 /* connect > bind > socket, whatever the order they happened in. */
@@ -220,7 +220,7 @@ static void ranking(void **state) {
     h_init(&h, 0, 0, 0, 0, 1);
     for (int i = 0; i < 3; i++)
       add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
-    ioa_cc_start(&h.cc, T0, 0, 0, 0);
+    ioa__cc_start(&h.cc, T0, 0, 0, 0);
     drain(&h, 0);
     for (int i = 0; i < 3; i++) {
       int err = -(int)(10 + cases[c].seq[i]); /* a distinct code per syscall kind */
@@ -234,7 +234,7 @@ static void ranking(void **state) {
     for (int i = 0; i < 3; i++)
       with_fd += cases[c].seq[i] != IOA_SYSCALL_SOCKET;
     assert_int_equal(h.nclose, with_fd);
-    ioa_cc_dispose(&h.cc);
+    ioa__cc_dispose(&h.cc);
   }
 }
 
@@ -244,7 +244,7 @@ static void zero_candidates_is_an_error(void **state) {
   h_init(&h, 0, 0, 0, 0, 1);
   add_local(&h, AF_INET6, SOCK_STREAM, 0, 'L');
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'P');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   assert_int_equal(h.nopen, 0);
   assert_int_equal(h.ndone, 1);
@@ -258,11 +258,11 @@ static void immediate_success_and_no_callbacks_flag(void **state) {
   harness h;
   h_init(&h, 0, 0, 0, 0, 1);
   add_peer(&h, AF_INET, SOCK_DGRAM, 0, 'U');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   /* inside ioa_connect: the open may run, the completion must wait */
   assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_NONE);
   assert_int_equal(h.nopen, 1);
-  ioa_cc_opened(&h.cc, T0, h.opens[0].slot, 9, IOA_SYSCALL_NONE, 0, 1);
+  ioa__cc_opened(&h.cc, T0, h.opens[0].slot, 9, IOA_SYSCALL_NONE, 0, 1);
   assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_DEFER);
   assert_int_equal(h.ndone, 0);
   drain(&h, 0);
@@ -270,8 +270,8 @@ static void immediate_success_and_no_callbacks_flag(void **state) {
   assert_int_equal(h.done.outcome, IOA_CC_OK);
   assert_int_equal(h.done.fd, 9);
   /* a stray event afterwards changes nothing */
-  ioa_cc_connected(&h.cc, T0, 0, 0);
-  ioa_cc_cancel(&h.cc, T0);
+  ioa__cc_connected(&h.cc, T0, 0, 0);
+  ioa__cc_cancel(&h.cc, T0);
   h_tick(&h, T0 + 10 * MSEC);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
@@ -284,9 +284,9 @@ static void immediate_failure_waits_for_callbacks(void **state) {
   h_init(&h, 0, 0, 0, 0, 1);
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'A');
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'B');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, IOA_CC_NO_CALLBACKS);
-  ioa_cc_opened(&h.cc, T0, 0, 5, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  ioa__cc_opened(&h.cc, T0, 0, 5, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
   assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_DEFER);
   assert_int_equal(h.nfail, 0);
   assert_int_equal(h.nclose, 0); /* fd stays open until on_fail has seen it */
@@ -306,9 +306,9 @@ static void immediate_failure_waits_for_callbacks(void **state) {
       seen++;
   }
   assert_int_equal(seen, 3);
-  ioa_cc_cancel(&h.cc, T0);
+  ioa__cc_cancel(&h.cc, T0);
   drain(&h, 0);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 /* RFC 8305: families interleaved starting with the resolver's first; next
@@ -322,7 +322,7 @@ static void race_interleaves_and_paces(void **state) {
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'c'));
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   assert_int_equal(h.nopen, 1);
   assert_int_equal(open_peer(&h, 0), TAG('6', 'a'));
@@ -338,7 +338,7 @@ static void race_interleaves_and_paces(void **state) {
   result(&h, T0 + 250 * MSEC, IOA_SYSCALL_NONE, 0, 0);
   assert_int_equal(h.timer, T0 + 500 * MSEC);
   /* 4a fails at 260 ms: 6b starts at once, not at 500 ms */
-  ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, -ECONNREFUSED);
+  ioa__cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, -ECONNREFUSED);
   drain(&h, 0);
   assert_int_equal(h.nfail, 1);
   assert_int_equal(h.nopen, 3);
@@ -352,14 +352,14 @@ static void race_interleaves_and_paces(void **state) {
   int fd4b = result(&h, T0 + 510 * MSEC, IOA_SYSCALL_NONE, 0, 0);
   /* 4b wins: 6a and 6b (still connecting) are closed, not reported */
   int closes_before = h.nclose;
-  ioa_cc_connected(&h.cc, T0 + 520 * MSEC, h.opens[3].slot, 0);
+  ioa__cc_connected(&h.cc, T0 + 520 * MSEC, h.opens[3].slot, 0);
   drain(&h, 0);
   assert_int_equal(h.nclose - closes_before, 2);
   assert_int_equal(h.nfail, 1);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.fd, fd4b);
   assert_int_equal(h.timer, 0);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void race_attempt_delay_is_configurable(void **state) {
@@ -368,7 +368,7 @@ static void race_attempt_delay_is_configurable(void **state) {
   h_init(&h, 1, 10, 0, 0, 4);
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'a');
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
   assert_int_equal(h.timer, T0 + 10 * MSEC);
@@ -378,7 +378,7 @@ static void race_attempt_delay_is_configurable(void **state) {
   assert_int_equal(open_peer(&h, 1), 'b'); /* one family: list order */
   result(&h, T0 + 10 * MSEC, IOA_SYSCALL_NONE, 0, 0);
   assert_int_equal(h.timer, 0); /* nothing left to start */
-  ioa_cc_cancel(&h.cc, T0 + 11 * MSEC);
+  ioa__cc_cancel(&h.cc, T0 + 11 * MSEC);
   drain(&h, 0);
   assert_int_equal(h.nclose, 2);
   assert_int_equal(h.ndone, 1);
@@ -390,28 +390,28 @@ static void resolution_delay_aaaa_in_time(void **state) {
   (void)state;
   harness h;
   h_init(&h, 1, 0, 0, 0, 16);
-  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  ioa__cc_start(&h.cc, T0, 1, 0, 0);
   drain(&h, 0);
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
-  ioa_cc_peers_partial(&h.cc, T0 + 5 * MSEC, AF_INET);
+  ioa__cc_peers_partial(&h.cc, T0 + 5 * MSEC, AF_INET);
   drain(&h, 0);
   assert_int_equal(h.nopen, 0);
   assert_int_equal(h.timer, T0 + 55 * MSEC);
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
-  ioa_cc_peers_partial(&h.cc, T0 + 30 * MSEC, AF_INET6);
+  ioa__cc_peers_partial(&h.cc, T0 + 30 * MSEC, AF_INET6);
   drain(&h, 0);
   assert_int_equal(h.nopen, 1);
   assert_int_equal(open_peer(&h, 0), TAG('6', 'a')); /* IPv6 first once it is here */
   result(&h, T0 + 30 * MSEC, IOA_SYSCALL_NONE, 0, 0);
-  ioa_cc_resolved(&h.cc, T0 + 31 * MSEC, 0, 0); /* the final answer adds nothing new */
+  ioa__cc_resolved(&h.cc, T0 + 31 * MSEC, 0, 0); /* the final answer adds nothing new */
   drain(&h, 0);
   h_tick(&h, T0 + 280 * MSEC);
   drain(&h, 0);
   assert_int_equal(h.nopen, 2);
   assert_int_equal(open_peer(&h, 1), TAG('4', 'a'));
-  ioa_cc_cancel(&h.cc, T0 + 281 * MSEC);
+  ioa__cc_cancel(&h.cc, T0 + 281 * MSEC);
   drain(&h, 0);
-  ioa_cc_opened(&h.cc, T0 + 281 * MSEC, h.opens[1].slot, 77, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_opened(&h.cc, T0 + 281 * MSEC, h.opens[1].slot, 77, IOA_SYSCALL_NONE, 0, 0);
   drain(&h, 0); /* cancelled while opening: the late fd is closed */
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.nclose, 2);
@@ -422,10 +422,10 @@ static void resolution_delay_expires_then_late_aaaa(void **state) {
   (void)state;
   harness h;
   h_init(&h, 1, 0, 0, 0, 16);
-  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  ioa__cc_start(&h.cc, T0, 1, 0, 0);
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
   add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
-  ioa_cc_peers_partial(&h.cc, T0, AF_INET);
+  ioa__cc_peers_partial(&h.cc, T0, AF_INET);
   drain(&h, 0);
   h_tick(&h, T0 + 50 * MSEC);
   drain(&h, 0);
@@ -434,7 +434,7 @@ static void resolution_delay_expires_then_late_aaaa(void **state) {
   result(&h, T0 + 50 * MSEC, IOA_SYSCALL_NONE, 0, 0);
   /* AAAA arrives late: it is next (interleaving), before 4b */
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
-  ioa_cc_resolved(&h.cc, T0 + 100 * MSEC, 0, 0);
+  ioa__cc_resolved(&h.cc, T0 + 100 * MSEC, 0, 0);
   drain(&h, 0);
   h_tick(&h, T0 + 300 * MSEC);
   drain(&h, 0);
@@ -444,24 +444,24 @@ static void resolution_delay_expires_then_late_aaaa(void **state) {
   result(&h, T0 + 300 * MSEC, IOA_SYSCALL_NONE, 0, 1);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.outcome, IOA_CC_OK);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void sequential_waits_for_the_full_answer(void **state) {
   (void)state;
   harness h;
   h_init(&h, 0, 0, 0, 0, 1);
-  ioa_cc_start(&h.cc, T0, 1, 1, 0);
+  ioa__cc_start(&h.cc, T0, 1, 1, 0);
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'P');
-  ioa_cc_peers_partial(&h.cc, T0, AF_INET);
+  ioa__cc_peers_partial(&h.cc, T0, AF_INET);
   drain(&h, 0);
   assert_int_equal(h.nopen, 0);
   assert_int_equal(h.timer, 0);
-  ioa_cc_resolved(&h.cc, T0, 0, 0);
+  ioa__cc_resolved(&h.cc, T0, 0, 0);
   drain(&h, 0);
   assert_int_equal(h.nopen, 0); /* locals not here yet */
   add_local(&h, AF_INET, SOCK_STREAM, 0, 'L');
-  ioa_cc_resolved(&h.cc, T0, 1, 0);
+  ioa__cc_resolved(&h.cc, T0, 1, 0);
   drain(&h, 0);
   assert_int_equal(h.nopen, 1);
   assert_int_equal(open_local(&h, 0), 'L');
@@ -469,21 +469,21 @@ static void sequential_waits_for_the_full_answer(void **state) {
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.syscall, IOA_SYSCALL_BIND);
   assert_int_equal(h.done.err, -EADDRNOTAVAIL);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void resolve_error_completes(void **state) {
   (void)state;
   harness h;
   h_init(&h, 1, 0, 0, 0, 16);
-  ioa_cc_start(&h.cc, T0, 1, 0, 0);
+  ioa__cc_start(&h.cc, T0, 1, 0, 0);
   drain(&h, 0);
-  ioa_cc_resolved(&h.cc, T0 + MSEC, 0, IOA_EAI_NONAME);
+  ioa__cc_resolved(&h.cc, T0 + MSEC, 0, IOA_EAI_NONAME);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.outcome, IOA_CC_RESOLVE_ERROR);
   assert_int_equal(h.done.err, IOA_EAI_NONAME);
-  ioa_cc_resolved(&h.cc, T0 + MSEC, 1, 0); /* late: ignored */
+  ioa__cc_resolved(&h.cc, T0 + MSEC, 1, 0); /* late: ignored */
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
 }
@@ -494,7 +494,7 @@ static void attempt_timeout_moves_on(void **state) {
   h_init(&h, 0, 0, 0, 100, 1);
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'X'); /* black hole */
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'Y');
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   int fd = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
   assert_int_equal(h.timer, T0 + 100 * MSEC);
@@ -509,16 +509,16 @@ static void attempt_timeout_moves_on(void **state) {
   assert_int_equal(open_peer(&h, 1), 'Y');
   result(&h, T0 + 100 * MSEC, IOA_SYSCALL_NONE, 0, 0);
   assert_int_equal(h.timer, T0 + 200 * MSEC);
-  ioa_cc_connected(&h.cc, T0 + 150 * MSEC, h.opens[1].slot, 0);
+  ioa__cc_connected(&h.cc, T0 + 150 * MSEC, h.opens[1].slot, 0);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.outcome, IOA_CC_OK);
   assert_int_equal(h.timer, 0);
   size_t n;
-  const ioa_cc_failure *f = ioa_cc_failures(&h.cc, &n);
+  const ioa__cc_failure *f = ioa__cc_failures(&h.cc, &n);
   assert_int_equal(n, 1);
   assert_int_equal(f[0].end_ns - f[0].start_ns, 100 * MSEC);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void overall_deadline(void **state) {
@@ -527,7 +527,7 @@ static void overall_deadline(void **state) {
   h_init(&h, 1, 0, 0, 0, 16);
   add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
   add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
-  ioa_cc_start(&h.cc, T0, 0, 0, 400);
+  ioa__cc_start(&h.cc, T0, 0, 0, 400);
   drain(&h, 0);
   result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
   h_tick(&h, T0 + 250 * MSEC);
@@ -542,14 +542,14 @@ static void overall_deadline(void **state) {
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.done.syscall, IOA_SYSCALL_NONE);
   assert_int_equal(h.done.err, -ETIMEDOUT);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 static void overall_deadline_while_resolving(void **state) {
   (void)state;
   harness h;
   h_init(&h, 1, 0, 0, 0, 16);
-  ioa_cc_start(&h.cc, T0, 1, 0, 300);
+  ioa__cc_start(&h.cc, T0, 1, 0, 300);
   drain(&h, 0);
   assert_int_equal(h.timer, T0 + 300 * MSEC);
   h_tick(&h, T0 + 300 * MSEC);
@@ -570,10 +570,10 @@ static void cancel_everywhere(void **state) {
     add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'c');
     int opened_fds = 0;
     if (when == 0) { /* resolving */
-      ioa_cc_start(&h.cc, T0, 1, 0, 0);
+      ioa__cc_start(&h.cc, T0, 1, 0, 0);
       drain(&h, 0);
     } else {
-      ioa_cc_start(&h.cc, T0, 0, 0, 0);
+      ioa__cc_start(&h.cc, T0, 0, 0, 0);
       drain(&h, 0);
     }
     if (when >= 1) { /* one attempt connecting */
@@ -587,11 +587,11 @@ static void cancel_everywhere(void **state) {
       opened_fds++;
     }
     if (when == 3) { /* a failure not yet reported (inside ioa_connect) */
-      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[0].slot, -ECONNREFUSED);
+      ioa__cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[0].slot, -ECONNREFUSED);
       drain(&h, IOA_CC_NO_CALLBACKS);
     }
     if (when == 4) { /* connected, completion not yet delivered */
-      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
+      ioa__cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
       drain(&h, IOA_CC_NO_CALLBACKS);
     }
     if (when == 5) { /* between OPEN and its result */
@@ -600,14 +600,14 @@ static void cancel_everywhere(void **state) {
       assert_int_equal(h.nopen, 3);
     }
     if (when == 6) { /* after completion: no-op */
-      ioa_cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
+      ioa__cc_connected(&h.cc, T0 + 260 * MSEC, h.opens[1].slot, 0);
       drain(&h, 0);
       assert_int_equal(h.ndone, 1);
     }
-    ioa_cc_cancel(&h.cc, T0 + 600 * MSEC);
+    ioa__cc_cancel(&h.cc, T0 + 600 * MSEC);
     drain(&h, 0);
     if (when == 5) {
-      ioa_cc_opened(&h.cc, T0 + 600 * MSEC, h.opens[2].slot, 55, IOA_SYSCALL_NONE, 0, 0);
+      ioa__cc_opened(&h.cc, T0 + 600 * MSEC, h.opens[2].slot, 55, IOA_SYSCALL_NONE, 0, 0);
       drain(&h, 0);
       opened_fds++;
     }
@@ -626,7 +626,7 @@ static void cancel_everywhere(void **state) {
       for (int j = i + 1; j < h.nclose; j++)
         assert_int_not_equal(h.closed[i], h.closed[j]);
     assert_int_equal(h.timer, 0);
-    ioa_cc_dispose(&h.cc);
+    ioa__cc_dispose(&h.cc);
   }
 }
 
@@ -636,7 +636,7 @@ static void race_slots_full_waits(void **state) {
   h_init(&h, 1, 10, 0, 0, 2);
   for (int i = 0; i < 4; i++)
     add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
-  ioa_cc_start(&h.cc, T0, 0, 0, 0);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
   h_tick(&h, T0 + 10 * MSEC);
@@ -646,17 +646,17 @@ static void race_slots_full_waits(void **state) {
   drain(&h, 0);
   assert_int_equal(h.nopen, 2); /* both slots busy */
   assert_int_equal(h.timer, 0);
-  ioa_cc_connected(&h.cc, T0 + 30 * MSEC, h.opens[0].slot, -ECONNREFUSED);
+  ioa__cc_connected(&h.cc, T0 + 30 * MSEC, h.opens[0].slot, -ECONNREFUSED);
   drain(&h, 0);
   assert_int_equal(h.nopen, 3);
   assert_int_equal(h.opens[2].slot, h.opens[0].slot);
-  ioa_cc_cancel(&h.cc, T0 + 40 * MSEC);
+  ioa__cc_cancel(&h.cc, T0 + 40 * MSEC);
   drain(&h, 0);
-  ioa_cc_opened(&h.cc, T0 + 40 * MSEC, h.opens[2].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  ioa__cc_opened(&h.cc, T0 + 40 * MSEC, h.opens[2].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
   assert_int_equal(h.nclose, 2);
-  ioa_cc_dispose(&h.cc);
+  ioa__cc_dispose(&h.cc);
 }
 
 /* Random event sequences over random configurations (fixed seed, bounded):
@@ -673,9 +673,9 @@ static unsigned rnd(unsigned n) {
 enum { FD_NONE, FD_OPEN, FD_CLOSED, FD_WON };
 
 typedef struct rig {
-  ioa_cc cc;
-  ioa_cc_slot slots[4];
-  ioa_cc_cand cands[64];
+  ioa__cc cc;
+  ioa__cc_slot slots[4];
+  ioa__cc_cand cands[64];
   ent peers[8], locals[2];
   uint8_t fd_state[4096];
   int next_fd, ndone, inflight_open;
@@ -685,8 +685,8 @@ typedef struct rig {
 
 static void rig_drain(rig *r, unsigned flags) {
   for (int guard = 0; guard < 200; guard++) {
-    ioa_cc_action a;
-    switch (ioa_cc_next(&r->cc, flags, &a)) {
+    ioa__cc_action a;
+    switch (ioa__cc_next(&r->cc, flags, &a)) {
     case IOA_CC_ACT_NONE:
     case IOA_CC_ACT_DEFER:
       return;
@@ -700,7 +700,7 @@ static void rig_drain(rig *r, unsigned flags) {
       ioa_syscall at = what == 0   ? IOA_SYSCALL_SOCKET
                        : what == 1 ? (rnd(2) ? IOA_SYSCALL_BIND : IOA_SYSCALL_CONNECT)
                                    : IOA_SYSCALL_NONE;
-      ioa_cc_opened(&r->cc, r->now, a.slot, fd, at, at ? -ECONNREFUSED : 0, what == 2);
+      ioa__cc_opened(&r->cc, r->now, a.slot, fd, at, at ? -ECONNREFUSED : 0, what == 2);
       break;
     }
     case IOA_CC_ACT_FAIL:
@@ -738,9 +738,9 @@ static void random_event_sequences_keep_invariants(void **state) {
     memset(&r, 0, sizeof r);
     r.next_fd = 3;
     r.now = T0;
-    ioa_cc_init(&r.cc, (int)rnd(2), rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
-    ioa_cc_set_slots(&r.cc, r.slots, (uint16_t)(1 + rnd(4)));
-    ioa_cc_set_cand_storage(&r.cc, r.cands, 64);
+    ioa__cc_init(&r.cc, (int)rnd(2), rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
+    ioa__cc_set_slots(&r.cc, r.slots, (uint16_t)(1 + rnd(4)));
+    ioa__cc_set_cand_storage(&r.cc, r.cands, 64);
     unsigned np = rnd(6), nl = rnd(3);
     for (unsigned i = 0; i < np; i++) {
       r.peers[i].meta.family = rnd(2) ? AF_INET : AF_INET6;
@@ -752,57 +752,57 @@ static void random_event_sequences_keep_invariants(void **state) {
     }
     int need_peers = (int)rnd(2), need_locals = nl && rnd(3) == 0;
     unsigned shown = need_peers ? 0 : np;
-    ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
-    ioa_cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)(need_locals ? 0 : nl));
-    ioa_cc_start(&r.cc, r.now, need_peers, need_locals, rnd(2) ? 500 : 0);
+    ioa__cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
+    ioa__cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)(need_locals ? 0 : nl));
+    ioa__cc_start(&r.cc, r.now, need_peers, need_locals, rnd(2) ? 500 : 0);
     for (int step = 0; step < 40; step++) {
       switch (rnd(7)) {
       case 0:
         r.now += rnd(200) * MSEC;
-        ioa_cc_tick(&r.cc, r.now);
+        ioa__cc_tick(&r.cc, r.now);
         break;
       case 1: /* a connecting slot finishes */
         for (unsigned i = 0; i < r.cc.nslots; i++)
           if (r.slots[i].state == IOA_CC_SLOT_CONNECTING && rnd(2)) {
-            ioa_cc_connected(&r.cc, r.now, i, rnd(3) ? -ECONNREFUSED : 0);
+            ioa__cc_connected(&r.cc, r.now, i, rnd(3) ? -ECONNREFUSED : 0);
             break;
           }
         break;
       case 2:
         if (need_peers && shown < np && rnd(2)) {
           shown++;
-          ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
-          ioa_cc_peers_partial(&r.cc, r.now, r.peers[shown - 1].meta.family);
+          ioa__cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)shown);
+          ioa__cc_peers_partial(&r.cc, r.now, r.peers[shown - 1].meta.family);
         } else if (need_peers) {
-          ioa_cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)np);
-          ioa_cc_resolved(&r.cc, r.now, 0, rnd(4) ? 0 : IOA_EAI_NONAME);
+          ioa__cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)np);
+          ioa__cc_resolved(&r.cc, r.now, 0, rnd(4) ? 0 : IOA_EAI_NONAME);
           need_peers = 0;
         }
         break;
       case 3:
         if (need_locals) {
-          ioa_cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)nl);
-          ioa_cc_resolved(&r.cc, r.now, 1, 0);
+          ioa__cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)nl);
+          ioa__cc_resolved(&r.cc, r.now, 1, 0);
           need_locals = 0;
         }
         break;
       case 4:
         if (rnd(8) == 0)
-          ioa_cc_cancel(&r.cc, r.now);
+          ioa__cc_cancel(&r.cc, r.now);
         break;
       default:
         break;
       }
       rig_drain(&r, rnd(3) == 0 ? IOA_CC_NO_CALLBACKS : rnd(4) == 0 ? IOA_CC_NO_OPEN : 0);
     }
-    ioa_cc_cancel(&r.cc, r.now);
+    ioa__cc_cancel(&r.cc, r.now);
     rig_drain(&r, 0);
     assert_int_equal(r.ndone, 1);
     for (int fd = 3; fd < r.next_fd; fd++)
       assert_true(r.fd_state[fd] == FD_CLOSED || r.fd_state[fd] == FD_WON);
     outcomes[r.outcome]++;
     fds += r.next_fd - 3;
-    ioa_cc_dispose(&r.cc);
+    ioa__cc_dispose(&r.cc);
   }
   print_message("# 3000 sequences: %d connected, %d failed, %d cancelled, %ld fds\n",
                 outcomes[0], outcomes[1], outcomes[2], fds);

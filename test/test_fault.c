@@ -92,7 +92,7 @@ static void note(run_stats *st, const char *fmt, ...) {
 
 /* A failure code seen by a scenario: fine if a fault fired, a bug if not. */
 static void saw_error(run_stats *st, const char *what, int err) {
-  if (!ioa_fault_fired()) {
+  if (!ioa__fault_fired()) {
     st->bad_error++;
     note(st, "%s failed with %s (%s) but no fault was injected", what, ioa_err_name(err),
          ioa_strerror(err));
@@ -168,10 +168,10 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
   int fd0 = ioa_test_fd_count();
   run_stats st;
   memset(&st, 0, sizeof st);
-  ioa_fault_arm_ex(IOA_FAULT_COUNT_ONLY, sc->mask, err, sc->flags);
+  ioa__fault_arm_ex(IOA_FAULT_COUNT_ONLY, sc->mask, err, sc->flags);
   sc->fn(&st);
-  unsigned long clean_calls = ioa_fault_calls();
-  ioa_fault_arm(0, 0, 0);
+  unsigned long clean_calls = ioa__fault_calls();
+  ioa__fault_arm(0, 0, 0);
   if (st.started == 0 || st.successes != st.started || st.completions != st.started || st.why[0])
     fail_msg("%s: the clean run did not succeed (started %d, completed %d, ok %d): %s", sc->name,
              st.started, st.completions, st.successes, st.why);
@@ -190,12 +190,12 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
       fail_msg("%s: more than %u failure points: runaway scenario", sc->name, SWEEP_MAX_POINTS);
     memset(&st, 0, sizeof st);
     fd0 = ioa_test_fd_count();
-    ioa_fault_arm_ex(n, sc->mask, err, sc->flags);
+    ioa__fault_arm_ex(n, sc->mask, err, sc->flags);
     sc->fn(&st);
-    int fired = ioa_fault_fired();
-    int op = ioa_fault_fired_op();
-    ioa_fault_arm(0, 0, 0);
-    const char *opname = op >= 0 ? ioa_fault_op_name((ioa_fault_op)op) : "none";
+    int fired = ioa__fault_fired();
+    int op = ioa__fault_fired_op();
+    ioa__fault_arm(0, 0, 0);
+    const char *opname = op >= 0 ? ioa__fault_op_name((ioa__fault_op)op) : "none";
     int fds = ioa_test_fd_count();
     if (st.duplicates || st.hung || st.bad_error || st.completions != st.started || fds != fd0)
       fail_msg("%s [%s] N=%lu (%s failed): started %d, completions %d, duplicates %d, "
@@ -223,7 +223,7 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
   for (int i = 0; i < IOA_FOP_COUNT_; i++)
     if (per_op[i] && used < sizeof ops)
       used += (size_t)snprintf(ops + used, sizeof ops - used, "%s%s=%lu", used ? "," : "",
-                               ioa_fault_op_name((ioa_fault_op)i), per_op[i]);
+                               ioa__fault_op_name((ioa__fault_op)i), per_op[i]);
   print_message("FAULT-SWEEP scenario=%s errno=%s points=%lu clean_calls=%lu ops=%s\n", sc->name,
                 mode, points, clean_calls, ops);
   return points;
@@ -469,33 +469,33 @@ static void test_loop_io(void **state) { sweep(&loop_scenarios[3]); }
 /* The injector itself: counting without failing, per-op errno, thread
  * filtering. */
 static void test_injector(void **state) {
-  ioa_fault_arm(IOA_FAULT_COUNT_ONLY, IOA_FAULT_ALL, 0);
+  ioa__fault_arm(IOA_FAULT_COUNT_ONLY, IOA_FAULT_ALL, 0);
   ioa_loop *loop;
   assert_int_equal(ioa_loop_new(&loop, NULL), 0);
-  assert_false(ioa_fault_fired());
-  assert_int_equal(ioa_fault_op_calls(IOA_FOP_MALLOC), 1);
-  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EPOLL_CREATE), 1);
-  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EVENTFD), 1);
-  assert_int_equal(ioa_fault_op_calls(IOA_FOP_EPOLL_CTL), 1);
-  assert_int_equal(ioa_fault_calls(), 4);
+  assert_false(ioa__fault_fired());
+  assert_int_equal(ioa__fault_op_calls(IOA_FOP_MALLOC), 1);
+  assert_int_equal(ioa__fault_op_calls(IOA_FOP_EPOLL_CREATE), 1);
+  assert_int_equal(ioa__fault_op_calls(IOA_FOP_EVENTFD), 1);
+  assert_int_equal(ioa__fault_op_calls(IOA_FOP_EPOLL_CTL), 1);
+  assert_int_equal(ioa__fault_calls(), 4);
   ioa_loop_free(loop);
 
   /* Per-op errno: eventfd fails with the chosen code. */
-  ioa_fault_set_errno(IOA_FOP_EVENTFD, ENFILE);
-  ioa_fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EVENTFD), 0);
+  ioa__fault_set_errno(IOA_FOP_EVENTFD, ENFILE);
+  ioa__fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EVENTFD), 0);
   assert_int_equal(ioa_loop_new(&loop, NULL), -ENFILE);
-  assert_true(ioa_fault_fired());
-  assert_int_equal(ioa_fault_fired_op(), IOA_FOP_EVENTFD);
-  ioa_fault_set_errno(IOA_FOP_EVENTFD, 0);
-  assert_int_equal(ioa_fault_errno(IOA_FOP_EVENTFD), EMFILE);
+  assert_true(ioa__fault_fired());
+  assert_int_equal(ioa__fault_fired_op(), IOA_FOP_EVENTFD);
+  ioa__fault_set_errno(IOA_FOP_EVENTFD, 0);
+  assert_int_equal(ioa__fault_errno(IOA_FOP_EVENTFD), EMFILE);
 
   /* An explicit errno wins over the per-op one. */
-  ioa_fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EPOLL_CREATE), EPERM);
+  ioa__fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EPOLL_CREATE), EPERM);
   assert_int_equal(ioa_loop_new(&loop, NULL), -EPERM);
 
   /* getaddrinfo: natural errno is an EAI value (negative), returned as is. */
-  assert_true(ioa_fault_errno(IOA_FOP_GETADDRINFO) < 0);
-  ioa_fault_arm(0, 0, 0);
+  assert_true(ioa__fault_errno(IOA_FOP_GETADDRINFO) < 0);
+  ioa__fault_arm(0, 0, 0);
 }
 
 #ifdef IOA_LAB_HAVE_CONNECT

@@ -998,7 +998,7 @@ static void test_fault_eai_system(void **state) {
   ioa_resolver *r = new_pool(loop, 1);
   /* fast path: the first getaddrinfo() fails with EAI_SYSTEM/EMFILE */
   outcome o = {0};
-  ioa_fault_arm(1, FAULT_BIT(IOA_FOP_GETADDRINFO), EMFILE);
+  ioa__fault_arm(1, FAULT_BIT(IOA_FOP_GETADDRINFO), EMFILE);
   assert_int_equal(start(r, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
   wait_for(loop, &o, 5000);
   assert_int_equal(o.status, IOA_EAI_SYSTEM);
@@ -1007,12 +1007,12 @@ static void test_fault_eai_system(void **state) {
   assert_non_null(strstr(o.message, strerror(EMFILE)));
   /* pool: the fast path's call is the 1st, the worker's the 2nd */
   outcome p = {0};
-  ioa_fault_arm(2, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
+  ioa__fault_arm(2, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &p, NULL), 0);
   wait_for(loop, &p, 5000);
   assert_int_equal(p.status, IOA_EAI_AGAIN);
   assert_string_equal(p.message, gai_strerror(EAI_AGAIN));
-  ioa_fault_arm(0, 0, 0);
+  ioa__fault_arm(0, 0, 0);
   ioa_resolver_free(r);
   drain(loop);
   ioa_loop_free(loop);
@@ -1022,9 +1022,9 @@ static void test_fault_no_thread(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 2);
   outcome o = {0};
-  ioa_fault_arm(1, FAULT_BIT(IOA_FOP_PTHREAD_CREATE), EAGAIN);
+  ioa__fault_arm(1, FAULT_BIT(IOA_FOP_PTHREAD_CREATE), EAGAIN);
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), -EAGAIN);
-  ioa_fault_arm(0, 0, 0);
+  ioa__fault_arm(0, 0, 0);
   assert_int_equal(ioa_loop_active(loop), 0);
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
   wait_for(loop, &o, 5000);
@@ -1055,12 +1055,12 @@ static void fault_sweep(ioa_resolver_backend backend, const char *host, int fami
     ioa_resolver *r = NULL;
     assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);
     outcome o = {0};
-    ioa_fault_arm(nth, mask, ENOMEM);
+    ioa__fault_arm(nth, mask, ENOMEM);
     int rc = start(r, host, "80", family, SOCK_STREAM, 0, 0, &o, NULL);
     if (rc == 0)
       ioa_test_run_until(loop, &o.calls, 5000);
-    int fired = ioa_fault_fired();
-    ioa_fault_arm(0, 0, 0);
+    int fired = ioa__fault_fired();
+    ioa__fault_arm(0, 0, 0);
     if (rc < 0)
       assert_int_equal(o.calls, 0);
     else

@@ -481,7 +481,7 @@ static void test_free_in_each_callback(void **state) {
 static void test_fault_sweep(void **state) {
   (void)state;
   static const struct {
-    ioa_fault_op op;
+    ioa__fault_op op;
     int err;
   } kinds[] = {{IOA_FOP_MALLOC, ENOMEM},     {IOA_FOP_RECVMSG, EIO},     {IOA_FOP_SENDMSG, EIO},
                {IOA_FOP_EPOLL_CTL, ENOMEM}, {IOA_FOP_GETSOCKOPT, EIO}, {IOA_FOP_FCNTL, EBADF}};
@@ -495,7 +495,7 @@ static void test_fault_sweep(void **state) {
       int fds[2] = {udp_bound(&addr[0]), udp_bound(&addr[1])};
       rx_ctx ctx[2] = {{.order_ok = 1, .want = 3}, {.order_ok = 1, .want = 3}};
       ioa_socket *so[2] = {NULL, NULL};
-      ioa_fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
+      ioa__fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
       for (int i = 0; i < 2; i++) {
         if (ioa_socket_new(loop, fds[i], i ? &(ioa_socket_options){.batch = 1} : NULL,
                            &so[i]) < 0) {
@@ -513,8 +513,8 @@ static void test_fault_sweep(void **state) {
           queued++;
       }
       (void)ioa_test_run_until(loop, &ctx[1].done, 300);
-      int fired = ioa_fault_fired();
-      ioa_fault_arm(0, 0, 0);
+      int fired = ioa__fault_fired();
+      ioa__fault_arm(0, 0, 0);
       assert_true(ctx[1].packets <= queued);
       if (!fired) {
         assert_int_equal(ctx[1].packets, 3);

@@ -1172,7 +1172,7 @@ static void fault_zc_free(void *buf, void *data) {
 static void test_fault_sweep(void **state) {
   (void)state;
   static const struct {
-    ioa_fault_op op;
+    ioa__fault_op op;
     int err;
   } kinds[] = {{IOA_FOP_MALLOC, ENOMEM}, {IOA_FOP_READ, EIO},     {IOA_FOP_WRITEV, EIO},
                {IOA_FOP_EPOLL_CTL, ENOMEM}, {IOA_FOP_SHUTDOWN, EIO}, {IOA_FOP_FCNTL, EBADF}};
@@ -1189,7 +1189,7 @@ static void test_fault_sweep(void **state) {
       int all_closed = 0, zc_freed = 0, zc_queued = 0;
       fault_side side[2] = {{.all_closed = &all_closed}, {.all_closed = &all_closed}};
       ioa_stream *st[2] = {NULL, NULL};
-      ioa_fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
+      ioa__fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
       ioa_stream_callbacks cbs = {.on_read = fault_read, .on_error = fault_error,
                                   .on_closed = fault_closed};
       for (int i = 0; i < 2; i++) {
@@ -1214,8 +1214,8 @@ static void test_fault_sweep(void **state) {
       int both = 0;
       for (int i = 0; i < 200 && all_closed < 2; i++)
         (void)ioa_test_run_until(loop, &both, 10);
-      int fired = ioa_fault_fired();
-      ioa_fault_arm(0, 0, 0);
+      int fired = ioa__fault_fired();
+      ioa__fault_arm(0, 0, 0);
       for (int i = 0; i < 2; i++) {
         assert_true(side[i].errors <= 1);
         assert_true(side[i].closed <= 1);

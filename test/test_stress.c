@@ -204,8 +204,8 @@ static void run_round(stress *s, unsigned round) {
   if (s->chaos && !s->emfile) {
     /* One call in IOA_STRESS_CHAOS (default 50) of every kind fails with its natural errno (ENOMEM,
      * EMFILE, EINTR, EAI_AGAIN...), on every thread. */
-    ioa_fault_seed(s->rng);
-    ioa_fault_arm_ex(env_size("IOA_STRESS_CHAOS", 50), IOA_FAULT_ALL, 0, IOA_FAULT_RANDOM);
+    ioa__fault_seed(s->rng);
+    ioa__fault_arm_ex(env_size("IOA_STRESS_CHAOS", 50), IOA_FAULT_ALL, 0, IOA_FAULT_RANDOM);
   }
 #endif
   s->remaining = s->n;
@@ -309,8 +309,8 @@ static void run_round(stress *s, unsigned round) {
   uint64_t t_done = now_ms();
   unsigned long injected = 0;
 #ifdef IOA_FAULT_INJECTION
-  injected = ioa_fault_fires();
-  ioa_fault_arm(0, 0, 0);
+  injected = ioa__fault_fires();
+  ioa__fault_arm(0, 0, 0);
 #endif
   size_t never = 0;
   for (size_t i = 0; i < s->n; i++)
