@@ -247,7 +247,7 @@ static void ioa_start(void) {
 
 __attribute__((noinline)) void run_ioa(void);
 __attribute__((noinline)) void run_ioa(void) {
-  if (ioa_loop_new(&ioa_lp, NULL) < 0)
+  if (ioa_loop_new(NULL, &ioa_lp) < 0)
     die("ioa_loop_new");
   ioa_connect_params_init(&ioa_params);
   ioa_params.addr = &g_addr;
@@ -432,7 +432,7 @@ static void footprint(long m, int json) {
     fprintf(stderr, "bench_connect: could not fill the listener's queue\n");
     exit(1);
   }
-  if (ioa_loop_new(&ioa_lp, NULL) < 0)
+  if (ioa_loop_new(NULL, &ioa_lp) < 0)
     die("ioa_loop_new");
   ioa_connect_params_init(&ioa_params);
   ioa_params.addr = &g_addr;

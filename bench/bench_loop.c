@@ -59,7 +59,7 @@ static void ioa_timer_fire(ioa_timer *t, void *data) {
 static double ioa_timers(long events) {
   static ioa_timer timers[TIMERS];
   ioa_loop *loop;
-  check(ioa_loop_new(&loop, NULL), "ioa_loop_new");
+  check(ioa_loop_new(NULL, &loop), "ioa_loop_new");
   counter c = {0, events};
   for (int i = 0; i < TIMERS; i++) {
     ioa_timer_init(loop, &timers[i], ioa_timer_fire, &c);
@@ -84,7 +84,7 @@ static void ioa_defer_fire(ioa_defer *d, void *data) {
 static double ioa_defers(long events, int batch) {
   static ioa_defer defers[DEFERS];
   ioa_loop *loop;
-  check(ioa_loop_new(&loop, NULL), "ioa_loop_new");
+  check(ioa_loop_new(NULL, &loop), "ioa_loop_new");
   counter c = {0, events};
   for (int i = 0; i < batch; i++) {
     ioa_defer_init(loop, &defers[i], ioa_defer_fire, &c);
@@ -128,7 +128,7 @@ static void ioa_fd_ready(ioa_io *io, unsigned revents, void *data) {
 
 static double ioa_fd(long events) {
   ioa_loop *loop;
-  check(ioa_loop_new(&loop, NULL), "ioa_loop_new");
+  check(ioa_loop_new(NULL, &loop), "ioa_loop_new");
   fd_state s = {{0, events}, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
   if (s.fd < 0)
     bench_fail("bench_loop", "eventfd", errno);

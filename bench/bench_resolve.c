@@ -64,6 +64,9 @@ static void ioa_cb(ioa_resolve_req *req, const ioa_resolve_result *res, void *da
 
 static void ioa_start_one(ioa_ctx *c) {
   ioa_resolve_params p = {
+      .struct_size = sizeof(ioa_resolve_params),
+      .host_len = IOA_NUL_TERMINATED,
+      .service_len = IOA_NUL_TERMINATED,
       .host = c->run->host,
       .service = "80",
       .hints = {.family = AF_INET, .socktype = SOCK_STREAM},
@@ -79,9 +82,9 @@ static void ioa_start_one(ioa_ctx *c) {
 
 static double bench_ioa(ioa_resolver_backend backend, const char *servers, run *rn) {
   ioa_loop *loop;
-  if (ioa_loop_new(&loop, NULL) != 0)
+  if (ioa_loop_new(NULL, &loop) != 0)
     return -1;
-  ioa_resolver_options o = {.backend = backend, .max_threads = 4, .servers = servers};
+  ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = backend, .max_threads = 4, .servers = servers};
   ioa_ctx c = {.run = rn};
   if (ioa_resolver_new(loop, &o, &c.r) != 0) {
     ioa_loop_free(loop);

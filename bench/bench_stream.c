@@ -190,11 +190,11 @@ static void on_closed(ioa_stream *s, void *data) {
 
 static void *stream_thread(void *arg) {
   stream_job *j = arg;
-  if (ioa_loop_new(&j->loop, NULL) < 0 || ioa_stream_new(j->loop, j->fd, NULL, &j->s) < 0) {
+  if (ioa_loop_new(NULL, &j->loop) < 0 || ioa_stream_new(j->loop, j->fd, NULL, &j->s) < 0) {
     fprintf(stderr, "bench_stream: setup failed\n");
     exit(1);
   }
-  ioa_stream_callbacks cbs = {.on_error = on_error, .on_closed = on_closed};
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_error = on_error, .on_closed = on_closed};
   if (j->writer)
     cbs.on_drain = on_drain;
   else

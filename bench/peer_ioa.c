@@ -189,12 +189,12 @@ int main(int argc, char **argv) {
   char text[300];
   int numeric = strchr(p.a.host, ':') != NULL;
   snprintf(text, sizeof text, numeric ? "[%s]:%s" : "%s:%s", p.a.host, p.a.port);
-  numeric = ioa_addr_parse(&p.addr, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL) == 0;
+  numeric = ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &p.addr, NULL) == 0;
   static const char *const names[2][2] = {{"ioasync", "ioasync-cache"},
                                           {"ioasync-cares", "ioasync-cares-cache"}};
   p.name = seq ? "ioasync-seq" : names[cares && !numeric][cache_ms > 0 && !numeric];
 
-  int rc = ioa_loop_new(&p.loop, NULL);
+  int rc = ioa_loop_new(NULL, &p.loop);
   if (rc < 0) {
     fprintf(stderr, "%s: ioa_loop_new: %s\n", p.name, ioa_strerror(rc));
     return 1;
@@ -217,7 +217,7 @@ int main(int argc, char **argv) {
                         "namespace)\n", p.name);
         return 1;
       }
-      ioa_resolver_options o = {.backend = cares ? IOA_RESOLVER_CARES : IOA_RESOLVER_GETADDRINFO,
+      ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = cares ? IOA_RESOLVER_CARES : IOA_RESOLVER_GETADDRINFO,
                                 .cache_ttl_ms = (unsigned)cache_ms};
       rc = ioa_resolver_new(p.loop, &o, &p.resolver);
       if (rc < 0) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* connect_local: the seed's synopsis in C, against servers on this machine.
+/* connect_local: IO::Async::Connector's synopsis in C, against servers on this machine.
  *
  * It starts an echo listener on 127.0.0.1, then asks ioasync to connect to
  * "localhost" at that port and, separately, to an address list whose first
@@ -59,7 +59,7 @@ static void on_accept(ioa_io *io, unsigned revents, void *data) {
     close(c);
     return;
   }
-  ioa_stream_callbacks cbs = {.on_read = echo_read, .on_closed = echo_closed};
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = echo_read, .on_closed = echo_closed};
   ioa_stream_set_callbacks(s, &cbs, NULL);
 }
 
@@ -90,7 +90,7 @@ static void on_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer,
   (void)req;
   ioa_addr_format(peer, addr, sizeof addr);
   printf("[%s] connected to %s\n", cl->label, addr);
-  ioa_stream_callbacks cbs = {.on_read = on_read};
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = on_read};
   ioa_stream_set_callbacks(s, &cbs, cl);
   char line[64];
   snprintf(line, sizeof line, "hello from %s\n", cl->label);
@@ -128,7 +128,7 @@ static int listen_loopback(int *port) {
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   ioa_loop *loop;
-  if (ioa_loop_new(&loop, NULL) < 0)
+  if (ioa_loop_new(NULL, &loop) < 0)
     return 1;
 
   struct echo_server srv;
@@ -138,7 +138,7 @@ int main(void) {
   ioa_io_start(&srv.io, IOA_READ);
   printf("echo server listening on 127.0.0.1:%d\n", port);
 
-  /* 1. Resolving mode, as the seed's synopsis: host + service + socktype. */
+  /* 1. Resolving mode, as IO::Async::Connector's synopsis: host + service + socktype. */
   char service[16];
   snprintf(service, sizeof service, "%d", port);
   struct client by_name = {loop, "localhost", 0};
@@ -162,8 +162,8 @@ int main(void) {
   char text[64];
   int closed = port == 65535 ? port - 1 : port + 1; /* nothing listens there */
   snprintf(text, sizeof text, "127.0.0.1:%d", closed);
-  if (ioa_addr_parse(&addrs[0], text, (size_t)-1, 0, SOCK_STREAM, 0, &err) < 0 ||
-      ioa_addr_inet(&addrs[1], "127.0.0.1", port, SOCK_STREAM, 0, &err) < 0) {
+  if (ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &addrs[0], &err) < 0 ||
+      ioa_addr_inet("127.0.0.1", port, SOCK_STREAM, 0, &addrs[1], &err) < 0) {
     fprintf(stderr, "address: %s\n", err.message);
     return 1;
   }

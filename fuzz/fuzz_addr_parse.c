@@ -50,7 +50,7 @@ static void check_round_trip(const ioa_addr *a) {
   if (want.family == AF_INET6) /* the text carries no flowinfo */
     ((struct sockaddr_in6 *)&want.addr)->sin6_flowinfo = 0;
   ioa_errinfo err;
-  int r = ioa_addr_parse(&b, t1, (size_t)n, 0, a->socktype, a->protocol, &err);
+  int r = ioa_addr_parse(t1, (size_t)n, 0, a->socktype, a->protocol, &b, &err);
   if (r != 0)
     fprintf(stderr, "re-parse of '%s' failed: %s\n", t1, err.message);
   CHECK(r == 0);
@@ -69,7 +69,7 @@ static void fuzz_parse(uint8_t mode, const char *text, size_t len) {
   int protocol = (mode & 0x10) ? 6 : 0;
   ioa_addr a;
   ioa_errinfo err;
-  int r = ioa_addr_parse(&a, text, len, flags, socktype, protocol, &err);
+  int r = ioa_addr_parse(text, len, flags, socktype, protocol, &a, &err);
   if (r != 0) {
     check_failure(r, &err);
     return;
@@ -102,7 +102,7 @@ static void fuzz_keys(const char *payload, size_t len) {
   kv[n] = NULL;
   ioa_addr a;
   ioa_errinfo err;
-  int r = ioa_addr_from_keys(&a, kv, &err);
+  int r = ioa_addr_from_keys(kv, &a, &err);
   if (r != 0)
     check_failure(r, &err);
   else
@@ -116,7 +116,7 @@ static void fuzz_raw(const uint8_t *payload, size_t len) {
   memcpy(&ss, payload, len < sizeof ss ? len : sizeof ss);
   ioa_addr a;
   socklen_t sl = len > 1024 ? 1024 : (socklen_t)len;
-  if (ioa_addr_from_sockaddr(&a, (const struct sockaddr *)&ss, sl, 0, 0) == 0) {
+  if (ioa_addr_from_sockaddr((const struct sockaddr *)&ss, sl, 0, 0, &a) == 0) {
     char t[IOA_ADDR_STRLEN];
     int n = ioa_addr_format(&a, t, sizeof t);
     CHECK(n >= 0 || n == IOA_EADDRNUL);
@@ -125,7 +125,7 @@ static void fuzz_raw(const uint8_t *payload, size_t len) {
   }
 
   ioa_errinfo err;
-  int r = ioa_addr_unix(&a, (const char *)payload, len, SOCK_STREAM, &err);
+  int r = ioa_addr_unix((const char *)payload, len, SOCK_STREAM, &a, &err);
   if (r != 0)
     check_failure(r, &err);
   else

@@ -86,8 +86,8 @@ static int read_record(in_t *in, ent *e) {
   uint8_t *copy = malloc(len ? len : 1);
   memcpy(copy, raw, len);
   memset(&e->addr, 0, sizeof e->addr);
-  int r = ioa_addr_from_sockaddr(&e->addr, (const struct sockaddr *)(const void *)copy,
-                                 (socklen_t)len, st, pr);
+  int r = ioa_addr_from_sockaddr((const struct sockaddr *)(const void *)copy,
+                                 (socklen_t)len, st, pr, &e->addr);
   free(copy);
   if (r < 0)
     return 0;

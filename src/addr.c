@@ -414,7 +414,7 @@ const char *ioa_socktype_name(int socktype) {
 
 /* ---- building from fields ---- */
 
-int ioa_addr_inet(ioa_addr *out, const char *ip, int port, int socktype, int protocol,
+int ioa_addr_inet(const char *ip, int port, int socktype, int protocol, ioa_addr *out,
                   ioa_errinfo *err) {
   int r;
   clear_err(err);
@@ -430,8 +430,8 @@ int ioa_addr_inet(ioa_addr *out, const char *ip, int port, int socktype, int pro
   return 0;
 }
 
-int ioa_addr_inet6(ioa_addr *out, const char *ip, int port, const char *scope, uint32_t flowinfo,
-                   int socktype, int protocol, ioa_errinfo *err) {
+int ioa_addr_inet6(const char *ip, int port, const char *scope, uint32_t flowinfo, int socktype,
+                   int protocol, ioa_addr *out, ioa_errinfo *err) {
   int r;
   clear_err(err);
   if (!out || !ip)
@@ -457,14 +457,14 @@ int ioa_addr_inet6(ioa_addr *out, const char *ip, int port, const char *scope, u
   return 0;
 }
 
-int ioa_addr_unix(ioa_addr *out, const char *path, size_t len, int socktype, ioa_errinfo *err) {
+int ioa_addr_unix(const char *path, size_t len, int socktype, ioa_addr *out, ioa_errinfo *err) {
   int r;
   clear_err(err);
   if (!out || !path)
     return fail(err, IOA_EBADPARAM, "ioa_addr_unix: NULL %s", out ? "path" : "out");
   if ((r = check_socktype(socktype, err)))
     return r;
-  if (len == (size_t)-1)
+  if (len == IOA_NUL_TERMINATED)
     len = strlen(path);
   return make_unix(out, path, len, socktype, err);
 }
@@ -534,7 +534,7 @@ static int unrecognised_keys(const char *const *kv, int family, unsigned allowed
   return IOA_EADDRUNKNOWNKEY;
 }
 
-int ioa_addr_from_keys(ioa_addr *out, const char *const *kv, ioa_errinfo *err) {
+int ioa_addr_from_keys(const char *const *kv, ioa_addr *out, ioa_errinfo *err) {
   const char *val[K_COUNT_] = {0};
   int unknown = 0, r;
   clear_err(err);
@@ -616,7 +616,7 @@ int ioa_addr_from_keys(ioa_addr *out, const char *const *kv, ioa_errinfo *err) {
                   QS(f), (uint32_t)UINT32_MAX);
   }
   ioa_addr tmp;
-  if ((r = ioa_addr_inet6(&tmp, val[K_IP], port, val[K_SCOPEID], flowinfo, socktype, protocol,
+  if ((r = ioa_addr_inet6(val[K_IP], port, val[K_SCOPEID], flowinfo, socktype, protocol, &tmp,
                           err)))
     return r;
   *out = tmp;
@@ -625,8 +625,8 @@ int ioa_addr_from_keys(ioa_addr *out, const char *const *kv, ioa_errinfo *err) {
 
 /* ---- raw sockaddr ---- */
 
-int ioa_addr_from_sockaddr(ioa_addr *out, const struct sockaddr *sa, socklen_t len, int socktype,
-                           int protocol) {
+int ioa_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, int socktype, int protocol,
+                           ioa_addr *out) {
   if (!out || !sa)
     return IOA_EBADPARAM;
   if (socktype < 0 || socktype > SOCKTYPE_MAX)
@@ -745,15 +745,15 @@ static int parse_bracketed(ioa_addr *out, const char *s, size_t n, unsigned flag
   return 0;
 }
 
-int ioa_addr_parse(ioa_addr *out, const char *text, size_t len, unsigned flags, int socktype,
-                   int protocol, ioa_errinfo *err) {
+int ioa_addr_parse(const char *text, size_t len, unsigned flags, int socktype, int protocol,
+                   ioa_addr *out, ioa_errinfo *err) {
   int r;
   clear_err(err);
   if (!out || !text)
     return fail(err, IOA_EBADPARAM, "ioa_addr_parse: NULL %s", out ? "text" : "out");
   if ((r = check_socktype(socktype, err)) || (r = check_protocol(protocol, err)))
     return r;
-  if (len == (size_t)-1)
+  if (len == IOA_NUL_TERMINATED)
     len = strlen(text);
   if (len == 0)
     return fail(err, IOA_EADDREMPTY, "Address is empty");
@@ -927,7 +927,7 @@ int ioa_addr_is_unspecified(const ioa_addr *a) {
   return 0;
 }
 
-void ioa_addr_for_peer(ioa_addr *out, const ioa_addr *in) {
+void ioa_addr_for_peer(const ioa_addr *in, ioa_addr *out) {
   if (!out || !in)
     return;
   ioa_addr tmp = *in;

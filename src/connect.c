@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "abi.h"
 #include "alloc.h"
 #include "connect_core.h"
 #include "loop_internal.h"
@@ -104,11 +105,12 @@ const char *ioa_syscall_name(ioa_syscall s) {
   }
 }
 
-void ioa_connect_params_init(ioa_connect_params *p) {
-  memset(p, 0, sizeof *p);
-  p->family = AF_UNSPEC;
-  p->socktype = IOA_HINT_UNSET;
-  p->protocol = IOA_HINT_UNSET;
+void ioa_connect_params_init_size(ioa_connect_params *p, size_t size) {
+  static const ioa_connect_params defaults = {.struct_size = sizeof defaults,
+                                              .family = AF_UNSPEC,
+                                              .socktype = IOA_HINT_UNSET,
+                                              .protocol = IOA_HINT_UNSET};
+  IOA__INIT(p, size, &defaults);
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -186,7 +188,7 @@ static ioa_io *slot_io(ioa_connect_req *req, unsigned slot) {
 
 static void warn(ioa_connect_req *req, ioa_warn_cb cb, void *data, const char *msg) {
   if (cb)
-    cb(data, msg);
+    cb(msg, data);
   else
     ioa_loop_warn(req->loop, "%s", msg);
 }
@@ -787,7 +789,7 @@ static void local_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void 
 static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
                         const char *service, const ioa_resolve_hints *hints, unsigned timeout_ms) {
   ioa_resolve_params rp;
-  memset(&rp, 0, sizeof rp);
+  ioa_resolve_params_init(&rp);
   rp.host = host;
   rp.service = service;
   rp.hints = *hints;
@@ -915,7 +917,14 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   if (out)
     *out = NULL;
   if (!loop || !p)
-    return -EINVAL;
+    return IOA_EBADPARAM;
+  ioa_connect_params copy;
+  if (p->struct_size != sizeof *p) { /* another header's layout */
+    ioa_connect_params_init(&copy);
+    if (IOA__IMPORT(&copy, p) < 0)
+      return IOA_EBADPARAM;
+    p = &copy;
+  }
   if ((p->on_connected != NULL) + (p->on_stream != NULL) + (p->on_socket != NULL) != 1 ||
       !p->on_connect_error || (unsigned)p->mode > IOA_CONNECT_RACE ||
       (p->attempt_delay_ms && p->attempt_delay_ms - 10u > 1990u) ||
@@ -945,7 +954,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   const ioa_addr *locals = p->local_addrs ? p->local_addrs : p->local_addr;
   size_t nlocals = p->local_addrs ? p->nlocal : p->local_addr ? 1 : 0;
   if (resolving)
-    npeers = 0; /* the seed: addrs are ignored when resolving */
+    npeers = 0; /* IO::Async: addrs are ignored when resolving */
   if (res_local)
     nlocals = 0;
   if (!resolving && npeers == 0)
@@ -1026,6 +1035,9 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   } else {
     ioa__cc_set_slots(cc, &req->slot0, 1);
   }
+  /* Every watcher is initialised (fd -1) before anything can stop it. */
+  for (size_t i = 0; i < nslots; i++)
+    ioa_io_init(loop, slot_io(req, (unsigned)i), -1, io_cb, req);
   for (size_t i = 0; i < npeers; i++)
     entry_store(mem + o_peers + i * pstride, &peers[i], socktype_of(&peers[i], st_hint));
   for (size_t i = 0; i < nlocals; i++)
@@ -1043,7 +1055,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
     now = ioa_loop_update_time(loop);
   }
 
-  /* The seed's warning: a getaddrinfo lookup without socktype or protocol
+  /* IO::Async's warning: a getaddrinfo lookup without socktype or protocol
    * hints (an explicit socktype 0 says "none in particular" and is quiet). */
   ioa_warn_cb wcb = p->on_warning;
   if ((resolving || res_local) && socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET)

@@ -6,8 +6,10 @@
 #include <netdb.h>
 #include <string.h>
 
-/* glibc >= 2.32 gives thread-safe, non-localised name and description
- * lookups; older C libraries fall back to a short list. */
+/* Messages and names of errno values come from the C library: glibc >= 2.32
+ * has thread-safe, non-localised lookups for both (strerrordesc_np,
+ * strerrorname_np).  Another C library gives its strerror() text and no
+ * symbolic name. */
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 #define IOA_HAVE_STRERRORNAME_NP 1
 #endif
@@ -56,6 +58,19 @@ int ioa_err_to_gai(int err) {
 
 int ioa_err_is_resolver(int err) { return ioa_err_to_gai(err) != 0; }
 
+int ioa_err_is_input(int err) {
+  switch (err) {
+#define XX(name, off, msg) case name:
+    IOA_ADDR_ERRORS(XX)
+#undef XX
+  case IOA_EHOSTNAME:
+  case IOA_EBADPARAM:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 static const char *own_message(int err) {
   switch (err) {
 #define XX(name, off, msg)                                                     \
@@ -93,14 +108,7 @@ const char *ioa_strerror(int err) {
     if (d)
       return d;
 #else
-    switch (-err) {
-    case ECONNREFUSED: return "Connection refused";
-    case ETIMEDOUT: return "Connection timed out";
-    case ECANCELED: return "Operation canceled";
-    case ENOMEM: return "Cannot allocate memory";
-    case EINVAL: return "Invalid argument";
-    default: break;
-    }
+    return strerror(-err);
 #endif
   }
   return "Unknown error";
@@ -128,15 +136,6 @@ const char *ioa_err_name(int err) {
     const char *n = strerrorname_np(-err);
     if (n)
       return n;
-#else
-    switch (-err) {
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case ECANCELED: return "ECANCELED";
-    case ENOMEM: return "ENOMEM";
-    case EINVAL: return "EINVAL";
-    default: break;
-    }
 #endif
   }
   return "UNKNOWN";

@@ -4,6 +4,7 @@
  * ioa_loop_backend. */
 #include "ioasync/loop.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "alloc.h"
 #include "loop_internal.h"
 #include "sys.h"
@@ -82,7 +84,21 @@ uint64_t ioa_loop_update_time(ioa_loop *loop) { return loop->now = mono_ns(); }
 
 /* ---------------------------------------------------------------- lifetime */
 
-static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
+void ioa_loop_options_init_size(ioa_loop_options *o, size_t size) {
+  static const ioa_loop_options defaults = {sizeof defaults, NULL, NULL};
+  IOA__INIT(o, size, &defaults);
+}
+
+void ioa_loop_backend_init_size(ioa_loop_backend *b, size_t size) {
+  static const ioa_loop_backend defaults = {.struct_size = sizeof defaults};
+  IOA__INIT(b, size, &defaults);
+}
+
+static int loop_init_common(const ioa_loop_options *opts, ioa_loop **out) {
+  ioa_loop_options o;
+  ioa_loop_options_init(&o);
+  if (!out || (opts && IOA__IMPORT(&o, opts) < 0))
+    return IOA_EBADPARAM;
   ioa_loop *loop = ioa__calloc(1, sizeof *loop);
   if (!loop)
     return -ENOMEM;
@@ -90,10 +106,8 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
   loop->wakefd = -1;
   loop->backend_timeout_ms = -1;
   loop->defers.next_ = loop->defers.prev_ = &loop->defers;
-  if (opts) {
-    loop->warn_cb = opts->on_warning;
-    loop->warn_data = opts->warning_data;
-  }
+  loop->warn_cb = o.on_warning;
+  loop->warn_data = o.warning_data;
   int e = pthread_mutex_init(&loop->post_lock, NULL);
   if (e) {
     ioa__free(loop);
@@ -106,9 +120,11 @@ static int loop_init_common(ioa_loop **out, const ioa_loop_options *opts) {
   return 0;
 }
 
-int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts) {
+int ioa_loop_new(const ioa_loop_options *opts, ioa_loop **out) {
+  if (!out)
+    return IOA_EBADPARAM;
   ioa_loop *loop = NULL;
-  int r = loop_init_common(&loop, opts);
+  int r = loop_init_common(opts, &loop);
   if (r < 0)
     return r;
   loop->native = 1;
@@ -132,15 +148,18 @@ fail:
   return r;
 }
 
-int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
-                              const ioa_loop_backend *backend) {
-  if (!backend || !backend->io_update || !backend->timer_update || !backend->wakeup)
-    return -EINVAL;
+int ioa_loop_new_with_backend(const ioa_loop_options *opts, const ioa_loop_backend *backend,
+                              ioa_loop **out) {
+  ioa_loop_backend be;
+  ioa_loop_backend_init(&be);
+  if (!out || !backend || IOA__IMPORT(&be, backend) < 0 || !be.io_update || !be.timer_update ||
+      !be.wakeup)
+    return IOA_EBADPARAM;
   ioa_loop *loop = NULL;
-  int r = loop_init_common(&loop, opts);
+  int r = loop_init_common(opts, &loop);
   if (r < 0)
     return r;
-  loop->backend = *backend;
+  loop->backend = be;
   *out = loop;
   return 0;
 }
@@ -215,20 +234,23 @@ void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data) {
   loop->warn_data = data;
 }
 
-void ioa__loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data) {
-  *cb = loop->warn_cb;
-  *data = loop->warn_data;
+void ioa_warn_discard(const char *message, void *data) {
+  (void)message;
+  (void)data;
 }
 
 void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) {
-  if (!loop->warn_cb)
-    return;
+  if (loop->warn_cb == ioa_warn_discard)
+    return; /* silenced: not even the formatting */
   char buf[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  loop->warn_cb(loop->warn_data, buf);
+  if (loop->warn_cb)
+    loop->warn_cb(buf, loop->warn_data);
+  else
+    fprintf(stderr, "ioasync: warning: %s\n", buf); /* IO::Async warns on stderr too */
 }
 
 static void backend_resched(ioa_loop *loop);
@@ -322,7 +344,12 @@ static uint32_t to_epoll(unsigned ev) {
 #define IO_ONESHOT (1u << 8)
 #define IO_FIRED (1u << 9)
 
+/* A handle's loop pointer is set by its _init function: a zero-filled handle
+ * (never initialised) would otherwise look idle or, for a timer, active. */
+#define ASSERT_INITIALISED(h) assert((h)->loop_ != NULL && "handle used before its _init()")
+
 static int io_start(ioa_io *io, unsigned events, int oneshot) {
+  ASSERT_INITIALISED(io);
   events &= IO_EVENTS;
   if (events == 0) {
     ioa_io_stop(io);
@@ -381,6 +408,7 @@ int ioa_io_start(ioa_io *io, unsigned events) { return io_start(io, events, 0); 
 int ioa__io_start_oneshot(ioa_io *io, unsigned events) { return io_start(io, events, 1); }
 
 void ioa_io_stop(ioa_io *io) {
+  ASSERT_INITIALISED(io);
   if (!io->active_)
     return;
   ioa_loop *loop = io->loop_;
@@ -407,7 +435,10 @@ void ioa_io_stop(ioa_io *io) {
   backend_resched(loop);
 }
 
-int ioa_io_active(const ioa_io *io) { return io->active_; }
+int ioa_io_active(const ioa_io *io) {
+  ASSERT_INITIALISED(io);
+  return io->active_;
+}
 int ioa_io_fd(const ioa_io *io) { return io->fd_; }
 
 static void dispatch_io(ioa_loop *loop, int fd, uint32_t gen, unsigned revents, int check_gen) {
@@ -493,6 +524,7 @@ void ioa_timer_init(ioa_loop *loop, ioa_timer *t, ioa_timer_cb cb, void *data) {
 }
 
 int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns) {
+  ASSERT_INITIALISED(t);
   ioa_loop *loop = t->loop_;
   if (t->heap_idx_ != SIZE_MAX)
     heap_remove(loop, t);
@@ -515,17 +547,22 @@ int ioa_timer_start_at(ioa_timer *t, uint64_t deadline_ns, uint64_t repeat_ns) {
 }
 
 int ioa_timer_start(ioa_timer *t, uint64_t timeout_ns, uint64_t repeat_ns) {
+  ASSERT_INITIALISED(t);
   return ioa_timer_start_at(t, add_sat(t->loop_->now, timeout_ns), repeat_ns);
 }
 
 void ioa_timer_stop(ioa_timer *t) {
+  ASSERT_INITIALISED(t);
   if (t->heap_idx_ == SIZE_MAX)
     return;
   heap_remove(t->loop_, t);
   backend_resched(t->loop_);
 }
 
-int ioa_timer_active(const ioa_timer *t) { return t->heap_idx_ != SIZE_MAX; }
+int ioa_timer_active(const ioa_timer *t) {
+  ASSERT_INITIALISED(t);
+  return t->heap_idx_ != SIZE_MAX;
+}
 
 static void run_timers(ioa_loop *loop) {
   uint64_t now = loop->now;
@@ -558,6 +595,7 @@ void ioa_defer_init(ioa_loop *loop, ioa_defer *d, ioa_defer_cb cb, void *data) {
 }
 
 void ioa_defer_start(ioa_defer *d) {
+  ASSERT_INITIALISED(d);
   if (d->active_)
     return;
   ioa_loop *loop = d->loop_;
@@ -571,6 +609,7 @@ void ioa_defer_start(ioa_defer *d) {
 }
 
 void ioa_defer_stop(ioa_defer *d) {
+  ASSERT_INITIALISED(d);
   if (!d->active_)
     return;
   d->prev_->next_ = d->next_;
@@ -580,7 +619,10 @@ void ioa_defer_stop(ioa_defer *d) {
   d->loop_->active_defer--;
 }
 
-int ioa_defer_active(const ioa_defer *d) { return d->active_; }
+int ioa_defer_active(const ioa_defer *d) {
+  ASSERT_INITIALISED(d);
+  return d->active_;
+}
 
 /* Run the defers queued so far; ones queued by these callbacks wait for the
  * next iteration, so a defer that re-queues itself cannot starve I/O. */

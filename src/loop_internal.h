@@ -10,9 +10,6 @@
 void *ioa__loop_default_resolver(ioa_loop *loop);
 void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *));
 
-/* The loop's warning hook, for objects that fall back to it. */
-void ioa__loop_warning_hook(ioa_loop *loop, ioa_warn_cb *cb, void **data);
-
 /* Like ioa_io_start(), for a watcher that waits for one event (a connect's
  * completion): on the epoll loop the registration is EPOLLONESHOT, so once
  * that event was dispatched, ioa_io_stop() needs no syscall (the disarmed

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abi.h"
 #include "addr_internal.h"
 #include "alloc.h"
 #include "ioasync/error.h"
@@ -581,12 +582,26 @@ static void pool_shutdown(ioa_resolver *r, int loop_dying) {
 
 int ioa_resolver_have_cares(void) { return IOA_HAVE_CARES; }
 
-int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts, ioa_resolver **out) {
-  if (!loop || !out)
+void ioa_resolver_options_init_size(ioa_resolver_options *o, size_t size) {
+  static const ioa_resolver_options defaults = {.struct_size = sizeof defaults,
+                                                .backend = IOA_RESOLVER_GETADDRINFO};
+  IOA__INIT(o, size, &defaults);
+}
+
+void ioa_resolve_params_init_size(ioa_resolve_params *p, size_t size) {
+  static const ioa_resolve_params defaults = {.struct_size = sizeof defaults,
+                                              .host_len = IOA_NUL_TERMINATED,
+                                              .service_len = IOA_NUL_TERMINATED,
+                                              .hints = {.family = AF_UNSPEC}};
+  IOA__INIT(p, size, &defaults);
+}
+
+int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *user_opts, ioa_resolver **out) {
+  ioa_resolver_options def;
+  ioa_resolver_options_init(&def);
+  if (!loop || !out || (user_opts && IOA__IMPORT(&def, user_opts) < 0))
     return IOA_EBADPARAM;
-  ioa_resolver_options def = {0};
-  if (!opts)
-    opts = &def;
+  const ioa_resolver_options *opts = &def;
   if (opts->backend != IOA_RESOLVER_GETADDRINFO && opts->backend != IOA_RESOLVER_CARES)
     return IOA_EBADPARAM;
   if (opts->backend == IOA_RESOLVER_CARES && !IOA_HAVE_CARES)
@@ -675,14 +690,17 @@ static void resolver_free(ioa_resolver *r, int loop_dying) {
 
 void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
 
-void ioa_resolver_get_stats(const ioa_resolver *r, ioa_resolver_stats *out) {
+void ioa_resolver_get_stats_size(const ioa_resolver *r, ioa_resolver_stats *out, size_t size) {
   if (!out)
     return;
-  memset(out, 0, sizeof *out);
-  if (!r)
-    return;
-  *out = r->stats;
-  out->cache_entries = ioa__rcache_count(r->cache);
+  ioa_resolver_stats st;
+  memset(&st, 0, sizeof st);
+  if (r) {
+    st = r->stats;
+    st.cache_entries = ioa__rcache_count(r->cache);
+  }
+  memset(out, 0, size);
+  memcpy(out, &st, size < sizeof st ? size : sizeof st);
 }
 
 void ioa_resolver_cache_flush(ioa_resolver *r) {
@@ -788,8 +806,18 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
   }
 }
 
-int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out) {
-  if (!r || !p || !p->on_done)
+int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *user_p, ioa_resolve_req **out) {
+  ioa_resolve_params copy;
+  const ioa_resolve_params *p = user_p;
+  if (!r || !p)
+    return IOA_EBADPARAM;
+  if (p->struct_size != sizeof *p) { /* another header's layout */
+    ioa_resolve_params_init(&copy);
+    if (IOA__IMPORT(&copy, p) < 0)
+      return IOA_EBADPARAM;
+    p = &copy;
+  }
+  if (!p->on_done)
     return IOA_EBADPARAM;
   if (r->freeing)
     return -ESHUTDOWN;
@@ -798,13 +826,13 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **
     return IOA_EAI_NONAME;
   size_t hlen = 0, slen = 0;
   if (host) {
-    hlen = p->host_len ? p->host_len : strlen(host);
+    hlen = p->host_len == IOA_NUL_TERMINATED ? strlen(host) : p->host_len;
     int rc = check_host(host, hlen);
     if (rc < 0)
       return rc;
   }
   if (service) {
-    slen = p->service_len ? p->service_len : strlen(service);
+    slen = p->service_len == IOA_NUL_TERMINATED ? strlen(service) : p->service_len;
     int rc = check_service(service, slen, p->hints.socktype);
     if (rc < 0)
       return rc;

@@ -18,7 +18,9 @@
 
 #include "ioasync/error.h"
 
+#include "abi.h"
 #include "alloc.h"
+#include "stream_internal.h"
 #include "sys.h"
 
 #define SOCKET_DEFAULT_MAX_PACKET 65536u
@@ -145,30 +147,46 @@ static void drop_queue(ioa_socket *s) {
   }
 }
 
+void ioa_socket_options_init_size(ioa_socket_options *o, size_t size) {
+  static const ioa_socket_options defaults = {.struct_size = sizeof defaults};
+  IOA__INIT(o, size, &defaults);
+}
+
+void ioa_socket_callbacks_init_size(ioa_socket_callbacks *c, size_t size) {
+  static const ioa_socket_callbacks defaults = {.struct_size = sizeof defaults};
+  IOA__INIT(c, size, &defaults);
+}
+
+int ioa__socket_options_resolve(const ioa_socket_options *opts, ioa_socket_options *out) {
+  ioa_socket_options o;
+  ioa_socket_options_init(&o);
+  if (opts && IOA__IMPORT(&o, opts) < 0)
+    return IOA_EBADPARAM;
+  if (!o.max_packet)
+    o.max_packet = SOCKET_DEFAULT_MAX_PACKET;
+  if (!o.batch)
+    o.batch = SOCKET_DEFAULT_BATCH;
+  if (o.max_packet > SOCKET_MAX_MAX_PACKET || o.batch > SOCKET_MAX_BATCH)
+    return IOA_EBADPARAM;
+  *out = o;
+  return 0;
+}
+
 int ioa_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *opts, ioa_socket **out) {
   if (!out)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   *out = NULL;
-  if (!loop)
-    return -EINVAL;
-  if (fd < 0)
-    return -EBADF;
-  size_t max_packet = SOCKET_DEFAULT_MAX_PACKET;
-  unsigned batch = SOCKET_DEFAULT_BATCH;
-  if (opts) {
-    if (opts->max_packet)
-      max_packet = opts->max_packet;
-    if (opts->batch)
-      batch = opts->batch;
-  }
-  if (max_packet > SOCKET_MAX_MAX_PACKET || batch > SOCKET_MAX_BATCH)
-    return -EINVAL;
+  ioa_socket_options o;
+  if (!loop || fd < 0 || ioa__socket_options_resolve(opts, &o) < 0)
+    return IOA_EBADPARAM;
+  size_t max_packet = o.max_packet;
+  unsigned batch = o.batch;
   int type = 0, proto = 0;
   socklen_t len = sizeof type;
   if (ioa__sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
     return -errno;
   if (type == SOCK_STREAM)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   len = sizeof proto;
   if (ioa__sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
     proto = 0;
@@ -189,13 +207,15 @@ int ioa_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *opts, ioa_s
   return 0;
 }
 
-void ioa_socket_set_callbacks(ioa_socket *s, const ioa_socket_callbacks *cbs, void *data) {
-  if (cbs)
-    s->cbs = *cbs;
-  else
-    memset(&s->cbs, 0, sizeof s->cbs);
+int ioa_socket_set_callbacks(ioa_socket *s, const ioa_socket_callbacks *cbs, void *data) {
+  ioa_socket_callbacks c;
+  ioa_socket_callbacks_init(&c);
+  if (cbs && IOA__IMPORT(&c, cbs) < 0)
+    return IOA_EBADPARAM;
+  s->cbs = c;
   s->data = data;
   update_io(s);
+  return 0;
 }
 
 int ioa_socket_fd(const ioa_socket *s) { return s->fd; }
@@ -248,9 +268,9 @@ int ioa_socket_send(ioa_socket *s, const void *buf, size_t len, const ioa_addr *
   if (s->closed)
     return -EBADF;
   if (len && !buf)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   if (to && (to->addrlen == 0 || to->addrlen > sizeof to->addr))
-    return -EINVAL;
+    return IOA_EBADPARAM;
   if (len > SIZE_MAX - sizeof(packet))
     return -ENOMEM;
   packet *p = ioa__malloc(sizeof(packet) + len);
@@ -359,6 +379,9 @@ static int alloc_recv(ioa_socket *s) {
   if (s->rbufs)
     return 0;
   size_t n = s->batch;
+  /* 1024 x 16 MiB fits 64 bits, not 32: check before multiplying. */
+  if (s->max_packet > SIZE_MAX / n)
+    return -ENOMEM;
   s->rbufs = ioa__malloc(n * s->max_packet);
   s->riov = ioa__calloc(n, sizeof *s->riov);
   s->rmsgs = ioa__calloc(n, sizeof *s->rmsgs);

@@ -26,7 +26,9 @@
 
 #include "ioasync/error.h"
 
+#include "abi.h"
 #include "alloc.h"
+#include "stream_internal.h"
 #include "sys.h"
 
 #define STREAM_DEFAULT_READ_SIZE (64u * 1024u)
@@ -252,32 +254,44 @@ static void fail_later(ioa_stream *s, const char *syscall, int err) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+void ioa_stream_options_init_size(ioa_stream_options *o, size_t size) {
+  static const ioa_stream_options defaults = {.struct_size = sizeof defaults};
+  IOA__INIT(o, size, &defaults);
+}
+
+void ioa_stream_callbacks_init_size(ioa_stream_callbacks *c, size_t size) {
+  static const ioa_stream_callbacks defaults = {.struct_size = sizeof defaults};
+  IOA__INIT(c, size, &defaults);
+}
+
+int ioa__stream_options_resolve(const ioa_stream_options *opts, ioa_stream_options *out) {
+  ioa_stream_options o;
+  ioa_stream_options_init(&o);
+  if (opts && IOA__IMPORT(&o, opts) < 0)
+    return IOA_EBADPARAM;
+  if (!o.read_size)
+    o.read_size = STREAM_DEFAULT_READ_SIZE;
+  if (!o.high_water)
+    o.high_water = STREAM_DEFAULT_HIGH_WATER;
+  if (!o.low_water)
+    o.low_water = o.high_water / 4;
+  if (o.read_size > STREAM_MAX_READ_SIZE || o.low_water >= o.high_water)
+    return IOA_EBADPARAM;
+  *out = o;
+  return 0;
+}
+
 int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts, ioa_stream **out) {
   if (!out)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   *out = NULL;
-  if (!loop)
-    return -EINVAL;
-  if (fd < 0)
-    return -EBADF;
-  size_t read_size = STREAM_DEFAULT_READ_SIZE;
-  size_t high = STREAM_DEFAULT_HIGH_WATER;
-  size_t low = 0;
-  int keep_open = 0;
-  if (opts) {
-    if (opts->read_size)
-      read_size = opts->read_size;
-    if (opts->high_water)
-      high = opts->high_water;
-    low = opts->low_water;
-    keep_open = opts->keep_open_on_eof;
-  }
-  if (read_size > STREAM_MAX_READ_SIZE)
-    return -EINVAL;
-  if (!low)
-    low = high / 4;
-  if (low >= high)
-    return -EINVAL;
+  ioa_stream_options o;
+  if (!loop || fd < 0 || ioa__stream_options_resolve(opts, &o) < 0)
+    return IOA_EBADPARAM;
+  size_t read_size = o.read_size;
+  size_t high = o.high_water;
+  size_t low = o.low_water;
+  int keep_open = o.keep_open_on_eof;
   if (ioa__sys_set_nonblock_cloexec(fd) < 0)
     return -errno;
   ioa_stream *s = ioa__calloc(1, sizeof *s);
@@ -295,15 +309,17 @@ int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts, ioa_s
   return 0;
 }
 
-void ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, void *data) {
-  if (cbs)
-    s->cbs = *cbs;
-  else
-    memset(&s->cbs, 0, sizeof s->cbs);
+int ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, void *data) {
+  ioa_stream_callbacks c;
+  ioa_stream_callbacks_init(&c);
+  if (cbs && IOA__IMPORT(&c, cbs) < 0)
+    return IOA_EBADPARAM;
+  s->cbs = c;
   s->data = data;
   cb_enter(s);
   update_io(s);
   outer_leave(s);
+  return 0;
 }
 
 int ioa_stream_fd(const ioa_stream *s) { return s->fd; }
@@ -390,7 +406,7 @@ int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
   if (len == 0)
     return 0;
   if (!buf)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   const uint8_t *p = buf;
   size_t left = len;
   segment *tail = s->wtail;
@@ -446,7 +462,7 @@ int ioa_stream_write_zc(ioa_stream *s, const void *buf, size_t len,
   if (r < 0)
     return r;
   if (len && !buf)
-    return -EINVAL;
+    return IOA_EBADPARAM;
   segment *seg = ioa__malloc(sizeof(segment));
   if (!seg)
     return -ENOMEM;

@@ -94,7 +94,7 @@ static void test_parse_valid(void **state) {
     ioa_addr a, b;
     ioa_errinfo err;
     memset(&err, 0x55, sizeof err);
-    int r = ioa_addr_parse(&a, c->text, (size_t)-1, c->flags, c->socktype, 0, &err);
+    int r = ioa_addr_parse(c->text, IOA_NUL_TERMINATED, c->flags, c->socktype, 0, &a, &err);
     if (r != 0)
       print_error("case %zu '%s': %s: %s\n", i, c->text, ioa_err_name(r), err.message);
     assert_int_equal(r, 0);
@@ -107,9 +107,9 @@ static void test_parse_valid(void **state) {
     assert_string_equal(fmt(&a, buf), c->canonical);
     /* explicit length gives the same result, and the canonical text parses
      * back to an equal address */
-    assert_int_equal(ioa_addr_parse(&b, c->text, strlen(c->text), c->flags, c->socktype, 0, NULL), 0);
+    assert_int_equal(ioa_addr_parse(c->text, strlen(c->text), c->flags, c->socktype, 0, &b, NULL), 0);
     assert_true(ioa_addr_equal(&a, &b));
-    assert_int_equal(ioa_addr_parse(&b, buf, (size_t)-1, 0, c->socktype, 0, NULL), 0);
+    assert_int_equal(ioa_addr_parse(buf, IOA_NUL_TERMINATED, 0, c->socktype, 0, &b, NULL), 0);
     assert_true(ioa_addr_equal(&a, &b));
   }
 }
@@ -117,7 +117,7 @@ static void test_parse_valid(void **state) {
 static void test_parse_sockaddr_layout(void **state) {
   (void)state;
   ioa_addr a;
-  assert_int_equal(ioa_addr_parse(&a, "127.0.0.1:8001", (size_t)-1, 0, SOCK_STREAM, 6, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:8001", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 6, &a, NULL), 0);
   const struct sockaddr_in *sin = (const struct sockaddr_in *)&a.addr;
   assert_int_equal(a.addrlen, sizeof *sin);
   assert_int_equal(sin->sin_family, AF_INET);
@@ -125,7 +125,7 @@ static void test_parse_sockaddr_layout(void **state) {
   assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
   assert_int_equal(a.protocol, 6);
 
-  assert_int_equal(ioa_addr_parse(&a, "[fe80::1%lo]:443", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("[fe80::1%lo]:443", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
   const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a.addr;
   assert_int_equal(a.addrlen, sizeof *sin6);
   assert_int_equal(sin6->sin6_family, AF_INET6);
@@ -137,17 +137,17 @@ static void test_parse_sockaddr_layout(void **state) {
   char text[64], buf[IOA_ADDR_STRLEN];
   snprintf(text, sizeof text, "[fe80::1%%%u]:443", lo_index());
   ioa_addr b;
-  assert_int_equal(ioa_addr_parse(&b, text, (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &b, NULL), 0);
   assert_true(ioa_addr_equal(&a, &b));
   assert_string_equal(fmt(&b, buf), "[fe80::1%lo]:443");
 
-  assert_int_equal(ioa_addr_parse(&a, "unix:/tmp/echo.sock", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:/tmp/echo.sock", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
   const struct sockaddr_un *sun = (const struct sockaddr_un *)&a.addr;
   assert_int_equal(sun->sun_family, AF_UNIX);
   assert_int_equal(a.addrlen, UNIX_OFF + strlen("/tmp/echo.sock") + 1);
   assert_string_equal(sun->sun_path, "/tmp/echo.sock");
 
-  assert_int_equal(ioa_addr_parse(&a, "unix:@abc", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:@abc", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
   assert_int_equal(a.addrlen, UNIX_OFF + 1 + 3);
   assert_int_equal(sun->sun_path[0], '\0');
   assert_memory_equal(sun->sun_path + 1, "abc", 3);
@@ -171,7 +171,7 @@ static void check_parse_err(size_t i, const struct parse_err *c) {
   before = a;
   ioa_errinfo err;
   size_t len = c->len ? c->len : strlen(c->text);
-  int r = ioa_addr_parse(&a, c->text, len, c->flags, c->socktype, c->protocol, &err);
+  int r = ioa_addr_parse(c->text, len, c->flags, c->socktype, c->protocol, &a, &err);
   if (r != c->code || !strstr(err.message, c->message))
     print_error("case %zu '%s': got %s \"%s\", want %s \"%s\"\n", i, c->text, ioa_err_name(r),
                 err.message, ioa_err_name(c->code), c->message);
@@ -183,7 +183,7 @@ static void check_parse_err(size_t i, const struct parse_err *c) {
     assert_contains(err.message, c->message);
   assert_memory_equal(&a, &before, sizeof a); /* untouched on failure */
   /* and without an errinfo the code is the same */
-  assert_int_equal(ioa_addr_parse(&a, c->text, len, c->flags, c->socktype, c->protocol, NULL),
+  assert_int_equal(ioa_addr_parse(c->text, len, c->flags, c->socktype, c->protocol, &a, NULL),
                    c->code);
 }
 
@@ -263,28 +263,28 @@ static void test_parse_path_limits(void **state) {
   /* 107 bytes fit (plus the NUL); 108 do not */
   char *p107 = repeat('p', 107), *p108 = repeat('p', 108), *p120 = repeat('q', 120);
   snprintf(text, sizeof text, "unix:%s", p107);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), 0);
   assert_int_equal(a.addrlen, sizeof(struct sockaddr_un));
   snprintf(text, sizeof text, "unix:%s", p108);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, 0, 0, &err), IOA_EADDRPATHLEN);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), IOA_EADDRPATHLEN);
   assert_string_equal(err.message, "unix path is 108 bytes; sun_path holds at most 107");
   snprintf(text, sizeof text, "unix:%s", p120);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, 0, 0, &err), IOA_EADDRPATHLEN);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), IOA_EADDRPATHLEN);
   assert_string_equal(err.message, "unix path is 120 bytes; sun_path holds at most 107");
   /* abstract: 107 bytes after the leading NUL, no NUL at the end */
   snprintf(text, sizeof text, "unix:@%s", p107);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), 0);
   assert_int_equal(a.addrlen, sizeof(struct sockaddr_un));
   char buf[IOA_ADDR_STRLEN];
   assert_string_equal(fmt(&a, buf), text);
   snprintf(text, sizeof text, "unix:@%s", p108);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, 0, 0, &err), IOA_EADDRPATHLEN);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), IOA_EADDRPATHLEN);
   assert_string_equal(err.message,
                       "unix abstract name is 108 bytes; sun_path holds at most 107 after its "
                       "leading NUL");
   /* a long input is quoted in messages capped, never overflowing them */
   char *junk = repeat('\x01', 5000);
-  assert_int_equal(ioa_addr_parse(&a, junk, (size_t)-1, 0, 0, 0, &err), IOA_EADDRSYNTAX);
+  assert_int_equal(ioa_addr_parse(junk, IOA_NUL_TERMINATED, 0, 0, 0, &a, &err), IOA_EADDRSYNTAX);
   assert_contains(err.message, "\\x01\\x01");
   assert_true(strlen(err.message) < sizeof err.message);
   free(junk);
@@ -300,7 +300,7 @@ static void test_inet_fields(void **state) {
   ioa_addr a;
   ioa_errinfo err;
   char buf[IOA_ADDR_STRLEN];
-  assert_int_equal(ioa_addr_inet(&a, "127.0.0.1", 8001, SOCK_STREAM, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet("127.0.0.1", 8001, SOCK_STREAM, 0, &a, &err), 0);
   assert_string_equal(fmt(&a, buf), "127.0.0.1:8001");
   assert_int_equal(a.socktype, SOCK_STREAM);
 
@@ -319,13 +319,13 @@ static void test_inet_fields(void **state) {
       {"127.0.0.1", 80, 0, -6, IOA_EADDRPROTOCOL, "protocol -6 out of range 0-255"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    int r = ioa_addr_inet(&a, bad[i].ip, bad[i].port, bad[i].socktype, bad[i].protocol, &err);
+    int r = ioa_addr_inet(bad[i].ip, bad[i].port, bad[i].socktype, bad[i].protocol, &a, &err);
     assert_int_equal(r, bad[i].code);
     assert_int_equal(err.code, bad[i].code);
     assert_string_equal(err.message, bad[i].message);
   }
-  assert_int_equal(ioa_addr_inet(&a, NULL, 80, 0, 0, &err), IOA_EBADPARAM);
-  assert_int_equal(ioa_addr_inet(NULL, "127.0.0.1", 80, 0, 0, NULL), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_inet(NULL, 80, 0, 0, &a, &err), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_inet("127.0.0.1", 80, 0, 0, NULL, NULL), IOA_EBADPARAM);
 }
 
 static void test_inet6_fields(void **state) {
@@ -335,36 +335,36 @@ static void test_inet6_fields(void **state) {
   char buf[IOA_ADDR_STRLEN], num[16];
   snprintf(num, sizeof num, "%u", lo_index());
 
-  assert_int_equal(ioa_addr_inet6(&a, "::1", 8001, NULL, 0, SOCK_STREAM, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet6("::1", 8001, NULL, 0, SOCK_STREAM, 0, &a, &err), 0);
   assert_string_equal(fmt(&a, buf), "[::1]:8001");
   /* scope inside the literal, separately by name or number, or both agreeing */
-  assert_int_equal(ioa_addr_inet6(&a, "fe80::1%lo", 1, NULL, 0, 0, 0, &err), 0);
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1", 1, "lo", 0, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::1%lo", 1, NULL, 0, 0, 0, &a, &err), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::1", 1, "lo", 0, 0, 0, &b, &err), 0);
   assert_true(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1", 1, num, 0, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::1", 1, num, 0, 0, 0, &b, &err), 0);
   assert_true(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1%lo", 1, num, 0, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::1%lo", 1, num, 0, 0, 0, &b, &err), 0);
   assert_true(ioa_addr_equal(&a, &b));
   /* flowinfo is stored in network order and counts for equality */
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1%lo", 1, NULL, 0x12345, 0, 0, &err), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::1%lo", 1, NULL, 0x12345, 0, 0, &b, &err), 0);
   assert_int_equal(ntohl(((struct sockaddr_in6 *)&b.addr)->sin6_flowinfo), 0x12345);
   assert_false(ioa_addr_equal(&a, &b));
 
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1%lo", 1, "4000000000", 0, 0, 0, &err),
+  assert_int_equal(ioa_addr_inet6("fe80::1%lo", 1, "4000000000", 0, 0, 0, &b, &err),
                    IOA_EADDRSCOPE);
   assert_string_equal(err.message,
                       "conflicting IPv6 scopes: 'lo' in the address, '4000000000' given separately");
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1", 1, "", 0, 0, 0, &err), IOA_EADDREMPTY);
+  assert_int_equal(ioa_addr_inet6("fe80::1", 1, "", 0, 0, 0, &b, &err), IOA_EADDREMPTY);
   assert_string_equal(err.message, "IPv6 scope is empty");
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::1", 1, "nosuchif0", 0, 0, 0, &err), IOA_EADDRSCOPE);
-  assert_int_equal(ioa_addr_inet6(&b, "127.0.0.1", 1, NULL, 0, 0, 0, &err), IOA_EADDRIP);
+  assert_int_equal(ioa_addr_inet6("fe80::1", 1, "nosuchif0", 0, 0, 0, &b, &err), IOA_EADDRSCOPE);
+  assert_int_equal(ioa_addr_inet6("127.0.0.1", 1, NULL, 0, 0, 0, &b, &err), IOA_EADDRIP);
   assert_string_equal(err.message, "'127.0.0.1' is not an IPv6 address (IPv4 needs family inet)");
-  assert_int_equal(ioa_addr_inet6(&b, "[::1]", 1, NULL, 0, 0, 0, &err), IOA_EADDRIP);
+  assert_int_equal(ioa_addr_inet6("[::1]", 1, NULL, 0, 0, 0, &b, &err), IOA_EADDRIP);
   assert_string_equal(err.message, "invalid IPv6 address '[::1]'");
-  assert_int_equal(ioa_addr_inet6(&b, "", 1, NULL, 0, 0, 0, &err), IOA_EADDREMPTY);
-  assert_int_equal(ioa_addr_inet6(&b, "::1", 65536, NULL, 0, 0, 0, &err), IOA_EADDRPORT);
+  assert_int_equal(ioa_addr_inet6("", 1, NULL, 0, 0, 0, &b, &err), IOA_EADDREMPTY);
+  assert_int_equal(ioa_addr_inet6("::1", 65536, NULL, 0, 0, 0, &b, &err), IOA_EADDRPORT);
   assert_string_equal(err.message, "port '65536' out of range 0-65535");
-  assert_int_equal(ioa_addr_inet6(&b, NULL, 1, NULL, 0, 0, 0, &err), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_inet6(NULL, 1, NULL, 0, 0, 0, &b, &err), IOA_EBADPARAM);
 }
 
 static void test_unix_fields(void **state) {
@@ -372,32 +372,32 @@ static void test_unix_fields(void **state) {
   ioa_addr a;
   ioa_errinfo err;
   char buf[IOA_ADDR_STRLEN];
-  assert_int_equal(ioa_addr_unix(&a, "echo.sock", (size_t)-1, SOCK_STREAM, &err), 0);
+  assert_int_equal(ioa_addr_unix("echo.sock", IOA_NUL_TERMINATED, SOCK_STREAM, &a, &err), 0);
   assert_int_equal(a.addrlen, UNIX_OFF + 10);
   assert_string_equal(fmt(&a, buf), "unix:echo.sock");
   assert_int_equal(a.protocol, 0);
   assert_int_equal(ioa_addr_port(&a), -1);
 
-  assert_int_equal(ioa_addr_unix(&a, "@name", 5, SOCK_DGRAM, &err), 0);
+  assert_int_equal(ioa_addr_unix("@name", 5, SOCK_DGRAM, &a, &err), 0);
   assert_int_equal(a.addrlen, UNIX_OFF + 1 + 4);
   assert_string_equal(fmt(&a, buf), "unix:@name");
 
   /* explicit length: a NUL inside is caught, not a silent cut */
-  assert_int_equal(ioa_addr_unix(&a, "ab\0cd", 5, 0, &err), IOA_EADDRNUL);
+  assert_int_equal(ioa_addr_unix("ab\0cd", 5, 0, &a, &err), IOA_EADDRNUL);
   assert_string_equal(err.message, "unix path contains a NUL byte at offset 2");
-  assert_int_equal(ioa_addr_unix(&a, "@ab\0cd", 6, 0, &err), IOA_EADDRNUL);
+  assert_int_equal(ioa_addr_unix("@ab\0cd", 6, 0, &a, &err), IOA_EADDRNUL);
   /* explicit length shorter than the string takes just that prefix */
-  assert_int_equal(ioa_addr_unix(&a, "/tmp/xyz", 6, 0, &err), 0);
+  assert_int_equal(ioa_addr_unix("/tmp/xyz", 6, 0, &a, &err), 0);
   assert_string_equal(fmt(&a, buf), "unix:/tmp/x");
 
   char *p120 = repeat('x', 120);
-  assert_int_equal(ioa_addr_unix(&a, p120, (size_t)-1, 0, &err), IOA_EADDRPATHLEN);
+  assert_int_equal(ioa_addr_unix(p120, IOA_NUL_TERMINATED, 0, &a, &err), IOA_EADDRPATHLEN);
   assert_string_equal(err.message, "unix path is 120 bytes; sun_path holds at most 107");
   free(p120);
-  assert_int_equal(ioa_addr_unix(&a, "", (size_t)-1, 0, &err), IOA_EADDREMPTY);
-  assert_int_equal(ioa_addr_unix(&a, "@", (size_t)-1, 0, &err), IOA_EADDREMPTY);
-  assert_int_equal(ioa_addr_unix(&a, "x", (size_t)-1, 16, &err), IOA_EADDRSOCKTYPE);
-  assert_int_equal(ioa_addr_unix(&a, NULL, 0, 0, &err), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_unix("", IOA_NUL_TERMINATED, 0, &a, &err), IOA_EADDREMPTY);
+  assert_int_equal(ioa_addr_unix("@", IOA_NUL_TERMINATED, 0, &a, &err), IOA_EADDREMPTY);
+  assert_int_equal(ioa_addr_unix("x", IOA_NUL_TERMINATED, 16, &a, &err), IOA_EADDRSOCKTYPE);
+  assert_int_equal(ioa_addr_unix(NULL, 0, 0, &a, &err), IOA_EBADPARAM);
 }
 
 /* ---- keys ---- */
@@ -410,45 +410,45 @@ static void test_keys_valid(void **state) {
   ioa_errinfo err;
   char buf[IOA_ADDR_STRLEN];
 
-  /* the seed's examples */
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "inet", "socktype", "stream", "port", "8001",
-                                             "ip", "127.0.0.1"),
+  /* IO::Async's examples */
+  assert_int_equal(ioa_addr_from_keys(KV("family", "inet", "socktype", "stream", "port", "8001",
+                                             "ip", "127.0.0.1"), &a,
                                       &err),
                    0);
-  assert_int_equal(ioa_addr_inet(&b, "127.0.0.1", 8001, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_inet("127.0.0.1", 8001, SOCK_STREAM, 0, &b, NULL), 0);
   assert_true(ioa_addr_equal(&a, &b));
   assert_string_equal(fmt(&a, buf), "127.0.0.1:8001");
 
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "unix", "socktype", "stream", "path",
-                                             "echo.sock"),
+  assert_int_equal(ioa_addr_from_keys(KV("family", "unix", "socktype", "stream", "path",
+                                             "echo.sock"), &a,
                                       &err),
                    0);
-  assert_int_equal(ioa_addr_unix(&b, "echo.sock", (size_t)-1, SOCK_STREAM, NULL), 0);
+  assert_int_equal(ioa_addr_unix("echo.sock", IOA_NUL_TERMINATED, SOCK_STREAM, &b, NULL), 0);
   assert_true(ioa_addr_equal(&a, &b));
 
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "inet6", "ip", "fe80::2", "port", "0",
+  assert_int_equal(ioa_addr_from_keys(KV("family", "inet6", "ip", "fe80::2", "port", "0",
                                              "scopeid", "lo", "flowinfo", "7", "socktype", "dgram",
-                                             "protocol", "17"),
+                                             "protocol", "17"), &a,
                                       &err),
                    0);
-  assert_int_equal(ioa_addr_inet6(&b, "fe80::2", 0, "lo", 7, SOCK_DGRAM, 17, NULL), 0);
+  assert_int_equal(ioa_addr_inet6("fe80::2", 0, "lo", 7, SOCK_DGRAM, 17, &b, NULL), 0);
   assert_true(ioa_addr_equal(&a, &b));
 
   /* families and socktypes by alias and number */
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "ipv4", "ip", "1.2.3.4", "port", "1"), &err), 0);
+  assert_int_equal(ioa_addr_from_keys(KV("family", "ipv4", "ip", "1.2.3.4", "port", "1"), &a, &err), 0);
   assert_int_equal(a.family, AF_INET);
   assert_int_equal(a.socktype, 0);
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "2", "ip", "1.2.3.4", "port", "1",
-                                             "socktype", "2"),
+  assert_int_equal(ioa_addr_from_keys(KV("family", "2", "ip", "1.2.3.4", "port", "1",
+                                             "socktype", "2"), &a,
                                       &err),
                    0);
   assert_int_equal(a.socktype, SOCK_DGRAM);
-  assert_int_equal(ioa_addr_from_keys(&a, KV("family", "ipv6", "ip", "::", "port", "1",
-                                             "socktype", "0"),
+  assert_int_equal(ioa_addr_from_keys(KV("family", "ipv6", "ip", "::", "port", "1",
+                                             "socktype", "0"), &a,
                                       &err),
                    0);
   assert_int_equal(a.family, AF_INET6);
-  assert_int_equal(ioa_addr_from_keys(&a, KV("path", "@x", "family", "unix"), &err), 0);
+  assert_int_equal(ioa_addr_from_keys(KV("path", "@x", "family", "unix"), &a, &err), 0);
   assert_string_equal(fmt(&a, buf), "unix:@x");
 }
 
@@ -516,14 +516,14 @@ static void test_keys_errors(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ioa_addr a;
     ioa_errinfo err;
-    int r = ioa_addr_from_keys(&a, cases[i].kv, &err);
+    int r = ioa_addr_from_keys(cases[i].kv, &a, &err);
     if (r != cases[i].code || strcmp(err.message, cases[i].message) != 0)
       print_error("case %zu: got %s \"%s\", want %s \"%s\"\n", i, ioa_err_name(r), err.message,
                   ioa_err_name(cases[i].code), cases[i].message);
     assert_int_equal(r, cases[i].code);
     assert_int_equal(err.code, cases[i].code);
     assert_string_equal(err.message, cases[i].message);
-    assert_int_equal(ioa_addr_from_keys(&a, cases[i].kv, NULL), cases[i].code);
+    assert_int_equal(ioa_addr_from_keys(cases[i].kv, &a, NULL), cases[i].code);
   }
   free(p120);
 
@@ -539,10 +539,10 @@ static void test_keys_errors(void **state) {
   many[n] = NULL;
   ioa_addr a;
   ioa_errinfo err;
-  assert_int_equal(ioa_addr_from_keys(&a, many, &err), IOA_EADDRUNKNOWNKEY);
+  assert_int_equal(ioa_addr_from_keys(many, &a, &err), IOA_EADDRUNKNOWNKEY);
   assert_true(strlen(err.message) == sizeof err.message - 1);
   assert_string_equal(err.message + sizeof err.message - 4, "...");
-  assert_int_equal(ioa_addr_from_keys(&a, NULL, &err), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_from_keys(NULL, &a, &err), IOA_EBADPARAM);
 }
 
 /* ---- words ---- */
@@ -598,7 +598,7 @@ static void test_format(void **state) {
   (void)state;
   ioa_addr a;
   char buf[IOA_ADDR_STRLEN];
-  assert_int_equal(ioa_addr_parse(&a, "127.0.0.1:80", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:80", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
   /* exactly enough room, one byte short, none */
   assert_int_equal(ioa_addr_format(&a, buf, 13), 12);
   assert_string_equal(buf, "127.0.0.1:80");
@@ -609,8 +609,8 @@ static void test_format(void **state) {
   assert_int_equal(ioa_addr_format(&a, NULL, 10), -ENOSPC);
 
   /* the longest forms fit in IOA_ADDR_STRLEN */
-  assert_int_equal(ioa_addr_parse(&a, "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535",
-                                  (size_t)-1, 0, 0, 0, NULL),
+  assert_int_equal(ioa_addr_parse("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535",
+                                  IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL),
                    0);
   assert_true(ioa_addr_format(&a, buf, sizeof buf) > 0);
 
@@ -620,10 +620,10 @@ static void test_format(void **state) {
   odd.family = AF_PACKET;
   assert_int_equal(ioa_addr_format(&odd, buf, sizeof buf), IOA_EADDRFAMILY);
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
-  assert_int_equal(ioa_addr_from_sockaddr(&odd, (struct sockaddr *)&sun, sizeof(sa_family_t), 0, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, sizeof(sa_family_t), 0, 0, &odd), 0);
   assert_string_equal(fmt(&odd, buf), "unix:");
   memcpy(sun.sun_path, "\0a\0b", 4);
-  assert_int_equal(ioa_addr_from_sockaddr(&odd, (struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 4), 0, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 4), 0, 0, &odd), 0);
   assert_int_equal(ioa_addr_format(&odd, buf, sizeof buf), IOA_EADDRNUL);
   assert_string_equal(buf, "");
 }
@@ -637,43 +637,43 @@ static void test_from_sockaddr(void **state) {
   struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(8001)};
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   memset(sin.sin_zero, 0x7f, sizeof sin.sin_zero); /* junk that must not matter */
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sin, sizeof sin, SOCK_STREAM, 6), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin, sizeof sin, SOCK_STREAM, 6, &a), 0);
   assert_string_equal(fmt(&a, buf), "127.0.0.1:8001");
   assert_int_equal(a.protocol, 6);
-  assert_int_equal(ioa_addr_from_sockaddr(&b, (struct sockaddr *)&sin, sizeof sin - 1, 0, 0),
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin, sizeof sin - 1, 0, 0, &b),
                    IOA_EADDRSYNTAX);
 
   struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(9), .sin6_scope_id = 77,
                               .sin6_flowinfo = htonl(5)};
   sin6.sin6_addr = in6addr_loopback;
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sin6, sizeof sin6, 0, 0), 0);
-  assert_int_equal(ioa_addr_inet6(&b, "::1%77", 9, NULL, 5, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6, 0, 0, &a), 0);
+  assert_int_equal(ioa_addr_inet6("::1%77", 9, NULL, 5, 0, 0, &b, NULL), 0);
   assert_true(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_from_sockaddr(&b, (struct sockaddr *)&sin6, sizeof sin6 - 1, 0, 0),
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6 - 1, 0, 0, &b),
                    IOA_EADDRSYNTAX);
 
   /* a kernel path sockaddr with or without the NUL counted normalises */
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   strcpy(sun.sun_path, "/tmp/s");
-  assert_int_equal(ioa_addr_unix(&b, "/tmp/s", (size_t)-1, 0, NULL), 0);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 6), 0, 0), 0);
+  assert_int_equal(ioa_addr_unix("/tmp/s", IOA_NUL_TERMINATED, 0, &b, NULL), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 6), 0, 0, &a), 0);
   assert_true(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 7), 0, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, (socklen_t)(UNIX_OFF + 7), 0, 0, &a), 0);
   assert_true(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, sizeof sun, 0, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, sizeof sun, 0, 0, &a), 0);
   assert_true(ioa_addr_equal(&a, &b));
   /* a full 108-byte path without NUL (the kernel allows it) is kept whole */
   memset(sun.sun_path, 'y', sizeof sun.sun_path);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, sizeof sun, 0, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, sizeof sun, 0, 0, &a), 0);
   assert_int_equal(ioa_addr_format(&a, buf, sizeof buf), 5 + 108);
 
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, sizeof sun + 1, 0, 0), IOA_EADDRSYNTAX);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sun, 1, 0, 0), IOA_EADDRSYNTAX);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, sizeof sun + 1, 0, 0, &a), IOA_EADDRSYNTAX);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sun, 1, 0, 0, &a), IOA_EADDRSYNTAX);
   struct sockaddr_storage ss = {.ss_family = AF_PACKET};
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&ss, sizeof ss, 0, 0), IOA_EADDRFAMILY);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sin, sizeof sin, 16, 0), IOA_EADDRSOCKTYPE);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, (struct sockaddr *)&sin, sizeof sin, 0, 300), IOA_EADDRPROTOCOL);
-  assert_int_equal(ioa_addr_from_sockaddr(&a, NULL, 0, 0, 0), IOA_EBADPARAM);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&ss, sizeof ss, 0, 0, &a), IOA_EADDRFAMILY);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin, sizeof sin, 16, 0, &a), IOA_EADDRSOCKTYPE);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin, sizeof sin, 0, 300, &a), IOA_EADDRPROTOCOL);
+  assert_int_equal(ioa_addr_from_sockaddr(NULL, 0, 0, 0, &a), IOA_EBADPARAM);
 }
 
 /* ---- the kernel accepts what we build ---- */
@@ -688,14 +688,14 @@ static void test_kernel_accepts(void **state) {
   int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
   assert_true(lfd >= 0);
   snprintf(text, sizeof text, "127.0.0.1:%d", port);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL), 0);
   int fd = socket(a.family, a.socktype | SOCK_CLOEXEC, a.protocol);
   assert_true(fd >= 0);
   assert_int_equal(connect(fd, (struct sockaddr *)&a.addr, a.addrlen), 0);
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   assert_int_equal(getpeername(fd, (struct sockaddr *)&ss, &sl), 0);
-  assert_int_equal(ioa_addr_from_sockaddr(&got, (struct sockaddr *)&ss, sl, SOCK_STREAM, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, SOCK_STREAM, 0, &got), 0);
   assert_true(ioa_addr_equal(&a, &got));
   close(fd);
   close(lfd);
@@ -705,14 +705,14 @@ static void test_kernel_accepts(void **state) {
   snprintf(path, sizeof path, "/tmp/ioa-test-addr-%ld.sock", (long)getpid());
   unlink(path);
   snprintf(text, sizeof text, "unix:%s", path);
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL), 0);
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
   assert_int_equal(bind(fd, (struct sockaddr *)&a.addr, a.addrlen), 0);
   assert_int_equal(access(path, F_OK), 0);
   sl = sizeof ss;
   assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
-  assert_int_equal(ioa_addr_from_sockaddr(&got, (struct sockaddr *)&ss, sl, SOCK_STREAM, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, SOCK_STREAM, 0, &got), 0);
   assert_true(ioa_addr_equal(&a, &got));
   assert_string_equal(fmt(&got, buf), text);
   close(fd);
@@ -720,14 +720,14 @@ static void test_kernel_accepts(void **state) {
 
   /* abstract name: the kernel reports exactly the bytes we gave, no NUL */
   snprintf(text, sizeof text, "unix:@ioa-test-addr-%ld", (long)getpid());
-  assert_int_equal(ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_DGRAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_DGRAM, 0, &a, NULL), 0);
   fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
   assert_int_equal(bind(fd, (struct sockaddr *)&a.addr, a.addrlen), 0);
   sl = sizeof ss;
   assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
   assert_int_equal(sl, a.addrlen);
-  assert_int_equal(ioa_addr_from_sockaddr(&got, (struct sockaddr *)&ss, sl, SOCK_DGRAM, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, SOCK_DGRAM, 0, &got), 0);
   assert_true(ioa_addr_equal(&a, &got));
   assert_string_equal(fmt(&got, buf), text);
   close(fd);
@@ -737,7 +737,7 @@ static void test_kernel_accepts(void **state) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
   sl = sizeof ss;
   assert_int_equal(getsockname(sp[0], (struct sockaddr *)&ss, &sl), 0);
-  assert_int_equal(ioa_addr_from_sockaddr(&got, (struct sockaddr *)&ss, sl, SOCK_STREAM, 0), 0);
+  assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, SOCK_STREAM, 0, &got), 0);
   assert_string_equal(fmt(&got, buf), "unix:");
   close(sp[0]);
   close(sp[1]);
@@ -749,49 +749,49 @@ static void test_helpers(void **state) {
   (void)state;
   ioa_addr a, b, p;
   char buf[IOA_ADDR_STRLEN];
-  assert_int_equal(ioa_addr_parse(&a, "0.0.0.0:8080", (size_t)-1, 0, SOCK_STREAM, 6, NULL), 0);
+  assert_int_equal(ioa_addr_parse("0.0.0.0:8080", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 6, &a, NULL), 0);
   assert_true(ioa_addr_is_unspecified(&a));
-  ioa_addr_for_peer(&p, &a);
+  ioa_addr_for_peer(&a, &p);
   assert_string_equal(fmt(&p, buf), "127.0.0.1:8080");
   assert_false(ioa_addr_is_unspecified(&p));
   assert_int_equal(p.socktype, SOCK_STREAM);
   assert_int_equal(p.protocol, 6);
 
-  assert_int_equal(ioa_addr_inet6(&a, "::", 9, "lo", 3, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_inet6("::", 9, "lo", 3, 0, 0, &a, NULL), 0);
   assert_true(ioa_addr_is_unspecified(&a));
   ioa_addr_for_peer(&a, &a); /* in place */
   assert_string_equal(fmt(&a, buf), "[::1%lo]:9");
   assert_int_equal(ntohl(((struct sockaddr_in6 *)&a.addr)->sin6_flowinfo), 3);
 
   /* other addresses are copied unchanged */
-  assert_int_equal(ioa_addr_parse(&a, "10.1.2.3:1", (size_t)-1, 0, 0, 0, NULL), 0);
-  ioa_addr_for_peer(&p, &a);
+  assert_int_equal(ioa_addr_parse("10.1.2.3:1", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
+  ioa_addr_for_peer(&a, &p);
   assert_true(ioa_addr_equal(&a, &p));
-  assert_int_equal(ioa_addr_parse(&a, "unix:/x", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:/x", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
   assert_false(ioa_addr_is_unspecified(&a));
-  ioa_addr_for_peer(&p, &a);
+  ioa_addr_for_peer(&a, &p);
   assert_true(ioa_addr_equal(&a, &p));
   assert_false(ioa_addr_is_unspecified(NULL));
 
   /* equality looks at every field that matters */
-  assert_int_equal(ioa_addr_parse(&a, "127.0.0.1:1", (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
-  assert_int_equal(ioa_addr_parse(&b, "127.0.0.1:1", (size_t)-1, 0, SOCK_DGRAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:1", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:1", IOA_NUL_TERMINATED, 0, SOCK_DGRAM, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&b, "127.0.0.1:1", (size_t)-1, 0, SOCK_STREAM, 6, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:1", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 6, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&b, "127.0.0.1:2", (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.1:2", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&b, "127.0.0.2:1", (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("127.0.0.2:1", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&b, "[::ffff:127.0.0.1]:1", (size_t)-1, 0, SOCK_STREAM, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("[::ffff:127.0.0.1]:1", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&a, "[fe80::1%lo]:1", (size_t)-1, 0, 0, 0, NULL), 0);
-  assert_int_equal(ioa_addr_parse(&b, "[fe80::1]:1", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("[fe80::1%lo]:1", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
+  assert_int_equal(ioa_addr_parse("[fe80::1]:1", IOA_NUL_TERMINATED, 0, 0, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&a, "unix:@x", (size_t)-1, 0, 0, 0, NULL), 0);
-  assert_int_equal(ioa_addr_parse(&b, "unix:x", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:@x", IOA_NUL_TERMINATED, 0, 0, 0, &a, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:x", IOA_NUL_TERMINATED, 0, 0, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
-  assert_int_equal(ioa_addr_parse(&b, "unix:@xy", (size_t)-1, 0, 0, 0, NULL), 0);
+  assert_int_equal(ioa_addr_parse("unix:@xy", IOA_NUL_TERMINATED, 0, 0, 0, &b, NULL), 0);
   assert_false(ioa_addr_equal(&a, &b));
   assert_true(ioa_addr_equal(NULL, NULL));
   assert_false(ioa_addr_equal(&a, NULL));
@@ -816,7 +816,7 @@ static void random_addr(uint64_t *rng, ioa_addr *a, unsigned lo) {
     struct sockaddr_in sin = {.sin_family = AF_INET};
     sin.sin_addr.s_addr = (uint32_t)rng_next(rng);
     sin.sin_port = (uint16_t)rng_next(rng);
-    assert_int_equal(ioa_addr_from_sockaddr(a, (struct sockaddr *)&sin, sizeof sin, socktype, protocol), 0);
+    assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin, sizeof sin, socktype, protocol, a), 0);
     break;
   }
   case 1: {
@@ -835,7 +835,7 @@ static void random_addr(uint64_t *rng, ioa_addr *a, unsigned lo) {
     sin6.sin6_port = (uint16_t)rng_next(rng);
     uint64_t sc = rng_next(rng) % 4;
     sin6.sin6_scope_id = sc == 0 ? 0 : sc == 1 ? lo : (uint32_t)(100000 + rng_next(rng) % 4000000000u);
-    assert_int_equal(ioa_addr_from_sockaddr(a, (struct sockaddr *)&sin6, sizeof sin6, socktype, protocol), 0);
+    assert_int_equal(ioa_addr_from_sockaddr((struct sockaddr *)&sin6, sizeof sin6, socktype, protocol, a), 0);
     break;
   }
   default: {
@@ -851,7 +851,7 @@ static void random_addr(uint64_t *rng, ioa_addr *a, unsigned lo) {
       path[0] = '/';
     }
     ioa_errinfo err;
-    int r = ioa_addr_unix(a, path, n, socktype, &err);
+    int r = ioa_addr_unix(path, n, socktype, a, &err);
     if (r)
       print_error("unix path of %zu: %s\n", n, err.message);
     assert_int_equal(r, 0);
@@ -871,7 +871,7 @@ static void test_round_trip_property(void **state) {
     random_addr(&rng, &a, lo);
     int n = ioa_addr_format(&a, t1, sizeof t1);
     assert_true(n > 0 && n < IOA_ADDR_STRLEN);
-    int r = ioa_addr_parse(&b, t1, (size_t)n, 0, a.socktype, a.protocol, &err);
+    int r = ioa_addr_parse(t1, (size_t)n, 0, a.socktype, a.protocol, &b, &err);
     if (r != 0 || !ioa_addr_equal(&a, &b))
       print_error("iteration %d: '%s': %s\n", i, t1, err.message);
     assert_int_equal(r, 0);
@@ -889,17 +889,17 @@ static void test_round_trip_property(void **state) {
       snprintf(flow, sizeof flow, "%u", fl);
       if (a.family == AF_INET) {
         inet_ntop(AF_INET, &((struct sockaddr_in *)&a.addr)->sin_addr, ip, sizeof ip);
-        assert_int_equal(ioa_addr_from_keys(&b, KV("family", "inet", "ip", ip, "port", port,
-                                                   "socktype", sock, "protocol", proto),
+        assert_int_equal(ioa_addr_from_keys(KV("family", "inet", "ip", ip, "port", port,
+                                                   "socktype", sock, "protocol", proto), &b,
                                             &err),
                          0);
       } else {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.addr;
         inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
         snprintf(scope, sizeof scope, "%u", sin6->sin6_scope_id);
-        assert_int_equal(ioa_addr_from_keys(&b, KV("family", "inet6", "ip", ip, "port", port,
+        assert_int_equal(ioa_addr_from_keys(KV("family", "inet6", "ip", ip, "port", port,
                                                    "scopeid", scope, "flowinfo", flow,
-                                                   "socktype", sock, "protocol", proto),
+                                                   "socktype", sock, "protocol", proto), &b,
                                             &err),
                          0);
         assert_false(ioa_addr_equal(&a, &b) && fl != 0);
@@ -931,7 +931,7 @@ static void test_random_text_property(void **state) {
       text[k] = alphabet[rng_next(&rng) % (sizeof alphabet - 1)];
     ioa_addr a, b;
     ioa_errinfo err;
-    int r = ioa_addr_parse(&a, text, n, (unsigned)(rng_next(&rng) & 2), SOCK_STREAM, 0, &err);
+    int r = ioa_addr_parse(text, n, (unsigned)(rng_next(&rng) & 2), SOCK_STREAM, 0, &a, &err);
     if (r != 0) {
       assert_int_equal(err.code, r);
       assert_true(err.message[0] != '\0');
@@ -942,7 +942,7 @@ static void test_random_text_property(void **state) {
     char t[IOA_ADDR_STRLEN];
     int m = ioa_addr_format(&a, t, sizeof t);
     assert_true(m > 0);
-    assert_int_equal(ioa_addr_parse(&b, t, (size_t)m, 0, SOCK_STREAM, 0, NULL), 0);
+    assert_int_equal(ioa_addr_parse(t, (size_t)m, 0, SOCK_STREAM, 0, &b, NULL), 0);
     assert_true(ioa_addr_equal(&a, &b));
   }
   assert_true(ok > 100); /* the generator does reach the success paths */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ioa_connect on real loopback and unix sockets: the seed's behaviours,
+/* ioa_connect on real loopback and unix sockets: IO::Async's behaviours,
  * deferred completion, local binds, timeouts against a simulated black hole,
  * cancellation from every callback.  Only 127.0.0.0/8, ::1 and unix paths. */
 #include "testutil.h"
@@ -183,7 +183,7 @@ static void on_resolved(ioa_connect_req *req, const ioa_addr *addrs, size_t n, i
     ioa_connect_cancel(req);
 }
 
-static void on_warning(void *data, const char *msg) {
+static void on_warning(const char *msg, void *data) {
   ctx *c = data;
   c->nwarn++;
   snprintf(c->warn, sizeof c->warn, "%s", msg);
@@ -212,7 +212,7 @@ static void params_for(ioa_connect_params *p, ctx *c) {
 static ioa_loop *new_loop(ctx *c) {
   memset(c, 0, sizeof *c);
   c->connected_fd = -1;
-  assert_int_equal(ioa_loop_new(&c->loop, NULL), 0);
+  assert_int_equal(ioa_loop_new(NULL, &c->loop), 0);
   return c->loop;
 }
 
@@ -777,7 +777,7 @@ static void cancel_with_several_attempts_in_flight(void **state) {
 
 static void warning_rule(void **state) {
   (void)state;
-  /* the seed: a lookup without socktype and protocol hints warns; an explicit
+  /* IO::Async: a lookup without socktype and protocol hints warns; an explicit
    * socktype 0, a socktype word or a protocol silences it.  Cancelled before
    * anything is looked up or sent. */
   for (int k = 0; k < 5; k++) {
@@ -1103,7 +1103,7 @@ static void he_case(int delay_aaaa_ms) {
   snprintf(service, sizeof service, "%d", d.port);
   ctx c;
   new_loop(&c);
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES, .servers = servers};
   ioa_resolver *r;
   assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
   ioa_connect_params p;
@@ -1166,7 +1166,7 @@ static void overall_timeout_while_resolving(void **state) {
   snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
   ctx c;
   new_loop(&c);
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+  ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES, .servers = servers};
   ioa_resolver *r;
   assert_int_equal(ioa_resolver_new(c.loop, &ro, &r), 0);
   ioa_connect_params p;
@@ -1266,7 +1266,7 @@ typedef struct warn_cancel_ctx {
   int after_done; /* callbacks seen after the completion */
 } warn_cancel_ctx;
 
-static void on_warning_cancels(void *data, const char *msg) {
+static void on_warning_cancels(const char *msg, void *data) {
   warn_cancel_ctx *w = data;
   (void)msg;
   w->after_done += w->c.done;

@@ -246,7 +246,7 @@ static void sweep(const scenario *sc) {
 static void sc_loop_new(run_stats *st) {
   ioa_loop *loop = NULL;
   st->started = 1;
-  int r = ioa_loop_new(&loop, NULL);
+  int r = ioa_loop_new(NULL, &loop);
   st->completions = 1;
   if (r < 0) {
     saw_error(st, "ioa_loop_new", r);
@@ -292,7 +292,7 @@ static void timer_op_fire(ioa_timer *t, void *data) {
 
 static void sc_timers(run_stats *st) {
   ioa_loop *loop;
-  int r = ioa_loop_new(&loop, NULL);
+  int r = ioa_loop_new(NULL, &loop);
   if (r < 0) {
     /* Nothing started: the error itself is the clear outcome. */
     saw_error(st, "ioa_loop_new", r);
@@ -365,7 +365,7 @@ static void sc_posts(run_stats *st) {
   static post_ctx c;
   memset(&c, 0, sizeof c);
   c.st = st;
-  int r = ioa_loop_new(&c.loop, NULL);
+  int r = ioa_loop_new(NULL, &c.loop);
   if (r < 0) {
     saw_error(st, "ioa_loop_new", r);
     st->started = st->completions = 1;
@@ -410,7 +410,7 @@ static void io_op_cb(ioa_io *io, unsigned revents, void *data) {
 
 static void sc_io(run_stats *st) {
   ioa_loop *loop;
-  int r = ioa_loop_new(&loop, NULL);
+  int r = ioa_loop_new(NULL, &loop);
   if (r < 0) {
     saw_error(st, "ioa_loop_new", r);
     st->started = st->completions = 1;
@@ -471,7 +471,7 @@ static void test_loop_io(void **state) { sweep(&loop_scenarios[3]); }
 static void test_injector(void **state) {
   ioa__fault_arm(IOA_FAULT_COUNT_ONLY, IOA_FAULT_ALL, 0);
   ioa_loop *loop;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
+  assert_int_equal(ioa_loop_new(NULL, &loop), 0);
   assert_false(ioa__fault_fired());
   assert_int_equal(ioa__fault_op_calls(IOA_FOP_MALLOC), 1);
   assert_int_equal(ioa__fault_op_calls(IOA_FOP_EPOLL_CREATE), 1);
@@ -483,7 +483,7 @@ static void test_injector(void **state) {
   /* Per-op errno: eventfd fails with the chosen code. */
   ioa__fault_set_errno(IOA_FOP_EVENTFD, ENFILE);
   ioa__fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EVENTFD), 0);
-  assert_int_equal(ioa_loop_new(&loop, NULL), -ENFILE);
+  assert_int_equal(ioa_loop_new(NULL, &loop), -ENFILE);
   assert_true(ioa__fault_fired());
   assert_int_equal(ioa__fault_fired_op(), IOA_FOP_EVENTFD);
   ioa__fault_set_errno(IOA_FOP_EVENTFD, 0);
@@ -491,7 +491,7 @@ static void test_injector(void **state) {
 
   /* An explicit errno wins over the per-op one. */
   ioa__fault_arm(1, IOA_FAULT_MASK(IOA_FOP_EPOLL_CREATE), EPERM);
-  assert_int_equal(ioa_loop_new(&loop, NULL), -EPERM);
+  assert_int_equal(ioa_loop_new(NULL, &loop), -EPERM);
 
   /* getaddrinfo: natural errno is an EAI value (negative), returned as is. */
   assert_true(ioa__fault_errno(IOA_FOP_GETADDRINFO) < 0);
@@ -610,7 +610,7 @@ static ioa_addr addr_of(const char *ip, int port) {
   ioa_addr a;
   char text[80];
   snprintf(text, sizeof text, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
-  if (ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL) < 0)
+  if (ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL) < 0)
     fail_msg("cannot build address %s", text);
   return a;
 }
@@ -650,7 +650,7 @@ static void sc_connect_common(run_stats *st, int kind) {
   conn_fixture fx;
   fixture_open(&fx);
   ioa_loop *loop;
-  int r = ioa_loop_new(&loop, NULL);
+  int r = ioa_loop_new(NULL, &loop);
   if (r < 0) {
     saw_error(st, "ioa_loop_new", r);
     st->started = st->completions = 1;
@@ -737,7 +737,7 @@ static void sc_connect_common(run_stats *st, int kind) {
       fail_msg("DNS fixture did not start");
     char servers[64];
     snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(dns));
-    ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+    ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES, .servers = servers};
     r = ioa_resolver_new(loop, &ro, &res);
     if (r < 0) {
       saw_error(st, "ioa_resolver_new", r);
@@ -764,9 +764,9 @@ static void sc_connect_common(run_stats *st, int kind) {
      * the first's answer. */
     char servers[64];
     snprintf(servers, sizeof servers, "127.0.0.1:%d", fx.closed_port);
-    ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES, .servers = servers};
+    ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES, .servers = servers};
     if (kind == CONN_RESOLVE_CACHED)
-      ro = (ioa_resolver_options){.backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
+      ro = (ioa_resolver_options){.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .cache_ttl_ms = 60000};
     if (open_resolver(st, loop, &fx, &ro, &res) < 0)
       return;
     p.resolver = res;
@@ -957,7 +957,7 @@ static void client_closed(ioa_stream *s, void *data) { ((echo_ctx *)data)->clien
  * -1 once a failed ioa_loop_new is recorded as the run's one completion. */
 static int echo_setup(run_stats *st, int type, ioa_loop **loop, int sv[2]) {
   st->started = 1;
-  int r = ioa_loop_new(loop, NULL);
+  int r = ioa_loop_new(NULL, loop);
   if (r < 0) {
     saw_error(st, "ioa_loop_new", r);
     st->completions = 1;
@@ -998,9 +998,9 @@ static void sc_stream_echo(run_stats *st) {
     ioa_loop_free(loop);
     return;
   }
-  ioa_stream_callbacks sc = {.on_read = server_read, .on_error = server_error,
+  ioa_stream_callbacks sc = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = server_read, .on_error = server_error,
                              .on_closed = server_closed};
-  ioa_stream_callbacks cc = {.on_read = client_read, .on_error = client_error,
+  ioa_stream_callbacks cc = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = client_read, .on_error = client_error,
                              .on_closed = client_closed};
   ioa_stream_set_callbacks(e.server, &sc, &e);
   ioa_stream_set_callbacks(e.client, &cc, &e);
@@ -1073,7 +1073,7 @@ static void sc_dgram_echo_common(run_stats *st, unsigned batch) {
   int sv[2];
   if (echo_setup(st, SOCK_DGRAM, &loop, sv) < 0)
     return;
-  ioa_socket_options o = {.max_packet = 2048, .batch = batch};
+  ioa_socket_options o = {.struct_size = sizeof(ioa_socket_options), .max_packet = 2048, .batch = batch};
   int r = ioa_socket_new(loop, sv[0], &o, &e.client);
   if (r < 0) {
     saw_error(st, "ioa_socket_new", r);
@@ -1092,8 +1092,8 @@ static void sc_dgram_echo_common(run_stats *st, unsigned batch) {
     ioa_loop_free(loop);
     return;
   }
-  ioa_socket_callbacks scb = {.on_recv = dgram_server_recv, .on_error = dgram_error};
-  ioa_socket_callbacks ccb = {.on_recv = dgram_client_recv, .on_error = dgram_error};
+  ioa_socket_callbacks scb = {.struct_size = sizeof(ioa_socket_callbacks), .on_recv = dgram_server_recv, .on_error = dgram_error};
+  ioa_socket_callbacks ccb = {.struct_size = sizeof(ioa_socket_callbacks), .on_recv = dgram_client_recv, .on_error = dgram_error};
   ioa_socket_set_callbacks(e.server, &scb, &e);
   ioa_socket_set_callbacks(e.client, &ccb, &e);
   uint8_t pkt[100];

@@ -85,7 +85,7 @@ static int fd_open(int fd);
 
 static void on_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
   lab_req *r = data;
-  /* The seed passes the socket to on_fail: it must still be open here. */
+  /* IO::Async passes the socket to on_fail: it must still be open here. */
   CHECK(f->fd < 0 || fd_open(f->fd), "on_fail fd %d already closed", f->fd);
   char a[IOA_ADDR_STRLEN] = "-";
   if (f->peer)
@@ -196,7 +196,7 @@ static int lab_run(ioa_loop *loop, const ioa_connect_params *p, lab_req *r) {
 static ioa_addr mk(const char *text) {
   ioa_addr a;
   ioa_errinfo ei;
-  int rc = ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, &ei);
+  int rc = ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, &ei);
   if (rc < 0) {
     fprintf(stderr, "bad address %s: %s\n", text, ei.message);
     exit(2);
@@ -434,7 +434,7 @@ static void need_cares(void) {
  * timeout); NULL, counted as a failure, if it cannot be made. */
 static ioa_resolver *lab_cares(ioa_loop *loop, const char *servers, unsigned default_timeout_ms) {
   ioa_resolver *res;
-  ioa_resolver_options ro = {.backend = IOA_RESOLVER_CARES,
+  ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES,
                              .servers = servers,
                              .default_timeout_ms = default_timeout_ms};
   int rc = ioa_resolver_new(loop, &ro, &res);
@@ -584,7 +584,7 @@ static void dns_deadline(ioa_loop *loop) {
 static void sc_dns_abandon(void) {
   int fd0 = ioa_test_fd_count();
   ioa_loop *loop;
-  if (ioa_loop_new(&loop, NULL) < 0) {
+  if (ioa_loop_new(NULL, &loop) < 0) {
     failures++;
     return;
   }
@@ -632,7 +632,7 @@ static void sc_dns(ioa_loop *loop) {
  * and not spin (the loop iteration count and CPU time stay small). */
 static int emfile_child(int mode) {
   ioa_loop *loop;
-  if (ioa_loop_new(&loop, NULL) < 0)
+  if (ioa_loop_new(NULL, &loop) < 0)
     return 3;
   int port = 0;
   int lfd = ioa_test_listen_tcp(AF_INET, 64, &port);
@@ -783,7 +783,7 @@ int main(int argc, char **argv) {
   }
   int fd0 = ioa_test_fd_count();
   ioa_loop *loop;
-  int rc = ioa_loop_new(&loop, NULL);
+  int rc = ioa_loop_new(NULL, &loop);
   if (rc < 0) {
     fprintf(stderr, "ioa_loop_new: %s\n", ioa_err_name(rc));
     return 1;

@@ -699,9 +699,24 @@ static void count_io(ioa_io *io, unsigned revents, void *data) {
 static void test_foreign_backend(void **state) {
   (void)state;
   struct fake_backend fb = {.timeout_ms = -1};
-  ioa_loop_backend be = {&fb, fb_io_update, fb_timer_update, fb_wakeup, fb_cleanup, NULL};
+  ioa_loop_backend be;
   ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new_with_backend(&loop, NULL, &be), 0);
+  /* Not initialised by ioa_loop_backend_init: refused, nothing made. */
+  memset(&be, 0, sizeof be);
+  be.io_update = fb_io_update;
+  be.timer_update = fb_timer_update;
+  be.wakeup = fb_wakeup;
+  assert_int_equal(ioa_loop_new_with_backend(NULL, &be, &loop), IOA_EBADPARAM);
+  ioa_loop_backend_init(&be);
+  be.ctx = &fb;
+  be.io_update = fb_io_update;
+  be.timer_update = fb_timer_update;
+  be.cleanup = fb_cleanup;
+  /* wakeup is required */
+  assert_int_equal(ioa_loop_new_with_backend(NULL, &be, &loop), IOA_EBADPARAM);
+  assert_null(loop);
+  be.wakeup = fb_wakeup;
+  assert_int_equal(ioa_loop_new_with_backend(NULL, &be, &loop), 0);
   assert_int_equal(ioa_loop_run(loop, IOA_RUN_NOWAIT), -ENOTSUP);
 
   int io_hits = 0;
@@ -743,24 +758,83 @@ static void test_foreign_backend(void **state) {
   assert_int_equal(fb.cleaned, 1);
 }
 
-static void keep_warning(void *data, const char *message) {
+static void keep_warning(const char *message, void *data) {
   snprintf(data, 128, "%s", message);
+}
+
+/* Run ioa_loop_warn(loop, "%s", text) with stderr redirected into a pipe;
+ * returns what was printed. */
+static void warn_captured(ioa_loop *loop, const char *text, char *out, size_t size) {
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+  ioa_loop_warn(loop, "%s", text);
+  fflush(stderr);
+  assert_true(dup2(saved, STDERR_FILENO) >= 0);
+  close(saved);
+  close(p[1]);
+  ssize_t n = read(p[0], out, size - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(p[0]);
 }
 
 static void test_warning_hook(void **state) {
   (void)state;
   char got[128] = "";
   ioa_loop *loop = ioa_test_new_loop();
-  ioa_loop_warn(loop, "no hook %d", 1); /* no hook: dropped, never printed */
+  /* No hook: printed on stderr, as IO::Async warns. */
+  warn_captured(loop, "no hook 1", got, sizeof got);
+  assert_string_equal(got, "ioasync: warning: no hook 1\n");
+  /* ioa_warn_discard silences it. */
+  ioa_loop_set_warning_hook(loop, ioa_warn_discard, NULL);
+  warn_captured(loop, "silenced", got, sizeof got);
+  assert_string_equal(got, "");
   ioa_loop_set_warning_hook(loop, keep_warning, got);
   ioa_loop_warn(loop, "connecting to %s is non-portable", "0.0.0.0");
   assert_string_equal(got, "connecting to 0.0.0.0 is non-portable");
   ioa_loop_free(loop);
-  ioa_loop_options opts = {.on_warning = keep_warning, .warning_data = got};
-  assert_int_equal(ioa_loop_new(&loop, &opts), 0);
+
+  ioa_loop_options opts;
+  memset(&opts, 0, sizeof opts); /* not initialised by ioa_loop_options_init */
+  opts.on_warning = keep_warning;
+  loop = NULL;
+  assert_int_equal(ioa_loop_new(&opts, &loop), IOA_EBADPARAM);
+  assert_null(loop);
+  assert_int_equal(ioa_loop_new(NULL, NULL), IOA_EBADPARAM);
+  ioa_loop_options_init(&opts);
+  opts.on_warning = keep_warning;
+  opts.warning_data = got;
+  assert_int_equal(ioa_loop_new(&opts, &loop), 0);
   ioa_loop_warn(loop, "w%d", 2);
   assert_string_equal(got, "w2");
   ioa_loop_free(loop);
+}
+
+/* A struct from a newer header (longer, with fields this library does not
+ * know) is accepted when those are zero and refused otherwise; one from an
+ * older, shorter layout than 1.0 is refused. */
+static void test_options_struct_size(void **state) {
+  (void)state;
+  struct {
+    ioa_loop_options o;
+    uint64_t newer_field;
+  } big;
+  ioa_loop_options_init_size(&big.o, sizeof big);
+  assert_int_equal(big.o.struct_size, sizeof big);
+  ioa_loop *loop = NULL;
+  assert_int_equal(ioa_loop_new(&big.o, &loop), 0);
+  ioa_loop_free(loop);
+  big.newer_field = 1;
+  loop = NULL;
+  assert_int_equal(ioa_loop_new(&big.o, &loop), IOA_EBADPARAM);
+  assert_null(loop);
+  ioa_loop_options small;
+  ioa_loop_options_init(&small);
+  small.struct_size = sizeof small - 1;
+  assert_int_equal(ioa_loop_new(&small, &loop), IOA_EBADPARAM);
 }
 
 int main(void) {
@@ -787,6 +861,7 @@ int main(void) {
       IOA_TEST(test_eintr_is_retried),
       IOA_TEST(test_foreign_backend),
       IOA_TEST(test_warning_hook),
+      IOA_TEST(test_options_struct_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

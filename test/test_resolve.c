@@ -111,6 +111,9 @@ static int start(ioa_resolver *r, const char *host, const char *service, int fam
                  int socktype, int flags, unsigned timeout_ms, outcome *o,
                  ioa_resolve_req **req) {
   ioa_resolve_params p = {
+      .struct_size = sizeof(ioa_resolve_params),
+      .host_len = IOA_NUL_TERMINATED,
+      .service_len = IOA_NUL_TERMINATED,
       .host = host,
       .service = service,
       .hints = {.family = family, .socktype = socktype, .flags = flags},
@@ -166,7 +169,7 @@ static void drain(ioa_loop *loop) {
 }
 
 static ioa_resolver *new_pool(ioa_loop *loop, unsigned max_threads) {
-  ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = max_threads};
+  ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = max_threads};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
   return r;
@@ -266,15 +269,20 @@ static void test_bad_input(void **state) {
   assert_int_equal(start(r, NULL, NULL, AF_INET, 0, 0, 0, &o, NULL), IOA_EAI_NONAME);
 
   /* Embedded NUL through explicit lengths. */
-  ioa_resolve_params p = {.host = "local\0host", .host_len = 10, .service = "80",
-                          .on_done = on_done, .data = &o};
+  ioa_resolve_params p;
+  ioa_resolve_params_init(&p);
+  p.host = "local\0host";
+  p.host_len = 10;
+  p.service = "80";
+  p.on_done = on_done;
+  p.data = &o;
   assert_int_equal(ioa_resolve(r, &p, NULL), IOA_EHOSTNAME);
   p.host = "localhost";
-  p.host_len = 0;
+  p.host_len = IOA_NUL_TERMINATED;
   p.service = "8\0" "0";
   p.service_len = 3;
   assert_int_equal(ioa_resolve(r, &p, NULL), IOA_EAI_SERVICE);
-  p.service_len = 0;
+  p.service_len = IOA_NUL_TERMINATED;
   p.on_done = NULL;
   assert_int_equal(ioa_resolve(r, &p, NULL), IOA_EBADPARAM);
   /* Explicit length shorter than the string is honoured, not truncated. */
@@ -479,9 +487,9 @@ static void test_default_resolver_posted_result(void **state) {
 static void test_backend_options(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = NULL;
-  ioa_resolver_options bad = {.backend = (ioa_resolver_backend)7};
+  ioa_resolver_options bad = {.struct_size = sizeof(ioa_resolver_options), .backend = (ioa_resolver_backend)7};
   assert_int_equal(ioa_resolver_new(loop, &bad, &r), IOA_EBADPARAM);
-  ioa_resolver_options ca = {.backend = IOA_RESOLVER_CARES, .servers = "127.0.0.1:1"};
+  ioa_resolver_options ca = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES, .servers = "127.0.0.1:1"};
   int rc = ioa_resolver_new(loop, &ca, &r);
   if (ioa_resolver_have_cares()) {
     assert_int_equal(rc, 0);
@@ -497,7 +505,7 @@ static void test_backend_options(void **state) {
 /* ------------------------------------------------------- answer cache */
 
 static ioa_resolver *new_cached_pool(ioa_loop *loop, unsigned ttl_ms, unsigned max) {
-  ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO,
+  ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO,
                             .max_threads = 1,
                             .cache_ttl_ms = ttl_ms,
                             .cache_max = max};
@@ -665,7 +673,7 @@ static void cares_open_cached(cares_env *env, unsigned dns_timeout_ms, unsigned 
   env->loop = ioa_test_new_loop();
   char servers[64];
   snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(env->dns));
-  ioa_resolver_options o = {.backend = IOA_RESOLVER_CARES,
+  ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES,
                             .servers = servers,
                             .dns_timeout_ms = dns_timeout_ms,
                             .dns_tries = tries,
@@ -877,6 +885,9 @@ static void run_stress(ioa_loop *loop, ioa_resolver *r, const char *const *names
   }
   for (int i = 0; i < STRESS_N; i++) {
     ioa_resolve_params p = {
+        .struct_size = sizeof(ioa_resolve_params),
+        .host_len = IOA_NUL_TERMINATED,
+        .service_len = IOA_NUL_TERMINATED,
         .host = names[(size_t)i % nnames],
         .service = (i & 1) ? "80" : "http",
         .hints = {.family = family, .socktype = SOCK_STREAM},
@@ -1049,7 +1060,7 @@ static void fault_sweep(ioa_resolver_backend backend, const char *host, int fami
   }
   for (unsigned long nth = 1; nth < 200; nth++) {
     ioa_loop *loop = ioa_test_new_loop();
-    ioa_resolver_options opts = {.backend = backend, .max_threads = 1,
+    ioa_resolver_options opts = {.struct_size = sizeof(ioa_resolver_options), .backend = backend, .max_threads = 1,
                                  .servers = servers[0] ? servers : NULL,
                                  .dns_timeout_ms = 200, .dns_tries = 1};
     ioa_resolver *r = NULL;
@@ -1143,8 +1154,8 @@ static int netns_helper(void) {
   }
   int failed = 0;
   ioa_loop *loop = NULL;
-  ioa_loop_new(&loop, NULL);
-  ioa_resolver_options opts = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
+  ioa_loop_new(NULL, &loop);
+  ioa_resolver_options opts = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
   ioa_resolver *r = NULL;
   ioa_resolver_new(loop, &opts, &r);
 
@@ -1153,7 +1164,7 @@ static int netns_helper(void) {
    * 3. Starvation: one thread; a lookup the server never answers times out,
    *    and a lookup queued behind it still completes. */
   outcome www = {0}, nx = {0}, sf = {0}, drop = {0}, after = {0};
-  ioa_resolve_params p = {.host = "www.ioa-ns.test",
+  ioa_resolve_params p = {.struct_size = sizeof(ioa_resolve_params), .host_len = IOA_NUL_TERMINATED, .service_len = IOA_NUL_TERMINATED, .host = "www.ioa-ns.test",
                           .service = "80",
                           .hints = {.family = AF_UNSPEC, .socktype = SOCK_STREAM,
                                     .flags = AI_ADDRCONFIG},
@@ -1196,7 +1207,7 @@ static int netns_helper(void) {
 
   /* c-ares with the system configuration reads the same resolv.conf. */
   if (ioa_resolver_have_cares()) {
-    ioa_resolver_options co = {.backend = IOA_RESOLVER_CARES};
+    ioa_resolver_options co = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES};
     outcome ca = {0};
     NS_CHECK(ioa_resolver_new(loop, &co, &r) == 0, "c-ares resolver");
     p.host = "www.ioa-ns.test";

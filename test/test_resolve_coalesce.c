@@ -45,7 +45,7 @@ static void on_done(ioa_resolve_req *req, const ioa_resolve_result *res, void *d
 
 /* A one-thread pool that starts no worker until release() is called. */
 static ioa_resolver *held_pool(ioa_loop *loop) {
-  ioa_resolver_options o = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
+  ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
   r->max_threads = 0;
@@ -61,6 +61,9 @@ static void release(ioa_resolver *r) {
 static void start(ioa_resolver *r, const char *service, int socktype, outcome *o,
                   int *done_count) {
   ioa_resolve_params p = {
+      .struct_size = sizeof(ioa_resolve_params),
+      .host_len = IOA_NUL_TERMINATED,
+      .service_len = IOA_NUL_TERMINATED,
       .host = "localhost",
       .service = service,
       .hints = {.family = AF_INET, .socktype = socktype},
@@ -186,7 +189,7 @@ static void test_free_resolver_from_twin_callback(void **state) {
 static void test_bursts_on_running_pool(void **state) {
   (void)state;
   ioa_loop *loop = ioa_test_new_loop();
-  ioa_resolver_options opts = {.backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 2};
+  ioa_resolver_options opts = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 2};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);
   enum { N = 300 };

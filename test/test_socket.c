@@ -105,18 +105,18 @@ static void rx_closed(ioa_socket *s, void *data) {
   c->closed++;
 }
 
-static const ioa_socket_callbacks rx_cbs = {
+static const ioa_socket_callbacks rx_cbs = {.struct_size = sizeof(ioa_socket_callbacks),
     .on_recv = rx_recv, .on_error = rx_error, .on_drain = rx_drain, .on_closed = rx_closed};
 
 static void test_new_errors(void **state) {
   (void)state;
   ioa_loop *loop = ioa_test_new_loop();
   ioa_socket *s = (ioa_socket *)1;
-  assert_int_equal(ioa_socket_new(loop, -1, NULL, &s), -EBADF);
+  assert_int_equal(ioa_socket_new(loop, -1, NULL, &s), IOA_EBADPARAM);
   assert_null(s);
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  assert_int_equal(ioa_socket_new(loop, sv[0], NULL, &s), -EINVAL); /* a stream */
+  assert_int_equal(ioa_socket_new(loop, sv[0], NULL, &s), IOA_EBADPARAM); /* a stream */
   close(sv[0]);
   close(sv[1]);
   int pfd[2];
@@ -126,12 +126,12 @@ static void test_new_errors(void **state) {
   close(pfd[1]);
   ioa_addr a;
   int fd = udp_bound(&a);
-  ioa_socket_options bad = {.batch = 5000};
-  assert_int_equal(ioa_socket_new(loop, fd, &bad, &s), -EINVAL);
+  ioa_socket_options bad = {.struct_size = sizeof(ioa_socket_options), .batch = 5000};
+  assert_int_equal(ioa_socket_new(loop, fd, &bad, &s), IOA_EBADPARAM);
   assert_int_equal(ioa_socket_new(loop, fd, NULL, &s), 0);
   ioa_addr broken = a;
   broken.addrlen = 0;
-  assert_int_equal(ioa_socket_send(s, "x", 1, &broken), -EINVAL);
+  assert_int_equal(ioa_socket_send(s, "x", 1, &broken), IOA_EBADPARAM);
   ioa_socket_close(s);
   assert_int_equal(ioa_socket_fd(s), -1);
   assert_int_equal(ioa_socket_send(s, "x", 1, &a), -EBADF);
@@ -146,7 +146,7 @@ static void udp_round_trip(unsigned batch) {
   ioa_addr addr_a, addr_b;
   int fa = udp_bound(&addr_a);
   int fb = udp_bound(&addr_b);
-  ioa_socket_options o = {.batch = batch};
+  ioa_socket_options o = {.struct_size = sizeof(ioa_socket_options), .batch = batch};
   ioa_socket *a, *b;
   assert_int_equal(ioa_socket_new(loop, fa, &o, &a), 0);
   assert_int_equal(ioa_socket_new(loop, fb, &o, &b), 0);
@@ -295,7 +295,7 @@ static void test_oversized_packet_reported(void **state) {
   ioa_addr addr_a, addr_b;
   int fa = udp_bound(&addr_a);
   int fb = udp_bound(&addr_b);
-  ioa_socket_options small = {.max_packet = 16, .batch = 4};
+  ioa_socket_options small = {.struct_size = sizeof(ioa_socket_options), .max_packet = 16, .batch = 4};
   ioa_socket *a, *b;
   assert_int_equal(ioa_socket_new(loop, fa, NULL, &a), 0);
   assert_int_equal(ioa_socket_new(loop, fb, &small, &b), 0);
@@ -451,7 +451,7 @@ static void test_free_in_each_callback(void **state) {
     else
       assert_int_equal(connect(fd, (struct sockaddr *)&me.addr, me.addrlen), 0);
     assert_int_equal(ioa_socket_new(loop, fd, NULL, &s), 0);
-    ioa_socket_callbacks cbs = {.on_recv = sfree_recv, .on_error = sfree_error,
+    ioa_socket_callbacks cbs = {.struct_size = sizeof(ioa_socket_callbacks), .on_recv = sfree_recv, .on_error = sfree_error,
                                 .on_drain = sfree_drain, .on_closed = sfree_closed};
     ioa_socket_set_callbacks(s, &cbs, &c);
     if (w == 0) {
@@ -497,7 +497,7 @@ static void test_fault_sweep(void **state) {
       ioa_socket *so[2] = {NULL, NULL};
       ioa__fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
       for (int i = 0; i < 2; i++) {
-        if (ioa_socket_new(loop, fds[i], i ? &(ioa_socket_options){.batch = 1} : NULL,
+        if (ioa_socket_new(loop, fds[i], i ? &(ioa_socket_options){.struct_size = sizeof(ioa_socket_options), .batch = 1} : NULL,
                            &so[i]) < 0) {
           close(fds[i]);
           so[i] = NULL;

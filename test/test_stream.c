@@ -120,14 +120,14 @@ static void test_new_errors(void **state) {
   (void)state;
   ioa_loop *loop = ioa_test_new_loop();
   ioa_stream *s = (ioa_stream *)1;
-  assert_int_equal(ioa_stream_new(loop, -1, NULL, &s), -EBADF);
+  assert_int_equal(ioa_stream_new(loop, -1, NULL, &s), IOA_EBADPARAM);
   assert_null(s);
   int a, b;
   unix_pair(&a, &b);
-  ioa_stream_options bad = {.high_water = 100, .low_water = 100};
-  assert_int_equal(ioa_stream_new(loop, a, &bad, &s), -EINVAL);
-  ioa_stream_options huge = {.read_size = (size_t)1 << 40};
-  assert_int_equal(ioa_stream_new(loop, a, &huge, &s), -EINVAL);
+  ioa_stream_options bad = {.struct_size = sizeof(ioa_stream_options), .high_water = 100, .low_water = 100};
+  assert_int_equal(ioa_stream_new(loop, a, &bad, &s), IOA_EBADPARAM);
+  ioa_stream_options huge = {.struct_size = sizeof(ioa_stream_options), .read_size = (size_t)1 << 40};
+  assert_int_equal(ioa_stream_new(loop, a, &huge, &s), IOA_EBADPARAM);
   /* The fd is still ours after a failure. */
   assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   assert_int_equal(ioa_stream_fd(s), a);
@@ -201,7 +201,7 @@ static void ctx_drain(ioa_stream *s, void *data) {
   ((echo_ctx *)data)->drains++;
 }
 
-static const ioa_stream_callbacks ctx_cbs = {
+static const ioa_stream_callbacks ctx_cbs = {.struct_size = sizeof(ioa_stream_callbacks),
     .on_read = ctx_read, .on_error = ctx_error, .on_drain = ctx_drain, .on_closed = ctx_closed};
 
 /* A stream on fd (with o, or defaults) reporting into c through ctx_cbs. */
@@ -313,7 +313,7 @@ static void test_eof_with_unconsumed(void **state) {
   ioa_stream *s;
   assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   unconsumed_ctx c = {0};
-  ioa_stream_callbacks cbs = {.on_read = keep_read, .on_closed = keep_closed};
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = keep_read, .on_closed = keep_closed};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "ab", 2), 2);
   assert_int_equal(ioa_test_run_ticking(loop, &c.calls, 5000), 0);
@@ -372,10 +372,10 @@ static void test_pause_resume(void **state) {
   int a, b;
   unix_pair(&a, &b);
   ioa_stream *s;
-  ioa_stream_options o = {.keep_open_on_eof = 1};
+  ioa_stream_options o = {.struct_size = sizeof(ioa_stream_options), .keep_open_on_eof = 1};
   assert_int_equal(ioa_stream_new(loop, a, &o, &s), 0);
   pause_ctx c = {0};
-  ioa_stream_callbacks cbs = {.on_read = pause_read};
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = pause_read};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "abc", 3), 3);
   assert_int_equal(ioa_test_run_ticking(loop, &c.calls, 5000), 0);
@@ -502,9 +502,9 @@ static void test_bulk_both_ways(void **state) {
   int done = 0, finished = 0;
   bulk_side side[2];
   memset(side, 0, sizeof side);
-  ioa_stream_options o = {.keep_open_on_eof = 1};
+  ioa_stream_options o = {.struct_size = sizeof(ioa_stream_options), .keep_open_on_eof = 1};
   int fds[2] = {fa, fb};
-  ioa_stream_callbacks cbs = {.on_read = bulk_read,
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = bulk_read,
                               .on_error = bulk_error,
                               .on_drain = bulk_drain,
                               .on_high_water = bulk_high,
@@ -630,15 +630,15 @@ static void test_backpressure(void **state) {
   bp_ctx c = {.rng = 42};
   cksum_init(&c.sent_sum);
   cksum_init(&c.recv_sum);
-  ioa_stream_options wo = {.high_water = BP_HIGH, .low_water = BP_LOW};
+  ioa_stream_options wo = {.struct_size = sizeof(ioa_stream_options), .high_water = BP_HIGH, .low_water = BP_LOW};
   assert_int_equal(ioa_stream_new(loop, a, &wo, &c.writer), 0);
   assert_int_equal(ioa_stream_new(loop, b, NULL, &c.reader), 0);
-  ioa_stream_callbacks wcb = {.on_high_water = bp_high, .on_low_water = bp_low,
+  ioa_stream_callbacks wcb = {.struct_size = sizeof(ioa_stream_callbacks), .on_high_water = bp_high, .on_low_water = bp_low,
                               .on_drain = bp_drain};
   ioa_stream_set_callbacks(c.writer, &wcb, &c);
   /* The slow reader: paused until high water has been seen. */
   ioa_stream_pause_read(c.reader);
-  ioa_stream_callbacks rcb = {.on_read = bp_read};
+  ioa_stream_callbacks rcb = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = bp_read};
   ioa_stream_set_callbacks(c.reader, &rcb, &c);
   ioa_timer t;
   ioa_timer_init(loop, &t, bp_tick, &c);
@@ -792,7 +792,7 @@ static void test_peer_half_close(void **state) {
   ioa_stream *s;
   assert_int_equal(ioa_stream_new(loop, a, NULL, &s), 0);
   echo_ctx c = {0};
-  ioa_stream_callbacks cbs = {.on_read = answer_read, .on_error = ctx_error,
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = answer_read, .on_error = ctx_error,
                               .on_closed = ctx_closed};
   ioa_stream_set_callbacks(s, &cbs, &c);
   assert_int_equal(write(b, "request", 7), 7);
@@ -823,7 +823,7 @@ static void test_shutdown_write_keeps_reading(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   int a, b;
   tcp_pair(&a, &b);
-  ioa_stream_options o = {.keep_open_on_eof = 1};
+  ioa_stream_options o = {.struct_size = sizeof(ioa_stream_options), .keep_open_on_eof = 1};
   echo_ctx c = {0};
   ioa_stream *s = ctx_stream(loop, a, &o, &c);
   assert_int_equal(ioa_stream_write(s, "abc", 3), 0);
@@ -1006,7 +1006,7 @@ static void test_close_in_read_keeps_bytes(void **state) {
     tcp_pair(&a, &b);
     close_read_ctx c = {.use_free = use_free};
     assert_int_equal(ioa_stream_new(loop, a, NULL, &c.s), 0);
-    ioa_stream_callbacks cbs = {.on_read = close_then_read};
+    ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = close_then_read};
     ioa_stream_set_callbacks(c.s, &cbs, &c);
     assert_int_equal(write(b, msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
     assert_int_equal(ioa_test_run_ticking(loop, &c.done, 5000), 0);
@@ -1027,9 +1027,9 @@ static void test_free_in_each_callback(void **state) {
     int a, b;
     tcp_pair(&a, &b);
     free_ctx c = {.where = (enum free_where)w};
-    ioa_stream_options o = {.high_water = 1024, .low_water = 256};
+    ioa_stream_options o = {.struct_size = sizeof(ioa_stream_options), .high_water = 1024, .low_water = 256};
     assert_int_equal(ioa_stream_new(loop, a, &o, &c.s), 0);
-    ioa_stream_callbacks cbs = {.on_read = free_read,
+    ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = free_read,
                                 .on_error = free_error,
                                 .on_drain = free_drain,
                                 .on_high_water = free_high,
@@ -1190,7 +1190,7 @@ static void test_fault_sweep(void **state) {
       fault_side side[2] = {{.all_closed = &all_closed}, {.all_closed = &all_closed}};
       ioa_stream *st[2] = {NULL, NULL};
       ioa__fault_arm(nth, 1ul << kinds[k].op, kinds[k].err);
-      ioa_stream_callbacks cbs = {.on_read = fault_read, .on_error = fault_error,
+      ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks), .on_read = fault_read, .on_error = fault_error,
                                   .on_closed = fault_closed};
       for (int i = 0; i < 2; i++) {
         if (ioa_stream_new(loop, fds[i], NULL, &st[i]) < 0) {

@@ -166,7 +166,7 @@ static ioa_addr loop4(int port) {
   ioa_addr a;
   char text[32];
   snprintf(text, sizeof text, "127.0.0.1:%d", port);
-  if (ioa_addr_parse(&a, text, (size_t)-1, 0, SOCK_STREAM, 0, NULL) < 0)
+  if (ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL) < 0)
     fail_msg("ioa_addr_parse(%s)", text);
   return a;
 }
@@ -199,7 +199,7 @@ static void run_round(stress *s, unsigned round) {
   s->closed_port = ioa_test_closed_port(AF_INET);
   int fd0 = ioa_test_fd_count();
   /* The loop is the test's plumbing: create it before chaos starts. */
-  assert_int_equal(ioa_loop_new(&s->loop, NULL), 0);
+  assert_int_equal(ioa_loop_new(NULL, &s->loop), 0);
 #ifdef IOA_FAULT_INJECTION
   if (s->chaos && !s->emfile) {
     /* One call in IOA_STRESS_CHAOS (default 50) of every kind fails with its natural errno (ENOMEM,

@@ -159,7 +159,7 @@ void ioa_test_run_for(ioa_loop *loop, unsigned ms) {
 
 ioa_loop *ioa_test_new_loop(void) {
   ioa_loop *loop = NULL;
-  assert_int_equal(ioa_loop_new(&loop, NULL), 0);
+  assert_int_equal(ioa_loop_new(NULL, &loop), 0);
   assert_non_null(loop);
   return loop;
 }

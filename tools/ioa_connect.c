@@ -413,7 +413,7 @@ static void parse_addr_arg(const cli_opts *o, const char *opt, const char *text,
   memset(&ei, 0, sizeof ei);
   int socktype = o->socktype == IOA_HINT_UNSET ? SOCK_STREAM : o->socktype;
   int protocol = o->protocol == IOA_HINT_UNSET ? 0 : o->protocol;
-  int rc = ioa_addr_parse(out, text, (size_t)-1, IOA_ADDR_PARSE_SERVICE, socktype, protocol, &ei);
+  int rc = ioa_addr_parse(text, IOA_NUL_TERMINATED, IOA_ADDR_PARSE_SERVICE, socktype, protocol, out, &ei);
   if (rc == 0)
     return;
   const char *msg = ei.message[0] ? ei.message : ioa_strerror(rc);
@@ -747,7 +747,7 @@ static void start_copy(cli *c, int fd) {
   if (type == SOCK_STREAM) {
     rc = ioa_stream_new(c->loop, fd, NULL, &c->stream);
     if (rc == 0) {
-      ioa_stream_callbacks cbs = {
+      ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks),
           .on_read = stream_read_cb,
           .on_error = stream_error_cb,
           .on_drain = stream_drain_cb,
@@ -760,7 +760,7 @@ static void start_copy(cli *c, int fd) {
     c->seqpacket = type == SOCK_SEQPACKET;
     rc = ioa_socket_new(c->loop, fd, NULL, &c->sock);
     if (rc == 0) {
-      ioa_socket_callbacks cbs = {
+      ioa_socket_callbacks cbs = {.struct_size = sizeof(ioa_socket_callbacks),
           .on_recv = socket_recv_cb, .on_error = socket_error_cb, .on_drain = socket_drain_cb};
       ioa_socket_set_callbacks(c->sock, &cbs, c);
     }
@@ -788,8 +788,8 @@ static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, voi
   memset(&ss, 0, sizeof ss);
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
       !(ss.ss_family == AF_UNIX && sl <= sizeof(sa_family_t)) &&
-      ioa_addr_from_sockaddr(&local, (struct sockaddr *)&ss, sl, peer ? peer->socktype : 0,
-                             peer ? peer->protocol : 0) == 0)
+      ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, peer ? peer->socktype : 0,
+                             peer ? peer->protocol : 0, &local) == 0)
     localp = &local;
   cli_trace_connected(&c->trace, peer, localp);
   cli_trace_waterfall(&c->trace);
@@ -846,7 +846,7 @@ static void on_attempt(ioa_connect_req *req, const ioa_addr *peer, const ioa_add
   cli_trace_attempt(&((cli *)data)->trace, peer, local);
 }
 
-static void on_warning(void *data, const char *message) {
+static void on_warning(const char *message, void *data) {
   cli *c = data;
   cli_trace_warning(&c->trace, message);
   if (!c->trace.mode)
@@ -951,8 +951,8 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  ioa_loop_options lo = {.on_warning = on_warning, .warning_data = &c};
-  int rc = ioa_loop_new(&c.loop, &lo);
+  ioa_loop_options lo = {.struct_size = sizeof(ioa_loop_options), .on_warning = on_warning, .warning_data = &c};
+  int rc = ioa_loop_new(&lo, &c.loop);
   if (rc < 0) {
     fprintf(stderr, "%s: cannot create the event loop: %s\n", progname, ioa_strerror(rc));
     return EXIT_CONNECT_ERROR;
@@ -973,7 +973,7 @@ int main(int argc, char **argv) {
     if (!ioa_resolver_have_cares())
       usage_error("--dns-server needs the c-ares resolver backend, which this build lacks");
     ioa_resolver_options ro;
-    memset(&ro, 0, sizeof ro);
+    ioa_resolver_options_init(&ro);
     ro.backend = IOA_RESOLVER_CARES;
     ro.servers = c.o.dns_servers;
     rc = ioa_resolver_new(c.loop, &ro, &c.resolver);

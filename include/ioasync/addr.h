@@ -54,8 +54,9 @@ IOA_EXPORT int ioa_family_from_name(const char *name);
 /* "inet", "inet6", "unix", "unspec" (AF_UNSPEC), or NULL for others. */
 IOA_EXPORT const char *ioa_family_name(int family);
 
-/* Socktype by word: "stream", "dgram", "raw", "seqpacket", or a decimal
- * number 0..15 ("0" meaning no particular socktype).  Returns the SOCK_*
+/* Socktype by word: "stream", "dgram", "raw", "seqpacket" (lower case only:
+ * words are compared exactly, as IO::Async does), or a decimal number 0..15
+ * ("0" meaning no particular socktype).  Returns the SOCK_*
  * value (>= 0) or IOA_EADDRSOCKTYPE. */
 IOA_EXPORT int ioa_socktype_from_name(const char *name);
 /* "stream", "dgram", "raw", "seqpacket", or NULL for others (0 included). */
@@ -67,26 +68,25 @@ IOA_EXPORT const char *ioa_socktype_name(int socktype);
 
 /* inet: ip is an IPv4 literal (strict dotted quad; no "1.2" or "0x7f.1"
  * shorthands, no leading zeros). */
-IOA_EXPORT int ioa_addr_inet(ioa_addr *out, const char *ip, int port, int socktype,
-                             int protocol, ioa_errinfo *err);
+IOA_EXPORT int ioa_addr_inet(const char *ip, int port, int socktype, int protocol,
+                             ioa_addr *out, ioa_errinfo *err);
 /* inet6: ip is an IPv6 literal, optionally with "%scope"; scope may also be
  * given separately (NULL for none) as an interface name or a decimal number.
  * If both are given they must name the same interface (IOA_EADDRSCOPE).
  * flowinfo is stored as given (host order here, network order in the
  * sockaddr). */
-IOA_EXPORT int ioa_addr_inet6(ioa_addr *out, const char *ip, int port, const char *scope,
-                              uint32_t flowinfo, int socktype, int protocol,
-                              ioa_errinfo *err);
+IOA_EXPORT int ioa_addr_inet6(const char *ip, int port, const char *scope, uint32_t flowinfo,
+                              int socktype, int protocol, ioa_addr *out, ioa_errinfo *err);
 /* unix: a filesystem path, or, with a leading '@', a Linux abstract name.
- * len is the length of path (pass (size_t)-1 to use strlen), so embedded
+ * len is the length of path (pass IOA_NUL_TERMINATED to use strlen), so embedded
  * NUL bytes are detected (IOA_EADDRNUL) rather than silently cutting the
  * path.  A filesystem path gets addrlen = offsetof(sun_path) + len + 1 (the
  * NUL included); an abstract name gets offsetof(sun_path) + 1 + len (no NUL).
  * Protocol is 0. */
-IOA_EXPORT int ioa_addr_unix(ioa_addr *out, const char *path, size_t len, int socktype,
+IOA_EXPORT int ioa_addr_unix(const char *path, size_t len, int socktype, ioa_addr *out,
                              ioa_errinfo *err);
 
-/* Key/value form, the seed's hash: keys "family", "socktype", "protocol",
+/* Key/value form, IO::Async's hash: keys "family", "socktype", "protocol",
  * "ip", "port", "scopeid", "flowinfo", "path".  kv is a NULL-terminated array
  * of alternating keys and values (all C strings).  "family" is required;
  * inet needs "ip" and "port"; inet6 needs "ip" and "port" and may have
@@ -96,7 +96,7 @@ IOA_EXPORT int ioa_addr_unix(ioa_addr *out, const char *path, size_t len, int so
  * "Unrecognised 'inet' address keys: host, path"), repeated keys
  * (IOA_EADDRDUPKEY), a key without a value (IOA_EADDRSYNTAX), and every
  * error of the field constructors above.  Ports are decimal only. */
-IOA_EXPORT int ioa_addr_from_keys(ioa_addr *out, const char *const *kv, ioa_errinfo *err);
+IOA_EXPORT int ioa_addr_from_keys(const char *const *kv, ioa_addr *out, ioa_errinfo *err);
 
 /* From a raw sockaddr (e.g. a getaddrinfo, accept or getsockname result).
  * AF_INET and AF_INET6 need len >= sizeof their sockaddr; AF_UNIX takes
@@ -105,8 +105,8 @@ IOA_EXPORT int ioa_addr_from_keys(ioa_addr *out, const char *const *kv, ioa_erri
  * to the form ioa_addr_unix() produces.  Returns 0, IOA_EADDRFAMILY,
  * IOA_EADDRSYNTAX (length does not fit the family), IOA_EADDRSOCKTYPE,
  * IOA_EADDRPROTOCOL or IOA_EBADPARAM (NULL). */
-IOA_EXPORT int ioa_addr_from_sockaddr(ioa_addr *out, const struct sockaddr *sa, socklen_t len,
-                                      int socktype, int protocol);
+IOA_EXPORT int ioa_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, int socktype,
+                                      int protocol, ioa_addr *out);
 
 /* ---- text ---- */
 
@@ -117,13 +117,13 @@ enum {
 };
 
 /* Parse one of the text forms above.  len is the text's length, so embedded
- * NUL bytes are detected (pass (size_t)-1 for a C string).  socktype and
+ * NUL bytes are detected (pass IOA_NUL_TERMINATED for a C string).  socktype and
  * protocol are stored in the result (the text carries neither).  Ports are
  * decimal 0..65535 without sign or spaces; a port is required for inet and
  * inet6.  An IPv6 literal with a port must be bracketed; "::1:80" is
  * IOA_EADDRBRACKETS.  Host names are not accepted (use the resolver). */
-IOA_EXPORT int ioa_addr_parse(ioa_addr *out, const char *text, size_t len, unsigned flags,
-                              int socktype, int protocol, ioa_errinfo *err);
+IOA_EXPORT int ioa_addr_parse(const char *text, size_t len, unsigned flags, int socktype,
+                              int protocol, ioa_addr *out, ioa_errinfo *err);
 
 /* Canonical text: "127.0.0.1:80", "[::1]:80", "[fe80::1%lo]:80" (scope by
  * name when the interface exists, else by number; no "%" for scope 0),
@@ -151,7 +151,7 @@ IOA_EXPORT int ioa_addr_is_unspecified(const ioa_addr *a);
  * 127.0.0.1 and :: into ::1, as IO::Async does for a listener's address.
  * Port, scope, flowinfo, socktype and protocol are kept.  in and out may be
  * the same. */
-IOA_EXPORT void ioa_addr_for_peer(ioa_addr *out, const ioa_addr *in);
+IOA_EXPORT void ioa_addr_for_peer(const ioa_addr *in, ioa_addr *out);
 
 IOA_END_DECLS
 

@@ -1,5 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* ioasync — common definitions shared by every public header. */
+/* ioasync — common definitions shared by every public header.
+ *
+ * API rules (doc/design.md has them in full):
+ *  - Public names start with ioa_ / IOA_; ioa__ marks the library's internals.
+ *  - Functions return 0 (or a count) on success and a negative code on
+ *    failure: a negated errno value or an IOA_* code (error.h).  A bad
+ *    parameter is IOA_EBADPARAM in every module.
+ *  - The object acted on comes first; a constructor's result is written
+ *    through an output pointer that is its last parameter (followed only by
+ *    an optional ioa_errinfo *).
+ *  - Every callback takes a void *data user pointer, always last.
+ *  - A string passed with a length takes IOA_NUL_TERMINATED to mean "up to
+ *    its NUL byte"; any other length is exact (embedded NUL bytes are errors).
+ *  - Every options, params and callbacks struct starts with struct_size and
+ *    has an _init() function that must fill it first: fields can then be
+ *    added at the end without breaking programs built against this header.
+ */
 #ifndef IOASYNC_COMMON_H
 #define IOASYNC_COMMON_H
 
@@ -10,8 +26,10 @@
  * part of the ABI. */
 #if defined(__GNUC__) || defined(__clang__)
 #define IOA_EXPORT __attribute__((visibility("default")))
+#define IOA_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define IOA_EXPORT
+#define IOA_PRINTF(fmt, args)
 #endif
 
 #ifdef __cplusplus
@@ -25,5 +43,8 @@
 #define IOA_VERSION_MAJOR 0
 #define IOA_VERSION_MINOR 1
 #define IOA_VERSION_PATCH 0
+
+/* Length argument meaning "the string ends at its NUL byte". */
+#define IOA_NUL_TERMINATED ((size_t)-1)
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ioasync — non-blocking socket connections (IO::Async::Connector in C).
  *
- * Two modes, as in the seed:
+ * Two modes, as in IO::Async:
  *  - plain address mode: addrs/naddrs (a list, tried in turn) or one address;
  *  - resolving mode: host + service, resolved asynchronously (getaddrinfo hints
  *    family/socktype/protocol/flags) into that list.
@@ -12,7 +12,7 @@
  * IOA_ENOCANDIDATES (IO::Async silently "succeeds" there).
  *
  * Callbacks (each gets the params' data pointer):
- *  - on_fail: each individual socket/bind/connect failure, as the seed.
+ *  - on_fail: each individual socket/bind/connect failure, as IO::Async does.
  *  - exactly one completion: on_connected (fd) / on_stream / on_socket on
  *    success; on_connect_error (most significant error: connect > bind >
  *    socket) after every candidate failed, on timeout, or on cancel
@@ -20,7 +20,7 @@
  *  - never called from inside ioa_connect(); any callback may cancel the
  *    request or stop/free the loop's other objects.
  *
- * Beyond the seed: Happy Eyeballs v2 racing (RFC 8305), per-attempt and
+ * Beyond IO::Async: Happy Eyeballs v2 racing (RFC 8305), per-attempt and
  * overall timeouts, cancellation at any moment, every attempt's failure kept,
  * a socket-option hook.  See ioa_connect(3).
  */
@@ -41,7 +41,7 @@ IOA_BEGIN_DECLS
 typedef struct ioa_connect_req ioa_connect_req;
 
 /* "Not given" for the socktype and protocol hints; an explicit 0 means "no
- * particular socktype" and, as in the seed, silences the missing-hint warning. */
+ * particular socktype" and, as in IO::Async, silences the missing-hint warning. */
 #define IOA_HINT_UNSET INT_MIN
 
 typedef enum ioa_syscall {
@@ -62,7 +62,7 @@ typedef enum ioa_connect_mode {
                              attempt_delay_ms or at once on a failure, <= 16 in flight */
 } ioa_connect_mode;
 
-/* One failed attempt step.  The seed's on_fail arguments map to:
+/* One failed attempt step.  IO::Async's on_fail arguments map to:
  *   ("socket", family, socktype, protocol, err)
  *   ("bind",   fd, local,  err)
  *   ("connect", fd, peer,  err)   (ETIMEDOUT for a per-attempt timeout) */
@@ -101,7 +101,8 @@ typedef int (*ioa_connect_sockopt_cb)(ioa_connect_req *req, int fd, const ioa_ad
                                       const ioa_addr *local, void *data);
 
 typedef struct ioa_connect_params {
-  /* plain address mode: addrs[0..naddrs) in turn, or one addr (the seed's
+  size_t struct_size; /* set by ioa_connect_params_init() */
+  /* plain address mode: addrs[0..naddrs) in turn, or one addr (IO::Async's
    * "addr" shortcut; used when addrs is NULL).  Copied by ioa_connect(). */
   const ioa_addr *addrs;
   size_t naddrs;
@@ -144,10 +145,20 @@ typedef struct ioa_connect_params {
    * hint warning is issued inside ioa_connect(). */
   ioa_warn_cb on_warning;
   void *data;
+  /* Options for the ioa_stream handed to on_stream / the ioa_socket handed
+   * to on_socket (read size, high and low water, ...); NULL = defaults.
+   * Checked by ioa_connect() (IOA_EBADPARAM), copied, so they need not
+   * outlive the call. */
+  const ioa_stream_options *stream_options;
+  const ioa_socket_options *socket_options;
 } ioa_connect_params;
 
-/* Fill p with defaults (hints unset, AUTO mode, no callbacks). */
-IOA_EXPORT void ioa_connect_params_init(ioa_connect_params *p);
+/* Fill p with defaults (hints unset, AUTO mode, no callbacks).  Every
+ * ioa_connect_params must be initialised by it before use. */
+IOA_EXPORT void ioa_connect_params_init_size(ioa_connect_params *p, size_t size);
+static inline void ioa_connect_params_init(ioa_connect_params *p) {
+  ioa_connect_params_init_size(p, sizeof *p);
+}
 
 /* Start a connection.  Returns 0 (and *out, if non-NULL, a handle valid until
  * the completion callback returns) or a negative code for parameters that are

@@ -38,7 +38,8 @@ IOA_BEGIN_DECLS
   XX(EAI_OVERFLOW, 11, "Argument buffer overflow")                               \
   XX(EAI_CANCELED, 12, "Request canceled")
 
-#define IOA_OWN_ERRORS(XX)                                                         \
+/* Address errors (ioa_addr(3)), one per way an address can be malformed. */
+#define IOA_ADDR_ERRORS(XX)                                                        \
   XX(IOA_EADDRFAMILY, 40, "Unknown or unsupported address family")               \
   XX(IOA_EADDRSOCKTYPE, 41, "Unknown socket type")                               \
   XX(IOA_EADDRIP, 42, "Invalid IP address literal")                              \
@@ -54,7 +55,10 @@ IOA_BEGIN_DECLS
   XX(IOA_EADDRSERVICE, 52, "Unknown service name")                               \
   XX(IOA_EADDRDUPKEY, 53, "Address field given twice")                           \
   XX(IOA_EADDRPROTOCOL, 54, "Invalid protocol number")                           \
-  XX(IOA_EADDRFLOWINFO, 55, "Invalid IPv6 flowinfo")                             \
+  XX(IOA_EADDRFLOWINFO, 55, "Invalid IPv6 flowinfo")
+
+#define IOA_OWN_ERRORS(XX)                                                         \
+  IOA_ADDR_ERRORS(XX)                                                            \
   XX(IOA_EHOSTNAME, 60, "Invalid host name")                                     \
   XX(IOA_ENOCANDIDATES, 70, "No usable address candidates")                      \
   XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")
@@ -87,6 +91,12 @@ IOA_EXPORT int ioa_err_to_gai(int err);
 
 /* Non-zero if err is one of the resolver (EAI_*) codes. */
 IOA_EXPORT int ioa_err_is_resolver(int err);
+
+/* Non-zero if err says the caller's input was refused before any work
+ * began: IOA_EBADPARAM, any IOA_EADDR* code (a malformed address) or
+ * IOA_EHOSTNAME (a malformed host name).  A program maps these to "usage
+ * error"; every other code is something that happened. */
+IOA_EXPORT int ioa_err_is_input(int err);
 
 /* A code plus a specific message, for functions whose failures deserve more
  * than the code's generic text ("Expected 'path' for family unix"). */

@@ -45,8 +45,12 @@ typedef void (*ioa_io_cb)(ioa_io *io, unsigned revents, void *data);
 typedef void (*ioa_timer_cb)(ioa_timer *timer, void *data);
 typedef void (*ioa_defer_cb)(ioa_defer *defer, void *data);
 typedef void (*ioa_post_cb)(ioa_post *post, void *data);
-/* Warnings are delivered here, never printed by the library. */
-typedef void (*ioa_warn_cb)(void *data, const char *message);
+/* Warnings (a connect without socktype hint, say).  With no hook set
+ * anywhere the library prints them to stderr, as IO::Async's warn does;
+ * install ioa_warn_discard to silence them. */
+typedef void (*ioa_warn_cb)(const char *message, void *data);
+/* A warning hook that drops every warning. */
+IOA_EXPORT void ioa_warn_discard(const char *message, void *data);
 
 /* ---- handle structures: fields are private; embed them, don't touch. ---- */
 struct ioa_io {
@@ -86,12 +90,20 @@ struct ioa_post {
 /* ---- loop lifetime ---- */
 
 typedef struct ioa_loop_options {
-  ioa_warn_cb on_warning; /* default for objects on this loop; may be NULL */
+  size_t struct_size;     /* set by ioa_loop_options_init() */
+  ioa_warn_cb on_warning; /* default for objects on this loop; NULL = stderr */
   void *warning_data;
 } ioa_loop_options;
 
-/* Create an epoll loop.  opts may be NULL.  Returns 0 or a negative code. */
-IOA_EXPORT int ioa_loop_new(ioa_loop **out, const ioa_loop_options *opts);
+IOA_EXPORT void ioa_loop_options_init_size(ioa_loop_options *o, size_t size);
+static inline void ioa_loop_options_init(ioa_loop_options *o) {
+  ioa_loop_options_init_size(o, sizeof *o);
+}
+
+/* Create an epoll loop.  opts may be NULL (defaults).  Returns 0,
+ * IOA_EBADPARAM (out NULL, or opts not initialised by its _init), -ENOMEM,
+ * or the error of epoll_create1/eventfd. */
+IOA_EXPORT int ioa_loop_new(const ioa_loop_options *opts, ioa_loop **out);
 
 /* Free the loop.  Posts already queued run first (their owners may need
  * them to release memory).  Handles still active are then detached: they get
@@ -128,9 +140,10 @@ IOA_EXPORT size_t ioa_loop_active(const ioa_loop *loop);
 IOA_EXPORT void ioa_loop_ref(ioa_loop *loop);
 IOA_EXPORT void ioa_loop_unref(ioa_loop *loop);
 
-/* Emit a warning through the loop's hook (if any). */
-IOA_EXPORT void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Emit a warning through the loop's hook; without one, print it to stderr
+ * as "ioasync: warning: ...". */
+IOA_EXPORT void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) IOA_PRINTF(2, 3);
+/* Replace the loop's warning hook (NULL: back to stderr). */
 IOA_EXPORT void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data);
 
 /* ---- fd watchers ---- */
@@ -179,6 +192,7 @@ IOA_EXPORT void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, vo
  * thread except wakeup, which must be thread-safe.
  */
 typedef struct ioa_loop_backend {
+  size_t struct_size; /* set by ioa_loop_backend_init() */
   void *ctx;
   /* Change the events watched on fd from old_events to new_events (0 means
    * remove).  Return 0 or a negative code. */
@@ -196,8 +210,16 @@ typedef struct ioa_loop_backend {
   void (*keepalive)(void *ctx, int alive);
 } ioa_loop_backend;
 
-IOA_EXPORT int ioa_loop_new_with_backend(ioa_loop **out, const ioa_loop_options *opts,
-                                         const ioa_loop_backend *backend);
+IOA_EXPORT void ioa_loop_backend_init_size(ioa_loop_backend *b, size_t size);
+static inline void ioa_loop_backend_init(ioa_loop_backend *b) {
+  ioa_loop_backend_init_size(b, sizeof *b);
+}
+
+/* Create a loop driven by another loop through backend's hooks (copied).
+ * Returns 0, IOA_EBADPARAM (io_update, timer_update or wakeup missing, or a
+ * struct not initialised by its _init) or -ENOMEM. */
+IOA_EXPORT int ioa_loop_new_with_backend(const ioa_loop_options *opts,
+                                         const ioa_loop_backend *backend, ioa_loop **out);
 /* Called by the adapter: fd became ready (IOA_READ/WRITE/ERROR/HUP bits). */
 IOA_EXPORT void ioa_loop_backend_io(ioa_loop *loop, int fd, unsigned revents);
 /* Called by the adapter when its timer fires: runs due timers and defers. */

@@ -48,6 +48,7 @@ typedef enum ioa_resolver_backend {
 } ioa_resolver_backend;
 
 typedef struct ioa_resolver_options {
+  size_t struct_size; /* set by ioa_resolver_options_init() */
   ioa_resolver_backend backend;
   unsigned max_threads;    /* getaddrinfo pool size; 0 = default (4) */
   const char *servers;     /* c-ares: "127.0.0.1:5353,[::1]:53"; NULL = system */
@@ -66,6 +67,12 @@ typedef struct ioa_resolver_options {
   unsigned cache_max;      /* 0 = IOA_RESOLVER_DEFAULT_CACHE_MAX */
 } ioa_resolver_options;
 
+/* Defaults: the getaddrinfo pool, 4 threads, no timeout, no cache. */
+IOA_EXPORT void ioa_resolver_options_init_size(ioa_resolver_options *o, size_t size);
+static inline void ioa_resolver_options_init(ioa_resolver_options *o) {
+  ioa_resolver_options_init_size(o, sizeof *o);
+}
+
 #define IOA_RESOLVER_DEFAULT_CACHE_MAX 256
 
 /* Default pool size, and the hard bound on threads including those abandoned
@@ -73,7 +80,8 @@ typedef struct ioa_resolver_options {
 #define IOA_RESOLVER_DEFAULT_THREADS 4
 #define IOA_RESOLVER_THREAD_FACTOR 4
 
-/* Returns 0 or a negative code (-ENOTSUP if the backend is not built in). */
+/* opts may be NULL (defaults).  Returns 0, IOA_EBADPARAM, -ENOTSUP (the
+ * backend is not built in), -ENOMEM, or c-ares's initialisation error. */
 IOA_EXPORT int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *opts,
                                 ioa_resolver **out);
 IOA_EXPORT void ioa_resolver_free(ioa_resolver *r);
@@ -90,7 +98,13 @@ typedef struct ioa_resolver_stats {
   uint64_t sent;        /* handed to getaddrinfo() (a new pool job) or to c-ares */
   size_t cache_entries; /* answers in the cache now */
 } ioa_resolver_stats;
-IOA_EXPORT void ioa_resolver_get_stats(const ioa_resolver *r, ioa_resolver_stats *out);
+/* Fills size bytes of out (the caller's sizeof: counters added later are
+ * left out for an older caller). */
+IOA_EXPORT void ioa_resolver_get_stats_size(const ioa_resolver *r, ioa_resolver_stats *out,
+                                            size_t size);
+static inline void ioa_resolver_get_stats(const ioa_resolver *r, ioa_resolver_stats *out) {
+  ioa_resolver_get_stats_size(r, out, sizeof *out);
+}
 /* Forget every cached answer (after a network change, say).  Lookups in
  * flight are unaffected; their answers are cached when they arrive. */
 IOA_EXPORT void ioa_resolver_cache_flush(ioa_resolver *r);
@@ -119,16 +133,23 @@ typedef void (*ioa_resolve_partial_cb)(ioa_resolve_req *req, int family, const i
                                        size_t naddrs, void *data);
 
 typedef struct ioa_resolve_params {
+  size_t struct_size;  /* set by ioa_resolve_params_init() */
   const char *host;    /* may be NULL if service is given (as getaddrinfo) */
   const char *service; /* may be NULL if host is given */
-  size_t host_len;     /* 0 = strlen(host); else explicit (embedded NUL is an error) */
-  size_t service_len;  /* 0 = strlen(service); likewise */
+  size_t host_len;     /* IOA_NUL_TERMINATED (the default) or the exact length */
+  size_t service_len;  /* likewise (an embedded NUL byte is an error) */
   ioa_resolve_hints hints;
   unsigned timeout_ms; /* 0 = resolver default */
   ioa_resolve_cb on_done;
   ioa_resolve_partial_cb on_partial; /* optional */
   void *data;
 } ioa_resolve_params;
+
+/* Defaults: lengths IOA_NUL_TERMINATED, hints AF_UNSPEC / any, no timeout. */
+IOA_EXPORT void ioa_resolve_params_init_size(ioa_resolve_params *p, size_t size);
+static inline void ioa_resolve_params_init(ioa_resolve_params *p) {
+  ioa_resolve_params_init_size(p, sizeof *p);
+}
 
 /* Start a lookup.  *out (optional) receives a handle valid until on_done
  * returns.  Bad input fails here, before any thread or packet:
@@ -137,7 +158,7 @@ typedef struct ioa_resolve_params {
  *   IOA_EAI_SERVICE  empty service, embedded NUL, numeric port over 65535,
  *                    a name /etc/services does not know for the socktype
  *   IOA_EAI_NONAME   neither host nor service
- *   IOA_EBADPARAM    no on_done
+ *   IOA_EBADPARAM    no on_done, or p not initialised by ioa_resolve_params_init
  *   -ESHUTDOWN       called from a callback run by ioa_resolver_free(r)
  *   -EAGAIN          no worker thread could be started (and none exists) */
 IOA_EXPORT int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out);

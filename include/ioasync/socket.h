@@ -43,34 +43,49 @@ typedef void (*ioa_socket_error_cb)(ioa_socket *s, const char *syscall, int err,
 typedef void (*ioa_socket_event_cb)(ioa_socket *s, void *data);
 
 typedef struct ioa_socket_callbacks {
+  size_t struct_size; /* set by ioa_socket_callbacks_init() */
   ioa_socket_recv_cb on_recv;
   ioa_socket_error_cb on_error;
   ioa_socket_event_cb on_drain;  /* send queue became empty */
   ioa_socket_event_cb on_closed; /* exactly once, after the fd is closed */
 } ioa_socket_callbacks;
 
+IOA_EXPORT void ioa_socket_callbacks_init_size(ioa_socket_callbacks *c, size_t size);
+static inline void ioa_socket_callbacks_init(ioa_socket_callbacks *c) {
+  ioa_socket_callbacks_init_size(c, sizeof *c);
+}
+
 typedef struct ioa_socket_options {
+  size_t struct_size; /* set by ioa_socket_options_init() */
   size_t max_packet; /* receive buffer per packet; 0 = 65536; at most 16 MiB */
   unsigned batch;    /* packets per recvmmsg/sendmmsg; 0 = 16; 1 disables
                         batching (recvmsg/sendmsg); at most 1024.  Receive
                         memory is batch * max_packet, allocated on first use. */
 } ioa_socket_options;
 
-/* Take ownership of fd (made non-blocking and close-on-exec).  Receiving
- * starts when callbacks with on_recv are set.  Returns 0, -EBADF, -EINVAL
- * (bad options, or a SOCK_STREAM socket: use ioa_stream), -ENOTSOCK, -ENOMEM.
- * On failure the fd is NOT closed. */
+IOA_EXPORT void ioa_socket_options_init_size(ioa_socket_options *o, size_t size);
+static inline void ioa_socket_options_init(ioa_socket_options *o) {
+  ioa_socket_options_init_size(o, sizeof *o);
+}
+
+/* Take ownership of fd (made non-blocking and close-on-exec).  opts may be
+ * NULL.  Receiving starts when callbacks with on_recv are set.  Returns 0,
+ * IOA_EBADPARAM (fd < 0, loop or out NULL, bad options, or a SOCK_STREAM
+ * socket: use ioa_stream), -ENOTSOCK, -ENOMEM.  On failure the fd is NOT
+ * closed. */
 IOA_EXPORT int ioa_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *opts,
                               ioa_socket **out);
-/* Replace the callbacks (cbs may be NULL).  Safe from callbacks. */
-IOA_EXPORT void ioa_socket_set_callbacks(ioa_socket *s, const ioa_socket_callbacks *cbs,
-                                         void *data);
+/* Replace the callbacks (cbs may be NULL).  Safe from callbacks.  Returns
+ * 0, or IOA_EBADPARAM (cbs not initialised by its _init: nothing changes). */
+IOA_EXPORT int ioa_socket_set_callbacks(ioa_socket *s, const ioa_socket_callbacks *cbs,
+                                        void *data);
 /* The fd, or -1 once closed. */
 IOA_EXPORT int ioa_socket_fd(const ioa_socket *s);
 IOA_EXPORT ioa_loop *ioa_socket_loop(const ioa_socket *s);
 /* Queue one packet to the connected peer (to == NULL) or to an address (its
  * addr/addrlen are used).  Copies buf; len 0 sends an empty datagram.
- * Returns 0, -EBADF once closed, -EINVAL (bad to), or -ENOMEM.  Send errors
+ * Returns 0, -EBADF once closed, IOA_EBADPARAM (bad to, or buf NULL with
+ * len > 0), or -ENOMEM.  Send errors
  * come later through on_error. */
 IOA_EXPORT int ioa_socket_send(ioa_socket *s, const void *buf, size_t len, const ioa_addr *to);
 /* Packets queued and not yet sent. */

@@ -47,6 +47,7 @@ typedef void (*ioa_stream_error_cb)(ioa_stream *s, const char *syscall, int err,
 typedef void (*ioa_stream_event_cb)(ioa_stream *s, void *data);
 
 typedef struct ioa_stream_callbacks {
+  size_t struct_size; /* set by ioa_stream_callbacks_init() */
   ioa_stream_read_cb on_read;
   ioa_stream_error_cb on_error;
   ioa_stream_event_cb on_drain;      /* write queue became empty */
@@ -55,7 +56,13 @@ typedef struct ioa_stream_callbacks {
   ioa_stream_event_cb on_closed;     /* exactly once, after the fd is closed */
 } ioa_stream_callbacks;
 
+IOA_EXPORT void ioa_stream_callbacks_init_size(ioa_stream_callbacks *c, size_t size);
+static inline void ioa_stream_callbacks_init(ioa_stream_callbacks *c) {
+  ioa_stream_callbacks_init_size(c, sizeof *c);
+}
+
 typedef struct ioa_stream_options {
+  size_t struct_size; /* set by ioa_stream_options_init() */
   size_t read_size;  /* bytes per read(); 0 = 64 KiB; at most 64 MiB */
   size_t high_water; /* 0 = 1 MiB */
   size_t low_water;  /* 0 = high_water / 4; must be below high_water */
@@ -66,15 +73,22 @@ typedef struct ioa_stream_options {
   int keep_open_on_eof;
 } ioa_stream_options;
 
+IOA_EXPORT void ioa_stream_options_init_size(ioa_stream_options *o, size_t size);
+static inline void ioa_stream_options_init(ioa_stream_options *o) {
+  ioa_stream_options_init_size(o, sizeof *o);
+}
+
 /* Take ownership of fd (made non-blocking and close-on-exec here).  opts may
  * be NULL.  Reading starts when callbacks with on_read are set.  Returns 0,
- * -EBADF (fd < 0), -EINVAL (bad options), -ENOMEM, or fcntl's error.  On
- * failure the fd is NOT closed (still the caller's). */
+ * IOA_EBADPARAM (fd < 0, loop or out NULL, bad options), -ENOMEM, or fcntl's
+ * error.  On failure the fd is NOT closed (still the caller's). */
 IOA_EXPORT int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts,
                               ioa_stream **out);
-/* Replace the callbacks (cbs may be NULL: none).  Safe from callbacks. */
-IOA_EXPORT void ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs,
-                                         void *data);
+/* Replace the callbacks (cbs may be NULL: none).  Safe from callbacks.
+ * Returns 0, or IOA_EBADPARAM (cbs not initialised by its _init: nothing
+ * changes). */
+IOA_EXPORT int ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs,
+                                        void *data);
 /* The fd, or -1 once closed. */
 IOA_EXPORT int ioa_stream_fd(const ioa_stream *s);
 IOA_EXPORT ioa_loop *ioa_stream_loop(const ioa_stream *s);

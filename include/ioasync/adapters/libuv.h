@@ -162,9 +162,15 @@ static inline int ioa_uv_attach(uv_loop_t *uv, const ioa_loop_options *opts, ioa
   a->timer.data = a->async.data = a;
   a->open_handles = 2;
   uv_unref((uv_handle_t *)&a->async);
-  ioa_loop_backend be = {a, ioa_uv_io_update_, ioa_uv_timer_update_, ioa_uv_wakeup_,
-                         ioa_uv_cleanup_, ioa_uv_keepalive_};
-  r = ioa_loop_new_with_backend(&a->loop, opts, &be);
+  ioa_loop_backend be;
+  ioa_loop_backend_init(&be);
+  be.ctx = a;
+  be.io_update = ioa_uv_io_update_;
+  be.timer_update = ioa_uv_timer_update_;
+  be.wakeup = ioa_uv_wakeup_;
+  be.cleanup = ioa_uv_cleanup_;
+  be.keepalive = ioa_uv_keepalive_;
+  r = ioa_loop_new_with_backend(opts, &be, &a->loop);
   if (r < 0) {
     ioa_uv_cleanup_(a);
     return r;
