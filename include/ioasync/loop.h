@@ -77,7 +77,7 @@ struct ioa_defer {
   ioa_loop *loop_;
   ioa_defer_cb cb_;
   void *data_;
-  ioa_defer *prev_, *next_;
+  struct ioa__list node_; /* in the loop's defer queue while active */
   int active_;
 };
 
