@@ -10,9 +10,9 @@
 
 #include <stddef.h>
 
-typedef struct ioa__list {
-  struct ioa__list *prev, *next;
-} ioa__list;
+#include "ioasync/common.h" /* struct ioa__list: handle structs embed it */
+
+typedef struct ioa__list ioa__list;
 
 #define IOA__CONTAINER_OF(ptr, type, member)                                                       \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))

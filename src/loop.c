@@ -16,6 +16,7 @@
 
 #include "abi.h"
 #include "alloc.h"
+#include "list.h"
 #include "loop_internal.h"
 #include "sys.h"
 
@@ -45,9 +46,12 @@ struct ioa_loop {
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
 
-  ioa_defer defers; /* sentinel of a circular list */
+  ioa__list defers; /* active ioa_defer handles, in start order */
   size_t active_defer;
 
+  /* A singly linked FIFO, not an ioa__list: ioa_post has room for one
+   * link only (its size is ABI), and the queue is only appended to under
+   * the lock and taken whole, which one link does. */
   pthread_mutex_t post_lock;
   ioa_post *post_head, *post_tail;
   atomic_int post_woken; /* posts queued and a wakeup outstanding */
@@ -105,7 +109,7 @@ static int loop_init_common(const ioa_loop_options *opts, ioa_loop **out) {
   loop->epfd = -1;
   loop->wakefd = -1;
   loop->backend_timeout_ms = -1;
-  loop->defers.next_ = loop->defers.prev_ = &loop->defers;
+  ioa__list_init(&loop->defers);
   loop->warn_cb = o.on_warning;
   loop->warn_data = o.warning_data;
   int e = pthread_mutex_init(&loop->post_lock, NULL);
@@ -188,11 +192,9 @@ void ioa_loop_free(ioa_loop *loop) {
   }
   for (size_t i = 0; i < loop->heap_len; i++)
     loop->heap[i]->heap_idx_ = SIZE_MAX;
-  while (loop->defers.next_ != &loop->defers) {
-    ioa_defer *d = loop->defers.next_;
-    loop->defers.next_ = d->next_;
-    d->prev_ = d->next_ = NULL;
-    d->active_ = 0;
+  IOA__LIST_FOREACH_SAFE(n, &loop->defers) {
+    ioa__list_remove(n);
+    IOA__CONTAINER_OF(n, ioa_defer, node_)->active_ = 0;
   }
   if (!loop->native && loop->backend.cleanup)
     loop->backend.cleanup(loop->backend.ctx);
@@ -254,13 +256,26 @@ void ioa_loop_warn(ioa_loop *loop, const char *fmt, ...) {
 }
 
 static void backend_resched(ioa_loop *loop);
+static void wake(ioa_loop *loop);
+
+/* The native loop this thread is running, if any: an unref from any other
+ * thread must wake the loop (it may be asleep in epoll_wait with nothing
+ * but that reference keeping it there); one from inside the loop's own
+ * callbacks need not, as the loop re-checks before it sleeps. */
+static _Thread_local ioa_loop *running_here;
 
 void ioa_loop_ref(ioa_loop *loop) {
   atomic_fetch_add(&loop->refs, 1);
   backend_resched(loop);
 }
 void ioa_loop_unref(ioa_loop *loop) {
-  atomic_fetch_sub(&loop->refs, 1);
+  size_t before = atomic_fetch_sub(&loop->refs, 1);
+  assert(before > 0 && "ioa_loop_unref without a matching ioa_loop_ref");
+  if (loop->native) {
+    if (before == 1 && running_here != loop)
+      wake(loop);
+    return;
+  }
   backend_resched(loop);
 }
 
@@ -592,6 +607,7 @@ void ioa_defer_init(ioa_loop *loop, ioa_defer *d, ioa_defer_cb cb, void *data) {
   d->loop_ = loop;
   d->cb_ = cb;
   d->data_ = data;
+  ioa__list_init(&d->node_);
 }
 
 void ioa_defer_start(ioa_defer *d) {
@@ -599,10 +615,7 @@ void ioa_defer_start(ioa_defer *d) {
   if (d->active_)
     return;
   ioa_loop *loop = d->loop_;
-  d->prev_ = loop->defers.prev_;
-  d->next_ = &loop->defers;
-  loop->defers.prev_->next_ = d;
-  loop->defers.prev_ = d;
+  ioa__list_push_back(&loop->defers, &d->node_);
   d->active_ = 1;
   loop->active_defer++;
   backend_resched(loop);
@@ -612,9 +625,7 @@ void ioa_defer_stop(ioa_defer *d) {
   ASSERT_INITIALISED(d);
   if (!d->active_)
     return;
-  d->prev_->next_ = d->next_;
-  d->next_->prev_ = d->prev_;
-  d->prev_ = d->next_ = NULL;
+  ioa__list_remove(&d->node_);
   d->active_ = 0;
   d->loop_->active_defer--;
 }
@@ -627,16 +638,13 @@ int ioa_defer_active(const ioa_defer *d) {
 /* Run the defers queued so far; ones queued by these callbacks wait for the
  * next iteration, so a defer that re-queues itself cannot starve I/O. */
 static void run_defers(ioa_loop *loop) {
-  if (loop->defers.next_ == &loop->defers)
+  if (ioa__list_empty(&loop->defers))
     return;
-  ioa_defer batch;
-  batch.next_ = loop->defers.next_;
-  batch.prev_ = loop->defers.prev_;
-  batch.next_->prev_ = &batch;
-  batch.prev_->next_ = &batch;
-  loop->defers.next_ = loop->defers.prev_ = &loop->defers;
-  while (batch.next_ != &batch) {
-    ioa_defer *d = batch.next_;
+  ioa__list batch;
+  ioa__list_init(&batch);
+  ioa__list_splice_back(&batch, &loop->defers);
+  for (ioa__list *n; (n = ioa__list_first(&batch));) {
+    ioa_defer *d = IOA__CONTAINER_OF(n, ioa_defer, node_);
     ioa_defer_stop(d);
     d->cb_(d, d->data_);
   }
@@ -654,11 +662,15 @@ void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data) {
   else
     loop->post_head = post;
   loop->post_tail = post;
-  int wake = !atomic_load(&loop->post_woken);
+  int first = !atomic_load(&loop->post_woken);
   atomic_store(&loop->post_woken, 1);
   pthread_mutex_unlock(&loop->post_lock);
-  if (!wake)
-    return;
+  if (first)
+    wake(loop);
+}
+
+/* From any thread: make the loop run its posts and re-check its liveness. */
+static void wake(ioa_loop *loop) {
   if (loop->native) {
     uint64_t one = 1;
     /* EAGAIN means the counter is already non-zero: a wakeup is pending. */
@@ -753,6 +765,8 @@ int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode) {
     return -EBUSY;
   loop->running = 1;
   loop->stop_flag = 0;
+  ioa_loop *outer = running_here; /* another loop's run may enclose this one */
+  running_here = loop;
   int rc = 0;
   for (;;) {
     loop->now = mono_ns();
@@ -774,6 +788,7 @@ int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode) {
       break;
   }
   loop->running = 0;
+  running_here = outer;
   if (rc < 0)
     return rc;
   return loop_alive(loop) ? 1 : 0;

@@ -6,8 +6,8 @@
  * with its optional destination, flushed by sendmmsg from a deferred tick and
  * then from the write watcher while the kernel pushes back.
  *
- * Re-entrancy follows stream.c: callbacks run between cb_enter/cb_leave, the
- * loop entry points hold a reference, and a free inside a callback is
+ * Re-entrancy: guard.h, as in stream.c.  Callbacks run between enter and
+ * leave, the loop entry points hold a level, and a free inside a callback is
  * finished by the entry point's outer_leave.
  */
 #include "ioasync/socket.h"
@@ -20,6 +20,8 @@
 
 #include "abi.h"
 #include "alloc.h"
+#include "guard.h"
+#include "list.h"
 #include "stream_internal.h"
 #include "sys.h"
 
@@ -31,7 +33,7 @@
 #define SOCKET_RECV_ROUNDS 4
 
 typedef struct packet {
-  struct packet *next;
+  ioa__list node; /* in the send queue */
   size_t len;
   socklen_t tolen; /* 0: connected peer */
   struct sockaddr_storage to;
@@ -63,16 +65,17 @@ struct ioa_socket {
   struct sockaddr_storage *rnames;
   int recv_paused;
 
-  packet *shead, *stail;
+  ioa__list sq; /* packets to send, oldest first */
   size_t squeued;
   int write_blocked;
 
   int closed;
   int err;
   const char *err_syscall;
-  int in_cb;
-  int freed;
+  ioa__guard guard;
 };
+
+#define PKT(n) IOA__CONTAINER_OF(n, packet, node)
 
 static void socket_io_cb(ioa_io *io, unsigned revents, void *data);
 static void socket_tick_cb(ioa_defer *d, void *data);
@@ -85,17 +88,11 @@ static void socket_destroy(ioa_socket *s) {
   ioa__free(s);
 }
 
-static void cb_enter(ioa_socket *s) { s->in_cb++; }
-
-/* Inner leave: non-zero if the socket was freed meanwhile (unwind).  The
- * loop entry points hold a reference and free on the way out. */
-static int cb_leave(ioa_socket *s) {
-  s->in_cb--;
-  return s->freed;
-}
-
+static void cb_enter(ioa_socket *s) { ioa__guard_enter(&s->guard); }
+/* Non-zero if the socket was freed meanwhile: unwind, touch nothing. */
+static int cb_leave(ioa_socket *s) { return ioa__guard_leave(&s->guard); }
 static void outer_leave(ioa_socket *s) {
-  if (--s->in_cb == 0 && s->freed)
+  if (ioa__guard_leave_last(&s->guard))
     socket_destroy(s);
 }
 
@@ -137,14 +134,11 @@ static void update_io(ioa_socket *s) {
 }
 
 static void drop_queue(ioa_socket *s) {
-  packet *p = s->shead;
-  s->shead = s->stail = NULL;
-  s->squeued = 0;
-  while (p) {
-    packet *next = p->next;
-    ioa__free(p);
-    p = next;
+  IOA__LIST_FOREACH_SAFE(n, &s->sq) {
+    ioa__list_remove(n);
+    ioa__free(PKT(n));
   }
+  s->squeued = 0;
 }
 
 void ioa_socket_options_init_size(ioa_socket_options *o, size_t size) {
@@ -201,6 +195,7 @@ int ioa_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *opts, ioa_s
   s->protocol = proto;
   s->max_packet = max_packet;
   s->batch = batch;
+  ioa__list_init(&s->sq);
   ioa_io_init(loop, &s->io, fd, socket_io_cb, s);
   ioa_defer_init(loop, &s->tick, socket_tick_cb, s);
   *out = s;
@@ -243,7 +238,7 @@ static void close_fd(ioa_socket *s) {
 }
 
 void ioa_socket_close(ioa_socket *s) {
-  if (s->closed || s->freed)
+  if (s->closed || ioa__guard_released(&s->guard))
     return;
   close_fd(s);
   s->pending |= PEND_CLOSED;
@@ -251,15 +246,14 @@ void ioa_socket_close(ioa_socket *s) {
 }
 
 void ioa_socket_free(ioa_socket *s) {
-  if (!s || s->freed)
+  if (!s || ioa__guard_released(&s->guard))
     return;
-  s->freed = 1;
   if (!s->closed)
     close_fd(s);
   ioa_defer_stop(&s->tick);
   s->pending = 0;
-  if (s->in_cb == 0)
-    socket_destroy(s);
+  if (ioa__guard_release(&s->guard))
+    socket_destroy(s); /* else the outermost entry point does */
 }
 
 /* ------------------------------------------------------------ sending */
@@ -276,18 +270,13 @@ int ioa_socket_send(ioa_socket *s, const void *buf, size_t len, const ioa_addr *
   packet *p = ioa__malloc(sizeof(packet) + len);
   if (!p)
     return -ENOMEM;
-  p->next = NULL;
   p->len = len;
   if (len)
     memcpy(p->data, buf, len);
   p->tolen = to ? to->addrlen : 0;
   if (to)
     memcpy(&p->to, &to->addr, to->addrlen);
-  if (s->stail)
-    s->stail->next = p;
-  else
-    s->shead = p;
-  s->stail = p;
+  ioa__list_push_back(&s->sq, &p->node);
   s->squeued++;
   if (!s->write_blocked) {
     s->pending |= PEND_FLUSH;
@@ -297,12 +286,10 @@ int ioa_socket_send(ioa_socket *s, const void *buf, size_t len, const ioa_addr *
 }
 
 static void pop_packet(ioa_socket *s) {
-  packet *p = s->shead;
-  s->shead = p->next;
-  if (!s->shead)
-    s->stail = NULL;
+  ioa__list *n = ioa__list_first(&s->sq);
+  ioa__list_remove(n);
   s->squeued--;
-  ioa__free(p);
+  ioa__free(PKT(n));
 }
 
 static void set_blocked(ioa_socket *s, int blocked) {
@@ -314,13 +301,16 @@ static void set_blocked(ioa_socket *s, int blocked) {
 
 /* Returns non-zero if the socket was freed. */
 static int flush(ioa_socket *s) {
-  int had_data = s->shead != NULL;
-  while (s->shead && !s->closed) {
+  int had_data = !ioa__list_empty(&s->sq);
+  while (!ioa__list_empty(&s->sq) && !s->closed) {
     struct mmsghdr msgs[64];
     struct iovec iov[64];
     unsigned cap = s->batch < 64 ? s->batch : 64;
     unsigned n = 0;
-    for (packet *p = s->shead; p && n < cap; p = p->next, n++) {
+    IOA__LIST_FOREACH(node, &s->sq) {
+      if (n == cap)
+        break;
+      packet *p = PKT(node);
       iov[n].iov_base = p->data;
       iov[n].iov_len = p->len;
       memset(&msgs[n], 0, sizeof msgs[n]);
@@ -330,6 +320,7 @@ static int flush(ioa_socket *s) {
         msgs[n].msg_hdr.msg_name = &p->to;
         msgs[n].msg_hdr.msg_namelen = p->tolen;
       }
+      n++;
     }
     const char *syscall;
     int sent;
@@ -364,7 +355,7 @@ static int flush(ioa_socket *s) {
   if (s->closed)
     return 0;
   set_blocked(s, 0);
-  if (had_data && !s->shead && s->cbs.on_drain) {
+  if (had_data && ioa__list_empty(&s->sq) && s->cbs.on_drain) {
     cb_enter(s);
     s->cbs.on_drain(s, s->data);
     if (cb_leave(s))

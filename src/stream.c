@@ -5,17 +5,18 @@
  * before a read when the free tail is short, grown only when compaction cannot
  * make read_size bytes of room.
  *
- * Write side: a singly linked queue of segments.  Copied writes land in owned
+ * Write side: a queue (ioa__list) of segments.  Copied writes land in owned
  * chunks (a small write is appended to the tail chunk when it fits, so many
  * small writes cost one writev iovec); zero-copy writes reference the caller's
  * memory.  The queue is flushed by a deferred tick at the end of the loop
  * iteration, then by the write watcher while the socket pushes back.
  *
- * Re-entrancy: every user callback runs between cb_enter/cb_leave, and every
- * entry point that can reach one (loop callbacks, close, free) holds a
- * reference too.  Freeing the stream inside a callback marks it; every caller
- * up the stack sees "gone" and unwinds, and the entry point frees the memory
- * on its way out (outer_leave).
+ * Re-entrancy: guard.h.  Every user callback runs between enter and leave,
+ * and every entry point that can reach one (loop callbacks, set_callbacks,
+ * pause/resume, free) holds a level too.  Freeing the stream inside a
+ * callback only releases it; every caller up the stack sees that and
+ * unwinds, and the outermost entry point destroys it on its way out
+ * (outer_leave).
  */
 #include "ioasync/stream.h"
 
@@ -28,6 +29,8 @@
 
 #include "abi.h"
 #include "alloc.h"
+#include "guard.h"
+#include "list.h"
 #include "stream_internal.h"
 #include "sys.h"
 
@@ -50,7 +53,7 @@
 #define STREAM_IOV_MAX (IOV_MAX < 1024 ? IOV_MAX : 1024)
 
 typedef struct segment {
-  struct segment *next;
+  ioa__list node;      /* in the write queue, a local batch, or the spares */
   const uint8_t *base; /* data start: owned[] for chunks, caller memory for zc */
   size_t len;          /* bytes of data at base */
   size_t off;          /* bytes already written */
@@ -90,8 +93,8 @@ struct ioa_stream {
   int keep_open_on_eof;
 
   /* write side */
-  segment *whead, *wtail;
-  segment *spares; /* free full-size chunks, linked by next */
+  ioa__list wq;     /* queued segments, oldest first */
+  ioa__list spares; /* free full-size chunks, most recently freed first */
   unsigned nspares;
   size_t queued;
   size_t high_water, low_water;
@@ -106,9 +109,10 @@ struct ioa_stream {
   int error_reported;
   int err;
   const char *err_syscall;
-  int in_cb;
-  int freed;
+  ioa__guard guard;
 };
+
+#define SEG(n) IOA__CONTAINER_OF(n, segment, node)
 
 static void stream_io_cb(ioa_io *io, unsigned revents, void *data);
 static void stream_tick_cb(ioa_defer *d, void *data);
@@ -116,14 +120,12 @@ static int call_event(ioa_stream *s, ioa_stream_event_cb cb);
 
 /* ------------------------------------------------------------ callbacks */
 
-static void cb_enter(ioa_stream *s) { s->in_cb++; }
-
 static void trim_spares(ioa_stream *s, unsigned keep) {
   while (s->nspares > keep) {
-    segment *seg = s->spares;
-    s->spares = seg->next;
+    ioa__list *n = ioa__list_first(&s->spares);
+    ioa__list_remove(n);
     s->nspares--;
-    ioa__free(seg);
+    ioa__free(SEG(n));
   }
 }
 
@@ -133,24 +135,19 @@ static void stream_destroy(ioa_stream *s) {
   ioa__free(s);
 }
 
-/* Inner leave: returns non-zero if the stream was freed meanwhile; the
- * caller must then stop and unwind.  The memory stays valid: every entry
- * point (loop callback or API function that can reach a user callback) holds
- * its own reference and frees on the way out in outer_leave. */
-static int cb_leave(ioa_stream *s) {
-  s->in_cb--;
-  return s->freed;
-}
-
+static void cb_enter(ioa_stream *s) { ioa__guard_enter(&s->guard); }
+/* Non-zero if the stream was freed meanwhile: unwind, touch nothing. */
+static int cb_leave(ioa_stream *s) { return ioa__guard_leave(&s->guard); }
 static void outer_leave(ioa_stream *s) {
-  if (--s->in_cb == 0 && s->freed)
+  if (ioa__guard_leave_last(&s->guard))
     stream_destroy(s);
 }
+static int freed(const ioa_stream *s) { return ioa__guard_released(&s->guard); }
 
 /* ------------------------------------------------------------ helpers */
 
 static void schedule(ioa_stream *s, unsigned what) {
-  if (s->freed)
+  if (freed(s))
     return; /* a zero-copy free callback freed it mid-operation */
   s->pending |= what;
   ioa_defer_start(&s->tick);
@@ -179,8 +176,7 @@ static void update_io(ioa_stream *s) {
  * that callback freed the stream. */
 static int segment_release(ioa_stream *s, segment *seg) {
   if (seg->cap == STREAM_CHUNK_SIZE && s->nspares < STREAM_MAX_SPARES && !s->closed) {
-    seg->next = s->spares;
-    s->spares = seg;
+    ioa__list_push_front(&s->spares, &seg->node);
     s->nspares++;
     return 0;
   }
@@ -198,17 +194,17 @@ static int segment_release(ioa_stream *s, segment *seg) {
 /* Drop every queued segment.  The queue is detached first so a free callback
  * that writes or frees sees a consistent (empty) stream. */
 static int discard_queue(ioa_stream *s) {
-  segment *seg = s->whead;
-  s->whead = s->wtail = NULL;
+  ioa__list q;
+  ioa__list_init(&q);
+  ioa__list_splice_back(&q, &s->wq);
   s->queued = 0;
   s->write_blocked = 0;
   /* A free callback may free the stream: the rest are still handed back
-   * (the entry point's reference keeps the memory), then the caller unwinds. */
+   * (the entry point's level keeps the memory), then the caller unwinds. */
   cb_enter(s);
-  while (seg) {
-    segment *next = seg->next;
-    (void)segment_release(s, seg);
-    seg = next;
+  for (ioa__list *n; (n = ioa__list_first(&q));) {
+    ioa__list_remove(n);
+    (void)segment_release(s, SEG(n));
   }
   return cb_leave(s);
 }
@@ -236,7 +232,7 @@ static void close_fd(ioa_stream *s) {
   if (!s->delivering) /* else deliver() releases it once on_read returns */
     release_rbuf(s);
   trim_spares(s, 0);
-  if (s->whead)
+  if (!ioa__list_empty(&s->wq))
     schedule(s, PEND_DISCARD);
 }
 
@@ -303,6 +299,8 @@ int ioa_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *opts, ioa_s
   s->high_water = high;
   s->low_water = low;
   s->keep_open_on_eof = keep_open;
+  ioa__list_init(&s->wq);
+  ioa__list_init(&s->spares);
   ioa_io_init(loop, &s->io, fd, stream_io_cb, s);
   ioa_defer_init(loop, &s->tick, stream_tick_cb, s);
   *out = s;
@@ -327,21 +325,21 @@ ioa_loop *ioa_stream_loop(const ioa_stream *s) { return s->loop; }
 size_t ioa_stream_queued(const ioa_stream *s) { return s->queued; }
 
 void ioa_stream_close(ioa_stream *s) {
-  if (s->closed || s->freed)
+  if (s->closed || freed(s))
     return;
   close_fd(s);
   schedule(s, PEND_CLOSED);
 }
 
 void ioa_stream_free(ioa_stream *s) {
-  if (!s || s->freed)
+  if (!s || freed(s))
     return;
-  s->freed = 1;
+  (void)ioa__guard_release(&s->guard); /* outer_leave below destroys it */
   ioa_defer_stop(&s->tick);
   s->pending = 0;
   close_fd(s);
   /* Queued zero-copy buffers come back now: nothing runs later.  The
-   * reference keeps the object alive while their callbacks run. */
+   * level keeps the object alive while their callbacks run. */
   cb_enter(s);
   (void)discard_queue(s);
   outer_leave(s);
@@ -350,7 +348,7 @@ void ioa_stream_free(ioa_stream *s) {
 /* ------------------------------------------------------------ writing */
 
 static void note_queued(ioa_stream *s) {
-  if (s->freed)
+  if (freed(s))
     return;
   if (!s->above_high && s->queued >= s->high_water) {
     s->above_high = 1;
@@ -369,27 +367,24 @@ static int write_check(const ioa_stream *s) {
   return 0;
 }
 
-static void enqueue(ioa_stream *s, segment *seg) {
-  seg->next = NULL;
-  if (s->wtail)
-    s->wtail->next = seg;
-  else
-    s->whead = seg;
-  s->wtail = seg;
+/* The newest queued segment, or NULL. */
+static segment *queue_tail(ioa_stream *s) {
+  return ioa__list_empty(&s->wq) ? NULL : SEG(s->wq.prev);
 }
 
 static segment *chunk_get(ioa_stream *s, size_t cap) {
   segment *seg;
-  if (cap == STREAM_CHUNK_SIZE && s->spares) {
-    seg = s->spares;
-    s->spares = seg->next;
+  ioa__list *spare = cap == STREAM_CHUNK_SIZE ? ioa__list_first(&s->spares) : NULL;
+  if (spare) {
+    ioa__list_remove(spare);
     s->nspares--;
+    seg = SEG(spare);
   } else {
     seg = ioa__malloc(sizeof(segment) + cap);
     if (!seg)
       return NULL;
+    ioa__list_init(&seg->node);
   }
-  seg->next = NULL;
   seg->base = seg->owned;
   seg->len = 0;
   seg->off = 0;
@@ -409,29 +404,26 @@ int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
     return IOA_EBADPARAM;
   const uint8_t *p = buf;
   size_t left = len;
-  segment *tail = s->wtail;
+  segment *tail = queue_tail(s);
   size_t room = tail && tail->cap ? tail->cap - tail->len : 0;
   /* Get every chunk first so a failure queues nothing. */
-  segment *fresh = NULL, **link = &fresh;
+  ioa__list fresh;
+  ioa__list_init(&fresh);
   if (left > room) {
     size_t need = left - room;
-    if (!tail && need <= STREAM_SMALL_CHUNK_SIZE && !s->spares) {
-      if (!(fresh = chunk_get(s, STREAM_SMALL_CHUNK_SIZE)))
-        return -ENOMEM;
-    } else {
-      for (size_t got = 0; got < need; got += STREAM_CHUNK_SIZE) {
-        segment *seg = chunk_get(s, STREAM_CHUNK_SIZE);
-        if (!seg) {
-          while (fresh) {
-            segment *next = fresh->next;
-            (void)segment_release(s, fresh); /* owned chunks: no callback */
-            fresh = next;
-          }
-          return -ENOMEM;
+    size_t cap = !tail && need <= STREAM_SMALL_CHUNK_SIZE && ioa__list_empty(&s->spares)
+                     ? STREAM_SMALL_CHUNK_SIZE
+                     : STREAM_CHUNK_SIZE;
+    for (size_t got = 0; got < need; got += cap) {
+      segment *seg = chunk_get(s, cap);
+      if (!seg) {
+        for (ioa__list *n; (n = ioa__list_first(&fresh));) {
+          ioa__list_remove(n);
+          (void)segment_release(s, SEG(n)); /* owned chunks: no callback */
         }
-        *link = seg;
-        link = &seg->next;
+        return -ENOMEM;
       }
+      ioa__list_push_back(&fresh, &seg->node);
     }
   }
   if (room) {
@@ -441,16 +433,15 @@ int ioa_stream_write(ioa_stream *s, const void *buf, size_t len) {
     p += n;
     left -= n;
   }
-  while (fresh) {
-    segment *seg = fresh;
-    fresh = seg->next;
-    size_t n = left < seg->cap ? left : seg->cap;
-    memcpy(seg->owned, p, n);
-    seg->len = n;
-    p += n;
-    left -= n;
-    enqueue(s, seg);
+  IOA__LIST_FOREACH(n, &fresh) {
+    segment *seg = SEG(n);
+    size_t k = left < seg->cap ? left : seg->cap;
+    memcpy(seg->owned, p, k);
+    seg->len = k;
+    p += k;
+    left -= k;
   }
+  ioa__list_splice_back(&s->wq, &fresh);
   s->queued += len;
   note_queued(s);
   return 0;
@@ -472,7 +463,7 @@ int ioa_stream_write_zc(ioa_stream *s, const void *buf, size_t len,
   seg->cap = 0;
   seg->free_cb = free_cb;
   seg->free_data = free_data;
-  enqueue(s, seg);
+  ioa__list_push_back(&s->wq, &seg->node);
   s->queued += len;
   note_queued(s);
   return 0;
@@ -503,12 +494,15 @@ void ioa_stream_close_when_empty(ioa_stream *s) {
  * (tick or write watcher), so it may call callbacks.  Returns non-zero if
  * the stream was freed. */
 static int flush(ioa_stream *s) {
-  int had_data = s->whead != NULL;
-  while (s->whead && !s->closed) {
+  int had_data = !ioa__list_empty(&s->wq);
+  while (!ioa__list_empty(&s->wq) && !s->closed) {
     struct iovec iov[STREAM_IOV_MAX];
     int n = 0;
     size_t total = 0;
-    for (segment *seg = s->whead; seg && n < STREAM_IOV_MAX; seg = seg->next) {
+    IOA__LIST_FOREACH(node, &s->wq) {
+      segment *seg = SEG(node);
+      if (n == STREAM_IOV_MAX)
+        break;
       if (seg->len == seg->off)
         continue;
       iov[n].iov_base = (void *)(uintptr_t)(seg->base + seg->off);
@@ -537,17 +531,15 @@ static int flush(ioa_stream *s) {
      * zero-copy segments included). */
     size_t left = (size_t)w;
     s->queued -= left;
-    while (s->whead) {
-      segment *seg = s->whead;
+    for (ioa__list *node; (node = ioa__list_first(&s->wq));) {
+      segment *seg = SEG(node);
       size_t avail = seg->len - seg->off;
       if (left < avail) {
         seg->off += left;
         break;
       }
       left -= avail;
-      s->whead = seg->next;
-      if (!s->whead)
-        s->wtail = NULL;
+      ioa__list_remove(node);
       if (segment_release(s, seg))
         return 1;
       if (s->closed)
@@ -583,7 +575,7 @@ static int flush(ioa_stream *s) {
   if (had_data && s->cbs.on_drain) {
     if (call_event(s, s->cbs.on_drain))
       return 1;
-    if (s->closed || s->whead)
+    if (s->closed || !ioa__list_empty(&s->wq))
       return 0; /* more was written: the tick flushes it */
   }
   trim_spares(s, 0); /* idle: give the chunk cache back */

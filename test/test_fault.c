@@ -8,7 +8,7 @@
  * fault fired is a bug too.
  *
  * Built only meaningfully in the `fault` preset (IOA_FAULT_INJECTION, see
- * test/fault.cmake); elsewhere it exits 77, which CTest reports as skipped.
+ * test/CMakeLists.txt); elsewhere it exits 77, which CTest reports as skipped.
  *
  * Each scenario is swept three times: with every op's natural errno (ENOMEM
  * for malloc, EMFILE for socket, EINTR for epoll_wait, EAI_AGAIN for
@@ -498,7 +498,6 @@ static void test_injector(void **state) {
   ioa__fault_arm(0, 0, 0);
 }
 
-#ifdef IOA_LAB_HAVE_CONNECT
 /* ---------------------------------------------------- connect scenarios */
 
 typedef struct conn_op {
@@ -888,11 +887,7 @@ static void test_cares_dns(void **state) {
       IOA_TEST(test_sockopt_cancel), IOA_TEST(test_connect_stream), IOA_TEST(test_cares_dns),       \
       IOA_TEST(test_attempt_cancel), IOA_TEST(test_resolved_cancel),                             \
       IOA_TEST(test_malloc_any_thread), IOA_TEST(test_resolve_cached),
-#else
-#define IOA_LAB_CONNECT_TESTS
-#endif
 
-#ifdef IOA_LAB_HAVE_STREAM
 /* ----------------------------------------------------- stream echo */
 
 #define ECHO_BYTES (256u * 1024u)
@@ -1124,9 +1119,6 @@ static void test_dgram_mmsg(void **state) { sweep(&stream_scenarios[1]); }
 static void test_dgram_msg(void **state) { sweep(&stream_scenarios[2]); }
 #define IOA_LAB_STREAM_TESTS                                                                       \
   IOA_TEST(test_stream_echo), IOA_TEST(test_dgram_mmsg), IOA_TEST(test_dgram_msg),
-#else
-#define IOA_LAB_STREAM_TESTS
-#endif
 
 int main(void) {
   const struct CMUnitTest tests[] = {

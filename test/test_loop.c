@@ -559,6 +559,77 @@ static void stop_loop_cb(ioa_timer *t, void *data) {
   assert_int_equal(ioa_loop_run(s->loop, IOA_RUN_NOWAIT), -EBUSY); /* not re-entrant */
 }
 
+/* ioa_loop_unref from another thread on a native loop: the loop may be
+ * asleep in epoll_wait with that reference as its only work, so the unref
+ * must wake it to notice it is done. */
+struct unref_ctx {
+  ioa_loop *loop;
+  ioa_post post;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int post_ran;
+  int watchdog_fired;
+};
+
+static void unref_post_cb(ioa_post *p, void *data) {
+  struct unref_ctx *c = data;
+  (void)p;
+  pthread_mutex_lock(&c->mu);
+  c->post_ran = 1;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void *unref_thread(void *arg) {
+  struct unref_ctx *c = arg;
+  ioa_loop_post(c->loop, &c->post, unref_post_cb, c);
+  pthread_mutex_lock(&c->mu);
+  while (!c->post_ran)
+    pthread_cond_wait(&c->cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+  /* Give the loop time to go back to sleep, so the unref below finds it in
+   * epoll_wait (the case that needs the wakeup); correctness does not
+   * depend on it. */
+  usleep(50 * 1000);
+  ioa_loop_unref(c->loop);
+  return NULL;
+}
+
+static void unref_watchdog_cb(ioa_timer *t, void *data) {
+  (void)t;
+  ((struct unref_ctx *)data)->watchdog_fired = 1;
+}
+
+static void test_unref_from_thread_wakes_loop(void **state) {
+  (void)state;
+  struct unref_ctx c = {.loop = ioa_test_new_loop()};
+  pthread_mutex_init(&c.mu, NULL);
+  pthread_cond_init(&c.cv, NULL);
+  ioa_timer watchdog;
+  ioa_timer_init(c.loop, &watchdog, unref_watchdog_cb, &c);
+  assert_int_equal(ioa_timer_start(&watchdog, 10ull * 1000000000u, 0), 0);
+  ioa_loop_ref(c.loop); /* on the loop thread, before the work is handed over */
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, unref_thread, &c), 0);
+  /* Each RUN_ONCE sleeps until something happens: the post, the unref's
+   * wakeup, or (without that wakeup) the 10 s watchdog. */
+  int done = 0;
+  for (int i = 0; i < 100 && !done && !c.watchdog_fired; i++) {
+    assert_true(ioa_loop_run(c.loop, IOA_RUN_ONCE) >= 0);
+    pthread_mutex_lock(&c.mu);
+    done = c.post_ran && ioa_loop_active(c.loop) == 1; /* only the watchdog left */
+    pthread_mutex_unlock(&c.mu);
+  }
+  pthread_join(th, NULL);
+  assert_false(c.watchdog_fired);
+  assert_true(done);
+  ioa_timer_stop(&watchdog);
+  assert_int_equal(ioa_loop_active(c.loop), 0);
+  ioa_loop_free(c.loop);
+  pthread_cond_destroy(&c.cv);
+  pthread_mutex_destroy(&c.mu);
+}
+
 static void test_run_modes_and_stop(void **state) {
   (void)state;
   ioa_loop *loop = ioa_test_new_loop();
@@ -855,6 +926,7 @@ int main(void) {
       IOA_TEST(test_io_errors),
       IOA_TEST(test_io_level_triggered_write),
       IOA_TEST(test_post_from_threads),
+      IOA_TEST(test_unref_from_thread_wakes_loop),
       IOA_TEST(test_run_modes_and_stop),
       IOA_TEST(test_free_with_live_handles),
       IOA_TEST(test_loop_fds_are_cloexec),

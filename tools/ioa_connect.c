@@ -2,9 +2,8 @@
 /* ioa-connect: connect like IO::Async::Connector, trace every attempt, then
  * copy stdin to the socket and the socket to stdout (a small netcat).
  *
- * Built on the public API only.  Exit status: 0 connected, 1 connect (or
- * later I/O) error, 2 resolve error, 64 usage error, 130 interrupted
- * (SIGINT), 143 terminated (SIGTERM). */
+ * Built on the public API only.  Exit status: see print_help (the one list,
+ * which ioa-connect(1) repeats). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -138,8 +137,15 @@ static void print_help(void) {
       "  -h, --help              this help\n"
       "  -V, --version           version\n"
       "\n"
-      "Exit status: 0 connected, 1 connect error, 2 resolve error, 64 usage error,\n"
-      "130 interrupted (SIGINT).\n",
+      "Exit status:\n"
+      "    0  connected; the copy ended normally (EOF from the peer, -q elapsed, -z, or\n"
+      "       stdout closed by its reader: a closed pipe ends the tool quietly)\n"
+      "    1  connect error, or an I/O error after connecting (including a failing stdout\n"
+      "       other than a closed pipe), or no memory/event loop\n"
+      "    2  resolve error (the resolver's own code, or an invalid host name)\n"
+      "   64  usage error (bad option, address or parameter combination)\n"
+      "  130  interrupted (SIGINT)\n"
+      "  143  terminated (SIGTERM)\n",
       progname, progname);
 }
 
@@ -232,151 +238,142 @@ static const char *option_name(int c, int long_index) {
   return "?";
 }
 
-static void parse_options(cli_opts *o, int argc, char **argv) {
-  memset(o, 0, sizeof *o);
-  o->family = AF_UNSPEC;
-  o->socktype = SOCK_STREAM;
-  o->protocol = IOA_HINT_UNSET;
-  o->mode = IOA_CONNECT_AUTO;
-  int seen_sequential = 0, seen_race = 0;
-  const char *family_opt = NULL;
-
-  opterr = 0; /* our own messages name the bad argument precisely */
-  for (;;) {
-    int long_index = -1;
-    int c = getopt_long(argc, argv, ":46t:nzq:vhV", long_options, &long_index);
-    if (c == -1)
-      break;
-    const char *name = option_name(c, long_index);
-    unsigned long v;
-    switch (c) {
-    case '4':
-    case '6': {
-      int fam = c == '4' ? AF_INET : AF_INET6;
-      if (family_opt && o->family != fam)
-        usage_error("-4 and -6 cannot be combined");
-      o->family = fam;
-      family_opt = name;
-      break;
-    }
-    case 't':
-      o->socktype_arg = optarg;
-      if (strcmp(optarg, "unset") == 0) {
-        o->socktype = IOA_HINT_UNSET;
-      } else {
-        int st = ioa_socktype_from_name(optarg);
-        if (st < 0)
-          usage_error("--socktype: '%s' is not a socket type (stream, dgram, raw, seqpacket, "
-                      "unset or a number)",
-                      optarg);
-        o->socktype = st;
-      }
-      break;
-    case OPT_PROTOCOL:
-      if (parse_uint(optarg, 0, INT_MAX, &v) != 0)
-        usage_error("--protocol: '%s' is not a protocol number (0..%d)", optarg, INT_MAX);
-      o->protocol = (int)v;
-      o->protocol_arg = optarg;
-      break;
-    case OPT_ADDR:
-      push_arg(&o->addr_args, &o->naddr_args, optarg);
-      break;
-    case OPT_LOCAL:
-      push_arg(&o->local_args, &o->nlocal_args, optarg);
-      break;
-    case OPT_LOCAL_HOST:
-      o->local_host = optarg;
-      break;
-    case OPT_LOCAL_SERVICE:
-      o->local_service = optarg;
-      break;
-    case 'n':
-      o->numeric = 1;
-      break;
-    case OPT_DNS_SERVER:
-      if (!*optarg)
-        usage_error("--dns-server is empty");
-      o->dns_servers = optarg;
-      break;
-    case OPT_SEQUENTIAL:
-      seen_sequential = 1;
-      o->mode = IOA_CONNECT_SEQUENTIAL;
-      break;
-    case OPT_RACE:
-      seen_race = 1;
-      o->mode = IOA_CONNECT_RACE;
-      break;
-    case OPT_ATTEMPT_DELAY:
-      if (parse_uint(optarg, 10, 2000, &v) != 0)
-        usage_error("--attempt-delay: '%s' is not a number of milliseconds in 10..2000", optarg);
-      o->attempt_delay_ms = (unsigned)v;
-      break;
-    case OPT_RESOLUTION_DELAY:
-      if (parse_uint(optarg, 1, 2000, &v) != 0)
-        usage_error("--resolution-delay: '%s' is not a number of milliseconds in 1..2000",
-                    optarg);
-      o->resolution_delay_ms = (unsigned)v;
-      break;
-    case OPT_ATTEMPT_TIMEOUT:
-      if (parse_seconds(optarg, &o->attempt_timeout_ms) != 0)
-        usage_error("--attempt-timeout: '%s' is not a number of seconds (e.g. 0.5; 0 = none)",
-                    optarg);
-      break;
-    case OPT_TIMEOUT:
-      if (parse_seconds(optarg, &o->timeout_ms) != 0)
-        usage_error("--timeout: '%s' is not a number of seconds (e.g. 2.5; 0 = none)", optarg);
-      break;
-    case 'q':
-      if (parse_seconds(optarg, &o->quit_after_ms) != 0)
-        usage_error("-q: '%s' is not a number of seconds (e.g. 0.5)", optarg);
-      o->quit_after_set = 1;
-      break;
-    case 'z':
-      o->zero_io = 1;
-      break;
-    case 'v':
-      o->verbose = 1;
-      break;
-    case OPT_TRACE:
-      if (strcmp(optarg, "json") != 0)
-        usage_error("--trace: '%s' is not a trace format (the only one is 'json')", optarg);
-      o->trace_json = 1;
-      break;
-    case 'h':
-      print_help();
-      exit(0);
-    case 'V':
-      printf("ioa-connect (ioasync) %d.%d.%d\n", IOA_VERSION_MAJOR, IOA_VERSION_MINOR,
-             IOA_VERSION_PATCH);
-      exit(0);
-    case ':': {
-      /* A missing argument: long options are named as typed. */
-      const char *bad = argv[optind - 1];
-      if (strncmp(bad, "--", 2) == 0)
-        usage_error("option '%s' needs an argument", bad);
-      usage_error("option '-%c' needs an argument", optopt);
-    }
-    case '?': {
-      const char *bad = argv[optind - 1];
-      if (strncmp(bad, "--", 2) != 0)
-        usage_error("unknown option '-%c'", optopt ? optopt : '?');
-      const char *eq = strchr(bad, '=');
-      size_t n = eq ? (size_t)(eq - bad - 2) : strlen(bad + 2);
-      for (const struct option *lo = long_options; lo->name; lo++)
-        if (eq && lo->has_arg == no_argument && strlen(lo->name) >= n &&
-            strncmp(lo->name, bad + 2, n) == 0)
-          usage_error("option '--%s' takes no argument (got '%s')", lo->name, bad);
-      usage_error("unknown or ambiguous option '%s'", bad);
-    }
-    default:
-      usage_error("unhandled option '%s'", name);
-    }
+/* A getopt error (':' missing argument, '?' unknown option), said precisely. */
+static _Noreturn void option_error(int c, char **argv) {
+  const char *bad = argv[optind - 1];
+  if (c == ':') {
+    /* A missing argument: long options are named as typed. */
+    if (strncmp(bad, "--", 2) == 0)
+      usage_error("option '%s' needs an argument", bad);
+    usage_error("option '-%c' needs an argument", optopt);
   }
-  if (seen_sequential && seen_race)
+  if (strncmp(bad, "--", 2) != 0)
+    usage_error("unknown option '-%c'", optopt ? optopt : '?');
+  const char *eq = strchr(bad, '=');
+  size_t n = eq ? (size_t)(eq - bad - 2) : strlen(bad + 2);
+  for (const struct option *lo = long_options; lo->name; lo++)
+    if (eq && lo->has_arg == no_argument && strlen(lo->name) >= n &&
+        strncmp(lo->name, bad + 2, n) == 0)
+      usage_error("option '--%s' takes no argument (got '%s')", lo->name, bad);
+  usage_error("unknown or ambiguous option '%s'", bad);
+}
+
+/* The deadline options.  Returns 0 if c is not one of them. */
+static int parse_timing_option(cli_opts *o, int c) {
+  unsigned long v;
+  switch (c) {
+  case OPT_ATTEMPT_DELAY:
+    if (parse_uint(optarg, 10, 2000, &v) != 0)
+      usage_error("--attempt-delay: '%s' is not a number of milliseconds in 10..2000", optarg);
+    o->attempt_delay_ms = (unsigned)v;
+    return 1;
+  case OPT_RESOLUTION_DELAY:
+    if (parse_uint(optarg, 1, 2000, &v) != 0)
+      usage_error("--resolution-delay: '%s' is not a number of milliseconds in 1..2000", optarg);
+    o->resolution_delay_ms = (unsigned)v;
+    return 1;
+  case OPT_ATTEMPT_TIMEOUT:
+    if (parse_seconds(optarg, &o->attempt_timeout_ms) != 0)
+      usage_error("--attempt-timeout: '%s' is not a number of seconds (e.g. 0.5; 0 = none)",
+                  optarg);
+    return 1;
+  case OPT_TIMEOUT:
+    if (parse_seconds(optarg, &o->timeout_ms) != 0)
+      usage_error("--timeout: '%s' is not a number of seconds (e.g. 2.5; 0 = none)", optarg);
+    return 1;
+  case 'q':
+    if (parse_seconds(optarg, &o->quit_after_ms) != 0)
+      usage_error("-q: '%s' is not a number of seconds (e.g. 0.5)", optarg);
+    o->quit_after_set = 1;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* What parse_option needs to remember across options. */
+typedef struct opt_state {
+  int seen_sequential, seen_race;
+  const char *family_opt;
+} opt_state;
+
+/* One option from getopt_long (c, as typed: name). */
+static void parse_option(cli_opts *o, opt_state *st, int c, const char *name) {
+  unsigned long v;
+  switch (c) {
+  case '4':
+  case '6': {
+    int fam = c == '4' ? AF_INET : AF_INET6;
+    if (st->family_opt && o->family != fam)
+      usage_error("-4 and -6 cannot be combined");
+    o->family = fam;
+    st->family_opt = name;
+    break;
+  }
+  case 't':
+    o->socktype_arg = optarg;
+    if (strcmp(optarg, "unset") == 0) {
+      o->socktype = IOA_HINT_UNSET;
+    } else {
+      int type = ioa_socktype_from_name(optarg);
+      if (type < 0)
+        usage_error("--socktype: '%s' is not a socket type (stream, dgram, raw, seqpacket, "
+                    "unset or a number; words are lower case)",
+                    optarg);
+      o->socktype = type;
+    }
+    break;
+  case OPT_PROTOCOL:
+    if (parse_uint(optarg, 0, INT_MAX, &v) != 0)
+      usage_error("--protocol: '%s' is not a protocol number (0..%d)", optarg, INT_MAX);
+    o->protocol = (int)v;
+    o->protocol_arg = optarg;
+    break;
+  case OPT_ADDR: push_arg(&o->addr_args, &o->naddr_args, optarg); break;
+  case OPT_LOCAL: push_arg(&o->local_args, &o->nlocal_args, optarg); break;
+  case OPT_LOCAL_HOST: o->local_host = optarg; break;
+  case OPT_LOCAL_SERVICE: o->local_service = optarg; break;
+  case 'n': o->numeric = 1; break;
+  case 'z': o->zero_io = 1; break;
+  case 'v': o->verbose = 1; break;
+  case OPT_DNS_SERVER:
+    if (!*optarg)
+      usage_error("--dns-server is empty");
+    o->dns_servers = optarg;
+    break;
+  case OPT_SEQUENTIAL:
+    st->seen_sequential = 1;
+    o->mode = IOA_CONNECT_SEQUENTIAL;
+    break;
+  case OPT_RACE:
+    st->seen_race = 1;
+    o->mode = IOA_CONNECT_RACE;
+    break;
+  case OPT_TRACE:
+    if (strcmp(optarg, "json") != 0)
+      usage_error("--trace: '%s' is not a trace format (the only one is 'json')", optarg);
+    o->trace_json = 1;
+    break;
+  case 'h':
+    print_help();
+    exit(0);
+  case 'V':
+    printf("ioa-connect (ioasync) %d.%d.%d\n", IOA_VERSION_MAJOR, IOA_VERSION_MINOR,
+           IOA_VERSION_PATCH);
+    exit(0);
+  default:
+    if (!parse_timing_option(o, c))
+      usage_error("unhandled option '%s'", name);
+  }
+}
+
+/* After the options: HOST SERVICE (or none, with --addr), and the
+ * combinations no single option can check. */
+static void check_arguments(cli_opts *o, const opt_state *st, int argc, char **argv) {
+  if (st->seen_sequential && st->seen_race)
     usage_error("--sequential and --race cannot be combined");
   if (o->verbose && o->trace_json)
     usage_error("-v and --trace json both write to stderr; choose one");
-
   int npos = argc - optind;
   if (o->naddr_args > 0) {
     if (npos > 0)
@@ -404,6 +401,26 @@ static void parse_options(cli_opts *o, int argc, char **argv) {
     usage_error("--local-host is empty");
   if (o->local_service && !*o->local_service)
     usage_error("--local-service is empty");
+}
+
+static void parse_options(cli_opts *o, int argc, char **argv) {
+  memset(o, 0, sizeof *o);
+  o->family = AF_UNSPEC;
+  o->socktype = SOCK_STREAM;
+  o->protocol = IOA_HINT_UNSET;
+  o->mode = IOA_CONNECT_AUTO;
+  opt_state st = {0};
+  opterr = 0; /* our own messages name the bad argument precisely */
+  for (;;) {
+    int long_index = -1;
+    int c = getopt_long(argc, argv, ":46t:nzq:vhV", long_options, &long_index);
+    if (c == -1)
+      break;
+    if (c == ':' || c == '?')
+      option_error(c, argv);
+    parse_option(o, &st, c, option_name(c, long_index));
+  }
+  check_arguments(o, &st, argc, argv);
 }
 
 /* Parse one ADDR argument.  A unix path that does not fit sun_path is an
@@ -491,11 +508,26 @@ static int write_all(int fd, const void *buf, size_t len) {
   return 0;
 }
 
-static void stdout_failed(cli *c, int err) {
-  cli_trace_io_error(&c->trace, "write(stdout)", err);
+/* An I/O error after connecting: trace it, say it (unless the trace is
+ * JSON, which already did), exit 1.  what names it in the message. */
+static void io_failed(cli *c, const char *syscall, const char *what, int err) {
+  cli_trace_io_error(&c->trace, syscall, err);
   if (!(c->trace.mode & CLI_TRACE_JSON))
-    fprintf(stderr, "%s: stdout: %s\n", progname, ioa_strerror(err));
+    fprintf(stderr, "%s: %s: %s\n", progname, what, ioa_strerror(err));
   finish(c, EXIT_CONNECT_ERROR);
+}
+
+static void stdout_failed(cli *c, int err) {
+  if (err == -EPIPE) {
+    /* Whoever read our stdout went away (`ioa-connect ... | head`): the
+     * normal end of a pipeline, not a failure.  cat and nc die of SIGPIPE
+     * there; we ignore SIGPIPE, so end quietly instead, with the status
+     * of a copy that ended normally. */
+    cli_trace_note(&c->trace, "stdout closed by its reader (EPIPE): done");
+    finish(c, EXIT_CONNECTED);
+    return;
+  }
+  io_failed(c, "write(stdout)", "stdout", err);
 }
 
 /* ---------------------------------------------------------------- stdin pump */
@@ -535,12 +567,8 @@ static void quit_countdown(cli *c) {
 static void send_packet(cli *c, const char *buf, size_t len) {
   c->sock_queued = 1; /* until on_drain says the send queue is empty */
   int rc = ioa_socket_send(c->sock, buf, len, NULL);
-  if (rc < 0) {
-    cli_trace_io_error(&c->trace, "send", rc);
-    if (!(c->trace.mode & CLI_TRACE_JSON))
-      fprintf(stderr, "%s: send: %s\n", progname, ioa_strerror(rc));
-    finish(c, EXIT_CONNECT_ERROR);
-  }
+  if (rc < 0)
+    io_failed(c, "send", "send", rc);
 }
 
 static void stdin_got_eof(cli *c) {
@@ -571,12 +599,8 @@ static void stdin_got_eof(cli *c) {
 static void stdin_consume(cli *c, const char *buf, size_t len) {
   if (c->stream) {
     int rc = ioa_stream_write(c->stream, buf, len);
-    if (rc < 0) {
-      cli_trace_io_error(&c->trace, "write", rc);
-      if (!(c->trace.mode & CLI_TRACE_JSON))
-        fprintf(stderr, "%s: write: %s\n", progname, ioa_strerror(rc));
-      finish(c, EXIT_CONNECT_ERROR);
-    }
+    if (rc < 0)
+      io_failed(c, "write", "write", rc);
     return;
   }
   /* Datagrams: one line (without its newline) per packet. */
@@ -674,11 +698,7 @@ static size_t stream_read_cb(ioa_stream *s, const uint8_t *buf, size_t len, int 
 
 static void stream_error_cb(ioa_stream *s, const char *syscall, int err, void *data) {
   (void)s;
-  cli *c = data;
-  cli_trace_io_error(&c->trace, syscall, err);
-  if (!(c->trace.mode & CLI_TRACE_JSON))
-    fprintf(stderr, "%s: %s: %s\n", progname, syscall, ioa_strerror(err));
-  finish(c, EXIT_CONNECT_ERROR);
+  io_failed(data, syscall, syscall, err);
 }
 
 static void stream_drain_cb(ioa_stream *s, void *data) {
@@ -731,11 +751,7 @@ static void socket_recv_cb(ioa_socket *s, const uint8_t *buf, size_t len, const 
 
 static void socket_error_cb(ioa_socket *s, const char *syscall, int err, void *data) {
   (void)s;
-  cli *c = data;
-  cli_trace_io_error(&c->trace, syscall, err);
-  if (!(c->trace.mode & CLI_TRACE_JSON))
-    fprintf(stderr, "%s: %s: %s\n", progname, syscall, ioa_strerror(err));
-  finish(c, EXIT_CONNECT_ERROR);
+  io_failed(data, syscall, syscall, err);
 }
 
 static void start_copy(cli *c, int fd) {
@@ -912,38 +928,35 @@ static const char *mode_text(ioa_connect_mode m) {
   }
 }
 
-int main(int argc, char **argv) {
-  cli c;
-  memset(&c, 0, sizeof c);
-  c.sigfd = -1;
-  parse_options(&c.o, argc, argv);
-
-  unsigned mode = (c.o.verbose ? CLI_TRACE_HUMAN : 0) | (c.o.trace_json ? CLI_TRACE_JSON : 0);
-  cli_trace_init(&c.trace, mode, stderr);
-
-  /* Addresses are parsed after all options so that -t/--protocol apply
-   * wherever they appear.  Every usage error happens before any socket. */
-  if (c.o.naddr_args > 0) {
-    c.addrs = calloc(c.o.naddr_args, sizeof *c.addrs);
-    if (!c.addrs)
-      return EXIT_CONNECT_ERROR;
-    for (size_t i = 0; i < c.o.naddr_args; i++)
-      parse_addr_arg(&c.o, "--addr", c.o.addr_args[i], &c.addrs[i]);
-    c.naddrs = c.o.naddr_args;
+/* --addr and --local arguments, after all options so that -t/--protocol
+ * apply wherever they appear.  Every usage error happens before any socket. */
+static int parse_addresses(cli *c) {
+  if (c->o.naddr_args > 0) {
+    c->addrs = calloc(c->o.naddr_args, sizeof *c->addrs);
+    if (!c->addrs)
+      return -ENOMEM;
+    for (size_t i = 0; i < c->o.naddr_args; i++)
+      parse_addr_arg(&c->o, "--addr", c->o.addr_args[i], &c->addrs[i]);
+    c->naddrs = c->o.naddr_args;
   }
-  if (c.o.nlocal_args > 0) {
-    c.locals = calloc(c.o.nlocal_args, sizeof *c.locals);
-    if (!c.locals)
-      return EXIT_CONNECT_ERROR;
-    for (size_t i = 0; i < c.o.nlocal_args; i++)
-      parse_addr_arg(&c.o, "--local", c.o.local_args[i], &c.locals[i]);
-    c.nlocals = c.o.nlocal_args;
+  if (c->o.nlocal_args > 0) {
+    c->locals = calloc(c->o.nlocal_args, sizeof *c->locals);
+    if (!c->locals)
+      return -ENOMEM;
+    for (size_t i = 0; i < c->o.nlocal_args; i++)
+      parse_addr_arg(&c->o, "--local", c->o.local_args[i], &c->locals[i]);
+    c->nlocals = c->o.nlocal_args;
   }
-  filter_family(&c, "--addr", c.addrs, &c.naddrs);
-  filter_family(&c, "--local", c.locals, &c.nlocals);
+  filter_family(c, "--addr", c->addrs, &c->naddrs);
+  filter_family(c, "--local", c->locals, &c->nlocals);
+  return 0;
+}
 
-  /* Block the signals before the loop (and any resolver thread) exists, so
-   * only the signalfd sees them. */
+/* The loop, the signal watcher and the -q timer.  Signals are blocked
+ * before the loop (and any resolver thread) exists, so only the signalfd
+ * sees them; SIGPIPE is ignored, so a closed pipe is an EPIPE we handle.
+ * Returns 0 or an exit status (after saying why). */
+static int setup_loop(cli *c) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -951,144 +964,183 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  ioa_loop_options lo = {.struct_size = sizeof(ioa_loop_options), .on_warning = on_warning, .warning_data = &c};
-  int rc = ioa_loop_new(&lo, &c.loop);
+  ioa_loop_options lo;
+  ioa_loop_options_init(&lo);
+  lo.on_warning = on_warning;
+  lo.warning_data = c;
+  int rc = ioa_loop_new(&lo, &c->loop);
   if (rc < 0) {
     fprintf(stderr, "%s: cannot create the event loop: %s\n", progname, ioa_strerror(rc));
     return EXIT_CONNECT_ERROR;
   }
-  rc = signals_setup(&c);
+  ioa_timer_init(c->loop, &c->quit_timer, quit_timer_cb, c);
+  rc = signals_setup(c);
   if (rc < 0) {
     fprintf(stderr, "%s: cannot watch signals: %s\n", progname, ioa_strerror(rc));
-    if (c.sigfd >= 0)
-      close(c.sigfd);
-    ioa_loop_free(c.loop);
     return EXIT_CONNECT_ERROR;
   }
-  ioa_timer_init(c.loop, &c.quit_timer, quit_timer_cb, &c);
+  return 0;
+}
 
-  if (c.o.dns_servers) {
-    /* Our own c-ares resolver: A and AAAA answers arrive separately, as
-     * Happy Eyeballs expects, and only the given servers are asked. */
-    if (!ioa_resolver_have_cares())
-      usage_error("--dns-server needs the c-ares resolver backend, which this build lacks");
-    ioa_resolver_options ro;
-    ioa_resolver_options_init(&ro);
-    ro.backend = IOA_RESOLVER_CARES;
-    ro.servers = c.o.dns_servers;
-    rc = ioa_resolver_new(c.loop, &ro, &c.resolver);
-    if (rc < 0) {
-      int code = rc == -EINVAL || rc == IOA_EBADPARAM ? EXIT_USAGE : EXIT_CONNECT_ERROR;
-      fprintf(stderr, "%s: --dns-server '%s': %s (%s)\n", progname, c.o.dns_servers,
-              ioa_strerror(rc), ioa_err_name(rc));
-      ioa_io_stop(&c.sig_io);
-      close(c.sigfd);
-      ioa_loop_free(c.loop);
-      return code;
-    }
+/* --dns-server: our own c-ares resolver, so A and AAAA answers arrive
+ * separately, as Happy Eyeballs expects, and only the given servers are
+ * asked.  Returns 0 or an exit status. */
+static int setup_resolver(cli *c) {
+  if (!c->o.dns_servers)
+    return 0;
+  if (!ioa_resolver_have_cares()) {
+    fprintf(stderr, "%s: --dns-server needs the c-ares resolver backend, which this build lacks\n",
+            progname);
+    return EXIT_USAGE;
   }
-
-  ioa_connect_params p;
-  ioa_connect_params_init(&p);
-  p.resolver = c.resolver;
-  p.family = c.o.family;
-  p.socktype = c.o.socktype;
-  p.protocol = c.o.protocol;
-  if (c.o.numeric)
-    p.flags |= AI_NUMERICHOST | AI_NUMERICSERV;
-  p.mode = c.o.mode;
-  p.attempt_delay_ms = c.o.attempt_delay_ms;
-  p.resolution_delay_ms = c.o.resolution_delay_ms;
-  p.attempt_timeout_ms = c.o.attempt_timeout_ms;
-  p.timeout_ms = c.o.timeout_ms;
-  p.on_connected = on_connected;
-  p.on_connect_error = on_connect_error;
-  p.on_resolve_error = on_resolve_error;
-  p.on_fail = on_fail;
-  p.on_resolved = on_resolved;
-  p.on_attempt = on_attempt;
-  p.on_warning = on_warning;
-  p.data = &c;
-  char hints[128];
-  hints_text(&c.o, hints, sizeof hints);
-  if (c.naddrs > 0) {
-    p.addrs = c.addrs;
-    p.naddrs = c.naddrs;
-    cli_trace_note(&c.trace, "connecting to %zu address%s (%s, %s mode)", c.naddrs,
-                   c.naddrs == 1 ? "" : "es", hints, mode_text(c.o.mode));
-  } else {
-    p.host = c.o.host;
-    p.service = c.o.service;
-    cli_trace_resolving(&c.trace, 0, c.o.host, c.o.service, hints);
-  }
-  if (c.nlocals > 0) {
-    p.local_addrs = c.locals;
-    p.nlocal = c.nlocals;
-  } else if (c.o.local_host || c.o.local_service) {
-    p.local_host = c.o.local_host;
-    p.local_service = c.o.local_service;
-    cli_trace_resolving(&c.trace, 1, c.o.local_host, c.o.local_service, hints);
-  }
-
-  rc = ioa_connect(c.loop, &p, &c.req);
+  ioa_resolver_options ro;
+  ioa_resolver_options_init(&ro);
+  ro.backend = IOA_RESOLVER_CARES;
+  ro.servers = c->o.dns_servers;
+  int rc = ioa_resolver_new(c->loop, &ro, &c->resolver);
   if (rc < 0) {
-    /* Refused before any work: the parameters are at fault. */
-    int code = EXIT_CONNECT_ERROR;
-    if (ioa_err_is_resolver(rc) || rc == IOA_EHOSTNAME)
-      code = EXIT_RESOLVE_ERROR;
-    else if (rc == IOA_EBADPARAM || rc == -EINVAL || (rc <= IOA_EADDRFAMILY && rc >= IOA_EADDRSERVICE))
-      code = EXIT_USAGE;
-    if (code == EXIT_RESOLVE_ERROR)
-      cli_trace_resolve_error(&c.trace, rc, ioa_strerror(rc));
-    else if (code == EXIT_CONNECT_ERROR)
-      cli_trace_connect_error(&c.trace, IOA_SYSCALL_NONE, rc);
-    fprintf(stderr, "%s: %s: %s (%s)\n", progname,
-            code == EXIT_USAGE ? "invalid parameters" : "cannot connect", ioa_strerror(rc),
-            ioa_err_name(rc));
-    c.exit_code = code;
-    c.finished = 1;
-  } else {
-    c.connecting = 1;
-    rc = ioa_loop_run(c.loop, IOA_RUN_DEFAULT);
-    if (rc < 0 && !c.finished) {
-      fprintf(stderr, "%s: event loop failed: %s\n", progname, ioa_strerror(rc));
-      c.exit_code = EXIT_CONNECT_ERROR;
-    } else if (!c.finished) {
-      /* The loop ran dry without a verdict: a library bug, not success. */
-      fprintf(stderr, "%s: the event loop stopped before the connection finished\n", progname);
-      c.exit_code = EXIT_CONNECT_ERROR;
-    }
+    fprintf(stderr, "%s: --dns-server '%s': %s (%s)\n", progname, c->o.dns_servers,
+            ioa_strerror(rc), ioa_err_name(rc));
+    return ioa_err_is_input(rc) ? EXIT_USAGE : EXIT_CONNECT_ERROR;
   }
+  return 0;
+}
 
-  /* Teardown: the request first (its completion runs now if still live),
-   * then the copy-phase objects, watchers, and the loop last. */
-  if (c.req && c.connecting) {
-    c.signal_exit = 1; /* keep the exit code already decided */
-    ioa_connect_cancel(c.req);
+/* The connect parameters from the options, and the trace's first line. */
+static void fill_params(cli *c, ioa_connect_params *p) {
+  ioa_connect_params_init(p);
+  p->resolver = c->resolver;
+  p->family = c->o.family;
+  p->socktype = c->o.socktype;
+  p->protocol = c->o.protocol;
+  if (c->o.numeric)
+    p->flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+  p->mode = c->o.mode;
+  p->attempt_delay_ms = c->o.attempt_delay_ms;
+  p->resolution_delay_ms = c->o.resolution_delay_ms;
+  p->attempt_timeout_ms = c->o.attempt_timeout_ms;
+  p->timeout_ms = c->o.timeout_ms;
+  p->on_connected = on_connected;
+  p->on_connect_error = on_connect_error;
+  p->on_resolve_error = on_resolve_error;
+  p->on_fail = on_fail;
+  p->on_resolved = on_resolved;
+  p->on_attempt = on_attempt;
+  p->on_warning = on_warning;
+  p->data = c;
+  char hints[128];
+  hints_text(&c->o, hints, sizeof hints);
+  if (c->naddrs > 0) {
+    p->addrs = c->addrs;
+    p->naddrs = c->naddrs;
+    cli_trace_note(&c->trace, "connecting to %zu address%s (%s, %s mode)", c->naddrs,
+                   c->naddrs == 1 ? "" : "es", hints, mode_text(c->o.mode));
+  } else {
+    p->host = c->o.host;
+    p->service = c->o.service;
+    cli_trace_resolving(&c->trace, 0, c->o.host, c->o.service, hints);
   }
-  if (c.stream)
-    ioa_stream_free(c.stream);
-  if (c.sock)
-    ioa_socket_free(c.sock);
-  if (c.stdin_pollable)
-    ioa_io_stop(&c.stdin_io);
-  else if (c.stdin_running)
-    ioa_defer_stop(&c.stdin_defer);
-  ioa_timer_stop(&c.quit_timer);
-  if (c.resolver) {
-    ioa_resolver_free(c.resolver);
+  if (c->nlocals > 0) {
+    p->local_addrs = c->locals;
+    p->nlocal = c->nlocals;
+  } else if (c->o.local_host || c->o.local_service) {
+    p->local_host = c->o.local_host;
+    p->local_service = c->o.local_service;
+    cli_trace_resolving(&c->trace, 1, c->o.local_host, c->o.local_service, hints);
+  }
+}
+
+/* ioa_connect refused the request before any work: say why, and map the
+ * code to an exit status. */
+static int refused_status(cli *c, int rc) {
+  int code = EXIT_CONNECT_ERROR;
+  if (ioa_err_is_resolver(rc) || rc == IOA_EHOSTNAME)
+    code = EXIT_RESOLVE_ERROR; /* an invalid host name is the resolver's kind of error */
+  else if (ioa_err_is_input(rc))
+    code = EXIT_USAGE;
+  if (code == EXIT_RESOLVE_ERROR)
+    cli_trace_resolve_error(&c->trace, rc, ioa_strerror(rc));
+  else if (code == EXIT_CONNECT_ERROR)
+    cli_trace_connect_error(&c->trace, IOA_SYSCALL_NONE, rc);
+  fprintf(stderr, "%s: %s: %s (%s)\n", progname,
+          code == EXIT_USAGE ? "invalid parameters" : "cannot connect", ioa_strerror(rc),
+          ioa_err_name(rc));
+  return code;
+}
+
+/* Start the connect and run the loop until a callback decides the exit
+ * status.  Returns that status. */
+static int connect_and_run(cli *c) {
+  ioa_connect_params p;
+  fill_params(c, &p);
+  int rc = ioa_connect(c->loop, &p, &c->req);
+  if (rc < 0) {
+    c->finished = 1;
+    return c->exit_code = refused_status(c, rc);
+  }
+  c->connecting = 1;
+  rc = ioa_loop_run(c->loop, IOA_RUN_DEFAULT);
+  if (c->finished)
+    return c->exit_code;
+  if (rc < 0)
+    fprintf(stderr, "%s: event loop failed: %s\n", progname, ioa_strerror(rc));
+  else /* the loop ran dry without a verdict: a library bug, not success */
+    fprintf(stderr, "%s: the event loop stopped before the connection finished\n", progname);
+  return c->exit_code = EXIT_CONNECT_ERROR;
+}
+
+/* The request first (its completion runs now if still live), then the
+ * copy-phase objects, watchers, and the loop last.  Safe after a partial
+ * setup. */
+static void teardown(cli *c) {
+  if (c->req && c->connecting) {
+    c->signal_exit = 1; /* keep the exit code already decided */
+    ioa_connect_cancel(c->req);
+  }
+  if (c->stream)
+    ioa_stream_free(c->stream);
+  if (c->sock)
+    ioa_socket_free(c->sock);
+  if (c->loop) {
+    if (c->stdin_pollable)
+      ioa_io_stop(&c->stdin_io);
+    else if (c->stdin_running)
+      ioa_defer_stop(&c->stdin_defer);
+    ioa_timer_stop(&c->quit_timer);
+  }
+  if (c->resolver) {
+    ioa_resolver_free(c->resolver);
     /* Late results free themselves on the loop: give them one turn. */
-    ioa_loop_run(c.loop, IOA_RUN_NOWAIT);
+    ioa_loop_run(c->loop, IOA_RUN_NOWAIT);
   }
-  ioa_io_stop(&c.sig_io);
-  close(c.sigfd);
-  ioa_loop_free(c.loop);
-  cli_trace_free(&c.trace);
-  free(c.line);
-  free(c.addrs);
-  free(c.locals);
-  free(c.o.addr_args);
-  free(c.o.local_args);
+  if (c->sigfd >= 0) {
+    ioa_io_stop(&c->sig_io);
+    close(c->sigfd);
+  }
+  ioa_loop_free(c->loop);
+  cli_trace_free(&c->trace);
+  free(c->line);
+  free(c->addrs);
+  free(c->locals);
+  free(c->o.addr_args);
+  free(c->o.local_args);
+}
+
+int main(int argc, char **argv) {
+  cli c;
+  memset(&c, 0, sizeof c);
+  c.sigfd = -1;
+  parse_options(&c.o, argc, argv);
+  unsigned mode = (c.o.verbose ? CLI_TRACE_HUMAN : 0) | (c.o.trace_json ? CLI_TRACE_JSON : 0);
+  cli_trace_init(&c.trace, mode, stderr);
+  int code = parse_addresses(&c) < 0 ? EXIT_CONNECT_ERROR : 0;
+  if (code == 0)
+    code = setup_loop(&c);
+  if (code == 0)
+    code = setup_resolver(&c);
+  if (code == 0)
+    code = connect_and_run(&c);
+  teardown(&c);
   fflush(stdout);
-  return c.exit_code;
+  return code;
 }

@@ -105,6 +105,17 @@ static json_t *json_addr(const ioa_addr *a) {
   return cli_json_string(addr_text(a, buf));
 }
 
+/* An event whose fields are a peer ("addr") and a local address. */
+static void emit_peer_local(cli_trace *t, const char *event, const ioa_addr *peer,
+                            const ioa_addr *local) {
+  json_t *o = event_new(t, event);
+  if (o) {
+    cli_json_set(o, "addr", json_addr(peer));
+    cli_json_set(o, "local", json_addr(local));
+  }
+  event_emit(t, o);
+}
+
 static json_t *json_addr_array(const ioa_addr *addrs, size_t n) {
   json_t *arr = json_array();
   if (!arr)
@@ -317,12 +328,7 @@ void cli_trace_filter(cli_trace *t, const char *what, int family, const ioa_addr
 void cli_trace_attempt(cli_trace *t, const ioa_addr *peer, const ioa_addr *local) {
   row_new_attempt(t, cli_now_ns(), peer, local);
   if (t->mode & CLI_TRACE_JSON) {
-    json_t *o = event_new(t, "attempt");
-    if (o) {
-      cli_json_set(o, "addr", json_addr(peer));
-      cli_json_set(o, "local", json_addr(local));
-    }
-    event_emit(t, o);
+    emit_peer_local(t, "attempt", peer, local);
   }
   if (t->mode & CLI_TRACE_HUMAN) {
     char p[IOA_ADDR_STRLEN], l[IOA_ADDR_STRLEN];
@@ -407,12 +413,7 @@ void cli_trace_connected(cli_trace *t, const ioa_addr *peer, const ioa_addr *loc
   rows_close_open(t, now, "abandoned (another attempt won)");
   t->finish_ns = now;
   if (t->mode & CLI_TRACE_JSON) {
-    json_t *o = event_new(t, "connected");
-    if (o) {
-      cli_json_set(o, "addr", json_addr(peer));
-      cli_json_set(o, "local", json_addr(local));
-    }
-    event_emit(t, o);
+    emit_peer_local(t, "connected", peer, local);
   }
   if (t->mode & CLI_TRACE_HUMAN) {
     char p[IOA_ADDR_STRLEN], l[IOA_ADDR_STRLEN];

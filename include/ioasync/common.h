@@ -47,4 +47,11 @@
 /* Length argument meaning "the string ends at its NUL byte". */
 #define IOA_NUL_TERMINATED ((size_t)-1)
 
+/* Private: the library's intrusive list node (src/list.h), declared here
+ * because handle structs embed it (as libuv's public header declares its
+ * uv__queue).  Never touch its fields. */
+struct ioa__list {
+  struct ioa__list *prev, *next;
+};
+
 #endif

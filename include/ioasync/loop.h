@@ -77,7 +77,7 @@ struct ioa_defer {
   ioa_loop *loop_;
   ioa_defer_cb cb_;
   void *data_;
-  ioa_defer *prev_, *next_;
+  struct ioa__list node_; /* in the loop's defer queue while active */
   int active_;
 };
 
@@ -135,8 +135,11 @@ IOA_EXPORT uint64_t ioa_loop_update_time(ioa_loop *loop);
 IOA_EXPORT size_t ioa_loop_active(const ioa_loop *loop);
 
 /* Keep the loop alive without a handle (e.g. while a thread works for it).
- * Thread-safe on a native loop; on a foreign backend call them on the loop
- * thread (they may call the adapter's keepalive hook). */
+ * Thread-safe on a native loop: an unref from another thread that drops the
+ * last reference wakes the loop.  A ref from another thread cannot stop a
+ * loop that already ran out of work, so take it on the loop thread before
+ * handing the work over.  On a foreign backend call both on the loop thread
+ * (they may call the adapter's keepalive hook). */
 IOA_EXPORT void ioa_loop_ref(ioa_loop *loop);
 IOA_EXPORT void ioa_loop_unref(ioa_loop *loop);
 
@@ -206,7 +209,9 @@ typedef struct ioa_loop_backend {
   void (*cleanup)(void *ctx);
   /* Optional: ioasync has (alive = 1) or no longer has (0) active work —
    * watchers, timers, defers or references.  Lets an adapter keep its host
-   * loop running while, say, a lookup is in flight on a resolver thread. */
+   * loop running while, say, a lookup is in flight on a resolver thread:
+   * a host loop that exits when idle (libuv) needs it, or such lookups
+   * never complete. */
   void (*keepalive)(void *ctx, int alive);
 } ioa_loop_backend;
 
