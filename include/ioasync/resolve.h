@@ -123,7 +123,8 @@ enum {
    * at once.  Without it on_partial runs just before on_done. */
   IOA_RESOLVER_CAP_EARLY_FAMILIES = 1u << 0,
   /* The answer is in the system's destination-address order (RFC 6724,
-   * /etc/gai.conf); without it, AAAA answers first, then A, unsorted. */
+   * /etc/gai.conf); without it the order is the backend's own (c-ares: the
+   * AAAA answers, then the A answers). */
   IOA_RESOLVER_CAP_SORTED = 1u << 1,
   /* Lookups run on worker threads: ioa_resolver_free() may wait for one
    * in progress.  Without it everything runs on the loop thread. */
