@@ -21,6 +21,8 @@
 #include <sys/un.h>
 
 #include "addr_internal.h"
+#include "alloc.h"
+#include "ioasync/error.h"
 
 #define UNIX_PATH_OFFSET offsetof(struct sockaddr_un, sun_path)
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
@@ -138,6 +140,68 @@ static int check_port(int port, ioa_errinfo *err) {
   return 0;
 }
 
+/* One mapping for every service name (addresses and lookups alike). */
+int ioa__service_port(const char *name, size_t len, int socktype, int *port) {
+  char cname[IOA__SERVICE_NAME_MAX + 1];
+  if (len == 0 || len > IOA__SERVICE_NAME_MAX)
+    return -ENOENT;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] >= 0x7f)
+      return -ENOENT; /* names are printable ASCII (RFC 6335): never looked up */
+  memcpy(cname, name, len);
+  cname[len] = '\0';
+  const char *proto = ioa__service_proto(socktype);
+  /* glibc fails with ERANGE when an entry (any line it reads on the way)
+   * does not fit: grow the buffer, within a bound. */
+  char stack[1024], *heap = NULL, *buf = stack;
+  size_t size = sizeof stack;
+  int rc;
+  for (;;) {
+    struct servent ent, *res = NULL;
+    int e = getservbyname_r(cname, proto, &ent, buf, size, &res);
+    if (e == 0 && res) {
+      *port = ntohs((uint16_t)res->s_port);
+      rc = 0;
+      break;
+    }
+    if (e != ERANGE) {
+      rc = e == 0 || e == ENOENT ? -ENOENT : -e;
+      break;
+    }
+    if (size >= IOA__SERVICE_BUF_MAX) {
+      rc = -ERANGE;
+      break;
+    }
+    size *= 2;
+    ioa__free(heap);
+    buf = heap = ioa__malloc(size);
+    if (!heap) {
+      rc = -ENOMEM;
+      break;
+    }
+  }
+  ioa__free(heap);
+  return rc;
+}
+
+/* ioa__service_port's outcome as an address error: always IOA_EADDRSERVICE
+ * (ioa_addr(3)), with what went wrong in the message. */
+static int service_port(const char *s, size_t n, int socktype, int *port, ioa_errinfo *err) {
+  const char *proto = ioa__service_proto(socktype);
+  int e = ioa__service_port(s, n, socktype, port);
+  if (e == 0)
+    return 0;
+  if (e == -ENOENT)
+    return fail(err, IOA_EADDRSERVICE, "unknown service '%s'%s%s", Q(s, n), proto ? " for " : "",
+                proto ? proto : "");
+  if (e == -ERANGE)
+    return fail(err, IOA_EADDRSERVICE,
+                "service '%s': the services database has an entry over %d bytes", Q(s, n),
+                IOA__SERVICE_BUF_MAX);
+  return fail(err, IOA_EADDRSERVICE, "service '%s': cannot read the services database: %s",
+              Q(s, n), ioa_strerror(e));
+}
+
 /* A port as text: decimal, or (with IOA_ADDR_PARSE_SERVICE) a service name
  * from /etc/services.  Service names begin with a letter (RFC 6335), so
  * "+80", " 80" and "80x" are junk in a number, never looked up. */
@@ -156,28 +220,7 @@ static int parse_port(const char *s, size_t n, unsigned flags, int socktype, int
   if (!(flags & IOA_ADDR_PARSE_SERVICE) || !is_alpha(s[0]))
     return fail(err, IOA_EADDRPORT, "port '%s' is not a decimal number 0-%d%s", Q(s, n), PORT_MAX,
                 is_alpha(s[0]) ? " (service names are not allowed here)" : "");
-
-  const char *proto = ioa__service_proto(socktype);
-  char name[64];
-  int printable = n < sizeof name;
-  for (size_t i = 0; printable && i < n; i++)
-    printable = s[i] > 0x20 && s[i] < 0x7f;
-  if (!printable)
-    return fail(err, IOA_EADDRSERVICE, "unknown service '%s'", Q(s, n));
-  memcpy(name, s, n);
-  name[n] = '\0';
-
-  struct servent ent, *res = NULL;
-  char buf[4096];
-  int e = getservbyname_r(name, proto, &ent, buf, sizeof buf, &res);
-  if (e == ERANGE)
-    return fail(err, IOA_EADDRSERVICE, "service '%s': entry larger than %zu bytes", name,
-                sizeof buf);
-  if (e != 0 || !res)
-    return fail(err, IOA_EADDRSERVICE, "unknown service '%s'%s%s", name, proto ? " for " : "",
-                proto ? proto : "");
-  *port = ntohs((uint16_t)res->s_port);
-  return 0;
+  return service_port(s, n, socktype, port, err);
 }
 
 static int has_nul(const char *s, size_t n, size_t *at) {

@@ -24,7 +24,6 @@
 #include "alloc.h"
 #include "connect_core.h"
 #include "loop_internal.h"
-#include "resolve_internal.h"
 #include "sys.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -797,12 +796,12 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
     rp.hints.flags |= AI_PASSIVE; /* a NULL local host means "any address" */
   rp.timeout_ms = timeout_ms;
   rp.on_done = is_local ? local_done : peer_done;
-  /* Only c-ares delivers the families as they arrive.  The getaddrinfo
-   * pool's per-family calls come with its complete answer, sorted by RFC 6724
-   * and /etc/gai.conf: taking them as early answers would put IPv6 first
-   * against that order, so the whole answer is waited for instead. */
-  rp.on_partial =
-      !is_local && req->cc.race && r->backend == IOA_RESOLVER_CARES ? peer_partial : NULL;
+  /* Families are taken early only from a resolver that delivers them as
+   * they arrive.  Otherwise they come with the complete answer, sorted by
+   * RFC 6724 and /etc/gai.conf: taking them as early answers would put IPv6
+   * first against that order, so the whole answer is waited for instead. */
+  int early = (ioa_resolver_capabilities(r) & IOA_RESOLVER_CAP_EARLY_FAMILIES) != 0;
+  rp.on_partial = !is_local && req->cc.race && early ? peer_partial : NULL;
   rp.data = req;
   return ioa_resolve(r, &rp, is_local ? &req_ext(req)->res->local_req : &req_ext(req)->res->peer_req);
 }

@@ -1,31 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Asynchronous name resolution: input checks, the numeric fast path, the
- * public dispatch, and the getaddrinfo() thread pool.
+/* Asynchronous name resolution: the dispatch.
  *
- * Pool design (the libuv threadpool, made cancellable):
- *  - A job is separate from the request the caller holds, so a request can
- *    complete (cancel, timeout) while a thread still runs its getaddrinfo():
- *    the job is "detached" (job->req = NULL) and whoever touches it next —
- *    the worker when getaddrinfo returns, or the post callback — frees it.
- *  - Threads start lazily, one per queued job with no idle thread to take it,
- *    while fewer than max_threads run jobs somebody waits for.  A thread whose
- *    job was abandoned (cancelled or timed out while running) stops counting
- *    against max_threads, so a hung DNS server cannot starve the pool; the
- *    total stays under hard_cap = max_threads * IOA_RESOLVER_THREAD_FACTOR.
- *  - Results reach the loop through ioa_loop_post() with the ioa_post
- *    embedded in the job: nothing is allocated at post time.
- *  - Each request holds a loop reference (ioa_loop_ref) until on_done.
- *  - A lookup identical to one queued or running (same host, service and
- *    hints) joins that job instead of queueing another, as Go's resolver
- *    does (singleflight): connects to one name in flight at once cost one
- *    getaddrinfo(), whose answer is at most one lookup's duration older
- *    than the request.  An abandoned job is never joined.  job->req heads
- *    the list of requests waiting for the job (req->job_next); every one
- *    gets the answer.
+ * Input checks, the numeric fast path, the answer cache (resolve_cache.c),
+ * every request's lifecycle (loop reference, timeout, cancel, completion
+ * helpers) and the public API.  The lookups themselves belong to a backend,
+ * chosen once in ioa_resolver_new() and reached only through its
+ * ioa__resolver_ops (resolve_internal.h): the getaddrinfo thread pool
+ * (resolve_pool.c) or c-ares (resolve_cares.c).
+ *
+ * Each request holds a loop reference (ioa_loop_ref) until on_done.  Answers
+ * found here (numeric, cached) are delivered from req->defer, so no callback
+ * ever runs inside ioa_resolve().
  */
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,32 +28,28 @@
 #define LABEL_MAX 63
 #define SERVICE_MAX 255
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
-
-/* How far back from the queue's tail a new lookup looks for a twin (all
- * running jobs are looked at; there are at most hard_cap of them). */
-#define COALESCE_SCAN 4
-
-struct ioa__gai_job {
-  ioa_resolver *r;      /* NULL once the resolver is gone (posted jobs only) */
-  ioa_resolve_req *req; /* first waiter; NULL once detached: nobody waits any more */
-  ioa_resolve_req *req_tail; /* last waiter (loop thread only) */
-  ioa__gai_job *prev, *next; /* queue or posted list, under r->lock */
-  enum job_state state;
-  struct addrinfo hints;
-  const char *host, *service; /* into strings[], or NULL */
-  int gai_rc, sys_errno;
-  ioa_addr *addrs;
-  size_t naddrs;
-  ioa_post post;
-  char strings[];
+/* Every backend by ioa_resolver_backend; NULL if not built in.  The only
+ * place that tells backends apart. */
+static const ioa__resolver_ops *const backends[] = {
+    [IOA_RESOLVER_GETADDRINFO] = &ioa__resolver_pool_ops,
+#if IOA_HAVE_CARES
+    [IOA_RESOLVER_CARES] = &ioa__resolver_cares_ops,
+#else
+    [IOA_RESOLVER_CARES] = NULL,
+#endif
 };
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+/* A lookup's host and service, checked and NUL-terminated. */
+typedef struct lookup {
+  const char *host, *service; /* NULL, the caller's string, or hbuf / sbuf */
+  size_t hlen, slen;
+  char hbuf[HOST_MAX + 2], sbuf[SERVICE_MAX + 1];
+} lookup;
 
 /* ------------------------------------------------------------- helpers */
 
-/* Copy a getaddrinfo() list into an ioa_addr array.  Returns 0 or
- * EAI_MEMORY (an empty list gives *out = NULL, *n = 0). */
-static int addrs_from_addrinfo(const struct addrinfo *ai, ioa_addr **out, size_t *n) {
+int ioa__resolve_addrs_from_ai(const struct addrinfo *ai, ioa_addr **out, size_t *n) {
   size_t count = 0;
   for (const struct addrinfo *p = ai; p; p = p->ai_next)
     if (p->ai_addr && p->ai_addrlen <= sizeof(struct sockaddr_storage))
@@ -94,8 +77,7 @@ static int addrs_from_addrinfo(const struct addrinfo *ai, ioa_addr **out, size_t
   return 0;
 }
 
-/* Status and message for a getaddrinfo() return value. */
-static int gai_status(int rc, int sys_errno, char *msg, size_t msgsize) {
+int ioa__resolve_gai_status(int rc, int sys_errno, char *msg, size_t msgsize) {
   if (rc == 0) { /* the common case: no formatting (snprintf costs as much as a cache hit) */
     const char *ok = ioa_strerror(0);
     size_t n = strlen(ok);
@@ -121,6 +103,8 @@ static int all_digits(const char *s, size_t len) {
       return 0;
   return 1;
 }
+
+/* ------------------------------------------------------- input checks */
 
 static int check_host(const char *host, size_t len) {
   if (len == 0 || memchr(host, '\0', len))
@@ -153,57 +137,74 @@ static int check_service(const char *service, size_t len, int socktype) {
     /* getaddrinfo would silently truncate a larger number to 16 bits */
     return port <= 65535 ? 0 : IOA_EAI_SERVICE;
   }
-  /* A name: /etc/services (nss "services") is a local lookup, cheap enough
-   * for the loop thread, and catches typos without spending a thread. */
-  struct servent se, *found = NULL;
-  char buf[1024];
-  char name[SERVICE_MAX + 1];
-  memcpy(name, service, len);
-  name[len] = '\0';
-  if (getservbyname_r(name, ioa__service_proto(socktype), &se, buf, sizeof buf, &found) != 0 ||
-      !found)
+  /* A name: the services database is a local file, cheap enough for the
+   * loop thread, and catches typos without spending a thread. */
+  int port;
+  int e = ioa__service_port(service, len, socktype, &port);
+  if (e == -ENOENT)
     return IOA_EAI_SERVICE;
+  if (e == -ERANGE)
+    return IOA_EAI_OVERFLOW;
+  return e;
+}
+
+/* A NUL-terminated s: the caller's own when given so, else a copy in buf
+ * (len is checked to fit). */
+static const char *terminated(const char *s, size_t len, size_t given_len, char *buf) {
+  if (given_len == IOA_NUL_TERMINATED)
+    return s;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return buf;
+}
+
+static int check_lookup(const ioa_resolve_params *p, lookup *lk) {
+  lk->host = lk->service = NULL;
+  lk->hlen = lk->slen = 0;
+  if (!p->host && !p->service)
+    return IOA_EAI_NONAME;
+  if (p->host) {
+    lk->hlen = p->host_len == IOA_NUL_TERMINATED ? strlen(p->host) : p->host_len;
+    int rc = check_host(p->host, lk->hlen);
+    if (rc < 0)
+      return rc;
+    lk->host = terminated(p->host, lk->hlen, p->host_len, lk->hbuf);
+  }
+  if (p->service) {
+    lk->slen = p->service_len == IOA_NUL_TERMINATED ? strlen(p->service) : p->service_len;
+    int rc = check_service(p->service, lk->slen, p->hints.socktype);
+    if (rc < 0)
+      return rc;
+    lk->service = terminated(p->service, lk->slen, p->service_len, lk->sbuf);
+  }
   return 0;
 }
 
 /* --------------------------------------------------- request completion */
 
-static void req_link(ioa_resolver *r, ioa_resolve_req *req) {
-  req->prev = NULL;
-  req->next = r->reqs;
-  if (r->reqs)
-    r->reqs->prev = req;
-  r->reqs = req;
-}
-
-static void req_unlink(ioa_resolver *r, ioa_resolve_req *req) {
-  if (req->prev)
-    req->prev->next = req->next;
-  else if (r->reqs == req)
-    r->reqs = req->next;
-  if (req->next)
-    req->next->prev = req->prev;
-  req->prev = req->next = NULL;
-}
-
 static void req_free(ioa_resolve_req *req) {
-  /* Also reached when starting fails after c-ares answered synchronously
-   * (its answer had started the defer). */
-  ioa_timer_stop(&req->timer);
-  ioa_defer_stop(&req->defer);
-  for (unsigned i = 0; i < 2; i++)
-    ioa__free(req->slot[i].addrs);
+  if (req->release)
+    req->release(req);
   ioa__free(req->addrs);
   ioa__free(req->cache_key);
   ioa__free(req);
 }
 
+/* The backend forgets a request completing early. */
+static void req_detach(ioa_resolve_req *req) {
+  if (req->sent) {
+    req->sent = 0;
+    req->r->ops->detach(req);
+  }
+}
+
 void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const char *message,
                          const ioa_addr *addrs, size_t naddrs) {
   ioa_resolver *r = req->r;
-  req_unlink(r, req);
+  ioa__list_remove(&req->link);
   ioa_timer_stop(&req->timer);
   ioa_defer_stop(&req->defer);
+  req->sent = 0;
   req->done = 1;
   if (req->cache_key && status == 0 && r->cache) /* before on_done: it may free r */
     ioa__rcache_put(r->cache, req->cache_key, req->cache_keylen, ioa_loop_now(r->loop), addrs,
@@ -236,10 +237,8 @@ int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs
   return 1;
 }
 
-/* Deliver a complete answer: each family's run to on_partial (in order of
- * first appearance), then everything to on_done. */
-static void deliver_all(ioa_resolve_req *req, int status, int sys_errno, const char *message,
-                        const ioa_addr *addrs, size_t n) {
+void ioa__resolve_deliver(ioa_resolve_req *req, int status, int sys_errno, const char *message,
+                          const ioa_addr *addrs, size_t n) {
   if (status == 0 && req->on_partial && n > 0) {
     ioa_addr *grouped = ioa__malloc(n * sizeof *grouped);
     if (grouped) { /* on_partial is an optimisation: skip it without memory */
@@ -265,322 +264,34 @@ static void deliver_all(ioa_resolve_req *req, int status, int sys_errno, const c
   ioa__resolve_finish(req, status, sys_errno, message, addrs, n);
 }
 
-/* ------------------------------------------------------------ the pool */
-
-static void job_free(ioa__gai_job *job) {
-  ioa__free(job->addrs);
-  ioa__free(job);
-}
-
-/* Loop thread: a worker's result arrived. */
-static void job_posted(ioa_post *post, void *data) {
-  (void)post;
-  ioa__gai_job *job = data;
-  ioa_resolver *r = job->r;
-  if (r) {
-    pthread_mutex_lock(&r->lock);
-    if (job->prev)
-      job->prev->next = job->next;
-    else
-      r->posted = job->next;
-    if (job->next)
-      job->next->prev = job->prev;
-    pthread_mutex_unlock(&r->lock);
-  }
-  /* Only the loop thread detaches a posted job, so no lock is needed.  Each
-   * waiter leaves the list before its callbacks run; they may cancel other
-   * waiters (which then leave it too) or free the resolver (which cancels
-   * them all), and the job stays ours to free. */
-  if (job->req) {
-    char msg[192];
-    int status = gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
-    int sys_errno = job->gai_rc == EAI_SYSTEM ? job->sys_errno : 0;
-    ioa_resolve_req *req;
-    while ((req = job->req) != NULL) {
-      job->req = req->job_next;
-      if (job->req)
-        job->req->job_prev = NULL;
-      req->job_next = NULL;
-      req->job = NULL;
-      deliver_all(req, status, sys_errno, msg, job->addrs, job->naddrs);
-    }
-  }
-  job_free(job);
-}
-
-/* Under r->lock: take req off its job's waiter list.  Returns non-zero if
- * other requests still wait for the job. */
-static int job_remove_waiter(ioa__gai_job *job, ioa_resolve_req *req) {
-  if (req->job_prev)
-    req->job_prev->job_next = req->job_next;
-  else
-    job->req = req->job_next;
-  if (req->job_next)
-    req->job_next->job_prev = req->job_prev;
-  else
-    job->req_tail = req->job_prev;
-  req->job_next = req->job_prev = NULL;
-  return job->req != NULL;
-}
-
-static int job_is_twin(const ioa__gai_job *job, const char *host, size_t hlen,
-                       const char *service, size_t slen, const struct addrinfo *h) {
-  if (!job->req) /* abandoned: nobody would take its result */
-    return 0;
-  if (job->hints.ai_family != h->ai_family || job->hints.ai_socktype != h->ai_socktype ||
-      job->hints.ai_protocol != h->ai_protocol || job->hints.ai_flags != h->ai_flags)
-    return 0;
-  if (!host != !job->host || !service != !job->service)
-    return 0;
-  if (host && (strncmp(job->host, host, hlen) != 0 || job->host[hlen] != '\0'))
-    return 0;
-  if (service && (strncmp(job->service, service, slen) != 0 || job->service[slen] != '\0'))
-    return 0;
-  return 1;
-}
-
-/* Under r->lock: a queued (near the tail) or running job for exactly this
- * lookup. */
-static ioa__gai_job *find_twin(ioa_resolver *r, const char *host, size_t hlen,
-                              const char *service, size_t slen, const struct addrinfo *h) {
-  ioa__gai_job *job = r->queue_tail;
-  for (int i = 0; job && i < COALESCE_SCAN; job = job->prev, i++)
-    if (job_is_twin(job, host, hlen, service, slen, h))
-      return job;
-  for (job = r->running; job; job = job->next)
-    if (job_is_twin(job, host, hlen, service, slen, h))
-      return job;
-  return NULL;
-}
-
-static void *worker_main(void *arg) {
-  ioa_resolver *r = arg;
-  pthread_mutex_lock(&r->lock);
-  for (;;) {
-    while (!r->shutdown && (!r->queue_head || r->nbusy >= r->max_threads)) {
-      r->nidle++;
-      pthread_cond_wait(&r->cond, &r->lock);
-      r->nidle--;
-    }
-    if (r->shutdown)
-      break;
-    ioa__gai_job *job = r->queue_head;
-    r->queue_head = job->next;
-    if (r->queue_head)
-      r->queue_head->prev = NULL;
-    else
-      r->queue_tail = NULL;
-    r->nqueued--;
-    job->state = JOB_RUNNING;
-    job->prev = NULL; /* onto r->running, where lookups may join it */
-    job->next = r->running;
-    if (r->running)
-      r->running->prev = job;
-    r->running = job;
-    r->nbusy++;
-    pthread_mutex_unlock(&r->lock);
-
-    struct addrinfo *ai = NULL;
-    errno = 0;
-    int rc = ioa__sys_getaddrinfo(job->host, job->service, &job->hints, &ai);
-    int e = errno;
-    ioa_addr *addrs = NULL;
-    size_t n = 0;
-    if (rc == 0) {
-      rc = addrs_from_addrinfo(ai, &addrs, &n);
-      freeaddrinfo(ai);
-    }
-
-    pthread_mutex_lock(&r->lock);
-    if (job->prev)
-      job->prev->next = job->next;
-    else
-      r->running = job->next;
-    if (job->next)
-      job->next->prev = job->prev;
-    job->gai_rc = rc;
-    job->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
-    job->addrs = addrs;
-    job->naddrs = n;
-    if (!job->req) {
-      r->nabandoned--; /* detached while running: nobody wants this */
-      job_free(job);
-      continue;
-    }
-    r->nbusy--;
-    job->state = JOB_POSTED;
-    job->prev = NULL;
-    job->next = r->posted;
-    if (r->posted)
-      r->posted->prev = job;
-    r->posted = job;
-    ioa_loop_post(r->loop, &job->post, job_posted, job);
-  }
-  pthread_mutex_unlock(&r->lock);
-  return NULL;
-}
-
-/* Under r->lock: start a thread if queued work has nobody to run it.
- * Returns 0 or an errno value. */
-static int pool_maybe_spawn(ioa_resolver *r) {
-  if (r->nqueued <= r->nidle || r->nthreads >= r->hard_cap ||
-      r->nthreads - r->nabandoned >= r->max_threads)
-    return 0;
-  /* Workers get no signals: they belong to the application's threads. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int e = ioa__sys_pthread_create(&r->threads[r->nthreads], NULL, worker_main, r);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (e == 0)
-    r->nthreads++;
-  return e;
-}
-
-/* Returns 0 (a new job), 1 (joined a twin) or a negative code. */
-static int pool_submit(ioa_resolve_req *req, const char *host, size_t hlen, const char *service,
-                       size_t slen, const ioa_resolve_hints *hints) {
-  ioa_resolver *r = req->r;
-  struct addrinfo h = {.ai_family = hints->family,
-                       .ai_socktype = hints->socktype,
-                       .ai_protocol = hints->protocol,
-                       .ai_flags = hints->flags & ~AI_CANONNAME};
-  pthread_mutex_lock(&r->lock);
-  ioa__gai_job *twin = find_twin(r, host, hlen, service, slen, &h);
-  if (twin) {
-    req->job_prev = twin->req_tail;
-    req->job_next = NULL;
-    twin->req_tail->job_next = req;
-    twin->req_tail = req;
-    pthread_mutex_unlock(&r->lock);
-    req->job = twin;
-    return 1;
-  }
-  pthread_mutex_unlock(&r->lock);
-
-  size_t extra = (host ? hlen + 1 : 0) + (service ? slen + 1 : 0);
-  /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
-  ioa__gai_job *job = ioa__malloc(sizeof *job + extra);
-  if (!job)
-    return -ENOMEM;
-  memset(job, 0, sizeof *job);
-  char *p = job->strings;
-  if (host) {
-    memcpy(p, host, hlen);
-    p[hlen] = '\0';
-    job->host = p;
-    p += hlen + 1;
-  }
-  if (service) {
-    memcpy(p, service, slen);
-    p[slen] = '\0';
-    job->service = p;
-  }
-  job->hints = h;
-  job->r = r;
-  job->req = job->req_tail = req;
-  req->job_prev = req->job_next = NULL;
-  job->state = JOB_QUEUED;
-
-  pthread_mutex_lock(&r->lock);
-  job->prev = r->queue_tail;
-  if (r->queue_tail)
-    r->queue_tail->next = job;
-  else
-    r->queue_head = job;
-  r->queue_tail = job;
-  r->nqueued++;
-  int e = pool_maybe_spawn(r);
-  if (e && r->nthreads == 0) {
-    /* No thread at all: this lookup cannot run.  Fail it here. */
-    if (job->prev)
-      job->prev->next = NULL;
-    else
-      r->queue_head = NULL;
-    r->queue_tail = job->prev;
-    r->nqueued--;
-    pthread_mutex_unlock(&r->lock);
-    ioa__free(job);
-    return -e;
-  }
-  if (r->nidle)
-    pthread_cond_signal(&r->cond);
-  pthread_mutex_unlock(&r->lock);
-  req->job = job;
-  return 0;
-}
-
-/* Loop thread: nobody waits for req's job any more. */
-static void pool_detach(ioa_resolve_req *req) {
-  ioa__gai_job *job = req->job;
-  ioa_resolver *r = req->r;
-  if (!job)
+void ioa_resolve_cancel(ioa_resolve_req *req) {
+  if (!req || req->done)
     return;
-  req->job = NULL;
-  int free_now = 0;
-  pthread_mutex_lock(&r->lock);
-  if (job_remove_waiter(job, req)) {
-    pthread_mutex_unlock(&r->lock); /* the job goes on for the others */
-    return;
-  }
-  switch (job->state) {
-  case JOB_QUEUED:
-    if (job->prev)
-      job->prev->next = job->next;
-    else
-      r->queue_head = job->next;
-    if (job->next)
-      job->next->prev = job->prev;
-    else
-      r->queue_tail = job->prev;
-    r->nqueued--;
-    free_now = 1;
-    break;
-  case JOB_RUNNING:
-    /* The worker frees it when getaddrinfo returns.  Until then it no
-     * longer counts as busy, so queued work may run on another thread. */
-    job->req = NULL;
-    r->nbusy--;
-    r->nabandoned++;
-    if (r->nqueued) {
-      (void)pool_maybe_spawn(r); /* failure: an existing worker will do it */
-      pthread_cond_broadcast(&r->cond);
-    }
-    break;
-  case JOB_POSTED:
-    job->req = NULL; /* job_posted frees it */
-    break;
-  }
-  pthread_mutex_unlock(&r->lock);
-  if (free_now)
-    job_free(job);
+  req_detach(req);
+  ioa__resolve_finish(req, IOA_EAI_CANCELED, 0, NULL, NULL, 0);
 }
 
-/* loop_dying: free results already posted at once instead of leaving them to
- * their post callbacks.  ioa_loop_free() runs queued posts after freeing the
- * default resolver, so nothing passes 1 today; kept for a loop that cannot. */
-static void pool_shutdown(ioa_resolver *r, int loop_dying) {
-  pthread_mutex_lock(&r->lock);
-  r->shutdown = 1;
-  pthread_cond_broadcast(&r->cond);
-  pthread_mutex_unlock(&r->lock);
-  for (unsigned i = 0; i < r->nthreads; i++)
-    pthread_join(r->threads[i], NULL);
-  /* Results still waiting in the loop's post queue free themselves when it
-   * runs them; they must not look at the resolver. */
-  ioa__gai_job *next;
-  for (ioa__gai_job *job = r->posted; job; job = next) {
-    next = job->next;
-    job->r = NULL;
-    if (loop_dying)
-      job_free(job);
-  }
-  r->posted = NULL;
+static void on_timeout(ioa_timer *t, void *data) {
+  (void)t;
+  ioa_resolve_req *req = data;
+  req_detach(req);
+  snprintf(req->message, sizeof req->message, "Name resolution timed out after %u ms",
+           req->timeout_ms);
+  ioa__resolve_finish(req, -ETIMEDOUT, 0, req->message, NULL, 0);
+}
+
+/* An answer found without a backend, on the loop iteration after it. */
+static void on_local_defer(ioa_defer *d, void *data) {
+  (void)d;
+  ioa_resolve_req *req = data;
+  ioa__resolve_deliver(req, req->status, req->sys_errno, req->message, req->addrs, req->naddrs);
 }
 
 /* -------------------------------------------------------- public API */
 
-int ioa_resolver_have_cares(void) { return IOA_HAVE_CARES; }
+int ioa_resolver_have_cares(void) { return backends[IOA_RESOLVER_CARES] != NULL; }
+
+unsigned ioa_resolver_capabilities(const ioa_resolver *r) { return r ? r->ops->caps : 0; }
 
 void ioa_resolver_options_init_size(ioa_resolver_options *o, size_t size) {
   static const ioa_resolver_options defaults = {.struct_size = sizeof defaults,
@@ -597,58 +308,28 @@ void ioa_resolve_params_init_size(ioa_resolve_params *p, size_t size) {
 }
 
 int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *user_opts, ioa_resolver **out) {
-  ioa_resolver_options def;
-  ioa_resolver_options_init(&def);
-  if (!loop || !out || (user_opts && IOA__IMPORT(&def, user_opts) < 0))
+  ioa_resolver_options opts;
+  ioa_resolver_options_init(&opts);
+  if (!loop || !out || (user_opts && IOA__IMPORT(&opts, user_opts) < 0))
     return IOA_EBADPARAM;
-  const ioa_resolver_options *opts = &def;
-  if (opts->backend != IOA_RESOLVER_GETADDRINFO && opts->backend != IOA_RESOLVER_CARES)
+  if ((unsigned)opts.backend >= NBACKENDS)
     return IOA_EBADPARAM;
-  if (opts->backend == IOA_RESOLVER_CARES && !IOA_HAVE_CARES)
+  const ioa__resolver_ops *ops = backends[opts.backend];
+  if (!ops)
     return -ENOTSUP;
-  unsigned max = opts->max_threads ? opts->max_threads : IOA_RESOLVER_DEFAULT_THREADS;
-  if (max > UINT_MAX / IOA_RESOLVER_THREAD_FACTOR / 16)
-    return IOA_EBADPARAM;
   ioa_resolver *r = ioa__calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
   r->loop = loop;
-  r->backend = opts->backend;
-  if (opts->cache_ttl_ms) {
-    int ce = ioa__rcache_new(opts->cache_ttl_ms, opts->cache_max, &r->cache);
-    if (ce < 0) {
-      ioa__free(r);
-      return ce;
-    }
-  }
-  r->default_timeout_ms = opts->default_timeout_ms;
-  r->max_threads = max;
-  r->hard_cap = max * IOA_RESOLVER_THREAD_FACTOR;
-  int e = pthread_mutex_init(&r->lock, NULL);
-  if (e) {
-    ioa__rcache_free(r->cache);
-    ioa__free(r);
-    return -e;
-  }
-  e = pthread_cond_init(&r->cond, NULL);
-  if (e) {
-    pthread_mutex_destroy(&r->lock);
-    ioa__rcache_free(r->cache);
-    ioa__free(r);
-    return -e;
-  }
+  r->ops = ops;
+  r->default_timeout_ms = opts.default_timeout_ms;
+  ioa__list_init(&r->reqs);
   int rc = 0;
-  if (r->backend == IOA_RESOLVER_GETADDRINFO) {
-    r->threads = ioa__calloc(r->hard_cap, sizeof *r->threads);
-    if (!r->threads)
-      rc = -ENOMEM;
-  } else {
-    rc = ioa__cares_new(r, opts);
-  }
+  if (opts.cache_ttl_ms)
+    rc = ioa__rcache_new(opts.cache_ttl_ms, opts.cache_max, &r->cache);
+  if (rc == 0)
+    rc = ops->init(r, &opts, &r->backend);
   if (rc < 0) {
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
-    ioa__free(r->threads);
     ioa__rcache_free(r->cache);
     ioa__free(r);
     return rc;
@@ -657,38 +338,17 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *user_opts, ioa_
   return 0;
 }
 
-static void req_detach(ioa_resolve_req *req) {
-  if (req->r->backend == IOA_RESOLVER_CARES)
-    ioa__cares_detach(req);
-  else
-    pool_detach(req);
-}
-
-void ioa_resolve_cancel(ioa_resolve_req *req) {
-  if (!req || req->done)
-    return;
-  req_detach(req);
-  ioa__resolve_finish(req, IOA_EAI_CANCELED, 0, NULL, NULL, 0);
-}
-
-static void resolver_free(ioa_resolver *r, int loop_dying) {
+void ioa_resolver_free(ioa_resolver *r) {
   if (!r || r->freeing)
     return;
   r->freeing = 1; /* on_done(CANCELED) callbacks may not start new lookups */
-  while (r->reqs)
-    ioa_resolve_cancel(r->reqs);
-  if (r->backend == IOA_RESOLVER_CARES)
-    ioa__cares_free(r);
-  else
-    pool_shutdown(r, loop_dying);
-  pthread_cond_destroy(&r->cond);
-  pthread_mutex_destroy(&r->lock);
-  ioa__free(r->threads);
+  ioa__list *n;
+  while ((n = ioa__list_first(&r->reqs)) != NULL)
+    ioa_resolve_cancel(IOA__CONTAINER_OF(n, ioa_resolve_req, link));
+  r->ops->free(r->backend);
   ioa__rcache_free(r->cache);
   ioa__free(r);
 }
-
-void ioa_resolver_free(ioa_resolver *r) { resolver_free(r, 0); }
 
 void ioa_resolver_get_stats_size(const ioa_resolver *r, ioa_resolver_stats *out, size_t size) {
   if (!out)
@@ -710,7 +370,7 @@ void ioa_resolver_cache_flush(ioa_resolver *r) {
 
 /* Only ever called by ioa_loop_free(), which then runs the posts still
  * queued: detached results free themselves there. */
-static void default_free(void *obj) { resolver_free(obj, 0); }
+static void default_free(void *obj) { ioa_resolver_free(obj); }
 
 int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   if (!loop || !out)
@@ -726,35 +386,11 @@ int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   return 0;
 }
 
-static void on_timeout(ioa_timer *t, void *data) {
-  (void)t;
-  ioa_resolve_req *req = data;
-  req_detach(req);
-  snprintf(req->message, sizeof req->message, "Name resolution timed out after %u ms",
-           req->timeout_ms);
-  ioa__resolve_finish(req, -ETIMEDOUT, 0, req->message, NULL, 0);
-}
-
-/* Fast path: deliver the answer computed in ioa_resolve(). */
-static void on_fast_defer(ioa_defer *d, void *data) {
-  (void)d;
-  ioa_resolve_req *req = data;
-  deliver_all(req, req->status, req->sys_errno, req->message, req->addrs, req->naddrs);
-}
+/* ----------------------------------------------------------- a lookup */
 
 /* Returns 1 if answered (req->status etc. filled), 0 if a real lookup is
- * needed, or a negative code. */
-static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, const char *service,
-                       size_t slen, const ioa_resolve_hints *hints) {
-  char hbuf[HOST_MAX + 2], sbuf[SERVICE_MAX + 1];
-  if (host) {
-    memcpy(hbuf, host, hlen);
-    hbuf[hlen] = '\0';
-  }
-  if (service) {
-    memcpy(sbuf, service, slen);
-    sbuf[slen] = '\0';
-  }
+ * needed. */
+static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints) {
   struct addrinfo h = {
       .ai_family = hints->family,
       .ai_socktype = hints->socktype,
@@ -765,24 +401,24 @@ static int try_numeric(ioa_resolve_req *req, const char *host, size_t hlen, cons
   };
   struct addrinfo *ai = NULL;
   errno = 0;
-  int rc = ioa__sys_getaddrinfo(host ? hbuf : NULL, service ? sbuf : NULL, &h, &ai);
+  int rc = ioa__sys_getaddrinfo(lk->host, lk->service, &h, &ai);
   int e = errno;
   if (rc == EAI_NONAME) {
     /* Not numeric — unless the caller asked for numeric-only anyway, in
-     * which case this is the final answer. */
-    /* A ':' never appears in a DNS name: a bad IPv6 literal (or scope)
-     * must not become a DNS query. */
-    int host_final = !host || (hints->flags & AI_NUMERICHOST) || memchr(host, ':', hlen);
-    int serv_final = !service || (hints->flags & AI_NUMERICSERV) || all_digits(service, slen);
+     * which case this is the final answer.  A ':' never appears in a DNS
+     * name: a bad IPv6 literal (or scope) must not become a DNS query. */
+    int host_final = !lk->host || (hints->flags & AI_NUMERICHOST) || memchr(lk->host, ':', lk->hlen);
+    int serv_final =
+        !lk->service || (hints->flags & AI_NUMERICSERV) || all_digits(lk->service, lk->slen);
     if (!(host_final && serv_final))
       return 0;
   }
   if (rc == 0) {
-    rc = addrs_from_addrinfo(ai, &req->addrs, &req->naddrs);
+    rc = ioa__resolve_addrs_from_ai(ai, &req->addrs, &req->naddrs);
     freeaddrinfo(ai);
   }
   req->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
-  req->status = gai_status(rc, req->sys_errno, req->message, sizeof req->message);
+  req->status = ioa__resolve_gai_status(rc, req->sys_errno, req->message, sizeof req->message);
   return 1;
 }
 
@@ -792,7 +428,7 @@ static int cache_lookup(ioa_resolve_req *req, const unsigned char *key, size_t k
   if (ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &req->addrs, &req->naddrs) !=
       1)
     return 0;
-  req->status = gai_status(0, 0, req->message, sizeof req->message);
+  req->status = ioa__resolve_gai_status(0, 0, req->message, sizeof req->message);
   return 1;
 }
 
@@ -804,6 +440,72 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
     memcpy(req->cache_key, key, klen);
     req->cache_keylen = klen;
   }
+}
+
+/* Hand req to the backend, with its timeout.  Returns what start did. */
+static int start_backend(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints) {
+  int rc = req->r->ops->start(req, lk->host, lk->service, hints);
+  if (rc < 0)
+    return rc;
+  req->sent = 1;
+  if (req->timeout_ms) {
+    int e = ioa_timer_start(&req->timer, (uint64_t)req->timeout_ms * 1000000u, 0);
+    if (e < 0) {
+      req_detach(req);
+      return e;
+    }
+  }
+  return rc;
+}
+
+/* Answer req from the cache or the numeric fast path (delivered on the
+ * next loop iteration), else send it to the backend.  *counter gets the
+ * statistic the lookup counts in.  Returns 0 or a negative code. */
+static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints,
+                  uint64_t **counter) {
+  ioa_resolver *r = req->r;
+  /* The cache first: numeric lookups never enter it, so a hit saves the
+   * numeric parse (a getaddrinfo() call). */
+  unsigned char key[IOA_RCACHE_KEY_MAX];
+  size_t klen = 0;
+  int rc = 0;
+  if (r->cache) {
+    klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
+    rc = cache_lookup(req, key, klen);
+    *counter = &r->stats.cache_hits;
+  }
+  if (rc == 0) {
+    rc = try_numeric(req, lk, hints);
+    *counter = &r->stats.numeric;
+  }
+  if (rc == 1) {
+    ioa_defer_start(&req->defer);
+    return 0;
+  }
+  if (r->cache)
+    cache_remember(req, key, klen);
+  rc = start_backend(req, lk, hints);
+  *counter = rc == IOA__RESOLVE_JOINED ? &r->stats.joined : &r->stats.sent;
+  return rc < 0 ? rc : 0;
+}
+
+static ioa_resolve_req *req_new(ioa_resolver *r, const ioa_resolve_params *p) {
+  size_t size = sizeof(ioa_resolve_req) + r->ops->req_size;
+  /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
+  ioa_resolve_req *req = ioa__malloc(size);
+  if (!req)
+    return NULL;
+  memset(req, 0, size);
+  req->r = r;
+  req->on_done = p->on_done;
+  req->on_partial = p->on_partial;
+  req->data = p->data;
+  req->release = r->ops->release;
+  req->timeout_ms = p->timeout_ms ? p->timeout_ms : r->default_timeout_ms;
+  ioa__list_init(&req->link);
+  ioa_timer_init(r->loop, &req->timer, on_timeout, req);
+  ioa_defer_init(r->loop, &req->defer, on_local_defer, req);
+  return req;
 }
 
 int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *user_p, ioa_resolve_req **out) {
@@ -821,84 +523,20 @@ int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *user_p, ioa_resolve_r
     return IOA_EBADPARAM;
   if (r->freeing)
     return -ESHUTDOWN;
-  const char *host = p->host, *service = p->service;
-  if (!host && !service)
-    return IOA_EAI_NONAME;
-  size_t hlen = 0, slen = 0;
-  if (host) {
-    hlen = p->host_len == IOA_NUL_TERMINATED ? strlen(host) : p->host_len;
-    int rc = check_host(host, hlen);
-    if (rc < 0)
-      return rc;
-  }
-  if (service) {
-    slen = p->service_len == IOA_NUL_TERMINATED ? strlen(service) : p->service_len;
-    int rc = check_service(service, slen, p->hints.socktype);
-    if (rc < 0)
-      return rc;
-  }
-
-  ioa_resolve_req *req = ioa__malloc(sizeof *req); /* see pool_submit: not calloc */
+  lookup lk;
+  int rc = check_lookup(p, &lk);
+  if (rc < 0)
+    return rc;
+  ioa_resolve_req *req = req_new(r, p);
   if (!req)
     return -ENOMEM;
-  memset(req, 0, sizeof *req);
-  req->r = r;
-  req->on_done = p->on_done;
-  req->on_partial = p->on_partial;
-  req->data = p->data;
-  req->timeout_ms = p->timeout_ms ? p->timeout_ms : r->default_timeout_ms;
-  ioa_timer_init(r->loop, &req->timer, on_timeout, req);
-  ioa_defer_init(r->loop, &req->defer, on_fast_defer, req);
-
-  /* Where this lookup is answered.  The cache first: numeric lookups never
-   * enter it, so a hit saves the numeric parse (a getaddrinfo() call). */
-  uint64_t *counter = &r->stats.cache_hits;
-  unsigned char key[IOA_RCACHE_KEY_MAX];
-  size_t klen = 0;
-  int rc = 0;
-  if (r->cache) {
-    klen = ioa__rcache_key(key, host, hlen, service, slen, &p->hints);
-    rc = cache_lookup(req, key, klen);
+  uint64_t *counter = NULL;
+  rc = answer(req, &lk, &p->hints, &counter);
+  if (rc < 0) {
+    req_free(req);
+    return rc;
   }
-  if (rc == 0) {
-    counter = &r->stats.numeric;
-    rc = try_numeric(req, host, hlen, service, slen, &p->hints);
-    if (rc == 0 && r->cache)
-      cache_remember(req, key, klen);
-  }
-  if (rc == 1) {
-    ioa_defer_start(&req->defer);
-  } else {
-    counter = &r->stats.sent;
-    if (r->backend == IOA_RESOLVER_CARES) {
-      char hbuf[HOST_MAX + 2], sbuf[SERVICE_MAX + 1];
-      if (host) {
-        memcpy(hbuf, host, hlen);
-        hbuf[hlen] = '\0';
-      }
-      if (service) {
-        memcpy(sbuf, service, slen);
-        sbuf[slen] = '\0';
-      }
-      rc = ioa__cares_start(req, host ? hbuf : NULL, service ? sbuf : NULL, &p->hints);
-    } else {
-      rc = pool_submit(req, host, hlen, service, slen, &p->hints);
-      if (rc == 1) {
-        counter = &r->stats.joined;
-        rc = 0;
-      }
-    }
-    if (rc == 0 && req->timeout_ms) {
-      rc = ioa_timer_start(&req->timer, (uint64_t)req->timeout_ms * 1000000u, 0);
-      if (rc < 0)
-        req_detach(req);
-    }
-    if (rc < 0) {
-      req_free(req);
-      return rc;
-    }
-  }
-  req_link(r, req);
+  ioa__list_push_front(&r->reqs, &req->link);
   ioa_loop_ref(r->loop);
   r->stats.lookups++;
   (*counter)++;

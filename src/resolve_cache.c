@@ -20,8 +20,8 @@
 
 typedef struct rc_entry rc_entry;
 struct rc_entry {
-  rc_entry *hnext;       /* bucket chain */
-  rc_entry *prev, *next; /* recency: c->head is the most recently used */
+  rc_entry *hnext; /* bucket chain */
+  ioa__list lru;   /* c->lru, the most recently used first */
   uint64_t expires_ns;
   uint32_t hash, keylen;
   const unsigned char *key; /* stored after addrs[] */
@@ -34,7 +34,7 @@ struct ioa__rcache {
   uint32_t mask;
   uint32_t n, max;
   uint64_t ttl_ns;
-  rc_entry *head, *tail;
+  ioa__list lru; /* rc_entry.lru */
 };
 
 static uint32_t hash_bytes(const unsigned char *p, size_t n) {
@@ -88,30 +88,14 @@ int ioa__rcache_new(unsigned ttl_ms, unsigned max, ioa__rcache **out) {
     return -ENOMEM;
   }
   c->mask = nb - 1;
+  ioa__list_init(&c->lru);
   *out = c;
   return 0;
 }
 
-static void lru_unlink(ioa__rcache *c, rc_entry *e) {
-  if (e->prev)
-    e->prev->next = e->next;
-  else
-    c->head = e->next;
-  if (e->next)
-    e->next->prev = e->prev;
-  else
-    c->tail = e->prev;
-  e->prev = e->next = NULL;
-}
-
-static void lru_push_front(ioa__rcache *c, rc_entry *e) {
-  e->prev = NULL;
-  e->next = c->head;
-  if (c->head)
-    c->head->prev = e;
-  else
-    c->tail = e;
-  c->head = e;
+static void lru_touch(ioa__rcache *c, rc_entry *e) {
+  ioa__list_remove(&e->lru);
+  ioa__list_push_front(&c->lru, &e->lru);
 }
 
 /* The chain link pointing at key's entry (at the chain's end if absent). */
@@ -129,7 +113,7 @@ static rc_entry **find_link(ioa__rcache *c, const unsigned char *key, size_t key
 static void remove_at(ioa__rcache *c, rc_entry **link) {
   rc_entry *e = *link;
   *link = e->hnext;
-  lru_unlink(c, e);
+  ioa__list_remove(&e->lru);
   c->n--;
   ioa__free(e);
 }
@@ -151,8 +135,7 @@ int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uin
   if (!copy)
     return -ENOMEM;
   memcpy(copy, e->addrs, e->naddrs * sizeof *copy);
-  lru_unlink(c, e);
-  lru_push_front(c, e);
+  lru_touch(c, e);
   *addrs = copy;
   *n = e->naddrs;
   return 1;
@@ -170,8 +153,7 @@ void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, ui
       /* The same answer again (every waiter of one shared lookup stores
        * it): only its lifetime and recency change. */
       old->expires_ns = now + c->ttl_ns;
-      lru_unlink(c, old);
-      lru_push_front(c, old);
+      lru_touch(c, old);
       return;
     }
     remove_at(c, link); /* the newer answer replaces it */
@@ -188,13 +170,13 @@ void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, ui
   memcpy(k, key, keylen);
   e->key = k;
   if (c->n >= c->max) { /* drop the least recently used */
-    rc_entry *old = c->tail;
+    rc_entry *old = IOA__CONTAINER_OF(c->lru.prev, rc_entry, lru);
     remove_at(c, find_link(c, old->key, old->keylen, old->hash));
   }
   rc_entry **head = &c->buckets[hash & c->mask];
   e->hnext = *head;
   *head = e;
-  lru_push_front(c, e);
+  ioa__list_push_front(&c->lru, &e->lru);
   c->n++;
 }
 
@@ -203,13 +185,10 @@ size_t ioa__rcache_count(const ioa__rcache *c) { return c ? c->n : 0; }
 void ioa__rcache_flush(ioa__rcache *c) {
   if (!c)
     return;
-  rc_entry *next;
-  for (rc_entry *e = c->head; e; e = next) {
-    next = e->next;
-    ioa__free(e);
-  }
+  IOA__LIST_FOREACH_SAFE(n, &c->lru)
+    ioa__free(IOA__CONTAINER_OF(n, rc_entry, lru));
   memset(c->buckets, 0, ((size_t)c->mask + 1) * sizeof *c->buckets);
-  c->head = c->tail = NULL;
+  ioa__list_init(&c->lru);
   c->n = 0;
 }
 

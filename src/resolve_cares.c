@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* c-ares resolver backend: no threads, c-ares's sockets watched by the
- * ioasync loop (ioa_io via the socket-state callback) and its retransmit
- * timeouts driven by one ioa_timer.
+/* Resolver backend: c-ares.  No threads: c-ares's sockets are watched by
+ * the ioasync loop (ioa_io via the socket-state callback) and its
+ * retransmit timeouts driven by one ioa_timer.
  *
  * AF_UNSPEC lookups run as two ares_getaddrinfo() calls, one per family, so
  * the A and AAAA answers are delivered separately as they arrive (on_partial)
@@ -9,7 +9,7 @@
  * both.
  *
  * c-ares has no per-query cancel.  A cancelled or timed-out request detaches
- * its queries (query->req = NULL) and their late callbacks just free them;
+ * its queries (query->cr = NULL) and their late callbacks just free them;
  * when no attached query remains, ares_cancel() ends the detached ones at
  * once so they do not keep the loop busy with retransmits.
  *
@@ -29,31 +29,55 @@
 
 #include <ares.h>
 
-typedef struct cares_sock {
-  ioa__cares *c;
-  int fd;
-  ioa_io io;
-  struct cares_sock *next;
-} cares_sock;
-
-struct ioa__cares {
-  ioa_resolver *r;
+typedef struct cares {
+  ioa_loop *loop;
   ares_channel channel;
   ioa_timer timer;
-  cares_sock *socks;
+  ioa__list socks;    /* cares_sock.link */
   unsigned nqueries;  /* ares_getaddrinfo calls whose callback has not run */
   unsigned nattached; /* of those, the ones a request still waits for */
-};
+} cares;
 
-struct ioa__cares_query {
-  ioa__cares *c;
-  ioa_resolve_req *req; /* NULL once detached */
+typedef struct cares_sock {
+  cares *c;
+  int fd;
+  ioa_io io;
+  ioa__list link;
+} cares_sock;
+
+typedef struct cares_req cares_req;
+
+typedef struct cares_query {
+  cares *c;
+  cares_req *cr; /* NULL once detached */
   unsigned slot;
+} cares_query;
+
+/* One family's query of a request. */
+typedef struct family_slot {
+  cares_query *query; /* in flight, or NULL */
+  int family;
+  int arrived;   /* the answer (or failure) is in */
+  int delivered; /* on_partial has been given it (or it had no answers) */
+  int status;    /* ioasync code */
+  const char *message;
+  ioa_addr *addrs;
+  size_t naddrs;
+} family_slot;
+
+/* Per-request state (ioa__resolve_req_state). */
+struct cares_req {
+  cares *c;
+  ioa_defer defer;     /* delivers what arrived, outside c-ares */
+  family_slot slot[2]; /* AF_UNSPEC: [0] AAAA, [1] A */
+  unsigned nslots;
+  ioa_addr *all; /* on_done's list */
+  size_t nall;
 };
 
 /* ------------------------------------------------ sockets and the timer */
 
-static void reschedule(ioa__cares *c) {
+static void reschedule(cares *c) {
   struct timeval tv;
   if (c->nqueries == 0 || !ares_timeout(c->channel, NULL, &tv)) {
     ioa_timer_stop(&c->timer);
@@ -61,12 +85,12 @@ static void reschedule(ioa__cares *c) {
   }
   uint64_t ns = (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
   if (ioa_timer_start(&c->timer, ns, 0) < 0)
-    ioa_loop_warn(c->r->loop, "c-ares: cannot start its timer; lookups may stall");
+    ioa_loop_warn(c->loop, "c-ares: cannot start its timer; lookups may stall");
 }
 
 static void on_sock_io(ioa_io *io, unsigned revents, void *data) {
   cares_sock *s = data;
-  ioa__cares *c = s->c;
+  cares *c = s->c;
   int fd = s->fd;
   /* s may be freed inside ares_process_fd (socket closed). */
   ares_process_fd(c->channel,
@@ -76,40 +100,48 @@ static void on_sock_io(ioa_io *io, unsigned revents, void *data) {
 }
 
 static void on_ares_timer(ioa_timer *t, void *data) {
-  ioa__cares *c = data;
+  cares *c = data;
   ares_process_fd(c->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   reschedule(c);
 }
 
+static cares_sock *find_sock(cares *c, int fd) {
+  IOA__LIST_FOREACH(n, &c->socks) {
+    cares_sock *s = IOA__CONTAINER_OF(n, cares_sock, link);
+    if (s->fd == fd)
+      return s;
+  }
+  return NULL;
+}
+
+static void sock_free(cares_sock *s) {
+  ioa_io_stop(&s->io);
+  ioa__list_remove(&s->link);
+  ioa__free(s);
+}
+
 static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable) {
-  ioa__cares *c = data;
-  cares_sock **pp = &c->socks;
-  while (*pp && (*pp)->fd != fd)
-    pp = &(*pp)->next;
-  cares_sock *s = *pp;
+  cares *c = data;
+  cares_sock *s = find_sock(c, fd);
   if (!readable && !writable) {
-    if (s) {
-      ioa_io_stop(&s->io); /* c-ares closes fd right after this */
-      *pp = s->next;
-      ioa__free(s);
-    }
+    if (s)
+      sock_free(s); /* c-ares closes fd right after this */
     return;
   }
   if (!s) {
     s = ioa__calloc(1, sizeof *s);
     if (!s) {
-      ioa_loop_warn(c->r->loop, "c-ares: out of memory watching fd %d", fd);
+      ioa_loop_warn(c->loop, "c-ares: out of memory watching fd %d", fd);
       return; /* its queries end by timeout */
     }
     s->c = c;
     s->fd = fd;
-    ioa_io_init(c->r->loop, &s->io, fd, on_sock_io, s);
-    s->next = c->socks;
-    c->socks = s;
+    ioa_io_init(c->loop, &s->io, fd, on_sock_io, s);
+    ioa__list_push_front(&c->socks, &s->link);
   }
   int e = ioa_io_start(&s->io, (readable ? IOA_READ : 0u) | (writable ? IOA_WRITE : 0u));
   if (e < 0)
-    ioa_loop_warn(c->r->loop, "c-ares: cannot watch fd %d: %s", fd, ioa_strerror(e));
+    ioa_loop_warn(c->loop, "c-ares: cannot watch fd %d: %s", fd, ioa_strerror(e));
 }
 
 /* c-ares creates its sockets through these, so they are non-blocking,
@@ -195,28 +227,16 @@ static int status_rank(int st) {
   return 2;
 }
 
-static void on_cares_defer(ioa_defer *d, void *data) {
-  ioa_resolve_req *req = data;
-  unsigned arrived = 0;
-  for (unsigned i = 0; i < req->nslots; i++) {
-    ioa__resolve_family_slot *s = &req->slot[i];
-    if (!s->arrived)
-      continue;
-    arrived++;
-    if (s->delivered)
-      continue;
-    s->delivered = 1;
-    if (s->status == 0 && !ioa__resolve_partial(req, s->family, s->addrs, s->naddrs))
-      return; /* cancelled (or resolver freed) inside on_partial */
-  }
-  if (arrived < req->nslots)
-    return;
-
+/* Every slot is in: one answer for on_done.  Families in slot order: AAAA
+ * first, then A (RFC 6724's usual preference; on_partial already gave
+ * arrival order).  One family's answers make the lookup succeed. */
+static void finish_all(cares_req *cr) {
+  ioa_resolve_req *req = ioa__resolve_req_of(cr);
   size_t total = 0;
   int status = 0, best = -1;
   const char *message = NULL;
-  for (unsigned i = 0; i < req->nslots; i++) {
-    ioa__resolve_family_slot *s = &req->slot[i];
+  for (unsigned i = 0; i < cr->nslots; i++) {
+    family_slot *s = &cr->slot[i];
     total += s->naddrs;
     if (s->status != 0 && status_rank(s->status) > best) {
       best = status_rank(s->status);
@@ -224,79 +244,100 @@ static void on_cares_defer(ioa_defer *d, void *data) {
       message = s->message;
     }
   }
-  if (total > 0) {
-    /* Families in slot order: AAAA first, then A (RFC 6724's usual
-     * preference; on_partial already gave arrival order). */
-    req->addrs = ioa__malloc(total * sizeof *req->addrs);
-    if (!req->addrs) {
-      ioa__resolve_finish(req, IOA_EAI_MEMORY, 0, NULL, NULL, 0);
-      return;
-    }
-    for (unsigned i = 0; i < req->nslots; i++) {
-      if (req->slot[i].naddrs)
-        memcpy(req->addrs + req->naddrs, req->slot[i].addrs,
-               req->slot[i].naddrs * sizeof *req->addrs);
-      req->naddrs += req->slot[i].naddrs;
-    }
-    status = 0;
-    message = NULL;
+  if (total == 0) {
+    ioa__resolve_finish(req, status, 0, message, NULL, 0);
+    return;
   }
-  ioa__resolve_finish(req, status, 0, message, req->addrs, req->naddrs);
+  cr->all = ioa__malloc(total * sizeof *cr->all);
+  if (!cr->all) {
+    ioa__resolve_finish(req, IOA_EAI_MEMORY, 0, NULL, NULL, 0);
+    return;
+  }
+  for (unsigned i = 0; i < cr->nslots; i++) {
+    if (cr->slot[i].naddrs)
+      memcpy(cr->all + cr->nall, cr->slot[i].addrs, cr->slot[i].naddrs * sizeof *cr->all);
+    cr->nall += cr->slot[i].naddrs;
+  }
+  ioa__resolve_finish(req, 0, 0, NULL, cr->all, cr->nall);
+}
+
+static void on_cares_defer(ioa_defer *d, void *data) {
+  cares_req *cr = data;
+  unsigned arrived = 0;
+  for (unsigned i = 0; i < cr->nslots; i++) {
+    family_slot *s = &cr->slot[i];
+    if (!s->arrived)
+      continue;
+    arrived++;
+    if (s->delivered)
+      continue;
+    s->delivered = 1;
+    if (s->status == 0 &&
+        !ioa__resolve_partial(ioa__resolve_req_of(cr), s->family, s->addrs, s->naddrs))
+      return; /* cancelled (or resolver freed) inside on_partial */
+  }
+  if (arrived == cr->nslots)
+    finish_all(cr);
+}
+
+/* The answers of the slot's family into s->addrs; the status if none. */
+static void slot_store(family_slot *s, const struct ares_addrinfo *res) {
+  size_t n = 0;
+  for (struct ares_addrinfo_node *p = res->nodes; p; p = p->ai_next)
+    if (p->ai_family == s->family && p->ai_addrlen <= sizeof(struct sockaddr_storage))
+      n++;
+  if (n == 0) {
+    s->status = IOA_EAI_NODATA;
+    s->message = ares_strerror(ARES_ENODATA);
+    return;
+  }
+  s->addrs = ioa__calloc(n, sizeof *s->addrs);
+  if (!s->addrs) {
+    s->status = IOA_EAI_MEMORY;
+    s->message = NULL;
+    return;
+  }
+  for (struct ares_addrinfo_node *p = res->nodes; p; p = p->ai_next) {
+    if (p->ai_family != s->family || p->ai_addrlen > sizeof(struct sockaddr_storage))
+      continue;
+    ioa_addr *a = &s->addrs[s->naddrs++];
+    a->family = p->ai_family;
+    a->socktype = p->ai_socktype;
+    a->protocol = p->ai_protocol;
+    a->addrlen = p->ai_addrlen;
+    memcpy(&a->addr, p->ai_addr, p->ai_addrlen);
+  }
 }
 
 static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *res) {
-  ioa__cares_query *q = arg;
-  ioa__cares *c = q->c;
-  ioa_resolve_req *req = q->req;
+  cares_query *q = arg;
+  cares *c = q->c;
+  cares_req *cr = q->cr;
   c->nqueries--;
-  if (req) {
+  if (cr) {
     c->nattached--;
-    ioa__resolve_family_slot *s = &req->slot[q->slot];
+    family_slot *s = &cr->slot[q->slot];
     s->query = NULL;
     s->arrived = 1;
     s->status = status_from_ares(st);
     s->message = ares_strerror(st);
-    if (st == ARES_SUCCESS && res) {
-      size_t n = 0;
-      for (struct ares_addrinfo_node *p = res->nodes; p; p = p->ai_next)
-        if (p->ai_family == s->family && p->ai_addrlen <= sizeof(struct sockaddr_storage))
-          n++;
-      if (n) {
-        s->addrs = ioa__calloc(n, sizeof *s->addrs);
-        if (!s->addrs) {
-          s->status = IOA_EAI_MEMORY;
-          s->message = NULL;
-        } else {
-          for (struct ares_addrinfo_node *p = res->nodes; p; p = p->ai_next) {
-            if (p->ai_family != s->family || p->ai_addrlen > sizeof(struct sockaddr_storage))
-              continue;
-            ioa_addr *a = &s->addrs[s->naddrs++];
-            a->family = p->ai_family;
-            a->socktype = p->ai_socktype;
-            a->protocol = p->ai_protocol;
-            a->addrlen = p->ai_addrlen;
-            memcpy(&a->addr, p->ai_addr, p->ai_addrlen);
-          }
-        }
-      } else {
-        s->status = IOA_EAI_NODATA;
-        s->message = ares_strerror(ARES_ENODATA);
-      }
-    }
-    ioa_defer_start(&req->defer); /* deliver outside c-ares */
+    if (st == ARES_SUCCESS && res)
+      slot_store(s, res);
+    ioa_defer_start(&cr->defer); /* deliver outside c-ares */
   }
   if (res)
     ares_freeaddrinfo(res);
   ioa__free(q);
 }
 
-/* ----------------------------------------------------------------- API */
+/* --------------------------------------------------------------- ops */
 
-int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
-  ioa__cares *c = ioa__calloc(1, sizeof *c);
+static int cares_init(ioa_resolver *r, const ioa_resolver_options *opts, void **out) {
+  cares *c = ioa__calloc(1, sizeof *c);
   if (!c)
     return -ENOMEM;
-  c->r = r;
+  c->loop = r->loop;
+  ioa__list_init(&c->socks);
   struct ares_options o;
   memset(&o, 0, sizeof o);
   int mask = ARES_OPT_SOCK_STATE_CB;
@@ -324,27 +365,20 @@ int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) {
       return st == ARES_ENOMEM ? -ENOMEM : IOA_EBADPARAM;
     }
   }
-  ioa_timer_init(r->loop, &c->timer, on_ares_timer, c);
-  r->cares = c;
+  ioa_timer_init(c->loop, &c->timer, on_ares_timer, c);
+  *out = c;
   return 0;
 }
 
-void ioa__cares_free(ioa_resolver *r) {
-  ioa__cares *c = r->cares;
-  if (!c)
-    return;
+static void cares_free(void *backend) {
+  cares *c = backend;
   /* Every request is detached by now: the EDESTRUCTION callbacks only free
    * queries, and the socket-state callback stops the watchers. */
   ares_destroy(c->channel);
   ioa_timer_stop(&c->timer);
-  while (c->socks) {
-    cares_sock *s = c->socks;
-    c->socks = s->next;
-    ioa_io_stop(&s->io);
-    ioa__free(s);
-  }
+  IOA__LIST_FOREACH_SAFE(n, &c->socks) /* any c-ares did not report closed */
+    sock_free(IOA__CONTAINER_OF(n, cares_sock, link));
   ioa__free(c);
-  r->cares = NULL;
 }
 
 static int ares_flags(int ai_flags) {
@@ -364,26 +398,55 @@ static int ares_flags(int ai_flags) {
   return f;
 }
 
-int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service,
-                     const ioa_resolve_hints *hints) {
-  ioa__cares *c = req->r->cares;
-  int fams[2];
-  unsigned n;
-  switch (hints->family) {
+/* The families to ask for, one query each: their count, or 0. */
+static unsigned families(int family, int fams[2]) {
+  switch (family) {
   case AF_UNSPEC:
     fams[0] = AF_INET6;
     fams[1] = AF_INET;
-    n = 2;
-    break;
+    return 2;
   case AF_INET:
   case AF_INET6:
-    fams[0] = hints->family;
-    n = 1;
-    break;
+    fams[0] = family;
+    return 1;
   default:
-    return IOA_EAI_FAMILY;
+    return 0;
   }
-  ioa__cares_query *qs[2] = {NULL, NULL};
+}
+
+static void send_query(cares_req *cr, unsigned i, const char *host, const char *service,
+                       const ioa_resolve_hints *hints) {
+  int fam = cr->slot[i].family;
+  /* c-ares (1.18) looks every service up in /etc/services first, numbers
+   * included: a scan of the whole file per query, most of a lookup's cost.
+   * A decimal port (checked by ioa_resolve) means the same either way. */
+  int flags = ares_flags(hints->flags);
+  if (service && *service && service[strspn(service, "0123456789")] == '\0')
+    flags |= ARES_AI_NUMERICSERV;
+  struct ares_addrinfo_hints h = {
+      .ai_flags = flags,
+      .ai_family = fam,
+      .ai_socktype = hints->socktype,
+      .ai_protocol = hints->protocol,
+  };
+  /* getaddrinfo's NULL host means the wildcard or loopback address. */
+  if (!host)
+    host = (hints->flags & AI_PASSIVE) ? (fam == AF_INET6 ? "::" : "0.0.0.0")
+                                       : (fam == AF_INET6 ? "::1" : "127.0.0.1");
+  /* May call on_addrinfo at once (numeric, /etc/hosts, errors); that only
+   * stores the answer and starts the defer. */
+  ares_getaddrinfo(cr->c->channel, host, service, &h, on_addrinfo, cr->slot[i].query);
+}
+
+static int cares_start(ioa_resolve_req *req, const char *host, const char *service,
+                       const ioa_resolve_hints *hints) {
+  cares *c = req->r->backend;
+  cares_req *cr = ioa__resolve_req_state(req);
+  int fams[2];
+  unsigned n = families(hints->family, fams);
+  if (n == 0)
+    return IOA_EAI_FAMILY;
+  cares_query *qs[2] = {NULL, NULL};
   for (unsigned i = 0; i < n; i++) {
     qs[i] = ioa__calloc(1, sizeof *qs[i]);
     if (!qs[i]) {
@@ -391,50 +454,31 @@ int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service
       return -ENOMEM;
     }
   }
-  ioa_defer_init(req->r->loop, &req->defer, on_cares_defer, req);
-  req->nslots = n;
+  cr->c = c;
+  ioa_defer_init(c->loop, &cr->defer, on_cares_defer, cr);
+  cr->nslots = n;
   for (unsigned i = 0; i < n; i++) {
-    req->slot[i].family = fams[i];
-    req->slot[i].query = qs[i];
-    qs[i]->c = c;
-    qs[i]->req = req;
-    qs[i]->slot = i;
+    cr->slot[i].family = fams[i];
+    cr->slot[i].query = qs[i];
+    *qs[i] = (cares_query){.c = c, .cr = cr, .slot = i};
   }
   c->nqueries += n;
   c->nattached += n;
-  /* c-ares (1.18) looks every service up in /etc/services first, numbers
-   * included: a scan of the whole file per query, most of a lookup's cost.
-   * A decimal port (checked by ioa_resolve) means the same either way. */
-  int flags = ares_flags(hints->flags);
-  if (service && *service && service[strspn(service, "0123456789")] == '\0')
-    flags |= ARES_AI_NUMERICSERV;
-  for (unsigned i = 0; i < n; i++) {
-    struct ares_addrinfo_hints h = {
-        .ai_flags = flags,
-        .ai_family = fams[i],
-        .ai_socktype = hints->socktype,
-        .ai_protocol = hints->protocol,
-    };
-    /* getaddrinfo's NULL host means the wildcard or loopback address. */
-    const char *name = host;
-    if (!name)
-      name = (hints->flags & AI_PASSIVE) ? (fams[i] == AF_INET6 ? "::" : "0.0.0.0")
-                                         : (fams[i] == AF_INET6 ? "::1" : "127.0.0.1");
-    /* May call on_addrinfo at once (numeric, /etc/hosts, errors); that only
-     * stores the answer and starts the defer. */
-    ares_getaddrinfo(c->channel, name, service, &h, on_addrinfo, qs[i]);
-  }
+  for (unsigned i = 0; i < n; i++)
+    send_query(cr, i, host, service, hints);
   reschedule(c);
   return 0;
 }
 
-void ioa__cares_detach(ioa_resolve_req *req) {
-  ioa__cares *c = req->r->cares;
-  for (unsigned i = 0; i < req->nslots; i++) {
-    ioa__cares_query *q = req->slot[i].query;
+static void cares_detach(ioa_resolve_req *req) {
+  cares_req *cr = ioa__resolve_req_state(req);
+  cares *c = cr->c;
+  ioa_defer_stop(&cr->defer); /* answers that arrived are not delivered */
+  for (unsigned i = 0; i < cr->nslots; i++) {
+    cares_query *q = cr->slot[i].query;
     if (q) {
-      q->req = NULL;
-      req->slot[i].query = NULL;
+      q->cr = NULL;
+      cr->slot[i].query = NULL;
       c->nattached--;
     }
   }
@@ -444,14 +488,21 @@ void ioa__cares_detach(ioa_resolve_req *req) {
   }
 }
 
-#else /* !IOA_HAVE_CARES */
-
-int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts) { return -ENOTSUP; }
-void ioa__cares_free(ioa_resolver *r) {}
-int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service,
-                     const ioa_resolve_hints *hints) {
-  return -ENOTSUP;
+static void cares_release(ioa_resolve_req *req) {
+  cares_req *cr = ioa__resolve_req_state(req);
+  for (unsigned i = 0; i < cr->nslots; i++)
+    ioa__free(cr->slot[i].addrs);
+  ioa__free(cr->all);
 }
-void ioa__cares_detach(ioa_resolve_req *req) {}
+
+const ioa__resolver_ops ioa__resolver_cares_ops = {
+    .caps = IOA_RESOLVER_CAP_EARLY_FAMILIES,
+    .req_size = sizeof(cares_req),
+    .init = cares_init,
+    .free = cares_free,
+    .start = cares_start,
+    .detach = cares_detach,
+    .release = cares_release,
+};
 
 #endif

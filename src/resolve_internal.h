@@ -1,104 +1,128 @@
 /* SPDX-License-Identifier: MIT */
-/* Internal resolver state shared by resolve.c (dispatch, getaddrinfo pool)
- * and resolve_cares.c (c-ares backend). */
+/* The resolver's inside: the dispatch (resolve.c) and its backends
+ * (resolve_pool.c: getaddrinfo on threads; resolve_cares.c: c-ares on the
+ * loop) meet here, and only here.
+ *
+ * Dependencies point one way.  resolve.c owns the resolver and every
+ * request's lifecycle (input checks, numeric fast path, answer cache,
+ * timeouts, the loop reference) and calls a backend only through its
+ * ioa__resolver_ops.  A backend calls back only the completion helpers
+ * below.  Each backend keeps its own state: the resolver's r->backend (made
+ * by ops->init) and a per-request area of ops->req_size bytes that trails
+ * the request (ioa__resolve_req_state). */
 #ifndef IOA_RESOLVE_INTERNAL_H
 #define IOA_RESOLVE_INTERNAL_H
 
 #include <netdb.h>
-#include <pthread.h>
+#include <stddef.h>
 
 #include "ioasync/resolve.h"
+#include "list.h"
 
-typedef struct ioa__gai_job ioa__gai_job;
-typedef struct ioa__cares ioa__cares;
-typedef struct ioa__cares_query ioa__cares_query;
 typedef struct ioa__rcache ioa__rcache;
+
+/* start()'s answer when the lookup joined an identical one in flight. */
+#define IOA__RESOLVE_JOINED 1
+
+typedef struct ioa__resolver_ops {
+  unsigned caps;   /* IOA_RESOLVER_CAP_* this backend has */
+  size_t req_size; /* per-request state (zeroed before start) */
+  /* Make the backend's state for r (r->loop is set) into *out.  Returns 0,
+   * IOA_EBADPARAM for options it cannot take, or another negative code. */
+  int (*init)(ioa_resolver *r, const ioa_resolver_options *opts, void **out);
+  /* Free it.  Every request has been detached and completed. */
+  void (*free)(void *backend);
+  /* Send a lookup: host and service are NUL-terminated (or NULL; not both)
+   * and checked.  Returns 0, IOA__RESOLVE_JOINED, or a negative code (then
+   * nothing was sent).  Never calls back from inside start: an answer goes
+   * through ioa__resolve_deliver / _partial / _finish later. */
+  int (*start)(ioa_resolve_req *req, const char *host, const char *service,
+               const ioa_resolve_hints *hints);
+  /* Forget a sent request that is completing early (cancel, timeout, the
+   * resolver's free): no completion helper may be called for it any more.
+   * Work in flight may go on; its late answer is the backend's to free. */
+  void (*detach)(ioa_resolve_req *req);
+  /* Optional: free the per-request state's memory.  Runs as the request is
+   * freed, after on_done, when the resolver or the loop may already be
+   * gone: memory only. */
+  void (*release)(ioa_resolve_req *req);
+} ioa__resolver_ops;
+
+extern const ioa__resolver_ops ioa__resolver_pool_ops;
+#if IOA_HAVE_CARES
+extern const ioa__resolver_ops ioa__resolver_cares_ops;
+#endif
 
 struct ioa_resolver {
   ioa_loop *loop;
-  ioa_resolver_backend backend;
+  const ioa__resolver_ops *ops;
+  void *backend; /* ops->init's state */
   unsigned default_timeout_ms;
-  ioa_resolve_req *reqs; /* outstanding requests; loop thread only */
-  int freeing;           /* inside ioa_resolver_free */
-  ioa__rcache *cache;     /* answer cache, or NULL (off) */
+  ioa__list reqs;           /* outstanding requests; loop thread only */
+  int freeing;              /* inside ioa_resolver_free */
+  ioa__rcache *cache;       /* answer cache, or NULL (off) */
   ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
-
-  /* getaddrinfo pool.  Everything below lock is guarded by it. */
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  unsigned max_threads; /* workers allowed to run non-abandoned jobs */
-  unsigned hard_cap;    /* threads in total, abandoned ones included */
-  pthread_t *threads;
-  unsigned nthreads;
-  unsigned nidle;       /* waiting on cond */
-  unsigned nbusy;       /* running a job someone still waits for */
-  unsigned nabandoned;  /* running a job that was cancelled or timed out */
-  unsigned nqueued;
-  ioa__gai_job *queue_head, *queue_tail;
-  ioa__gai_job *running; /* jobs whose getaddrinfo() a worker is running */
-  ioa__gai_job *posted; /* results handed to ioa_loop_post, not yet run */
-  int shutdown;
-
-  ioa__cares *cares; /* c-ares backend state, or NULL */
 };
-
-/* Per-family slot used by the c-ares backend. */
-typedef struct ioa__resolve_family_slot {
-  ioa__cares_query *query; /* in flight, or NULL */
-  int family;
-  int arrived;   /* the answer (or failure) is in */
-  int delivered; /* on_partial has been given it (or it had no answers) */
-  int status;    /* ioasync code */
-  const char *message;
-  ioa_addr *addrs;
-  size_t naddrs;
-} ioa__resolve_family_slot;
 
 struct ioa_resolve_req {
   ioa_resolver *r;
   ioa_resolve_cb on_done;
   ioa_resolve_partial_cb on_partial;
   void *data;
-  ioa_resolve_req *prev, *next; /* r->reqs */
+  ioa__list link; /* r->reqs */
   ioa_timer timer;
-  ioa_defer defer; /* fast-path and c-ares delivery */
+  ioa_defer defer; /* delivers an answer found without a backend */
+  void (*release)(ioa_resolve_req *req); /* ops->release, kept past r's life */
   unsigned timeout_ms;
+  int sent;       /* the backend has it: detach before completing early */
   int done;       /* on_done has been called */
   int in_partial; /* inside on_partial: free after it returns */
 
-  /* fast path result */
+  /* an answer found without a backend (numeric, cache) */
   int status, sys_errno;
   ioa_addr *addrs;
   size_t naddrs;
   char message[192];
 
-  ioa__gai_job *job; /* getaddrinfo pool: the attached job */
-  ioa_resolve_req *job_prev, *job_next; /* other requests sharing job (see pool_submit) */
-
-  ioa__resolve_family_slot slot[2]; /* c-ares: [0] AAAA, [1] A */
-  unsigned nslots;
-
   unsigned char *cache_key; /* sent to the backend with the cache on: store the answer */
   size_t cache_keylen;
+
+  max_align_t state[]; /* ops->req_size bytes for the backend */
 };
 
-/* Completion helpers (resolve.c).  ioa__resolve_finish calls on_done and
- * frees req (unless inside its on_partial); nothing may touch req or its
- * resolver afterwards.  ioa__resolve_partial returns 0 if req ended (was
- * cancelled or its resolver freed) during on_partial. */
+static inline void *ioa__resolve_req_state(ioa_resolve_req *req) { return req->state; }
+static inline ioa_resolve_req *ioa__resolve_req_of(void *state) {
+  return IOA__CONTAINER_OF(state, ioa_resolve_req, state);
+}
+
+/* Completion helpers (resolve.c), for backends.
+ *
+ * ioa__resolve_finish calls on_done and frees req (unless inside its
+ * on_partial); nothing may touch req or its resolver afterwards.
+ * ioa__resolve_partial gives on_partial one family's answers; it returns 0
+ * if req ended (cancelled, or its resolver freed) meanwhile.
+ * ioa__resolve_deliver hands over a complete answer: each family present to
+ * on_partial (in order of first appearance), then all of it to on_done. */
 void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const char *message,
                          const ioa_addr *addrs, size_t naddrs);
 int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs,
                          size_t naddrs);
+void ioa__resolve_deliver(ioa_resolve_req *req, int status, int sys_errno, const char *message,
+                          const ioa_addr *addrs, size_t n);
 
-/* c-ares backend (resolve_cares.c).  start returns 0 or a negative code and
- * never calls back synchronously; detach forgets req's queries (their late
- * answers are freed). */
-int ioa__cares_new(ioa_resolver *r, const ioa_resolver_options *opts);
-void ioa__cares_free(ioa_resolver *r);
-int ioa__cares_start(ioa_resolve_req *req, const char *host, const char *service,
-                     const ioa_resolve_hints *hints);
-void ioa__cares_detach(ioa_resolve_req *req);
+/* getaddrinfo() helpers (resolve.c), for every caller of getaddrinfo. */
+/* Copy a list into an ioa_addr array: 0, or EAI_MEMORY (an empty list gives
+ * *out = NULL, *n = 0). */
+int ioa__resolve_addrs_from_ai(const struct addrinfo *ai, ioa_addr **out, size_t *n);
+/* The status for a getaddrinfo() return value, and its message into msg. */
+int ioa__resolve_gai_status(int rc, int sys_errno, char *msg, size_t msgsize);
+
+/* White-box hooks of the getaddrinfo pool (resolve_pool.c) for
+ * test_resolve_coalesce; r must use the pool.  Workers run only while fewer
+ * than max jobs run (0 holds every job queued). */
+void ioa__pool_set_max_threads(ioa_resolver *r, unsigned max);
+unsigned ioa__pool_queued(ioa_resolver *r);
+const void *ioa__pool_job_of(ioa_resolve_req *req); /* NULL if none */
 
 /* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
  * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */

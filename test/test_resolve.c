@@ -162,6 +162,25 @@ static void wait_for(ioa_loop *loop, outcome *o, unsigned max_ms) {
   assert_int_equal(ioa_test_run_until(loop, &o->calls, max_ms), 0);
 }
 
+/* Run until o's on_done, one loop iteration at a time (at most 10 s, a
+ * 20 ms tick keeping the loop awake): 1 if on_partial ran on an iteration
+ * before on_done's, i.e. a family was handed over early. */
+static int family_came_early(ioa_loop *loop, outcome *o) {
+  ioa_timer tick;
+  ioa_timer_init(loop, &tick, ioa_test_wake_cb, NULL);
+  if (ioa_timer_start(&tick, 20u * 1000000u, 20u * 1000000u) < 0)
+    return -1;
+  int early = 0;
+  for (int i = 0; i < 500 && !o->calls; i++) {
+    if (ioa_loop_run(loop, IOA_RUN_ONCE) < 0)
+      break;
+    if (o->partials > 0 && !o->calls)
+      early = 1;
+  }
+  ioa_timer_stop(&tick);
+  return early;
+}
+
 /* Let posts of detached results run so they free themselves. */
 static void drain(ioa_loop *loop) {
   for (int i = 0; i < 200 && ioa_loop_run(loop, IOA_RUN_NOWAIT) > 0; i++)
@@ -975,6 +994,45 @@ static void test_cache_cares(void **state) {
   cares_close(&env);
 }
 
+/* ------------------------------------------------------ capabilities */
+
+/* Each backend's bits say what it does: the pool runs lookups on a thread
+ * and hands families over only with on_done (the netns helper checks that
+ * for two families); c-ares starts no thread and hands over the A answer
+ * while the AAAA one is still on its way. */
+static void test_capabilities(void **state) {
+  assert_int_equal(ioa_resolver_capabilities(NULL), 0);
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_resolver *r = NULL;
+  assert_int_equal(ioa_resolver_default(loop, &r), 0);
+  assert_int_equal(ioa_resolver_capabilities(r),
+                   IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS);
+  int before = thread_count();
+  outcome o = {0};
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
+  wait_for(loop, &o, 5000);
+  assert_int_equal(o.status, 0);
+  if (before >= 0)
+    assert_true(thread_count() > before);
+  ioa_loop_free(loop); /* and its default resolver */
+  if (!ioa_resolver_have_cares())
+    return;
+
+  cares_env env;
+  cares_open(&env, 2000);
+  assert_int_equal(ioa_resolver_capabilities(env.r), IOA_RESOLVER_CAP_EARLY_FAMILIES);
+  before = thread_count();
+  outcome o6 = {0};
+  assert_int_equal(start(env.r, "slow6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &o6, NULL),
+                   0);
+  assert_int_equal(family_came_early(env.loop, &o6), 1);
+  assert_int_equal(o6.calls, 1);
+  assert_int_equal(o6.partial_family[0], AF_INET);
+  if (before >= 0)
+    assert_true(thread_count() <= before); /* the pool's may still be leaving */
+  cares_close(&env);
+}
+
 static void test_stress_pool(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_pool(loop, 4);
@@ -1172,7 +1230,9 @@ static int netns_helper(void) {
                           .on_partial = on_partial,
                           .data = &www};
   NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www");
-  ioa_test_run_until(loop, &www.calls, 10000);
+  /* Without IOA_RESOLVER_CAP_EARLY_FAMILIES both families come with on_done. */
+  NS_CHECK(family_came_early(loop, &www) == 0, "a family came before on_done's iteration");
+  NS_CHECK(www.partials == 2, "www: %d partials", www.partials);
   NS_CHECK(www.status == 0, "www: %s", www.message);
   NS_CHECK(has_addr(www.addrs, www.naddrs, "127.0.0.8:80"), "www A");
   NS_CHECK(has_addr(www.addrs, www.naddrs, "[fd00:10a::8]:80"), "www AAAA");
@@ -1253,6 +1313,7 @@ int main(int argc, char **argv) {
       IOA_TEST(test_cache_pool),
       IOA_TEST(test_cache_expiry_and_bound),
       IOA_TEST(test_cache_cares),
+      IOA_TEST(test_capabilities),
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
       IOA_TEST(test_netns_getaddrinfo),

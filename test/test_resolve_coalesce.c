@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The getaddrinfo pool joins a lookup to an identical one queued or running
  * (same host, service and hints): one getaddrinfo(), every request answered
- * once.  White-box: with max_threads poked to 0 no worker starts, so jobs
- * stay queued exactly as long as the test wants; restoring it and starting
- * one more lookup spawns the worker.  Joining running jobs is exercised by
+ * once.  White-box (the pool's hooks in resolve_internal.h): with
+ * max_threads set to 0 no worker starts, so jobs stay queued exactly as long
+ * as the test wants; restoring it and starting one more lookup spawns the
+ * worker.  Joining running jobs is exercised by
  * the burst test (and test_resolve's stress test, with cancels).  Only
  * "localhost" (/etc/hosts) is looked up. */
 #include "testutil.h"
@@ -48,15 +49,13 @@ static ioa_resolver *held_pool(ioa_loop *loop) {
   ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
-  r->max_threads = 0;
+  ioa__pool_set_max_threads(r, 0);
   return r;
 }
 
-static void release(ioa_resolver *r) {
-  pthread_mutex_lock(&r->lock);
-  r->max_threads = 1;
-  pthread_mutex_unlock(&r->lock);
-}
+static void release(ioa_resolver *r) { ioa__pool_set_max_threads(r, 1); }
+
+#define JOB(o) ioa__pool_job_of((o)->req)
 
 static void start(ioa_resolver *r, const char *service, int socktype, outcome *o,
                   int *done_count) {
@@ -100,20 +99,20 @@ static void test_twins_share_one_job(void **state) {
   start(r, "2", SOCK_STREAM, d, &done); /* another service: its own job */
   start(r, "1", SOCK_DGRAM, f, &done);  /* other hints: its own job */
   start(r, "1", SOCK_STREAM, e, &done); /* still near the tail: joins a's */
-  assert_non_null(a->req->job);
-  assert_ptr_equal(b->req->job, a->req->job);
-  assert_ptr_equal(c->req->job, a->req->job);
-  assert_ptr_equal(e->req->job, a->req->job);
-  assert_ptr_not_equal(d->req->job, a->req->job);
-  assert_ptr_not_equal(f->req->job, a->req->job);
-  assert_ptr_not_equal(f->req->job, d->req->job);
-  assert_int_equal(r->nqueued, 3);
+  assert_non_null(JOB(a));
+  assert_ptr_equal(JOB(b), JOB(a));
+  assert_ptr_equal(JOB(c), JOB(a));
+  assert_ptr_equal(JOB(e), JOB(a));
+  assert_ptr_not_equal(JOB(d), JOB(a));
+  assert_ptr_not_equal(JOB(f), JOB(a));
+  assert_ptr_not_equal(JOB(f), JOB(d));
+  assert_int_equal(ioa__pool_queued(r), 3);
 
   /* Leaving a shared job early: only that request completes. */
   ioa_resolve_cancel(b->req);
   assert_int_equal(b->calls, 1);
   assert_int_equal(b->status, IOA_EAI_CANCELED);
-  assert_ptr_equal(c->req->job, a->req->job);
+  assert_ptr_equal(JOB(c), JOB(a));
   /* During delivery, a's callback cancels its sibling c. */
   a->cancel_other = c->req;
 
@@ -145,10 +144,9 @@ static void test_cancel_every_twin(void **state) {
   /* Middle, head, tail: the job leaves the queue with its last waiter. */
   ioa_resolve_cancel(o[1].req);
   ioa_resolve_cancel(o[0].req);
-  assert_int_equal(r->nqueued, 1);
+  assert_int_equal(ioa__pool_queued(r), 1);
   ioa_resolve_cancel(o[2].req);
-  assert_int_equal(r->nqueued, 0);
-  assert_null(r->queue_head);
+  assert_int_equal(ioa__pool_queued(r), 0);
   for (int i = 0; i < 3; i++) {
     assert_int_equal(o[i].calls, 1);
     assert_int_equal(o[i].status, IOA_EAI_CANCELED);

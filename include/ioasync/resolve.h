@@ -11,9 +11,10 @@
  *    returns 0 and later calls on_done exactly once — never from inside
  *    ioa_resolve() itself, even for numeric hosts answered without a thread.
  *  - on_partial (optional) is called before on_done, at most once per
- *    family, with that family's answers as they arrive (c-ares: A and AAAA
- *    separately, as each reply lands; getaddrinfo pool and numeric fast path:
- *    each family present, just before on_done).  It is never called for a
+ *    family, with that family's answers as they arrive (with
+ *    IOA_RESOLVER_CAP_EARLY_FAMILIES, as c-ares has: A and AAAA separately,
+ *    as each reply lands; otherwise each family present, just before
+ *    on_done).  It is never called for a
  *    family without answers.  on_done always receives the complete list, so
  *    a caller may ignore on_partial entirely.
  *  - ioa_resolve_cancel() calls on_done with IOA_EAI_CANCELED before it
@@ -112,6 +113,26 @@ IOA_EXPORT void ioa_resolver_cache_flush(ioa_resolver *r);
 /* Non-zero if the c-ares backend was compiled in. */
 IOA_EXPORT int ioa_resolver_have_cares(void);
 
+/* What a resolver's backend does, for callers that adapt to it (their own
+ * Happy Eyeballs, say).  Answers from the numeric fast path and the answer
+ * cache come whole, as from a backend without IOA_RESOLVER_CAP_EARLY_FAMILIES.
+ * Later versions may add bits: ignore unknown ones. */
+enum {
+  /* on_partial gets each family as soon as its own answer arrives, possibly
+   * well before the other family's (RFC 8305 section 3): worth acting on
+   * at once.  Without it on_partial runs just before on_done. */
+  IOA_RESOLVER_CAP_EARLY_FAMILIES = 1u << 0,
+  /* The answer is in the system's destination-address order (RFC 6724,
+   * /etc/gai.conf); without it the order is the backend's own (c-ares: the
+   * AAAA answers, then the A answers). */
+  IOA_RESOLVER_CAP_SORTED = 1u << 1,
+  /* Lookups run on worker threads: ioa_resolver_free() may wait for one
+   * in progress.  Without it everything runs on the loop thread. */
+  IOA_RESOLVER_CAP_THREADS = 1u << 2,
+};
+/* The IOA_RESOLVER_CAP_* bits of r's backend; 0 for NULL. */
+IOA_EXPORT unsigned ioa_resolver_capabilities(const ioa_resolver *r);
+
 typedef struct ioa_resolve_hints {
   int family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
   int socktype; /* 0 = any */
@@ -157,10 +178,13 @@ static inline void ioa_resolve_params_init(ioa_resolve_params *p) {
  *                    a label over 63 or empty, an embedded NUL byte
  *   IOA_EAI_SERVICE  empty service, embedded NUL, numeric port over 65535,
  *                    a name /etc/services does not know for the socktype
+ *   IOA_EAI_OVERFLOW the services database has an entry over 64 KiB (the
+ *                    bounded buffer of the service-name lookup)
  *   IOA_EAI_NONAME   neither host nor service
  *   IOA_EBADPARAM    no on_done, or p not initialised by ioa_resolve_params_init
  *   -ESHUTDOWN       called from a callback run by ioa_resolver_free(r)
- *   -EAGAIN          no worker thread could be started (and none exists) */
+ *   -EAGAIN          no worker thread could be started (and none exists)
+ *   -ENOMEM, or another negated errno from reading the services database */
 IOA_EXPORT int ioa_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out);
 IOA_EXPORT void ioa_resolve_cancel(ioa_resolve_req *req);
 

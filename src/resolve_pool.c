@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/* Resolver backend: getaddrinfo() on a thread pool (the libuv threadpool,
+ * made cancellable).
+ *
+ *  - A job is separate from the requests waiting for it, so a request can
+ *    complete (cancel, timeout) while a thread still runs its getaddrinfo():
+ *    the job is then abandoned, and whoever touches it next — the worker
+ *    when getaddrinfo returns, or the post callback — frees it.
+ *  - Threads start lazily, one per queued job with no idle thread to take it,
+ *    while fewer than max_threads run jobs somebody waits for.  A thread whose
+ *    job was abandoned stops counting against max_threads, so a hung DNS
+ *    server cannot starve the pool; the total stays under hard_cap =
+ *    max_threads * IOA_RESOLVER_THREAD_FACTOR.
+ *  - Results reach the loop through ioa_loop_post() with the ioa_post
+ *    embedded in the job: nothing is allocated at post time.
+ *  - A lookup identical to one queued or running (same host, service and
+ *    hints) joins that job instead of queueing another, as Go's resolver
+ *    does (singleflight): connects to one name in flight at once cost one
+ *    getaddrinfo(), whose answer is at most one lookup's duration older
+ *    than the request.  An abandoned job is never joined.  Every waiter
+ *    gets the answer.
+ *
+ * Locking: the queue, running and posted lists, the counters, job->state
+ * and job->abandoned are guarded by pool->lock.  A job's waiters list is the
+ * loop thread's alone (workers never look at it).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "ioasync/error.h"
+#include "resolve_internal.h"
+#include "sys.h"
+
+/* How far back from the queue's tail a new lookup looks for a twin (all
+ * running jobs are looked at; there are at most hard_cap of them). */
+#define COALESCE_SCAN 4
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_POSTED };
+
+typedef struct pool {
+  ioa_loop *loop;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  unsigned max_threads; /* workers allowed to run non-abandoned jobs */
+  unsigned hard_cap;    /* threads in total, abandoned ones included */
+  pthread_t *threads;
+  unsigned nthreads;
+  unsigned nidle;      /* waiting on cond */
+  unsigned nbusy;      /* running a job someone still waits for */
+  unsigned nabandoned; /* running a job nobody waits for any more */
+  unsigned nqueued;
+  ioa__list queue;   /* jobs waiting for a worker, oldest first */
+  ioa__list running; /* jobs whose getaddrinfo() a worker is running */
+  ioa__list posted;  /* results handed to ioa_loop_post, not yet run */
+  int shutdown;
+} pool;
+
+typedef struct gai_job {
+  pool *p;        /* NULL once the pool is gone (posted jobs only) */
+  ioa__list link; /* in p->queue, p->running or p->posted */
+  ioa__list waiters; /* pool_req.waiter: every request this job answers */
+  enum job_state state;
+  int abandoned; /* running, and nobody waits any more: the worker frees it */
+  struct addrinfo hints;
+  const char *host, *service; /* into strings[], or NULL */
+  int gai_rc, sys_errno;
+  ioa_addr *addrs;
+  size_t naddrs;
+  ioa_post post;
+  char strings[];
+} gai_job;
+
+/* Per-request state (ioa__resolve_req_state). */
+typedef struct pool_req {
+  gai_job *job;     /* the job answering it, or NULL */
+  ioa__list waiter; /* in job->waiters */
+} pool_req;
+
+static void job_free(gai_job *job) {
+  ioa__free(job->addrs);
+  ioa__free(job);
+}
+
+/* ------------------------------------------------------------ workers */
+
+static int pool_maybe_spawn(pool *p);
+static void job_posted(ioa_post *post, void *data);
+
+/* Under p->lock: the worker's result for job. */
+static void job_done(pool *p, gai_job *job) {
+  ioa__list_remove(&job->link);
+  if (job->abandoned) {
+    p->nabandoned--; /* nobody wants this */
+    job_free(job);
+    return;
+  }
+  p->nbusy--;
+  job->state = JOB_POSTED;
+  ioa__list_push_back(&p->posted, &job->link);
+  ioa_loop_post(p->loop, &job->post, job_posted, job);
+}
+
+static void run_job(gai_job *job) {
+  struct addrinfo *ai = NULL;
+  errno = 0;
+  int rc = ioa__sys_getaddrinfo(job->host, job->service, &job->hints, &ai);
+  int e = errno;
+  if (rc == 0) {
+    rc = ioa__resolve_addrs_from_ai(ai, &job->addrs, &job->naddrs);
+    freeaddrinfo(ai);
+  }
+  job->gai_rc = rc;
+  job->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
+}
+
+static void *worker_main(void *arg) {
+  pool *p = arg;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (!p->shutdown && (ioa__list_empty(&p->queue) || p->nbusy >= p->max_threads)) {
+      p->nidle++;
+      pthread_cond_wait(&p->cond, &p->lock);
+      p->nidle--;
+    }
+    if (p->shutdown)
+      break;
+    gai_job *job = IOA__CONTAINER_OF(ioa__list_first(&p->queue), gai_job, link);
+    ioa__list_remove(&job->link);
+    p->nqueued--;
+    job->state = JOB_RUNNING;
+    ioa__list_push_back(&p->running, &job->link); /* where lookups may join it */
+    p->nbusy++;
+    pthread_mutex_unlock(&p->lock);
+    run_job(job); /* job's results are ours alone until job_done */
+    pthread_mutex_lock(&p->lock);
+    job_done(p, job);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+/* Under p->lock: start a thread if queued work has nobody to run it.
+ * Returns 0 or an errno value. */
+static int pool_maybe_spawn(pool *p) {
+  if (p->nqueued <= p->nidle || p->nthreads >= p->hard_cap ||
+      p->nthreads - p->nabandoned >= p->max_threads)
+    return 0;
+  /* Workers get no signals: they belong to the application's threads. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int e = ioa__sys_pthread_create(&p->threads[p->nthreads], NULL, worker_main, p);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e == 0)
+    p->nthreads++;
+  return e;
+}
+
+/* ------------------------------------------------------ the loop side */
+
+/* Loop thread: a worker's result arrived. */
+static void job_posted(ioa_post *post, void *data) {
+  (void)post;
+  gai_job *job = data;
+  if (job->p) {
+    pthread_mutex_lock(&job->p->lock);
+    ioa__list_remove(&job->link);
+    pthread_mutex_unlock(&job->p->lock);
+  }
+  /* Each waiter leaves the list before its callbacks run; they may cancel
+   * other waiters (which then leave it too) or free the resolver (which
+   * cancels them all), and the job stays ours to free. */
+  if (!ioa__list_empty(&job->waiters)) {
+    char msg[192];
+    int status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+    ioa__list *n;
+    while ((n = ioa__list_first(&job->waiters)) != NULL) {
+      pool_req *pr = IOA__CONTAINER_OF(n, pool_req, waiter);
+      ioa__list_remove(n);
+      pr->job = NULL;
+      ioa__resolve_deliver(ioa__resolve_req_of(pr), status, job->sys_errno, msg, job->addrs,
+                           job->naddrs);
+    }
+  }
+  job_free(job);
+}
+
+static int job_is_twin(const gai_job *job, const char *host, const char *service,
+                       const struct addrinfo *h) {
+  if (job->abandoned) /* nobody would take its result */
+    return 0;
+  if (job->hints.ai_family != h->ai_family || job->hints.ai_socktype != h->ai_socktype ||
+      job->hints.ai_protocol != h->ai_protocol || job->hints.ai_flags != h->ai_flags)
+    return 0;
+  if (!host != !job->host || !service != !job->service)
+    return 0;
+  if (host && strcmp(job->host, host) != 0)
+    return 0;
+  return !service || strcmp(job->service, service) == 0;
+}
+
+/* Under p->lock: a queued (near the tail) or running job for exactly this
+ * lookup. */
+static gai_job *find_twin(pool *p, const char *host, const char *service,
+                          const struct addrinfo *h) {
+  int i = 0;
+  for (ioa__list *n = p->queue.prev; n != &p->queue && i < COALESCE_SCAN; n = n->prev, i++) {
+    gai_job *job = IOA__CONTAINER_OF(n, gai_job, link);
+    if (job_is_twin(job, host, service, h))
+      return job;
+  }
+  IOA__LIST_FOREACH(n, &p->running) {
+    gai_job *job = IOA__CONTAINER_OF(n, gai_job, link);
+    if (job_is_twin(job, host, service, h))
+      return job;
+  }
+  return NULL;
+}
+
+static gai_job *job_new(pool *p, const char *host, const char *service,
+                        const struct addrinfo *h) {
+  size_t hlen = host ? strlen(host) + 1 : 0, slen = service ? strlen(service) + 1 : 0;
+  /* malloc + memset, not calloc: glibc's calloc skips the per-thread cache. */
+  gai_job *job = ioa__malloc(sizeof *job + hlen + slen);
+  if (!job)
+    return NULL;
+  memset(job, 0, sizeof *job);
+  if (host)
+    job->host = memcpy(job->strings, host, hlen);
+  if (service)
+    job->service = memcpy(job->strings + hlen, service, slen);
+  job->hints = *h;
+  job->p = p;
+  job->state = JOB_QUEUED;
+  ioa__list_init(&job->waiters);
+  return job;
+}
+
+/* Queue a new job; 0 or a negated errno (no thread exists to run it). */
+static int job_queue(pool *p, gai_job *job) {
+  pthread_mutex_lock(&p->lock);
+  ioa__list_push_back(&p->queue, &job->link);
+  p->nqueued++;
+  int e = pool_maybe_spawn(p);
+  if (e && p->nthreads == 0) { /* this lookup cannot run: fail it here */
+    ioa__list_remove(&job->link);
+    p->nqueued--;
+    pthread_mutex_unlock(&p->lock);
+    return -e;
+  }
+  if (p->nidle)
+    pthread_cond_signal(&p->cond);
+  pthread_mutex_unlock(&p->lock);
+  return 0;
+}
+
+static int pool_start(ioa_resolve_req *req, const char *host, const char *service,
+                      const ioa_resolve_hints *hints) {
+  pool *p = req->r->backend;
+  pool_req *pr = ioa__resolve_req_state(req);
+  struct addrinfo h = {.ai_family = hints->family,
+                       .ai_socktype = hints->socktype,
+                       .ai_protocol = hints->protocol,
+                       .ai_flags = hints->flags & ~AI_CANONNAME};
+  pthread_mutex_lock(&p->lock);
+  gai_job *twin = find_twin(p, host, service, &h);
+  pthread_mutex_unlock(&p->lock);
+  /* Joined outside the lock: the waiters list is the loop thread's, and
+   * only this thread frees a job nobody abandoned (job_posted). */
+  if (twin) {
+    pr->job = twin;
+    ioa__list_push_back(&twin->waiters, &pr->waiter);
+    return IOA__RESOLVE_JOINED;
+  }
+  gai_job *job = job_new(p, host, service, &h);
+  if (!job)
+    return -ENOMEM;
+  int e = job_queue(p, job);
+  if (e < 0) {
+    job_free(job);
+    return e;
+  }
+  pr->job = job;
+  ioa__list_push_back(&job->waiters, &pr->waiter);
+  return 0;
+}
+
+/* Loop thread: req no longer waits for its job. */
+static void pool_detach(ioa_resolve_req *req) {
+  pool_req *pr = ioa__resolve_req_state(req);
+  gai_job *job = pr->job;
+  if (!job)
+    return;
+  pr->job = NULL;
+  ioa__list_remove(&pr->waiter);
+  if (!ioa__list_empty(&job->waiters))
+    return; /* the job goes on for the others */
+  pool *p = job->p;
+  int free_now = 0;
+  pthread_mutex_lock(&p->lock);
+  switch (job->state) {
+  case JOB_QUEUED:
+    ioa__list_remove(&job->link);
+    p->nqueued--;
+    free_now = 1;
+    break;
+  case JOB_RUNNING:
+    /* The worker frees it when getaddrinfo returns.  Until then it no
+     * longer counts as busy, so queued work may run on another thread. */
+    job->abandoned = 1;
+    p->nbusy--;
+    p->nabandoned++;
+    if (p->nqueued) {
+      (void)pool_maybe_spawn(p); /* failure: an existing worker will do it */
+      pthread_cond_broadcast(&p->cond);
+    }
+    break;
+  case JOB_POSTED:
+    break; /* job_posted frees it */
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (free_now)
+    job_free(job);
+}
+
+/* -------------------------------------------------------- lifecycle */
+
+static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **out) {
+  unsigned max = opts->max_threads ? opts->max_threads : IOA_RESOLVER_DEFAULT_THREADS;
+  if (max > UINT_MAX / IOA_RESOLVER_THREAD_FACTOR / 16)
+    return IOA_EBADPARAM;
+  pool *p = ioa__calloc(1, sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  p->loop = r->loop;
+  p->max_threads = max;
+  p->hard_cap = max * IOA_RESOLVER_THREAD_FACTOR;
+  ioa__list_init(&p->queue);
+  ioa__list_init(&p->running);
+  ioa__list_init(&p->posted);
+  p->threads = ioa__calloc(p->hard_cap, sizeof *p->threads);
+  int e = p->threads ? pthread_mutex_init(&p->lock, NULL) : ENOMEM;
+  if (e == 0) {
+    e = pthread_cond_init(&p->cond, NULL);
+    if (e)
+      pthread_mutex_destroy(&p->lock);
+  }
+  if (e) {
+    ioa__free(p->threads);
+    ioa__free(p);
+    return -e;
+  }
+  *out = p;
+  return 0;
+}
+
+/* Every request has left: queued jobs are gone and running ones abandoned
+ * (their workers free them).  Joins the workers. */
+static void pool_free(void *backend) {
+  pool *p = backend;
+  pthread_mutex_lock(&p->lock);
+  p->shutdown = 1;
+  pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->lock);
+  for (unsigned i = 0; i < p->nthreads; i++)
+    pthread_join(p->threads[i], NULL);
+  /* Results still waiting in the loop's post queue free themselves when it
+   * runs them (ioa_loop_free runs them too); they must not look at p. */
+  IOA__LIST_FOREACH_SAFE(n, &p->posted) {
+    ioa__list_remove(n);
+    IOA__CONTAINER_OF(n, gai_job, link)->p = NULL;
+  }
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->lock);
+  ioa__free(p->threads);
+  ioa__free(p);
+}
+
+const ioa__resolver_ops ioa__resolver_pool_ops = {
+    /* One getaddrinfo() call answers both families at once, sorted. */
+    .caps = IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS,
+    .req_size = sizeof(pool_req),
+    .init = pool_init,
+    .free = pool_free,
+    .start = pool_start,
+    .detach = pool_detach,
+};
+
+/* ------------------------------------------------- white-box test hooks */
+
+void ioa__pool_set_max_threads(ioa_resolver *r, unsigned max) {
+  pool *p = r->backend;
+  pthread_mutex_lock(&p->lock);
+  p->max_threads = max;
+  pthread_mutex_unlock(&p->lock);
+}
+
+unsigned ioa__pool_queued(ioa_resolver *r) {
+  pool *p = r->backend;
+  pthread_mutex_lock(&p->lock);
+  unsigned n = p->nqueued;
+  pthread_mutex_unlock(&p->lock);
+  return n;
+}
+
+const void *ioa__pool_job_of(ioa_resolve_req *req) {
+  return ((pool_req *)ioa__resolve_req_state(req))->job;
+}
