@@ -12,5 +12,6 @@
 #include "ioasync/stream.h"
 #include "ioasync/socket.h"
 #include "ioasync/connect.h"
+#include "ioasync/tls.h"
 
 #endif

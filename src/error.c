@@ -65,6 +65,18 @@ int ioa_err_is_input(int err) {
 #undef XX
   case IOA_EHOSTNAME:
   case IOA_EBADPARAM:
+  case IOA_ETLSCONFIG:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int ioa_err_is_tls(int err) {
+  switch (err) {
+#define XX(name, off, msg) case name:
+    IOA_TLS_ERRORS(XX)
+#undef XX
     return 1;
   default:
     return 0;

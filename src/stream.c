@@ -11,6 +11,11 @@
  * memory.  The queue is flushed by a deferred tick at the end of the loop
  * iteration, then by the write watcher while the socket pushes back.
  *
+ * Transport: with one (TLS, see stream_internal.h) every byte goes through
+ * its read/writev/shutdown instead of the fd's, which may want the other
+ * direction's readiness (rd_want, wr_want); its handshake runs first (hs),
+ * after bytes queued before it (plain_left) went out unencrypted.
+ *
  * Re-entrancy: guard.h.  Every user callback runs between enter and leave,
  * and every entry point that can reach one (loop callbacks, set_callbacks,
  * pause/resume, free) holds a level too.  Freeing the stream inside a
@@ -70,7 +75,13 @@ enum {
   PEND_ERROR = 1u << 3,
   PEND_CLOSED = 1u << 4,
   PEND_DISCARD = 1u << 5, /* hand queued zero-copy buffers back */
+  PEND_READ = 1u << 6,    /* the transport holds bytes the fd will not announce */
+  PEND_HANDSHAKE = 1u << 7,
+  PEND_HS_CANCEL = 1u << 8, /* closed while handshaking: tell the handshake's owner */
 };
+
+/* Handshake states (hs). */
+enum { HS_NONE = 0, HS_PLAIN, HS_RUNNING, HS_DONE, HS_FAILED };
 
 struct ioa_stream {
   ioa_loop *loop;
@@ -110,6 +121,16 @@ struct ioa_stream {
   int err;
   const char *err_syscall;
   ioa__guard guard;
+
+  /* transport (NULL: the fd itself) */
+  ioa__transport *tr;
+  unsigned rd_want, wr_want; /* readiness a blocked read/write waits for (0: the usual) */
+  unsigned hs_want;          /* readiness the handshake waits for */
+  int hs;                    /* HS_* */
+  int tr_shut_done;          /* the transport's goodbye (close_notify) went out */
+  size_t plain_left;         /* queued bytes still to go out before the handshake */
+  ioa__stream_handshake_cb hs_cb;
+  void *hs_data;
 };
 
 #define SEG(n) IOA__CONTAINER_OF(n, segment, node)
@@ -132,6 +153,8 @@ static void trim_spares(ioa_stream *s, unsigned keep) {
 static void stream_destroy(ioa_stream *s) {
   trim_spares(s, 0);
   ioa__free(s->rbuf);
+  if (s->tr)
+    s->tr->ops->free(s->tr);
   ioa__free(s);
 }
 
@@ -154,7 +177,18 @@ static void schedule(ioa_stream *s, unsigned what) {
 }
 
 static int want_read(const ioa_stream *s) {
-  return s->cbs.on_read && !s->read_paused && !s->eof_seen && !s->closed;
+  return s->cbs.on_read && !s->read_paused && !s->eof_seen && !s->closed &&
+         (s->hs == HS_NONE || s->hs == HS_DONE);
+}
+
+static int tr_pending(const ioa_stream *s) {
+  return s->tr && s->hs == HS_DONE && s->tr->ops->pending(s->tr);
+}
+
+/* Does revents satisfy a wait for want (IOA_READ or IOA_WRITE)?  Errors and
+ * hang-ups wake every waiter: the retried call reports them. */
+static int ready_for(unsigned want, unsigned revents) {
+  return (revents & (want | IOA_ERROR | IOA_HUP)) != 0;
 }
 
 static void fail_later(ioa_stream *s, const char *syscall, int err);
@@ -163,10 +197,14 @@ static void update_io(ioa_stream *s) {
   if (s->closed)
     return;
   unsigned ev = 0;
-  if (want_read(s))
-    ev |= IOA_READ;
-  if (s->write_blocked)
-    ev |= IOA_WRITE;
+  if (s->hs == HS_RUNNING) {
+    ev = s->hs_want;
+  } else if (s->hs != HS_FAILED) {
+    if (want_read(s))
+      ev |= s->rd_want ? s->rd_want : IOA_READ;
+    if (s->write_blocked)
+      ev |= s->wr_want ? s->wr_want : IOA_WRITE;
+  }
   int r = ioa_io_start(&s->io, ev);
   if (r < 0)
     fail_later(s, "epoll_ctl", r);
@@ -228,12 +266,14 @@ static void close_fd(ioa_stream *s) {
   ioa_io_stop(&s->io);
   ioa__sys_close(s->fd);
   s->fd = -1;
-  s->pending &= ~(unsigned)(PEND_FLUSH | PEND_REOFFER | PEND_HIGH);
+  s->pending &= ~(unsigned)(PEND_FLUSH | PEND_REOFFER | PEND_HIGH | PEND_READ | PEND_HANDSHAKE);
   if (!s->delivering) /* else deliver() releases it once on_read returns */
     release_rbuf(s);
   trim_spares(s, 0);
   if (!ioa__list_empty(&s->wq))
     schedule(s, PEND_DISCARD);
+  if (s->hs_cb)
+    schedule(s, PEND_HS_CANCEL); /* its owner hears of it, deferred */
 }
 
 static void fail_later(ioa_stream *s, const char *syscall, int err) {
@@ -314,6 +354,8 @@ int ioa_stream_set_callbacks(ioa_stream *s, const ioa_stream_callbacks *cbs, voi
     return IOA_EBADPARAM;
   s->cbs = c;
   s->data = data;
+  if (want_read(s) && tr_pending(s))
+    schedule(s, PEND_READ); /* bytes the handshake read ahead */
   cb_enter(s);
   update_io(s);
   outer_leave(s);
@@ -342,6 +384,11 @@ void ioa_stream_free(ioa_stream *s) {
    * level keeps the object alive while their callbacks run. */
   cb_enter(s);
   (void)discard_queue(s);
+  /* A handshake's owner (an upgrade) learns that its stream is gone. */
+  ioa__stream_handshake_cb hs_cb = s->hs_cb;
+  s->hs_cb = NULL;
+  if (hs_cb)
+    hs_cb(s, -ECANCELED, "the stream was freed during the TLS handshake", s->hs_data);
   outer_leave(s);
 }
 
@@ -493,39 +540,92 @@ void ioa_stream_close_when_empty(ioa_stream *s) {
 /* Write as much of the queue as the kernel takes.  Runs only from the loop
  * (tick or write watcher), so it may call callbacks.  Returns non-zero if
  * the stream was freed. */
+static void block_write(ioa_stream *s, unsigned want) {
+  unsigned w = want == IOA_READ ? IOA_READ : 0;
+  if (!s->write_blocked || s->wr_want != w) {
+    s->write_blocked = 1;
+    s->wr_want = w;
+    update_io(s);
+  }
+}
+
+/* One writev of iov through the transport or the fd: bytes written, or
+ * -EAGAIN (write_blocked is then set), or another failure (already
+ * reported). */
+static ssize_t write_some(ioa_stream *s, const struct iovec *iov, int n) {
+  ssize_t w;
+  if (s->tr && s->hs == HS_DONE) {
+    unsigned want = 0;
+    w = s->tr->ops->writev(s->tr, iov, n, &want);
+    if (w == -EAGAIN)
+      block_write(s, want);
+    else if (w < 0)
+      fail_later(s, s->tr->err_syscall, (int)w);
+    return w;
+  }
+  do
+    w = ioa__sys_writev(s->fd, iov, n);
+  while (w < 0 && errno == EINTR);
+  if (w >= 0)
+    return w;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    block_write(s, IOA_WRITE);
+    return -EAGAIN;
+  }
+  fail_later(s, "writev", -errno);
+  return -errno;
+}
+
+static void handshake_begin(ioa_stream *s);
+
+/* The transport's goodbye (close_notify) before a half-close or a close.
+ * Returns 0 when it is out (or none is needed), -EAGAIN while it waits for
+ * the socket, another code if it failed. */
+static int transport_goodbye(ioa_stream *s) {
+  if (!s->tr || s->hs != HS_DONE || s->tr_shut_done)
+    return 0;
+  unsigned want = 0;
+  int r = s->tr->ops->shutdown(s->tr, &want);
+  if (r == -EAGAIN) {
+    block_write(s, want);
+    return r;
+  }
+  s->tr_shut_done = 1;
+  return r;
+}
+
 static int flush(ioa_stream *s) {
+  if (s->hs == HS_RUNNING || s->hs == HS_FAILED)
+    return 0; /* held until the handshake is over; the handshake owns the fd */
   int had_data = !ioa__list_empty(&s->wq);
   while (!ioa__list_empty(&s->wq) && !s->closed) {
+    if (s->hs == HS_PLAIN && s->plain_left == 0)
+      break;
     struct iovec iov[STREAM_IOV_MAX];
     int n = 0;
     size_t total = 0;
+    /* Before a handshake only the bytes queued ahead of it go out. */
+    size_t limit = s->hs == HS_PLAIN ? s->plain_left : SIZE_MAX;
     IOA__LIST_FOREACH(node, &s->wq) {
       segment *seg = SEG(node);
-      if (n == STREAM_IOV_MAX)
+      if (n == STREAM_IOV_MAX || total == limit)
         break;
       if (seg->len == seg->off)
         continue;
       iov[n].iov_base = (void *)(uintptr_t)(seg->base + seg->off);
       iov[n].iov_len = seg->len - seg->off;
+      if (iov[n].iov_len > limit - total)
+        iov[n].iov_len = limit - total;
       total += iov[n].iov_len;
       n++;
     }
     ssize_t w = 0;
     if (n > 0) {
-      do
-        w = ioa__sys_writev(s->fd, iov, n);
-      while (w < 0 && errno == EINTR);
-      if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          if (!s->write_blocked) {
-            s->write_blocked = 1;
-            update_io(s);
-          }
-          return 0;
-        }
-        fail_later(s, "writev", -errno);
+      w = write_some(s, iov, n);
+      if (w < 0)
         return 0;
-      }
+      if (s->hs == HS_PLAIN)
+        s->plain_left -= (size_t)w;
     }
     /* Consume what was written; release finished segments (zero-length
      * zero-copy segments included). */
@@ -559,17 +659,26 @@ static int flush(ioa_stream *s) {
     }
     if ((size_t)w < total) {
       /* Partial write: the socket buffer is full; wait for the watcher. */
-      if (!s->write_blocked) {
-        s->write_blocked = 1;
-        update_io(s);
-      }
+      block_write(s, IOA_WRITE);
       return 0;
     }
   }
   if (s->closed)
     return 0;
+  if (s->hs == HS_PLAIN) {
+    if (s->plain_left > 0)
+      return 0;
+    /* The plaintext ahead of the handshake is out: the rest waits for it. */
+    if (s->write_blocked) {
+      s->write_blocked = 0;
+      s->wr_want = 0;
+    }
+    handshake_begin(s);
+    return 0;
+  }
   if (s->write_blocked) {
     s->write_blocked = 0;
+    s->wr_want = 0;
     update_io(s);
   }
   if (had_data && s->cbs.on_drain) {
@@ -580,6 +689,13 @@ static int flush(ioa_stream *s) {
   }
   trim_spares(s, 0); /* idle: give the chunk cache back */
   if (s->shut_requested && !s->shut_done) {
+    int r = transport_goodbye(s);
+    if (r == -EAGAIN)
+      return 0;
+    if (r < 0) {
+      fail_later(s, s->tr->err_syscall, r);
+      return 0;
+    }
     s->shut_done = 1;
     if (ioa__sys_shutdown(s->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
       fail_later(s, "shutdown", -errno);
@@ -587,6 +703,9 @@ static int flush(ioa_stream *s) {
     }
   }
   if (s->close_requested) {
+    /* A failed goodbye does not stop the close (the peer may be gone). */
+    if (transport_goodbye(s) == -EAGAIN)
+      return 0;
     close_fd(s);
     schedule(s, PEND_CLOSED);
   }
@@ -660,8 +779,42 @@ static int deliver(ioa_stream *s, int eof) {
   return 0;
 }
 
+/* One read into buf: bytes, 0 at EOF, -EAGAIN, or another failure
+ * (already reported). */
+static ssize_t read_some(ioa_stream *s, void *buf, size_t room) {
+  ssize_t n;
+  if (s->tr) {
+    unsigned want = 0;
+    n = s->tr->ops->read(s->tr, buf, room, &want);
+    if (n == -EAGAIN) {
+      unsigned w = want == IOA_WRITE ? IOA_WRITE : 0;
+      if (w != s->rd_want) {
+        s->rd_want = w;
+        update_io(s);
+      }
+    } else if (n < 0) {
+      fail_later(s, s->tr->err_syscall, (int)n);
+    } else if (s->rd_want) {
+      s->rd_want = 0;
+      update_io(s);
+    }
+    return n;
+  }
+  do
+    n = ioa__sys_read(s->fd, buf, room);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0)
+    return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return -EAGAIN;
+  fail_later(s, "read", -errno);
+  return -errno;
+}
+
 static int do_read(ioa_stream *s) {
-  for (int i = 0; i < STREAM_READS_PER_EVENT && want_read(s); i++) {
+  /* A TLS record is at most 16 KiB: a transport gets more turns per event. */
+  int turns = s->tr ? 4 * STREAM_READS_PER_EVENT : STREAM_READS_PER_EVENT;
+  for (int i = 0; i < turns && want_read(s); i++) {
     int r = reserve_read(s);
     if (r < 0) {
       fail_later(s, "read", r);
@@ -670,15 +823,9 @@ static int do_read(ioa_stream *s) {
     size_t room = s->rcap - s->rend;
     if (room > s->read_size)
       room = s->read_size;
-    ssize_t n;
-    do
-      n = ioa__sys_read(s->fd, s->rbuf + s->rend, room);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        fail_later(s, "read", -errno);
+    ssize_t n = read_some(s, s->rbuf + s->rend, room);
+    if (n < 0)
       return 0;
-    }
     if (n == 0) {
       s->eof_seen = 1;
       update_io(s);
@@ -687,9 +834,13 @@ static int do_read(ioa_stream *s) {
     s->rend += (size_t)n;
     if (deliver(s, 0))
       return 1;
-    if ((size_t)n < room)
+    if (!s->tr && (size_t)n < room)
       break; /* drained what the kernel had */
   }
+  /* Out of turns with bytes inside the transport: come back soon, after
+   * the loop's other fds had theirs. */
+  if (want_read(s) && tr_pending(s))
+    schedule(s, PEND_READ);
   update_io(s);
   return 0;
 }
@@ -711,6 +862,8 @@ void ioa_stream_resume_read(ioa_stream *s) {
     return;
   if (s->rend > s->rstart || (s->eof_seen && !s->eof_delivered))
     schedule(s, PEND_REOFFER);
+  if (tr_pending(s))
+    schedule(s, PEND_READ);
   cb_enter(s);
   update_io(s);
   outer_leave(s);
@@ -727,18 +880,22 @@ static void take_socket_error(ioa_stream *s) {
   fail_later(s, "getsockopt", soerr ? -soerr : -EPIPE);
 }
 
+static int handshake_step(ioa_stream *s);
+
 static void on_io(ioa_stream *s, unsigned revents) {
-  if (revents & (IOA_READ | IOA_HUP | IOA_ERROR)) {
-    if (want_read(s)) {
-      if (do_read(s))
-        return;
-    } else if ((revents & IOA_ERROR) && !s->write_blocked && !s->closed) {
-      take_socket_error(s);
-    }
+  if (s->hs == HS_RUNNING) {
+    (void)handshake_step(s);
+    return;
+  }
+  if (want_read(s)) {
+    if (ready_for(s->rd_want ? s->rd_want : IOA_READ, revents) && do_read(s))
+      return;
+  } else if ((revents & IOA_ERROR) && !s->write_blocked && !s->closed) {
+    take_socket_error(s);
   }
   if (s->closed)
     return;
-  if (s->write_blocked && (revents & (IOA_WRITE | IOA_ERROR | IOA_HUP)))
+  if (s->write_blocked && ready_for(s->wr_want ? s->wr_want : IOA_WRITE, revents))
     (void)flush(s);
 }
 
@@ -776,10 +933,31 @@ static void on_tick(ioa_stream *s) {
     if (flush(s))
       return;
   }
+  if ((p & PEND_HANDSHAKE) && !s->closed && s->hs == HS_RUNNING) {
+    if (handshake_step(s))
+      return;
+  }
   if ((p & PEND_REOFFER) && !s->closed && !s->read_paused) {
     if (deliver(s, s->eof_seen && !s->eof_delivered))
       return;
     update_io(s);
+  }
+  if ((p & PEND_READ) && want_read(s)) {
+    if (do_read(s))
+      return;
+  }
+  if ((p & PEND_HS_CANCEL) && s->hs_cb) {
+    ioa__stream_handshake_cb cb = s->hs_cb;
+    s->hs_cb = NULL;
+    cb_enter(s);
+    /* An I/O error before the handshake (the plaintext ahead of it) is
+     * the reason; otherwise the stream's owner closed it. */
+    int err = s->error_reported ? s->err : -ECANCELED;
+    cb(s, err,
+       s->error_reported ? ioa_strerror(err) : "the stream was closed during the TLS handshake",
+       s->hs_data);
+    if (cb_leave(s))
+      return;
   }
   if (p & PEND_DISCARD) {
     if (discard_queue(s))
@@ -806,4 +984,91 @@ static void stream_tick_cb(ioa_defer *d, void *data) {
   cb_enter(s);
   on_tick(s);
   outer_leave(s);
+}
+
+/* ------------------------------------------------------------ transports */
+
+/* The plaintext ahead of it is out: the handshake starts, from the tick
+ * (never inside the call that asked for it). */
+static void handshake_begin(ioa_stream *s) {
+  s->hs = HS_RUNNING;
+  s->hs_want = 0;
+  update_io(s); /* nothing until the first step says what it waits for */
+  schedule(s, PEND_HANDSHAKE);
+}
+
+/* Run the handshake as far as the socket lets it.  Returns non-zero if the
+ * stream was freed by the callback. */
+static int handshake_step(ioa_stream *s) {
+  unsigned want = 0;
+  int r = s->tr->ops->handshake(s->tr, &want);
+  if (r == -EAGAIN) {
+    s->hs_want = want == IOA_WRITE ? IOA_WRITE : IOA_READ;
+    update_io(s);
+    return 0;
+  }
+  s->hs_want = 0;
+  const char *msg = NULL;
+  if (r == 0) {
+    s->hs = HS_DONE;
+    update_io(s);
+    if (!ioa__list_empty(&s->wq) || s->shut_requested || s->close_requested)
+      schedule(s, PEND_FLUSH);
+    if (want_read(s) && tr_pending(s))
+      schedule(s, PEND_READ);
+  } else {
+    /* The fd stays open for the owner (a connect reports it with the
+     * failure); nothing more is read or written. */
+    s->hs = HS_FAILED;
+    s->write_failed = 1;
+    s->write_blocked = 0;
+    ioa_io_stop(&s->io);
+    msg = s->tr->err_message;
+  }
+  ioa__stream_handshake_cb cb = s->hs_cb;
+  s->hs_cb = NULL;
+  if (!cb)
+    return 0;
+  cb_enter(s);
+  cb(s, r, msg, s->hs_data);
+  return cb_leave(s);
+}
+
+int ioa__stream_start_transport(ioa_stream *s, ioa__transport *t, ioa__stream_handshake_cb cb,
+                                void *data) {
+  if (!t || s->tr || s->closed || s->write_failed || s->shut_requested || s->close_requested ||
+      s->eof_seen || freed(s))
+    return IOA_EBADPARAM;
+  if (s->rend > s->rstart)
+    return IOA_ETLSPROTO;
+  s->tr = t;
+  s->hs_cb = cb;
+  s->hs_data = data;
+  s->rd_want = 0;
+  s->plain_left = s->queued;
+  cb_enter(s);
+  if (s->plain_left > 0) {
+    s->hs = HS_PLAIN; /* flush() starts the handshake once they are out */
+    update_io(s);     /* stop reading plaintext */
+    if (!s->write_blocked)
+      schedule(s, PEND_FLUSH);
+  } else {
+    handshake_begin(s);
+  }
+  outer_leave(s);
+  return 0;
+}
+
+void ioa__stream_detach_handshake(ioa_stream *s) {
+  s->hs_cb = NULL;
+  s->pending &= ~(unsigned)PEND_HS_CANCEL;
+}
+
+ioa__transport *ioa__stream_transport(const ioa_stream *s) { return s->tr; }
+int ioa__stream_established(const ioa_stream *s) { return s->hs == HS_DONE; }
+int ioa__stream_freed(const ioa_stream *s) { return freed(s); }
+
+void ioa__stream_release_fd(ioa_stream *s) {
+  ioa_io_stop(&s->io);
+  s->fd = -1;
 }

@@ -48,6 +48,10 @@ static inline int ioa__sys_getsockname(int fd, struct sockaddr *sa, socklen_t *l
   IOA_FAULT_SYS(IOA_FOP_GETSOCKNAME, -1);
   return getsockname(fd, sa, len);
 }
+static inline int ioa__sys_getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
+  IOA_FAULT_SYS(IOA_FOP_GETSOCKNAME, -1);
+  return getpeername(fd, sa, len);
+}
 static inline ssize_t ioa__sys_read(int fd, void *buf, size_t n) {
   IOA_FAULT_SYS(IOA_FOP_READ, -1);
   return read(fd, buf, n);

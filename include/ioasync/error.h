@@ -57,11 +57,24 @@ IOA_BEGIN_DECLS
   XX(IOA_EADDRPROTOCOL, 54, "Invalid protocol number")                           \
   XX(IOA_EADDRFLOWINFO, 55, "Invalid IPv6 flowinfo")
 
+/* TLS errors (ioa_tls(3)), one per class of failure.  The specific reason
+ * (X509's "certificate has expired", the alert's name, OpenSSL's reason
+ * string) comes with them as a message: ioa_attempt_failure.message, the
+ * upgrade's on_done, ioa_tls_stream_error(). */
+#define IOA_TLS_ERRORS(XX)                                                         \
+  XX(IOA_ETLSVERIFY, 80, "TLS peer certificate verification failed")             \
+  XX(IOA_ETLSPROTO, 81, "TLS protocol error")                                    \
+  XX(IOA_ETLSALERT, 82, "TLS alert received from the peer")                      \
+  XX(IOA_ETLSEOF, 83, "Connection closed without TLS close_notify")              \
+  XX(IOA_ETLSCONFIG, 84, "Unusable TLS configuration (CA, certificate or key)")  \
+  XX(IOA_ENOTLS, 85, "TLS support is not built into this library")
+
 #define IOA_OWN_ERRORS(XX)                                                         \
   IOA_ADDR_ERRORS(XX)                                                            \
   XX(IOA_EHOSTNAME, 60, "Invalid host name")                                     \
   XX(IOA_ENOCANDIDATES, 70, "No usable address candidates")                      \
-  XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")
+  XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")            \
+  IOA_TLS_ERRORS(XX)
 
 enum ioa_errcode {
 #define IOA_GAI_ENUM_(name, off, msg) IOA_##name = IOA_ERR_BASE - (off),
@@ -92,9 +105,13 @@ IOA_EXPORT int ioa_err_to_gai(int err);
 /* Non-zero if err is one of the resolver (EAI_*) codes. */
 IOA_EXPORT int ioa_err_is_resolver(int err);
 
+/* Non-zero if err is one of the TLS codes (IOA_ETLS*, IOA_ENOTLS). */
+IOA_EXPORT int ioa_err_is_tls(int err);
+
 /* Non-zero if err says the caller's input was refused before any work
- * began: IOA_EBADPARAM, any IOA_EADDR* code (a malformed address) or
- * IOA_EHOSTNAME (a malformed host name).  A program maps these to "usage
+ * began: IOA_EBADPARAM, any IOA_EADDR* code (a malformed address),
+ * IOA_EHOSTNAME (a malformed host name) or IOA_ETLSCONFIG (a CA,
+ * certificate or key file that cannot be used).  A program maps these to "usage
  * error"; every other code is something that happened. */
 IOA_EXPORT int ioa_err_is_input(int err);
 
