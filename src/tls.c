@@ -331,9 +331,16 @@ static int config_setup(ioa_tls_config *c, const ioa_tls_options *o, ioa_errinfo
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1)
       return errinfo_set(ei, IOA_ETLSCONFIG, "cert_file %s: %s", o->cert_file,
                          ssl_reason(why, sizeof why, "not a PEM certificate"));
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
+      unsigned long e = ERR_peek_error();
+      if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+        ERR_clear_error();
+        return errinfo_set(ei, IOA_ETLSCONFIG, "key_file %s does not match cert_file %s",
+                           o->key_file, o->cert_file);
+      }
       return errinfo_set(ei, IOA_ETLSCONFIG, "key_file %s: %s", o->key_file,
                          ssl_reason(why, sizeof why, "not a PEM private key"));
+    }
     if (SSL_CTX_check_private_key(ctx) != 1) {
       ERR_clear_error();
       return errinfo_set(ei, IOA_ETLSCONFIG, "key_file %s does not match cert_file %s",
@@ -514,6 +521,7 @@ static int bio_read(BIO *b, char *buf, int len) {
   return -1;
 }
 
+static void cache_drop(tls_tr *t);
 static void tr_msg(tls_tr *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tr_msg(tls_tr *t, const char *fmt, ...) {
   va_list ap;
@@ -583,6 +591,8 @@ static int tr_fail(tls_tr *t, int ret, unsigned *want, const char *during) {
   }
   ERR_clear_error();
   t->fatal = err;
+  if (ioa_err_is_tls(err) && err != IOA_ETLSEOF)
+    cache_drop(t);
   return err;
 }
 
@@ -749,13 +759,21 @@ static sess_entry *cache_find(ioa_tls_config *c, const char *key) {
 }
 
 /* OpenSSL found a resumable session (a TLS 1.3 ticket arrives after the
- * handshake, from a read): keep the newest per key. */
+ * handshake, from a read): keep a copy of the newest per key.  Copies, both
+ * ways: OpenSSL marks a connection's session unusable when that connection
+ * ends without close_notify or with an error, and the cache is read from
+ * other threads, so it never shares a session object with a connection. */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
   tls_tr *t = SSL_get_app_data(ssl);
   if (!t || !t->key || !SSL_SESSION_is_resumable(sess))
     return 0;
   ioa_tls_config *c = t->cfg;
   size_t klen = strlen(t->key);
+  SSL_SESSION *copy = SSL_SESSION_dup(sess);
+  if (!copy) {
+    ERR_clear_error();
+    return 0; /* no resumption next time */
+  }
   pthread_mutex_lock(&c->lock);
   sess_entry *e = cache_find(c, t->key);
   if (e) {
@@ -765,12 +783,13 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
     e = ioa__malloc(sizeof *e + klen + 1);
     if (!e) {
       pthread_mutex_unlock(&c->lock);
-      return 0; /* OpenSSL keeps its reference; no resumption next time */
+      SSL_SESSION_free(copy);
+      return 0;
     }
     memcpy(e->key, t->key, klen + 1);
     c->nsessions++;
   }
-  e->sess = sess;
+  e->sess = copy;
   ioa__list_push_front(&c->sessions, &e->node);
   while (c->nsessions > c->cache_cap) {
     sess_entry *old = IOA__CONTAINER_OF(c->sessions.prev, sess_entry, node);
@@ -780,7 +799,23 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
     c->nsessions--;
   }
   pthread_mutex_unlock(&c->lock);
-  return 1; /* the reference is ours */
+  return 0; /* OpenSSL keeps its own reference */
+}
+
+/* A session that ended in a TLS error is not offered again. */
+static void cache_drop(tls_tr *t) {
+  if (!t->key)
+    return;
+  ioa_tls_config *c = t->cfg;
+  pthread_mutex_lock(&c->lock);
+  sess_entry *e = cache_find(c, t->key);
+  if (e) {
+    ioa__list_remove(&e->node);
+    SSL_SESSION_free(e->sess);
+    ioa__free(e);
+    c->nsessions--;
+  }
+  pthread_mutex_unlock(&c->lock);
 }
 
 static void keylog_cb(const SSL *ssl, const char *line) {
@@ -903,12 +938,18 @@ int ioa__tls_transport_new(ioa_tls_config *c, int fd, const char *server_name,
   if (t->key) {
     pthread_mutex_lock(&c->lock);
     sess_entry *e = cache_find(c, t->key);
+    SSL_SESSION *copy = NULL;
     if (e) {
       ioa__list_remove(&e->node);
       ioa__list_push_front(&c->sessions, &e->node);
-      (void)SSL_set_session(t->ssl, e->sess); /* takes its own reference */
+      copy = SSL_SESSION_dup(e->sess);
     }
     pthread_mutex_unlock(&c->lock);
+    if (copy) {
+      (void)SSL_set_session(t->ssl, copy); /* takes its own reference */
+      SSL_SESSION_free(copy);
+    }
+    ERR_clear_error(); /* a failed copy only costs the resumption */
   }
   ERR_clear_error();
   *out = &t->base;
