@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ioasync.h"
+#include <ioasync.h>
 
 struct echo_server {
   ioa_io io;

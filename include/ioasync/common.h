@@ -40,9 +40,16 @@
 #define IOA_END_DECLS
 #endif
 
-#define IOA_VERSION_MAJOR 0
-#define IOA_VERSION_MINOR 1
+/* The version of these headers.  CMake's project(VERSION) must agree: configuring
+ * stops if it does not (cmake/ioasync_version.cmake).  The library's own version,
+ * which may be newer than the headers a program was built with, is
+ * ioa_version() / ioa_version_number().  Minor and patch stay below 256. */
+#define IOA_VERSION_MAJOR 1
+#define IOA_VERSION_MINOR 0
 #define IOA_VERSION_PATCH 0
+#define IOA_VERSION_STRING "1.0.0"
+/* 0xMMmmpp, for comparisons in #if: IOA_VERSION_HEX >= 0x010200 means 1.2.0 or later. */
+#define IOA_VERSION_HEX ((IOA_VERSION_MAJOR << 16) | (IOA_VERSION_MINOR << 8) | IOA_VERSION_PATCH)
 
 /* Length argument meaning "the string ends at its NUL byte". */
 #define IOA_NUL_TERMINATED ((size_t)-1)
@@ -53,5 +60,17 @@
 struct ioa__list {
   struct ioa__list *prev, *next;
 };
+
+IOA_BEGIN_DECLS
+
+/* The version of the library the program is running with, as "MAJOR.MINOR.PATCH"
+ * (a static string) and as 0xMMmmpp.  Any thread may call them.  A program built
+ * against 1.x runs with any later 1.y (the SONAME changes only when the ABI
+ * does); comparing ioa_version_number() with IOA_VERSION_HEX tells a newer
+ * library from the headers it was built with. */
+IOA_EXPORT const char *ioa_version(void);
+IOA_EXPORT unsigned ioa_version_number(void);
+
+IOA_END_DECLS
 
 #endif
