@@ -39,6 +39,9 @@ set(IOA_PC_REQUIRES_PRIVATE "")
 if(IOA_HAVE_CARES)
   set(IOA_PC_REQUIRES_PRIVATE "libcares")
 endif()
+if(IOA_HAVE_TLS)
+  string(APPEND IOA_PC_REQUIRES_PRIVATE " openssl")
+endif()
 set(IOA_PC_PREFIX "@IOA_PC_PREFIX@")  # kept for the install-time step below
 configure_file(cmake/ioasync.pc.in ${PROJECT_BINARY_DIR}/ioasync.pc.stage @ONLY)
 install(CODE "
