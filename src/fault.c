@@ -51,6 +51,7 @@ static const struct {
     [IOA_FOP_PTHREAD_CREATE] = {"pthread_create", EAGAIN},
     [IOA_FOP_GETADDRINFO] = {"getaddrinfo", EAI_AGAIN},
     [IOA_FOP_FCNTL] = {"fcntl", EBADF},
+    [IOA_FOP_SSL_MALLOC] = {"ssl_malloc", ENOMEM},
 };
 
 int ioa__fault_errno(ioa__fault_op op) {

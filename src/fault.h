@@ -37,6 +37,7 @@ typedef enum ioa__fault_op {
   IOA_FOP_PTHREAD_CREATE,
   IOA_FOP_GETADDRINFO,
   IOA_FOP_FCNTL,
+  IOA_FOP_SSL_MALLOC, /* OpenSSL's own allocations (fault builds route them here) */
   IOA_FOP_COUNT_
 } ioa__fault_op;
 

@@ -182,7 +182,7 @@ static int want_read(const ioa_stream *s) {
 }
 
 static int tr_pending(const ioa_stream *s) {
-  return s->tr && s->hs == HS_DONE && s->tr->ops->pending(s->tr);
+  return s->tr && s->hs == HS_DONE && (s->tr->ops->pending(s->tr) & IOA__TR_IN);
 }
 
 /* Does revents satisfy a wait for want (IOA_READ or IOA_WRITE)?  Errors and
@@ -676,6 +676,19 @@ static int flush(ioa_stream *s) {
     handshake_begin(s);
     return 0;
   }
+  if (s->tr && s->hs == HS_DONE) {
+    /* Bytes the transport gathered are on the wire before "drained". */
+    unsigned want = 0;
+    int r = s->tr->ops->flush(s->tr, &want);
+    if (r == -EAGAIN) {
+      block_write(s, want ? want : IOA_WRITE);
+      return 0;
+    }
+    if (r < 0) {
+      fail_later(s, s->tr->err_syscall, r);
+      return 0;
+    }
+  }
   if (s->write_blocked) {
     s->write_blocked = 0;
     s->wr_want = 0;
@@ -798,6 +811,9 @@ static ssize_t read_some(ioa_stream *s, void *buf, size_t room) {
       s->rd_want = 0;
       update_io(s);
     }
+    /* Reading may have produced bytes to send (a TLS key update). */
+    if (!s->closed && !s->write_blocked && (s->tr->ops->pending(s->tr) & IOA__TR_OUT))
+      schedule(s, PEND_FLUSH);
     return n;
   }
   do

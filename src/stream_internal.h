@@ -37,10 +37,16 @@ typedef struct ioa__transport_ops {
   ssize_t (*writev)(ioa__transport *t, const struct iovec *iov, int iovcnt, unsigned *want);
   /* Say goodbye (TLS: send close_notify).  0: sent. */
   int (*shutdown)(ioa__transport *t, unsigned *want);
-  /* Non-zero if read has bytes without the fd becoming readable. */
-  int (*pending)(const ioa__transport *t);
+  /* Send what the transport holds back (TLS gathers records into one
+   * syscall).  0: nothing left. */
+  int (*flush)(ioa__transport *t, unsigned *want);
+  /* IOA__TR_IN: read has bytes without the fd becoming readable;
+   * IOA__TR_OUT: flush has bytes to send (a read may produce some). */
+  unsigned (*pending)(const ioa__transport *t);
   void (*free)(ioa__transport *t);
 } ioa__transport_ops;
+
+enum { IOA__TR_IN = 1u << 0, IOA__TR_OUT = 1u << 1 };
 
 struct ioa__transport {
   const ioa__transport_ops *ops;

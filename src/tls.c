@@ -59,6 +59,8 @@ void ioa_tls_info_init_size(ioa_tls_info *i, size_t size) {
  * a write at least STAGE_MIN long goes straight to SSL_write. */
 #define STAGE_SIZE (16u * 1024u)
 #define STAGE_MIN 4096u
+/* Encrypted records gathered for one send: four full records. */
+#define OBUF_SIZE (4u * (16384u + 512u))
 
 /* ------------------------------------------------------------ globals */
 
@@ -69,17 +71,17 @@ void ioa_tls_info_init_size(ioa_tls_info *i, size_t size) {
 static void *crypto_malloc(size_t n, const char *file, int line) {
   (void)file;
   (void)line;
-  return ioa__malloc(n);
+  return ioa__fault_hit(IOA_FOP_SSL_MALLOC) ? NULL : malloc(n);
 }
 static void *crypto_realloc(void *p, size_t n, const char *file, int line) {
   (void)file;
   (void)line;
-  return ioa__realloc(p, n);
+  return ioa__fault_hit(IOA_FOP_SSL_MALLOC) ? NULL : realloc(p, n);
 }
 static void crypto_free(void *p, const char *file, int line) {
   (void)file;
   (void)line;
-  ioa__free(p);
+  free(p);
 }
 __attribute__((constructor)) static void tls_fault_hooks(void) {
   (void)CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free);
@@ -463,6 +465,8 @@ typedef struct tls_tr {
   int established;
   char *name;          /* server name checked (NULL: none) */
   char *key;           /* session cache key (NULL: no caching) */
+  unsigned char *obuf;   /* records gathered for one send (OBUF_SIZE) */
+  size_t olen, ooff;     /* bytes in it, bytes of them sent */
   unsigned char *stage; /* small writes gathered into one record */
   size_t stage_len;     /* bytes staged and handed to SSL_write, not yet accepted */
   /* ioa_tls_stream_info's strings, built on first use */
@@ -478,29 +482,68 @@ static int bio_create(BIO *b) {
   return 1;
 }
 
-static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
-  (void)b;
-  (void)num;
-  (void)ptr;
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+/* Send what the BIO gathered: 0 when all is out, -EAGAIN, or -errno (the
+ * failing syscall noted for tr_fail).  The buffer goes once empty, so an
+ * idle connection keeps none. */
+static int obuf_send(tls_tr *t) {
+  while (t->ooff < t->olen) {
+    ssize_t n = ioa__sys_write(t->fd, t->obuf + t->ooff, t->olen - t->ooff);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return -EAGAIN;
+      t->sys_errno = errno;
+      t->sys_op = "write";
+      return -errno;
+    }
+    t->ooff += (size_t)n;
+  }
+  ioa__free(t->obuf);
+  t->obuf = NULL;
+  t->olen = t->ooff = 0;
+  return 0;
 }
 
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)num;
+  (void)ptr;
+  if (cmd != BIO_CTRL_FLUSH)
+    return 0;
+  /* OpenSSL flushes at the end of each handshake flight and after an
+   * alert: the flight leaves in one segment. */
+  tls_tr *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  int r = obuf_send(t);
+  if (r == 0)
+    return 1;
+  if (r == -EAGAIN)
+    BIO_set_retry_write(b);
+  return 0;
+}
+
+/* Records are gathered here and sent by obuf_send: one syscall per flush
+ * rather than one per record (each would be a sub-MSS segment that Nagle's
+ * algorithm holds behind the previous one's ACK). */
 static int bio_write(BIO *b, const char *buf, int len) {
   tls_tr *t = BIO_get_data(b);
   BIO_clear_retry_flags(b);
-  ssize_t n;
-  do
-    n = ioa__sys_write(t->fd, buf, (size_t)len);
-  while (n < 0 && errno == EINTR);
-  if (n >= 0)
-    return (int)n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    BIO_set_retry_write(b);
-  } else {
-    t->sys_errno = errno;
-    t->sys_op = "write";
+  if (t->olen == OBUF_SIZE) {
+    int r = obuf_send(t);
+    if (r == -EAGAIN)
+      BIO_set_retry_write(b);
+    if (r < 0)
+      return -1;
   }
-  return -1;
+  if (!t->obuf && !(t->obuf = ioa__malloc(OBUF_SIZE))) {
+    t->sys_errno = ENOMEM;
+    t->sys_op = "write";
+    return -1;
+  }
+  size_t n = OBUF_SIZE - t->olen < (size_t)len ? OBUF_SIZE - t->olen : (size_t)len;
+  memcpy(t->obuf + t->olen, buf, n);
+  t->olen += n;
+  return (int)n;
 }
 
 static int bio_read(BIO *b, char *buf, int len) {
@@ -596,14 +639,36 @@ static int tr_fail(tls_tr *t, int ret, unsigned *want, const char *during) {
   return err;
 }
 
+/* The buffered records, sent as a transport operation would: 0, or
+ * -EAGAIN with *want, or a failure (fatal: the stream is broken). */
+static int tr_send(tls_tr *t, unsigned *want) {
+  int r = obuf_send(t);
+  if (r == 0)
+    return 0;
+  if (r == -EAGAIN) {
+    *want = IOA_WRITE;
+    return r;
+  }
+  t->base.err_syscall = t->sys_op;
+  tr_msg(t, "%s: %s", t->sys_op, strerror(t->sys_errno));
+  t->fatal = r;
+  return r;
+}
+
 static int tr_handshake(ioa__transport *base, unsigned *want) {
   tls_tr *t = (tls_tr *)base;
+  if (t->fatal)
+    return t->fatal;
   tr_begin(t);
   int r = SSL_do_handshake(t->ssl);
   if (r == 1) {
     ERR_clear_error();
-    t->established = 1;
-    return 0;
+    /* Complete once the last flight is out (called again, the handshake
+     * returns 1 at once and the rest is sent). */
+    r = tr_send(t, want);
+    if (r == 0)
+      t->established = 1;
+    return r;
   }
   r = tr_fail(t, r, want, " during the TLS handshake");
   return r == 0 ? IOA_ETLSEOF : r;
@@ -622,11 +687,20 @@ static ssize_t tr_read(ioa__transport *base, void *buf, size_t n, unsigned *want
 
 /* One SSL_write_ex: 1 and *done, or tr_fail's code. */
 static int tr_write1(tls_tr *t, const void *p, size_t len, size_t *done, unsigned *want) {
-  tr_begin(t);
-  if (SSL_write_ex(t->ssl, p, len, done) == 1)
-    return 1;
-  int r = tr_fail(t, 0, want, NULL);
-  return r == 0 ? IOA_ETLSEOF : r;
+  for (;;) {
+    tr_begin(t);
+    if (SSL_write_ex(t->ssl, p, len, done) == 1)
+      return 1;
+    int r = tr_fail(t, 0, want, NULL);
+    if (r == -EAGAIN && *want == IOA_WRITE && t->olen == OBUF_SIZE) {
+      /* The gathering buffer is full: send it, then the same write again
+       * (as OpenSSL requires after a retry). */
+      r = tr_send(t, want);
+      if (r == 0)
+        continue;
+    }
+    return r == 0 ? IOA_ETLSEOF : r;
+  }
 }
 
 static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovcnt,
@@ -634,6 +708,10 @@ static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovc
   tls_tr *t = (tls_tr *)base;
   if (t->fatal)
     return t->fatal;
+  /* Records from an earlier call first. */
+  int r = tr_send(t, want);
+  if (r < 0)
+    return r;
   size_t total = 0;
   int i = 0;
   size_t off = 0; /* into iov[i] */
@@ -646,7 +724,6 @@ static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovc
     }
     const unsigned char *p = (const unsigned char *)iov[i].iov_base + off;
     size_t done = 0;
-    int r;
     if (t->stage_len == 0 && left >= STAGE_MIN) {
       /* Large enough for a record of its own. */
       r = tr_write1(t, p, left, &done, want);
@@ -658,7 +735,7 @@ static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovc
          * the front of the caller's queue. */
         if (!t->stage && !(t->stage = ioa__malloc(STAGE_SIZE))) {
           if (total)
-            return (ssize_t)total;
+            break;
           t->base.err_syscall = "tls";
           tr_msg(t, "out of memory");
           return -ENOMEM;
@@ -684,8 +761,11 @@ static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovc
         t->stage = NULL;
       }
     }
-    if (r != 1)
-      return total ? (ssize_t)total : r;
+    if (r != 1) {
+      if (total)
+        break; /* report what was taken; the failure comes back next call */
+      return r;
+    }
     total += done;
     /* Advance over what was accepted. */
     while (done > 0 && i < iovcnt) {
@@ -700,26 +780,42 @@ static ssize_t tr_writev(ioa__transport *base, const struct iovec *iov, int iovc
       }
     }
   }
+  /* Out they go; what the socket does not take now waits for the stream's
+   * flush, which it calls once its queue is empty. */
+  unsigned ignore;
+  (void)tr_send(t, &ignore);
   return (ssize_t)total;
+}
+
+static int tr_flush(ioa__transport *base, unsigned *want) {
+  tls_tr *t = (tls_tr *)base;
+  if (t->fatal)
+    return t->olen ? t->fatal : 0;
+  return tr_send(t, want);
 }
 
 static int tr_shutdown(ioa__transport *base, unsigned *want) {
   tls_tr *t = (tls_tr *)base;
   if (t->fatal || !t->established)
     return 0; /* after a fatal error a close_notify must not be sent */
-  tr_begin(t);
-  int r = SSL_shutdown(t->ssl);
-  if (r >= 0) {
+  if (!(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+    tr_begin(t);
+    int r = SSL_shutdown(t->ssl);
+    if (r < 0) {
+      r = tr_fail(t, r, want, " sending close_notify");
+      if (r != -EAGAIN)
+        return r == 0 ? IOA_ETLSEOF : r;
+    }
     ERR_clear_error();
-    return 0;
   }
-  r = tr_fail(t, r, want, " sending close_notify");
-  return r == 0 ? IOA_ETLSEOF : r;
+  return tr_send(t, want);
 }
 
-static int tr_pending(const ioa__transport *base) {
+static unsigned tr_pending(const ioa__transport *base) {
   const tls_tr *t = (const tls_tr *)base;
-  return !t->fatal && SSL_has_pending(t->ssl);
+  if (t->fatal)
+    return 0;
+  return (SSL_has_pending(t->ssl) ? IOA__TR_IN : 0u) | (t->olen > t->ooff ? IOA__TR_OUT : 0u);
 }
 
 static void tr_free(ioa__transport *base) {
@@ -727,6 +823,7 @@ static void tr_free(ioa__transport *base) {
   SSL_free(t->ssl); /* and its BIO */
   ERR_clear_error();
   ioa_tls_config_unref(t->cfg);
+  ioa__free(t->obuf);
   ioa__free(t->name);
   ioa__free(t->key);
   ioa__free(t->stage);
@@ -743,6 +840,7 @@ static const ioa__transport_ops tls_ops = {
     .read = tr_read,
     .writev = tr_writev,
     .shutdown = tr_shutdown,
+    .flush = tr_flush,
     .pending = tr_pending,
     .free = tr_free,
 };

@@ -161,9 +161,12 @@ static int leak_check(void) {
 #endif
 }
 
-/* Sweep one scenario with one errno mode.  Returns the number of failure
- * points exercised (runs in which the injected failure fired). */
-static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
+/* Sweep one scenario with one errno mode, failing the Nth call for N = 1,
+ * 1 + stride, 1 + 2 stride, ... (stride 1: every point).  Returns the
+ * number of failure points exercised (runs in which the injected failure
+ * fired). */
+static unsigned long sweep_mode_stride(const scenario *sc, int err, const char *mode,
+                                       unsigned long stride) {
   /* Dry run: how many injectable calls does a clean run make? */
   int fd0 = ioa_test_fd_count();
   run_stats st;
@@ -185,7 +188,7 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
    * IOA_FAULT_FILTER=test_name, the way to study one failing run). */
   const char *only = getenv("IOA_FAULT_N");
   unsigned long only_n = only ? strtoul(only, NULL, 10) : 0;
-  for (unsigned long n = only_n ? only_n : 1;; n++) {
+  for (unsigned long n = only_n ? only_n : 1;; n += stride) {
     if (n > SWEEP_MAX_POINTS)
       fail_msg("%s: more than %u failure points: runaway scenario", sc->name, SWEEP_MAX_POINTS);
     memset(&st, 0, sizeof st);
@@ -224,9 +227,14 @@ static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
     if (per_op[i] && used < sizeof ops)
       used += (size_t)snprintf(ops + used, sizeof ops - used, "%s%s=%lu", used ? "," : "",
                                ioa__fault_op_name((ioa__fault_op)i), per_op[i]);
-  print_message("FAULT-SWEEP scenario=%s errno=%s points=%lu clean_calls=%lu ops=%s\n", sc->name,
-                mode, points, clean_calls, ops);
+  print_message("FAULT-SWEEP scenario=%s errno=%s points=%lu clean_calls=%lu ops=%s%s\n",
+                sc->name, mode, points, clean_calls, ops,
+                stride > 1 ? " (sampled: one point in stride)" : "");
   return points;
+}
+
+static unsigned long sweep_mode(const scenario *sc, int err, const char *mode) {
+  return sweep_mode_stride(sc, err, mode, 1);
 }
 
 static void sweep(const scenario *sc) {
@@ -1120,6 +1128,266 @@ static void test_dgram_msg(void **state) { sweep(&stream_scenarios[2]); }
 #define IOA_LAB_STREAM_TESTS                                                                       \
   IOA_TEST(test_stream_echo), IOA_TEST(test_dgram_mmsg), IOA_TEST(test_dgram_msg),
 
+
+/* ------------------------------------------------------------- TLS */
+
+#if IOA_HAVE_TLS
+#include <netinet/in.h>
+
+#include "tls_fixture.h"
+
+/* A TLS server on a thread (not injected: the sweep counts this thread's
+ * calls only) and its PKI, made once for every TLS sweep. */
+static tls_pki tls_fx_pki;
+static tls_srv *tls_fx_srv;
+static int tls_fx_connects; /* connections made to the fixture so far */
+
+static void tls_fixture_need(void) {
+  if (tls_fx_srv)
+    return;
+  if (tls_pki_create(&tls_fx_pki) < 0)
+    fail_msg("TLS fixture: no PKI");
+  tls_srv_opts o = {.mode = TLS_SRV_ECHO, .cert = tls_fx_pki.leaf, .key = tls_fx_pki.leaf_key,
+                    .alpn = "http/1.1"};
+  tls_fx_srv = tls_srv_start(&o);
+  tls_fx_connects = 0;
+  if (!tls_fx_srv)
+    fail_msg("TLS fixture: no server");
+}
+
+static void tls_fixture_drop(void) {
+  if (!tls_fx_srv)
+    return;
+  tls_srv_stop(tls_fx_srv);
+  tls_fx_srv = NULL;
+  tls_pki_destroy(&tls_fx_pki);
+}
+
+#define TLS_ECHO_BYTES (64u * 1024u)
+typedef struct tls_op {
+  run_stats *st;
+  int completed;
+  int remaining;
+  size_t echoed;
+  ioa_stream *s;
+  ioa_tls_upgrade *up;
+} tls_op;
+
+static void tls_complete(tls_op *t, int ok, const char *what, int err) {
+  if (t->completed++)
+    return; /* an error after the verdict (EOF, reset) is noise */
+  t->st->completions++;
+  t->remaining--;
+  if (ok)
+    t->st->successes++;
+  else
+    saw_error(t->st, what, err);
+}
+
+static size_t tls_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof, void *data) {
+  tls_op *t = data;
+  for (size_t i = 0; i < len; i++)
+    if (buf[i] != (uint8_t)((t->echoed + i) * 13u))
+      note(t->st, "TLS echo corrupted at byte %zu", t->echoed + i);
+  t->echoed += len;
+  if (t->echoed == TLS_ECHO_BYTES)
+    ioa_stream_close_when_empty(s); /* close_notify, then the verdict */
+  else if (eof)
+    tls_complete(t, 0, "TLS echo EOF early", -ECONNRESET);
+  return len;
+}
+static void tls_error(ioa_stream *s, const char *sys, int err, void *data) {
+  (void)s;
+  tls_complete(data, 0, sys, err);
+}
+static void tls_closed(ioa_stream *s, void *data) {
+  tls_op *t = data;
+  (void)s;
+  if (t->echoed == TLS_ECHO_BYTES)
+    tls_complete(t, 1, "TLS echo", 0);
+  else
+    tls_complete(t, 0, "TLS stream closed early", -ECONNRESET);
+}
+
+static void tls_done(ioa_tls_upgrade *u, ioa_stream *s, int err, const char *msg, void *data) {
+  tls_op *t = data;
+  (void)u;
+  t->up = NULL;
+  if (err < 0) {
+    if (!msg || !*msg)
+      note(t->st, "TLS failure %s without a message", ioa_err_name(err));
+    tls_complete(t, 0, "TLS handshake", err);
+    return;
+  }
+  t->s = s;
+  ioa_stream_callbacks cb = {.struct_size = sizeof cb, .on_read = tls_read,
+                             .on_error = tls_error, .on_closed = tls_closed};
+  if (ioa_stream_set_callbacks(s, &cb, t) < 0)
+    note(t->st, "set_callbacks refused");
+  static uint8_t payload[TLS_ECHO_BYTES];
+  for (size_t i = 0; i < TLS_ECHO_BYTES; i++)
+    payload[i] = (uint8_t)(i * 13u);
+  /* Small and large writes: the gathering stage and direct records. */
+  size_t off = 0;
+  for (size_t n = 100; off < TLS_ECHO_BYTES; n = n < 16384 ? n * 4 : 16384) {
+    size_t k = TLS_ECHO_BYTES - off < n ? TLS_ECHO_BYTES - off : n;
+    int r = ioa_stream_write(s, payload + off, k);
+    if (r < 0) {
+      tls_complete(t, 0, "TLS write", r);
+      break;
+    }
+    off += k;
+  }
+}
+
+/* The config the connection scenarios share, made outside the sweep (its
+ * own allocations are swept by tls_config_new). */
+static ioa_tls_config *tls_fx_cfg;
+
+static void tls_connect_fixture(int *fd) {
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)tls_srv_port(tls_fx_srv))};
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0 || connect(*fd, (struct sockaddr *)&sin, sizeof sin) < 0)
+    fail_msg("TLS fixture connect: %s", strerror(errno));
+  tls_fx_connects++;
+}
+
+/* The server is done with every connection (and closed its fd) before
+ * the run's fds are counted. */
+static void tls_fixture_settle(void) {
+  if (tls_srv_wait_done(tls_fx_srv, tls_fx_connects, 5000) < 0)
+    fail_msg("TLS fixture: the server did not finish its connections");
+}
+
+/* Two TLS connections, each echoing 64 KiB: a full handshake that stores a
+ * ticket, then a resumed one. */
+static void sc_tls_upgrade(run_stats *st) {
+  ioa_loop *loop;
+  int r = ioa_loop_new(NULL, &loop);
+  if (r < 0) {
+    saw_error(st, "ioa_loop_new", r);
+    st->started = st->completions = 1;
+    return;
+  }
+  ioa_tls_config_flush_sessions(tls_fx_cfg); /* every run starts with a full handshake */
+  for (int round = 0; round < 2; round++) {
+    tls_op t;
+    memset(&t, 0, sizeof t);
+    t.st = st;
+    int fd;
+    tls_connect_fixture(&fd);
+    ioa_tls_upgrade_params p;
+    ioa_tls_upgrade_params_init(&p);
+    p.config = tls_fx_cfg;
+    p.server_name = "localhost";
+    p.timeout_ms = RUN_MAX_MS - 1000;
+    p.on_done = tls_done;
+    p.data = &t;
+    st->started++;
+    r = ioa_tls_upgrade_fd(loop, fd, NULL, &p, &t.up);
+    if (r < 0) {
+      close(fd);
+      saw_error(st, "ioa_tls_upgrade_fd", r);
+      st->start_errors++;
+      st->completions++;
+      tls_fixture_settle();
+      continue;
+    }
+    t.remaining = 1;
+    drive(loop, &t.remaining, st);
+    if (t.up)
+      ioa_tls_upgrade_cancel(t.up);
+    if (t.s)
+      ioa_stream_free(t.s);
+    tls_fixture_settle(); /* the server finishes with this connection first */
+  }
+  for (int i = 0; i < 3; i++)
+    ioa_loop_run(loop, IOA_RUN_NOWAIT);
+  ioa_loop_free(loop);
+}
+
+/* A configuration with every file: trust store, client certificate and
+ * key, ALPN, key log. */
+static void sc_tls_config(run_stats *st) {
+  ioa_tls_options o;
+  ioa_tls_options_init(&o);
+  o.ca_file = tls_fx_pki.ca;
+  o.cert_file = tls_fx_pki.client;
+  o.key_file = tls_fx_pki.client_key;
+  o.alpn = "h2,http/1.1";
+  o.keylog_file = "/dev/null";
+  ioa_tls_config *cfg = NULL;
+  ioa_errinfo ei;
+  st->started = st->completions = 1;
+  int r = ioa_tls_config_new(&o, &cfg, &ei);
+  if (r < 0) {
+    if (!ei.message[0])
+      note(st, "ioa_tls_config_new %s without a message", ioa_err_name(r));
+    saw_error(st, "ioa_tls_config_new", r);
+    return;
+  }
+  st->successes = 1;
+  ioa_tls_config_unref(cfg);
+}
+
+/* The library's own calls (syscalls, its allocations) at every point:
+ * natural errnos, EIO for syscalls (a failed allocation is NULL whatever
+ * the errno), sticky.  Then OpenSSL's allocations alone, alone and sticky,
+ * one point in ssl_stride (IOA_FAULT_SSL_STRIDE overrides it: scripts/lab
+ * ci samples more sparsely, for time).  SSL_CTX_new alone makes some 7,500
+ * allocations inside OpenSSL's provider fetches, so the configuration is
+ * sampled one in 10 by default; a handshake's are all swept. */
+static void sweep_tls(const scenario *sc, unsigned long ssl_stride) {
+  const unsigned long ssl = IOA_FAULT_MASK(IOA_FOP_SSL_MALLOC);
+  scenario own = *sc;
+  own.mask &= ~ssl;
+  sweep_mode(&own, 0, "natural");
+  scenario eio = own;
+  eio.mask &= ~IOA_FAULT_MASK(IOA_FOP_MALLOC);
+  sweep_mode(&eio, EIO, "EIO");
+  scenario sticky = own;
+  sticky.mask &= ~IOA_FAULT_MASK(IOA_FOP_EPOLL_WAIT);
+  sticky.flags |= IOA_FAULT_STICKY;
+  sweep_mode(&sticky, 0, "sticky");
+  const char *env = getenv("IOA_FAULT_SSL_STRIDE");
+  unsigned long stride = env ? strtoul(env, NULL, 10) : ssl_stride;
+  if (stride < 1)
+    stride = 1;
+  scenario ossl = *sc;
+  ossl.mask = ssl;
+  sweep_mode_stride(&ossl, 0, "ssl_malloc", stride);
+  ossl.flags |= IOA_FAULT_STICKY;
+  sweep_mode_stride(&ossl, 0, "ssl_malloc_sticky", stride);
+}
+
+static const scenario tls_scenarios[] = {
+    {"tls_config_new", sc_tls_config, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+    {"tls_upgrade_echo_resume", sc_tls_upgrade, IOA_FAULT_ALL, IOA_FAULT_THIS_THREAD},
+};
+static void test_tls_config(void **state) {
+  tls_fixture_need(); /* its fds and thread exist before the sweep counts */
+  sweep_tls(&tls_scenarios[0], 10);
+  tls_fixture_drop();
+}
+static void test_tls_upgrade(void **state) {
+  tls_fixture_need();
+  ioa_tls_options o;
+  ioa_tls_options_init(&o);
+  o.ca_file = tls_fx_pki.ca;
+  o.alpn = "h2,http/1.1";
+  assert_int_equal(ioa_tls_config_new(&o, &tls_fx_cfg, NULL), 0);
+  sweep_tls(&tls_scenarios[1], 1);
+  ioa_tls_config_unref(tls_fx_cfg);
+  tls_fx_cfg = NULL;
+  tls_fixture_drop();
+}
+#define IOA_LAB_TLS_TESTS IOA_TEST(test_tls_config), IOA_TEST(test_tls_upgrade),
+#else
+#define IOA_LAB_TLS_TESTS
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_injector),
@@ -1129,6 +1397,7 @@ int main(void) {
       IOA_TEST(test_loop_io),
       IOA_LAB_CONNECT_TESTS
       IOA_LAB_STREAM_TESTS
+      IOA_LAB_TLS_TESTS
   };
   const char *filter = getenv("IOA_FAULT_FILTER");
   if (filter)

@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,6 +362,13 @@ static void serve(tls_srv *s, int fd) {
 
 static void *srv_main(void *arg) {
   tls_srv *s = arg;
+  /* OpenSSL's socket BIO writes without MSG_NOSIGNAL: a client that went
+   * away must not kill the test with SIGPIPE (blocked here, it stays
+   * pending on this thread and dies with it). */
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
   for (;;) {
     struct pollfd p[2] = {{.fd = s->lfd, .events = POLLIN},
                           {.fd = s->stop_pipe[0], .events = POLLIN}};
@@ -372,6 +381,9 @@ static void *srv_main(void *arg) {
     if (fd < 0)
       continue;
     atomic_fetch_add(&s->accepted, 1);
+    /* The server answers at once: a test waits on no delayed ACK. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     serve(s, fd);
     close(fd);
     atomic_fetch_add(&s->done, 1);
