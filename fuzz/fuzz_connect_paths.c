@@ -94,16 +94,9 @@ static void fz_close(int fd, int by_user);
 static void ioa__sys_close(int fd) { fz_close(fd, 0); }
 
 #include "../src/connect.c"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond);              \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 /* ------------------------------------------------------------ the harness */
 

@@ -415,28 +415,33 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
 
 /* ----------------------------------------------------------- the pump */
 
-static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
-  if (!req_hooks(req) || !req_hooks(req)->on_fail)
-    return;
-  const ioa__cc_failure *f = &req->cc.fails->rec[a->failure];
+/* One public record from a core record (its addresses go to peer/local). */
+static void failure_view(const ioa_connect_req *req, const ioa__cc_failure *f,
+                         ioa_attempt_failure *v, ioa_addr *peer, ioa_addr *local) {
   const unsigned char *pe = peer_entry(req, f->cand);
   const unsigned char *le = local_entry(req, f->cand);
   const entry *p = (const entry *)(const void *)pe;
-  ioa_addr peer, local;
-  entry_load(&peer, pe);
+  entry_load(peer, pe);
   if (le)
-    entry_load(&local, le);
+    entry_load(local, le);
+  v->syscall = (ioa_syscall)f->syscall;
+  v->err = f->err;
+  v->fd = f->fd;
+  v->family = p->meta.family;
+  v->socktype = p->meta.socktype;
+  v->protocol = p->meta.protocol;
+  v->peer = peer;
+  v->local = le ? local : NULL;
+  v->start_ns = f->start_ns;
+  v->end_ns = f->end_ns;
+}
+
+static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
+  if (!req_hooks(req) || !req_hooks(req)->on_fail)
+    return;
+  ioa_addr peer, local;
   ioa_attempt_failure af;
-  af.syscall = (ioa_syscall)f->syscall;
-  af.err = f->err;
-  af.fd = f->fd;
-  af.family = p->meta.family;
-  af.socktype = p->meta.socktype;
-  af.protocol = p->meta.protocol;
-  af.peer = &peer;
-  af.local = le ? &local : NULL;
-  af.start_ns = f->start_ns;
-  af.end_ns = f->end_ns;
+  failure_view(req, &req->cc.fails->rec[a->failure], &af, &peer, &local);
   req_hooks(req)->on_fail(req, &af, req->data);
 }
 
@@ -668,12 +673,10 @@ void ioa_connect_cancel(ioa_connect_req *req) {
 size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_failure **out) {
   ioa_connect_req *req = (ioa_connect_req *)req_c;
   size_t n;
-  if (req->fast) {
-    *out = NULL;
-    return 0; /* nothing has failed yet */
-  }
-  const ioa__cc_failure *recs = ioa__cc_failures(&req->cc, &n);
   *out = NULL;
+  if (req->fast)
+    return 0; /* nothing has failed yet */
+  const ioa__cc_failure *recs = ioa__cc_failures(&req->cc, &n);
   if (n == 0)
     return 0;
   /* Built on demand: the request itself keeps only compact records.  Every
@@ -692,25 +695,8 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   view->n = n;
   ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(view + 1);
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
-  for (size_t i = 0; i < n; i++) {
-    const ioa__cc_failure *f = &recs[i];
-    const unsigned char *pe = peer_entry(req, f->cand);
-    const unsigned char *le = local_entry(req, f->cand);
-    const entry *p = (const entry *)(const void *)pe;
-    entry_load(&addrs[2 * i], pe);
-    if (le)
-      entry_load(&addrs[2 * i + 1], le);
-    v[i].syscall = (ioa_syscall)f->syscall;
-    v[i].err = f->err;
-    v[i].fd = f->fd;
-    v[i].family = p->meta.family;
-    v[i].socktype = p->meta.socktype;
-    v[i].protocol = p->meta.protocol;
-    v[i].peer = &addrs[2 * i];
-    v[i].local = le ? &addrs[2 * i + 1] : NULL;
-    v[i].start_ns = f->start_ns;
-    v[i].end_ns = f->end_ns;
-  }
+  for (size_t i = 0; i < n; i++)
+    failure_view(req, &recs[i], &v[i], &addrs[2 * i], &addrs[2 * i + 1]);
   req->cc.fails->aux = view;
   *out = v;
   return n;
@@ -1193,38 +1179,35 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
   return req;
 }
 
-/* Start the lookups (resolving mode); a failure to start one completes the
- * request later, through the core. */
-static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
-  const ioa_connect_params *p = pl->p;
-  ioa__cc *cc = &req->cc;
-  ioa_resolver *r = p->resolver;
-  int e = r ? 0 : ioa_resolver_default(req->loop, &r);
-  ioa_resolve_hints hints = {p->family, pl->st_hint, pl->proto_hint, p->flags};
+/* One side's lookup, unless an earlier step failed (e < 0); a failure to
+ * start completes that side through the core.  Returns e or the new code. */
+static int start_side(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
+                      const char *service, const ioa_resolve_hints *hints, uint64_t now, int e) {
+  if (e == 0)
+    e = ensure_cands(req);
   /* Lookups get no timeout from the overall deadline (0: the resolver's
    * default applies): the core's timer ends the request as a connect
    * timeout and cancels them.  The same deadline given to the resolver
    * fired first and turned into a resolve error. */
-  if (pl->res_local) {
-    if (e == 0)
-      e = ensure_cands(req);
-    if (e == 0)
-      e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, 0);
-    if (e < 0)
-      ioa__cc_resolved(cc, now, 1, e);
-  }
-  if (pl->resolving && cc->state == IOA_CC_RESOLVING) {
-    if (e == 0)
-      e = ensure_cands(req);
-    if (e == 0)
-      e = start_lookup(req, r, 0, p->host, p->service, &hints, 0);
-    if (e < 0)
-      ioa__cc_resolved(cc, now, 0, e);
-  } else if (!pl->resolving && e == 0) {
-    e = ensure_cands(req); /* local lookup, plain peers */
-    if (e < 0)
-      ioa__cc_abort(cc, now, e);
-  }
+  if (e == 0)
+    e = start_lookup(req, r, is_local, host, service, hints, 0);
+  if (e < 0)
+    ioa__cc_resolved(&req->cc, now, is_local, e);
+  return e;
+}
+
+/* Start the lookups (resolving mode). */
+static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
+  const ioa_connect_params *p = pl->p;
+  ioa_resolver *r = p->resolver;
+  int e = r ? 0 : ioa_resolver_default(req->loop, &r);
+  ioa_resolve_hints hints = {p->family, pl->st_hint, pl->proto_hint, p->flags};
+  if (pl->res_local)
+    e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
+  if (pl->resolving && req->cc.state == IOA_CC_RESOLVING)
+    (void)start_side(req, r, 0, p->host, p->service, &hints, now, e);
+  else if (!pl->resolving && e == 0 && (e = ensure_cands(req)) < 0)
+    ioa__cc_abort(&req->cc, now, e); /* local lookup, plain peers */
 }
 
 /* Step 4: warnings, the core's start, lookups and the first actions (no
@@ -1250,6 +1233,34 @@ static void req_start(ioa_connect_req *req, const plan *pl) {
   req->in_sync = 1;
   if (pl->resolving || pl->res_local)
     start_lookups(req, pl, now);
+  pump(req);
+  req->in_sync = 0;
+  guard_leave(req);
+}
+
+/* The fast request's one attempt: socket and connect.  Anything but "in
+ * progress" goes to the core, which defers the news past ioa_connect(). */
+static void fast_attempt(ioa_connect_req *req, const entry *e) {
+  ioa_syscall at = IOA_SYSCALL_NONE;
+  int err = 0, connected = 0;
+  int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
+  ioa_io_init(req->loop, &req->io0, fd, io_cb, req);
+  if (fd < 0) {
+    at = IOA_SYSCALL_SOCKET;
+    err = -errno;
+  } else if (ioa__sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
+    connected = 1;
+  } else if (errno != EINPROGRESS && errno != EINTR) {
+    at = IOA_SYSCALL_CONNECT;
+    err = -errno;
+  } else if ((err = ioa__io_start_oneshot(&req->io0, IOA_WRITE)) == 0) {
+    return; /* the usual case: in progress, watched */
+  } else {
+    at = IOA_SYSCALL_CONNECT;
+  }
+  inflate(req, fd, at, err, connected);
+  ioa__guard_enter(&req->guard);
+  req->in_sync = 1;
   pump(req);
   req->in_sync = 0;
   guard_leave(req);
@@ -1285,37 +1296,12 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
   req->fast = 1;
   unsigned char *pe = mem + o_cands + 8;
   entry_store(pe, a, peer_socktype(a->socktype, pl->st_default));
-  const entry *e = (const entry *)(const void *)pe;
   if (sa_unspecified(ENTRY_SA(pe)))
     warn_unspecified(req, p->on_warning, p->data, pe);
   req->slot0.start_ns = ioa_loop_now(loop);
   if (out)
     *out = req;
-
-  ioa_syscall at = IOA_SYSCALL_NONE;
-  int err = 0, connected = 0;
-  int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
-  ioa_io_init(loop, &req->io0, fd, io_cb, req);
-  if (fd < 0) {
-    at = IOA_SYSCALL_SOCKET;
-    err = -errno;
-  } else if (ioa__sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
-    connected = 1;
-  } else if (errno != EINPROGRESS && errno != EINTR) {
-    at = IOA_SYSCALL_CONNECT;
-    err = -errno;
-  } else if ((err = ioa__io_start_oneshot(&req->io0, IOA_WRITE)) == 0) {
-    return 0; /* the usual case: in progress, watched */
-  } else {
-    at = IOA_SYSCALL_CONNECT;
-  }
-  /* Anything but "in progress": the core takes over and defers the news. */
-  inflate(req, fd, at, err, connected);
-  ioa__guard_enter(&req->guard);
-  req->in_sync = 1;
-  pump(req);
-  req->in_sync = 0;
-  guard_leave(req);
+  fast_attempt(req, (const entry *)(const void *)pe);
   return 0;
 }
 
