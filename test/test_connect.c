@@ -1837,6 +1837,9 @@ static void sweep(const char *what, int scenario, unsigned long mask) {
                          inet4("127.0.0.1", 9, BAD_SOCKTYPE),
                          inet4("127.0.0.1", port, SOCK_STREAM)};
     ioa_addr local = inet4("127.0.0.2", 0, 0);
+    ioa_stream_options so;
+    ioa_stream_options_init(&so);
+    so.read_size = 512;
     ioa_connect_params p;
     params_for(&p, &c);
     if (scenario == 0) { /* several candidates in turn, a local bind */
@@ -1846,6 +1849,11 @@ static void sweep(const char *what, int scenario, unsigned long mask) {
       p.on_sockopt = on_sockopt;
     } else if (scenario == 1) { /* the fast path */
       p.addr = &addrs[2];
+    } else if (scenario == 3) { /* the fast path to a stream with options */
+      p.addr = &addrs[2];
+      p.on_connected = NULL;
+      p.on_stream = on_stream_cb;
+      p.stream_options = &so;
     } else { /* resolve + race */
       p.host = "127.0.0.1";
       p.service = service;
@@ -1888,6 +1896,7 @@ static void fault_sweep_connect(void **state) {
                       FAULT_BIT(IOA_FOP_EPOLL_CTL);
   sweep("list+bind", 0, all);
   sweep("fast path", 1, all);
+  sweep("fast path, stream with options", 3, all | FAULT_BIT(IOA_FOP_FCNTL));
   sweep("resolve+race", 2, all | FAULT_BIT(IOA_FOP_GETADDRINFO) |
                                 FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
 }
