@@ -22,6 +22,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -573,7 +574,6 @@ static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err
   ioa__cc *cc = &req->cc;
   req->fast = 0;
   memset(cc, 0, sizeof *cc);
-  memset(&req->slot0, 0, sizeof req->slot0);
   ioa_defer_init(req->loop, &req->defer, defer_cb, req);
   ioa__cc_configure(cc, 0, 0, 0, 0);
   ioa__cc_set_slots(cc, &req->slot0, 1);
@@ -1153,13 +1153,13 @@ static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) 
 /* Step 3: allocate and initialise the request (NULL: out of memory). */
 static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
   /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
-   * the request head and the slot arrays need zeroing; the rest is written. */
+   * the request head needs zeroing; the rest is written (the core marks its
+   * slots free itself). */
   unsigned char *mem = ioa__malloc(pl->size);
   if (!mem)
     return NULL;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
   memset(req, 0, sizeof *req);
-  memset(mem + pl->o_slots, 0, pl->o_cands - pl->o_slots);
   req_init_head(req, loop, pl, pl->need_hooks, head_size(pl->need_hooks, pl->has_opts));
   req->has_ext = pl->need_ext;
   ext *x = req_ext(req);
