@@ -168,10 +168,14 @@ int main(void) {
     return 1;
   }
   struct client by_list = {loop, "addrs", 0};
+  ioa_stream_options so; /* for the stream on_stream gets; copied by ioa_connect */
+  ioa_stream_options_init(&so);
+  so.read_size = 4096;
   ioa_connect_params_init(&p);
   p.addrs = addrs;
   p.naddrs = 2;
   p.on_stream = on_stream;
+  p.stream_options = &so;
   p.on_fail = on_fail;
   p.on_connect_error = on_connect_error;
   p.data = &by_list;

@@ -9,12 +9,20 @@
  * (hooks, timer, race slots) are appended only when asked for.
  *
  * Re-entrancy: every entry point (watcher, timer, defer, resolver callback,
- * cancel) runs the action pump inside enter()/leave(); a callback may cancel
- * the request, and the memory is freed by the outermost leave() only.
+ * cancel) runs the action pump inside the request's ioa__guard (guard.h); a
+ * callback may cancel the request, completion releases it, and the memory is
+ * freed by the outermost entry point only.
+ *
+ * ioa_connect() goes in named steps: validate (every parameter and address,
+ * before anything is allocated), plan_layout (the one allocation's parts),
+ * req_alloc (initialise them), req_start (warnings, lookups, the first
+ * actions).  A single numeric address skips the last three (connect_fast).
  */
 #include "ioasync/connect.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,17 +31,27 @@
 #include "abi.h"
 #include "alloc.h"
 #include "connect_core.h"
+#include "guard.h"
 #include "loop_internal.h"
+#include "stream_internal.h"
 #include "sys.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
+/* For the small checks on the single-address path, whose whole budget is a
+ * few hundred instructions: a call and its spills cost more than the check. */
+#define FAST_INLINE static inline __attribute__((always_inline))
+
 /* Race slots at most: attempts in flight at once under Happy Eyeballs. */
 #define RACE_SLOTS 16
 /* Resolved addresses are few: they use a roomy fixed stride. */
 #define WIDE_STRIDE (8 + sizeof(struct sockaddr_storage))
+/* The ranges ioa_addr(3)'s builders accept (IOA_EADDRSOCKTYPE,
+ * IOA_EADDRPROTOCOL outside them). */
+#define ADDR_SOCKTYPE_MAX 15
+#define ADDR_PROTOCOL_MAX 255
 
 /* One compact address: ioa__cc_meta, length, then the socket address bytes. */
 typedef struct entry {
@@ -54,6 +72,13 @@ typedef struct hooks {
   ioa_warn_cb on_warning;
 } hooks;
 
+/* The options for the stream or socket handed over, resolved by ioa_connect
+ * (kept only when the caller gave some). */
+typedef union conn_opts {
+  ioa_stream_options stream;
+  ioa_socket_options socket;
+} conn_opts;
+
 /* Resolving mode state. */
 typedef struct res_state {
   ioa_resolve_req *peer_req, *local_req;
@@ -62,6 +87,7 @@ typedef struct res_state {
   size_t cand_cap;
   char *message; /* the resolver's message for a resolve error */
   uint8_t partial_families; /* families already taken from on_partial */
+  uint8_t st_default;       /* socket type of a socktype-0 peer (see peer_socktype) */
 } res_state;
 
 typedef struct ext {
@@ -80,15 +106,16 @@ struct ioa_connect_req {
   } on_ok;
   ioa_connect_error_cb on_error;
   void *data;
-  /* hooks and ext follow the request in its allocation when these are set;
-   * flags rather than pointers keep the common request 16 bytes smaller. */
+  ioa__guard guard; /* released once the completion callback runs */
+  /* hooks, opts and ext follow the request in its allocation when these are
+   * set; flags rather than pointers keep the common request small. */
   uint8_t has_hooks; /* some optional callback is set */
+  uint8_t has_opts;  /* stream or socket options were given */
   uint8_t has_ext;   /* a timer is needed (race, timeouts, resolving) */
   uint8_t ok_kind;
-  uint8_t depth;   /* nesting of entry points on the stack */
-  uint8_t done;    /* completion callback has run (or is running) */
   uint8_t in_sync; /* inside ioa_connect(): no callbacks */
   uint8_t fast;    /* single in-flight connect, core not yet set up (see inflate) */
+  uint16_t head;   /* head_size(has_hooks, has_opts): where the planned parts begin */
   ioa_defer defer;
   ioa__cc_slot slot0;
   ioa_io io0;
@@ -143,13 +170,40 @@ static void entry_load(ioa_addr *out, const unsigned char *src) {
     memcpy(&out->addr, src + 8, e->len);
 }
 
-/* An address we can store compactly.  family/socktype must fit a byte and
- * the length the sockaddr_storage. */
-static inline int addr_usable(const ioa_addr *a) {
-  /* Unsigned compares fold "not negative" and "not too big" into one test. */
-  return a && a->addrlen - 1u < sizeof(struct sockaddr_storage) &&
-         (unsigned)a->family - 1u < 255u && (unsigned)a->socktype <= 255u &&
-         (unsigned)a->protocol <= 65535u && a->addr.ss_family == (sa_family_t)a->family;
+/* Check an address as ioa_addr(3)'s builders would have made it: socktype
+ * 0..15, protocol 0..255, family inet, inet6 or unix, and a socket address
+ * of that family and its length.  Returns 0 or the address module's code.
+ * (Unsigned compares fold "not negative" into "not too big".) */
+FAST_INLINE int addr_check(const ioa_addr *a) {
+  if ((unsigned)a->socktype > ADDR_SOCKTYPE_MAX)
+    return IOA_EADDRSOCKTYPE;
+  if ((unsigned)a->protocol > ADDR_PROTOCOL_MAX)
+    return IOA_EADDRPROTOCOL;
+  int len_ok;
+  switch (a->family) {
+  case AF_INET: len_ok = a->addrlen == sizeof(struct sockaddr_in); break;
+  case AF_INET6: len_ok = a->addrlen == sizeof(struct sockaddr_in6); break;
+  case AF_UNIX:
+    len_ok = a->addrlen >= sizeof(sa_family_t) && a->addrlen <= sizeof(struct sockaddr_un);
+    break;
+  default: return IOA_EADDRFAMILY;
+  }
+  /* A length that does not fit, or a sockaddr of another family. */
+  return len_ok && a->addr.ss_family == a->family ? 0 : IOA_EADDRSYNTAX;
+}
+
+/* The socket type a peer is connected with: its own, else the default
+ * (the socktype hint, else SOCK_STREAM: IO::Async makes a socktype-0
+ * address a stream socket). */
+FAST_INLINE int peer_socktype(int socktype, int st_default) { return socktype ? socktype : st_default; }
+
+/* Whether a socket of this type can be handed over as the caller asked:
+ * on_stream takes stream sockets only, on_socket anything else (ioa_socket
+ * refuses stream sockets), on_connected any fd. */
+FAST_INLINE int kind_fits(unsigned ok_kind, int socktype) {
+  if (ok_kind == OK_STREAM)
+    return socktype == SOCK_STREAM;
+  return ok_kind != OK_SOCKET || socktype != SOCK_STREAM;
 }
 
 static int sa_unspecified(const struct sockaddr *sa) {
@@ -170,18 +224,30 @@ static int sa_port(const struct sockaddr *sa) {
 
 /* ------------------------------------------------------------- warnings */
 
+/* The allocation: request | hooks? | opts? | then the parts the layout
+ * plan (or the fast path) adds. */
 #define REQ_SIZE align8(sizeof(ioa_connect_req))
+static size_t head_size(int has_hooks, int has_opts) {
+  return REQ_SIZE + (has_hooks ? align8(sizeof(hooks)) : 0) +
+         (has_opts ? align8(sizeof(conn_opts)) : 0);
+}
 static const hooks *req_hooks(const ioa_connect_req *req) {
   return req->has_hooks ? (const hooks *)(const void *)((const unsigned char *)req + REQ_SIZE)
                         : NULL;
 }
+static conn_opts *req_opts(const ioa_connect_req *req) {
+  if (!req->has_opts)
+    return NULL;
+  size_t off = REQ_SIZE + (req->has_hooks ? align8(sizeof(hooks)) : 0);
+  return (conn_opts *)(void *)((unsigned char *)req + off);
+}
 static ext *req_ext(const ioa_connect_req *req) {
   if (!req->has_ext)
     return NULL;
-  size_t off = REQ_SIZE + (req->has_hooks ? align8(sizeof(hooks)) : 0);
-  return (ext *)(void *)((unsigned char *)req + off);
+  return (ext *)(void *)((unsigned char *)req + req->head);
 }
 static ioa_io *slot_io(ioa_connect_req *req, unsigned slot) {
+  assert(slot < req->cc.nslots);
   return req->cc.nslots == 1 ? &req->io0 : &req_ext(req)->ios[slot];
 }
 
@@ -226,12 +292,9 @@ static void free_failure_views(ioa_connect_req *req) {
   req->cc.fails->aux = NULL;
 }
 
+/* A fast request never gets here: it ends by fast_deliver or inflate. */
 static void req_free(ioa_connect_req *req) {
-  if (req->fast) { /* nothing but the watcher was ever started */
-    ioa_io_stop(&req->io0);
-    ioa__free(req);
-    return;
-  }
+  assert(!req->fast && req->guard.depth == 0 && ioa__guard_released(&req->guard));
   ext *x = req_ext(req);
   if (x) {
     ioa_timer_stop(&x->timer);
@@ -250,16 +313,15 @@ static void req_free(ioa_connect_req *req) {
   ioa__free(req);
 }
 
-static void enter(ioa_connect_req *req) { req->depth++; }
-
-/* Returns non-zero if the request was freed. */
-static int leave(ioa_connect_req *req) {
-  if (--req->depth == 0 && req->done) {
+/* Leave an entry point (entered with ioa__guard_enter); the outermost one
+ * frees a completed request. */
+static void guard_leave(ioa_connect_req *req) {
+  if (ioa__guard_leave_last(&req->guard))
     req_free(req);
-    return 1;
-  }
-  return 0;
 }
+
+/* The completion callback has run (or is running): nothing more happens. */
+static int finished(const ioa_connect_req *req) { return ioa__guard_released(&req->guard); }
 
 static uint64_t now_of(const ioa_connect_req *req) { return ioa_loop_now(req->loop); }
 
@@ -353,28 +415,33 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
 
 /* ----------------------------------------------------------- the pump */
 
-static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
-  if (!req_hooks(req) || !req_hooks(req)->on_fail)
-    return;
-  const ioa__cc_failure *f = &req->cc.fails->rec[a->failure];
+/* One public record from a core record (its addresses go to peer/local). */
+static void failure_view(const ioa_connect_req *req, const ioa__cc_failure *f,
+                         ioa_attempt_failure *v, ioa_addr *peer, ioa_addr *local) {
   const unsigned char *pe = peer_entry(req, f->cand);
   const unsigned char *le = local_entry(req, f->cand);
   const entry *p = (const entry *)(const void *)pe;
-  ioa_addr peer, local;
-  entry_load(&peer, pe);
+  entry_load(peer, pe);
   if (le)
-    entry_load(&local, le);
+    entry_load(local, le);
+  v->syscall = (ioa_syscall)f->syscall;
+  v->err = f->err;
+  v->fd = f->fd;
+  v->family = p->meta.family;
+  v->socktype = p->meta.socktype;
+  v->protocol = p->meta.protocol;
+  v->peer = peer;
+  v->local = le ? local : NULL;
+  v->start_ns = f->start_ns;
+  v->end_ns = f->end_ns;
+}
+
+static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
+  if (!req_hooks(req) || !req_hooks(req)->on_fail)
+    return;
+  ioa_addr peer, local;
   ioa_attempt_failure af;
-  af.syscall = (ioa_syscall)f->syscall;
-  af.err = f->err;
-  af.fd = f->fd;
-  af.family = p->meta.family;
-  af.socktype = p->meta.socktype;
-  af.protocol = p->meta.protocol;
-  af.peer = &peer;
-  af.local = le ? &local : NULL;
-  af.start_ns = f->start_ns;
-  af.end_ns = f->end_ns;
+  failure_view(req, &req->cc.fails->rec[a->failure], &af, &peer, &local);
   req_hooks(req)->on_fail(req, &af, req->data);
 }
 
@@ -382,7 +449,9 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe);
 
 static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
   ext *x = req_ext(req);
-  req->done = 1;
+  int free_now = ioa__guard_release(&req->guard);
+  assert(!free_now); /* the pump runs inside an entry point */
+  (void)free_now;
   ioa_defer_stop(&req->defer);
   if (x) {
     ioa_timer_stop(&x->timer);
@@ -408,15 +477,19 @@ static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
   deliver(req, a->fd, peer_entry(req, a->cand));
 }
 
-/* Hand the connected fd over through the success callback the caller chose. */
+/* Hand the connected fd over through the success callback the caller chose,
+ * with the options ioa_connect() resolved (so the wrapper cannot refuse
+ * them). */
 static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
+  assert(fd >= 0 && ioa__guard_released(&req->guard));
   ioa_addr peer;
   entry_load(&peer, pe);
+  const conn_opts *o = req_opts(req);
   if (req->ok_kind == OK_CONNECTED) {
     req->on_ok.connected(req, fd, &peer, req->data);
   } else if (req->ok_kind == OK_STREAM) {
     ioa_stream *s;
-    int r = ioa_stream_new(req->loop, fd, NULL, &s);
+    int r = ioa_stream_new(req->loop, fd, o ? &o->stream : NULL, &s);
     if (r < 0) {
       ioa__sys_close(fd);
       req->on_error(req, IOA_SYSCALL_NONE, r, req->data);
@@ -425,7 +498,7 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
     req->on_ok.stream(req, s, &peer, req->data);
   } else {
     ioa_socket *s;
-    int r = ioa_socket_new(req->loop, fd, NULL, &s);
+    int r = ioa_socket_new(req->loop, fd, o ? &o->socket : NULL, &s);
     if (r < 0) {
       ioa__sys_close(fd);
       req->on_error(req, IOA_SYSCALL_NONE, r, req->data);
@@ -438,6 +511,7 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
 /* Perform actions until the core has none.  In ioa_connect() (in_sync) a
  * pending callback turns into a defer instead. */
 static void pump(ioa_connect_req *req) {
+  assert(req->guard.depth > 0 && !req->fast);
   unsigned flags = 0;
   if (req->in_sync) {
     flags |= IOA_CC_NO_CALLBACKS;
@@ -459,6 +533,7 @@ static void pump(ioa_connect_req *req) {
       report_failure(req, &a);
       break;
     case IOA_CC_ACT_CLOSE:
+      assert(a.fd >= 0);
       ioa_io_stop(slot_io(req, a.slot));
       ioa__sys_close(a.fd);
       break;
@@ -490,17 +565,15 @@ static void pump(ioa_connect_req *req) {
  * request's layout is the core's (one slot, one candidate), so this needs
  * no memory. */
 
-static size_t fast_cands_off(const ioa_connect_req *req) {
-  return REQ_SIZE + (req->has_hooks ? align8(sizeof(hooks)) : 0);
-}
+static size_t fast_cands_off(const ioa_connect_req *req) { return req->head; }
 
 static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err, int connected) {
+  assert(req->fast);
   unsigned char *mem = (unsigned char *)req;
   uint64_t t0 = req->slot0.start_ns;
   ioa__cc *cc = &req->cc;
   req->fast = 0;
   memset(cc, 0, sizeof *cc);
-  memset(&req->slot0, 0, sizeof req->slot0);
   ioa_defer_init(req->loop, &req->defer, defer_cb, req);
   ioa__cc_configure(cc, 0, 0, 0, 0);
   ioa__cc_set_slots(cc, &req->slot0, 1);
@@ -511,12 +584,31 @@ static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err
   ioa__cc_start(cc, t0, 0, 0, 0);
   ioa__cc_action a;
   ioa__cc_next(cc, 0, &a); /* OPEN slot 0, candidate 0: the attempt already made */
+  assert(a.kind == IOA_CC_ACT_OPEN && a.slot == 0 && a.cand == 0);
   ioa__cc_opened(cc, failed_at != IOA_SYSCALL_NONE || connected ? now_of(req) : t0, a.slot, fd,
                 failed_at, err, connected);
 }
 
+/* A fast request connected: what the core would decide (DONE, connected,
+ * nothing to close), without setting the core up.  The watcher is stopped
+ * and nothing else was started, so the block (of connect_fast's size) can
+ * serve the next fast request on this loop. */
+static void fast_deliver(ioa_connect_req *req, int fd) {
+  const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
+  size_t size = fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len);
+  ioa_loop *loop = req->loop;
+  ioa__guard_enter(&req->guard);
+  ioa__guard_release(&req->guard);
+  deliver(req, fd, pe);
+  int last = ioa__guard_leave_last(&req->guard);
+  assert(last); /* nothing else can hold a released request */
+  (void)last;
+  ioa__loop_spare_give(loop, req, size);
+}
+
 static void io_cb(ioa_io *io, unsigned revents, void *data) {
   ioa_connect_req *req = data;
+  assert(io->fd_ >= 0);
   int soerr = 0;
   socklen_t len = sizeof soerr;
   int err;
@@ -535,65 +627,55 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
   ioa_io_stop(io);
   if (req->fast) {
     if (err == 0) {
-      /* The core would say: DONE, connected, nothing to close. */
-      req->done = 1;
-      req->depth = 1;
-      const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
-      size_t size = fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len);
-      deliver(req, io->fd_, pe);
-      /* The watcher is stopped and nothing else was started: the block (of
-       * connect_fast's size) can serve the next fast request on this loop. */
-      ioa__loop_spare_give(req->loop, req, size);
+      fast_deliver(req, io->fd_);
       return;
     }
     inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
   }
   unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
-  enter(req);
+  ioa__guard_enter(&req->guard);
   ioa__cc_connected(&req->cc, now_of(req), slot, err);
   pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 static void timer_cb(ioa_timer *t, void *data) {
   ioa_connect_req *req = data;
   (void)t;
-  enter(req);
+  ioa__guard_enter(&req->guard);
   ioa__cc_tick(&req->cc, now_of(req));
   pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 static void defer_cb(ioa_defer *d, void *data) {
   ioa_connect_req *req = data;
   (void)d;
-  enter(req);
+  ioa__guard_enter(&req->guard);
   pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 void ioa_connect_cancel(ioa_connect_req *req) {
-  if (!req || req->done)
+  if (!req || finished(req))
     return;
   if (req->fast) {
     ioa_io_stop(&req->io0);
     inflate(req, req->io0.fd_, IOA_SYSCALL_NONE, 0, 0);
   }
-  enter(req);
+  ioa__guard_enter(&req->guard);
   ioa__cc_cancel(&req->cc, now_of(req));
   pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_failure **out) {
   ioa_connect_req *req = (ioa_connect_req *)req_c;
   size_t n;
-  if (req->fast) {
-    *out = NULL;
-    return 0; /* nothing has failed yet */
-  }
-  const ioa__cc_failure *recs = ioa__cc_failures(&req->cc, &n);
   *out = NULL;
+  if (req->fast)
+    return 0; /* nothing has failed yet */
+  const ioa__cc_failure *recs = ioa__cc_failures(&req->cc, &n);
   if (n == 0)
     return 0;
   /* Built on demand: the request itself keeps only compact records.  Every
@@ -612,25 +694,8 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
   view->n = n;
   ioa_attempt_failure *v = (ioa_attempt_failure *)(void *)(view + 1);
   ioa_addr *addrs = (ioa_addr *)(void *)(v + n);
-  for (size_t i = 0; i < n; i++) {
-    const ioa__cc_failure *f = &recs[i];
-    const unsigned char *pe = peer_entry(req, f->cand);
-    const unsigned char *le = local_entry(req, f->cand);
-    const entry *p = (const entry *)(const void *)pe;
-    entry_load(&addrs[2 * i], pe);
-    if (le)
-      entry_load(&addrs[2 * i + 1], le);
-    v[i].syscall = (ioa_syscall)f->syscall;
-    v[i].err = f->err;
-    v[i].fd = f->fd;
-    v[i].family = p->meta.family;
-    v[i].socktype = p->meta.socktype;
-    v[i].protocol = p->meta.protocol;
-    v[i].peer = &addrs[2 * i];
-    v[i].local = le ? &addrs[2 * i + 1] : NULL;
-    v[i].start_ns = f->start_ns;
-    v[i].end_ns = f->end_ns;
-  }
+  for (size_t i = 0; i < n; i++)
+    failure_view(req, &recs[i], &v[i], &addrs[2 * i], &addrs[2 * i + 1]);
   req->cc.fails->aux = view;
   *out = v;
   return n;
@@ -638,14 +703,27 @@ size_t ioa_connect_failures(const ioa_connect_req *req_c, const ioa_attempt_fail
 
 /* ------------------------------------------------------------ resolving */
 
-/* Append the usable addresses of family bit not in skip_mask to a wide blob.
+/* Whether a resolved address joins the candidates: well formed, of a family
+ * not already taken from an early answer (skip_mask), and, for a peer, of a
+ * socket type the completion callback can take (on_stream: stream only). */
+static int resolved_keep(const ioa_connect_req *req, const ioa_addr *a, int is_local,
+                         unsigned skip_mask) {
+  unsigned bit = a->family == AF_INET ? 1u : a->family == AF_INET6 ? 2u : 0u;
+  if (addr_check(a) < 0 || (bit & skip_mask))
+    return 0;
+  return is_local ||
+         kind_fits(req->ok_kind, peer_socktype(a->socktype, req_ext(req)->res->st_default));
+}
+
+/* Append the addresses resolved_keep() takes to a side's wide blob.
  * Returns the new count or a negative code. */
-static int blob_append(unsigned char **blob, unsigned have, const ioa_addr *addrs, size_t n,
-                       unsigned skip_mask) {
+static int blob_append(ioa_connect_req *req, int is_local, unsigned have, const ioa_addr *addrs,
+                       size_t n, unsigned skip_mask) {
+  res_state *rs = req_ext(req)->res;
+  unsigned char **blob = is_local ? &rs->local_blob : &rs->peer_blob;
   size_t add = 0;
   for (size_t i = 0; i < n; i++)
-    if (addr_usable(&addrs[i]))
-      add++;
+    add += resolved_keep(req, &addrs[i], is_local, skip_mask);
   if (have + add > IOA_CC_MAX_ADDRS)
     return -E2BIG;
   if (add == 0)
@@ -657,12 +735,10 @@ static int blob_append(unsigned char **blob, unsigned have, const ioa_addr *addr
   unsigned k = have;
   for (size_t i = 0; i < n; i++) {
     const ioa_addr *a = &addrs[i];
-    if (!addr_usable(a))
+    if (!resolved_keep(req, a, is_local, skip_mask))
       continue;
-    unsigned bit = a->family == AF_INET ? 1u : a->family == AF_INET6 ? 2u : 0u;
-    if (bit & skip_mask)
-      continue;
-    entry_store(nb + (size_t)k * WIDE_STRIDE, a, a->socktype);
+    int st = is_local ? a->socktype : peer_socktype(a->socktype, rs->st_default);
+    entry_store(nb + (size_t)k * WIDE_STRIDE, a, st);
     k++;
   }
   return (int)k;
@@ -687,7 +763,7 @@ static int ensure_cands(ioa_connect_req *req) {
 static void warn_new_peers(ioa_connect_req *req, unsigned from) {
   const hooks *h = req_hooks(req);
   /* The hook may cancel the request: nothing of it is reported after that. */
-  for (unsigned i = from; i < req->cc.npeers && !req->done; i++) {
+  for (unsigned i = from; i < req->cc.npeers && !finished(req); i++) {
     const unsigned char *e = (const unsigned char *)ioa__cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
       warn_unspecified(req, h ? h->on_warning : NULL, req->data, e);
@@ -712,7 +788,7 @@ static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs,
                       unsigned skip) {
   res_state *rs = req_ext(req)->res;
   unsigned have = is_local ? req->cc.nlocals : req->cc.npeers;
-  int k = blob_append(is_local ? &rs->local_blob : &rs->peer_blob, have, addrs, n, skip);
+  int k = blob_append(req, is_local, have, addrs, n, skip);
   if (k < 0)
     return k;
   if (is_local)
@@ -724,7 +800,7 @@ static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs,
     return r;
   if (!is_local)
     warn_new_peers(req, have);
-  if (!req->done) /* cancelled from the warning hook: completed, so silent */
+  if (!finished(req)) /* cancelled from the warning hook: completed, so silent */
     tell_resolved(req, is_local, have, (unsigned)k);
   return 0;
 }
@@ -733,26 +809,26 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
                          void *data) {
   ioa_connect_req *req = data;
   (void)rr;
-  if (req->done)
+  if (finished(req))
     return;
-  enter(req);
+  ioa__guard_enter(&req->guard);
   int r = take_addrs(req, 0, addrs, n, 0);
   if (r < 0) {
     ioa__cc_abort(&req->cc, now_of(req), r);
-  } else if (!req->done) {
+  } else if (!finished(req)) {
     req_ext(req)->res->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
     ioa__cc_peers_partial(&req->cc, now_of(req), family);
   }
-  if (!req->done)
+  if (!finished(req))
     pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_result *res) {
   res_state *rs = req_ext(req)->res;
-  if (req->done)
+  if (finished(req))
     return;
-  enter(req);
+  ioa__guard_enter(&req->guard);
   int r = res->status;
   if (r < 0) {
     if (!rs->message && res->message) {
@@ -764,11 +840,11 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
   } else {
     r = take_addrs(req, is_local, res->addrs, res->naddrs, is_local ? 0 : rs->partial_families);
   }
-  if (!req->done)
+  if (!finished(req))
     ioa__cc_resolved(&req->cc, now_of(req), is_local, r);
-  if (!req->done)
+  if (!finished(req))
     pump(req);
-  leave(req);
+  guard_leave(req);
 }
 
 static void peer_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void *data) {
@@ -808,6 +884,157 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
 
 /* ----------------------------------------------------------- ioa_connect */
 
+/* What ioa_connect() learns before it allocates: validate() fills the
+ * checked input, plan_layout() the single allocation's parts. */
+typedef struct plan {
+  const ioa_connect_params *p;
+  const ioa_addr *peers, *locals;
+  size_t npeers, nlocals; /* given (0 for a side that is looked up) */
+  size_t nfit;            /* peers whose socket type the completion can take */
+  int socktype;            /* the socktype hint as given (IOA_HINT_UNSET or 0..15) */
+  int st_hint, proto_hint; /* getaddrinfo hints (0: any) */
+  int st_default;          /* socket type of a socktype-0 peer (peer_socktype) */
+  uint8_t ok_kind, resolving, res_local, race, warn_hint, need_hooks, has_opts, need_ext;
+  conn_opts *opts; /* resolved here if has_opts (the caller's storage) */
+  /* the allocation: head_size() | ext | res | slots+ios | cands | peers | locals */
+  size_t nslots, ncands, pstride, lstride;
+  size_t o_ext, o_res, o_slots, o_cands, o_peers, o_locals, size;
+} plan;
+
+/* Exactly one success callback, the error callback, mode and delays. */
+FAST_INLINE int check_callbacks(const ioa_connect_params *p, plan *pl) {
+  if (p->on_connected)
+    pl->ok_kind = p->on_stream || p->on_socket ? 0xff : OK_CONNECTED;
+  else if (p->on_stream)
+    pl->ok_kind = p->on_socket ? 0xff : OK_STREAM;
+  else
+    pl->ok_kind = p->on_socket ? OK_SOCKET : 0xff;
+  if (pl->ok_kind == 0xff || !p->on_connect_error || (unsigned)p->mode > IOA_CONNECT_RACE ||
+      (p->attempt_delay_ms && p->attempt_delay_ms - 10u > 1990u) ||
+      p->resolution_delay_ms > 2000)
+    return IOA_EBADPARAM;
+  return 0;
+}
+
+/* The family names ioa_addr(3) knows (AF_UNSPEC included, as a hint). */
+#define HINT_FAMILIES ((1u << AF_UNSPEC) | (1u << AF_UNIX) | (1u << AF_INET) | (1u << AF_INET6))
+
+/* The getaddrinfo hints, in the ranges ioa_addr(3) allows, and what they
+ * mean for the completion: on_stream wants SOCK_STREAM (and is its default),
+ * on_socket cannot take it. */
+FAST_INLINE int check_hints(const ioa_connect_params *p, plan *pl) {
+  int st = p->socktype;
+  if (p->socktype_name) {
+    st = ioa_socktype_from_name(p->socktype_name);
+    if (st < 0)
+      return st;
+  }
+  if (p->protocol != IOA_HINT_UNSET && (unsigned)p->protocol > ADDR_PROTOCOL_MAX)
+    return IOA_EADDRPROTOCOL;
+  if (p->family != AF_UNSPEC && ((unsigned)p->family >= 32 || !(HINT_FAMILIES >> p->family & 1)))
+    return IOA_EADDRFAMILY;
+  pl->socktype = st;
+  pl->st_default = SOCK_STREAM;
+  if (st == IOA_HINT_UNSET || st == 0) { /* none in particular */
+    pl->st_hint = pl->ok_kind == OK_STREAM ? SOCK_STREAM : 0;
+    return 0;
+  }
+  if ((unsigned)st > ADDR_SOCKTYPE_MAX)
+    return IOA_EADDRSOCKTYPE;
+  if (pl->ok_kind == OK_STREAM ? st != SOCK_STREAM : pl->ok_kind == OK_SOCKET && st == SOCK_STREAM)
+    return IOA_EBADPARAM;
+  pl->st_hint = pl->st_default = st;
+  return 0;
+}
+
+/* Options for the stream or socket handed over: checked and resolved now, so
+ * the hand-over cannot refuse them; only for the matching callback. */
+FAST_INLINE int check_options(const ioa_connect_params *p, plan *pl) {
+  pl->has_opts = ((uintptr_t)p->stream_options | (uintptr_t)p->socket_options) != 0;
+  if (!pl->has_opts)
+    return 0;
+  if (p->stream_options && (pl->ok_kind != OK_STREAM ||
+                            ioa__stream_options_resolve(p->stream_options, &pl->opts->stream) < 0))
+    return IOA_EBADPARAM;
+  if (p->socket_options && (pl->ok_kind != OK_SOCKET ||
+                            ioa__socket_options_resolve(p->socket_options, &pl->opts->socket) < 0))
+    return IOA_EBADPARAM;
+  return 0;
+}
+
+/* A peer is stored (and tried) only if the completion can take its socket. */
+FAST_INLINE int peer_fits(const plan *pl, const ioa_addr *a) {
+  return kind_fits(pl->ok_kind, peer_socktype(a->socktype, pl->st_default));
+}
+
+/* Every address (peers and locals) as ioa_addr(3) checks it; the counts;
+ * and at least one peer the completion callback can take. */
+static int check_addrs(const ioa_connect_params *p, plan *pl) {
+  pl->resolving = p->host || p->service;
+  pl->res_local = p->local_host || p->local_service;
+  pl->peers = p->addrs ? p->addrs : p->addr;
+  pl->locals = p->local_addrs ? p->local_addrs : p->local_addr;
+  /* IO::Async: addresses are ignored for a side that is looked up. */
+  pl->npeers = pl->resolving ? 0 : p->addrs ? p->naddrs : p->addr != NULL;
+  pl->nlocals = pl->res_local ? 0 : p->local_addrs ? p->nlocal : p->local_addr != NULL;
+  if (!pl->resolving && pl->npeers == 0)
+    return IOA_EBADPARAM;
+  if (pl->npeers > IOA_CC_MAX_ADDRS || pl->nlocals > IOA_CC_MAX_ADDRS)
+    return -E2BIG;
+  pl->nfit = 0;
+  for (size_t i = 0; i < pl->npeers; i++) {
+    int r = addr_check(&pl->peers[i]);
+    if (r < 0)
+      return r;
+    pl->nfit += peer_fits(pl, &pl->peers[i]);
+  }
+  for (size_t i = 0; i < pl->nlocals; i++) {
+    int r = addr_check(&pl->locals[i]);
+    if (r < 0)
+      return r;
+  }
+  if (!pl->resolving && pl->nfit == 0)
+    return IOA_EBADPARAM; /* e.g. on_stream with only datagram addresses */
+  if (ioa__cc_cands_needed(pl->nlocals, pl->nfit) > IOA_CC_MAX_ADDRS)
+    return -E2BIG;
+  pl->race = p->mode == IOA_CONNECT_RACE || (p->mode == IOA_CONNECT_AUTO && pl->resolving);
+  pl->need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
+                   p->on_resolve_error || p->on_warning;
+  pl->proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
+  /* IO::Async's warning; on_stream gives the socktype itself. */
+  pl->warn_hint = pl->socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET &&
+                  pl->ok_kind != OK_STREAM;
+  return 0;
+}
+
+/* One numeric address and nothing but a connect to make (connect_fast).
+ * Checked on p itself, before the general plan is worked out. */
+static int fast_shaped(const ioa_connect_params *p) {
+  /* One test for "none of these is set" (all commonly NULL or 0). */
+  uintptr_t extra = (uintptr_t)p->host | (uintptr_t)p->service | (uintptr_t)p->local_host |
+                    (uintptr_t)p->local_service | (uintptr_t)p->local_addrs |
+                    (uintptr_t)p->local_addr | p->attempt_timeout_ms | p->timeout_ms |
+                    (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL);
+  return !extra && p->mode != IOA_CONNECT_RACE && (p->addrs ? p->naddrs == 1 : p->addr != NULL);
+}
+
+/* The params other than the addresses (both paths). */
+FAST_INLINE int check_params(const ioa_connect_params *p, plan *pl, conn_opts *opts) {
+  int r;
+  pl->p = p;
+  pl->opts = opts;
+  if ((r = check_callbacks(p, pl)) < 0 || (r = check_hints(p, pl)) < 0 ||
+      (r = check_options(p, pl)) < 0)
+    return r;
+  return 0;
+}
+
+/* Step 1: everything the caller gave, checked before any work begins. */
+static int validate(const ioa_connect_params *p, plan *pl, conn_opts *opts) {
+  int r = check_params(p, pl, opts);
+  return r < 0 ? r : check_addrs(p, pl);
+}
+
 static size_t max_addrlen(const ioa_addr *v, size_t n) {
   size_t m = 0;
   for (size_t i = 0; i < n; i++)
@@ -816,77 +1043,207 @@ static size_t max_addrlen(const ioa_addr *v, size_t n) {
   return m;
 }
 
-static int socktype_of(const ioa_addr *a, int hint) {
-  return a->socktype ? a->socktype : hint;
+/* Step 2: the parts of the one allocation and their offsets. */
+static void plan_layout(plan *pl) {
+  const ioa_connect_params *p = pl->p;
+  int lookups = pl->resolving || pl->res_local;
+  pl->need_ext = pl->race || p->attempt_timeout_ms || p->timeout_ms || lookups;
+  pl->ncands = lookups ? 0 : ioa__cc_cands_needed(pl->nlocals, pl->nfit);
+  pl->nslots = 1;
+  if (pl->race) /* at most one slot per candidate when all are known */
+    pl->nslots = lookups || pl->ncands > RACE_SLOTS ? RACE_SLOTS : pl->ncands ? pl->ncands : 1;
+  pl->pstride = align8(8 + max_addrlen(pl->peers, pl->npeers));
+  pl->lstride = align8(8 + max_addrlen(pl->locals, pl->nlocals));
+  size_t off = head_size(pl->need_hooks, pl->has_opts);
+  pl->o_ext = off;
+  off += pl->need_ext ? align8(sizeof(ext)) : 0;
+  pl->o_res = off;
+  off += lookups ? align8(sizeof(res_state)) : 0;
+  pl->o_slots = off;
+  off += pl->nslots > 1 ? align8(pl->nslots * sizeof(ioa__cc_slot)) + pl->nslots * sizeof(ioa_io)
+                        : 0;
+  pl->o_cands = off;
+  off += align8(pl->ncands * sizeof(ioa__cc_cand));
+  pl->o_peers = off;
+  off += pl->nfit * pl->pstride;
+  pl->o_locals = off;
+  off += pl->nlocals * pl->lstride;
+  pl->size = off;
 }
 
-/* The fields both request layouts (fast and full) share: the loop, the
- * user data and the one completion callback the caller chose. */
-static void req_init_completion(ioa_connect_req *req, ioa_loop *loop,
-                                const ioa_connect_params *p) {
+static void req_init_hooks(ioa_connect_req *req, const ioa_connect_params *p) {
+  hooks *h = (hooks *)(void *)((unsigned char *)req + REQ_SIZE);
+  h->on_fail = p->on_fail;
+  h->on_resolved = p->on_resolved;
+  h->on_attempt = p->on_attempt;
+  h->on_sockopt = p->on_sockopt;
+  h->on_resolve_error = p->on_resolve_error;
+  h->on_warning = p->on_warning;
+}
+
+/* The fields every request has: the loop, the user data, the one completion
+ * callback the caller chose, the optional callbacks and options. */
+static inline void req_init_head(ioa_connect_req *req, ioa_loop *loop, const plan *pl, int has_hooks,
+                                 size_t head) {
+  const ioa_connect_params *p = pl->p;
   req->loop = loop;
   req->data = p->data;
   req->on_error = p->on_connect_error;
-  if (p->on_connected) {
-    req->ok_kind = OK_CONNECTED;
+  req->ok_kind = pl->ok_kind;
+  if (pl->ok_kind == OK_CONNECTED)
     req->on_ok.connected = p->on_connected;
-  } else if (p->on_stream) {
-    req->ok_kind = OK_STREAM;
+  else if (pl->ok_kind == OK_STREAM)
     req->on_ok.stream = p->on_stream;
-  } else {
-    req->ok_kind = OK_SOCKET;
+  else
     req->on_ok.socket = p->on_socket;
-  }
+  req->guard = (ioa__guard){0, 0};
+  req->has_hooks = has_hooks != 0;
+  req->has_opts = pl->has_opts;
+  req->head = (uint16_t)head;
+  req->has_ext = 0;
+  req->in_sync = 0;
+  req->fast = 0;
+  if (has_hooks)
+    req_init_hooks(req, p);
+  if (pl->has_opts)
+    *req_opts(req) = *pl->opts;
 }
 
-/* See "fast path" above: one address, nothing but a connect to make. */
-static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint,
-                        ioa_connect_req **out) {
-  const ioa_addr *a = p->addrs ? p->addrs : p->addr;
-  if (!addr_usable(a))
-    return IOA_EBADPARAM;
-  /* Without a lookup, on_fail is the only optional callback that can run
-   * after ioa_connect() returns (on_resolved and on_resolve_error never do,
-   * and the unspecified-address warning is given below, from p): callers
-   * that set all of them alike keep the small request. */
-  int need_hooks = p->on_fail != NULL;
-  size_t o_cands = REQ_SIZE + (need_hooks ? align8(sizeof(hooks)) : 0);
-  size_t size = o_cands + 8 + align8(8 + a->addrlen);
-  /* The block of the last fast request that succeeded, if it fits. */
-  unsigned char *mem = ioa__loop_spare_take(loop, size);
-  if (!mem)
-    mem = ioa__malloc(size);
-  if (!mem)
-    return -ENOMEM;
-  ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
-  req_init_completion(req, loop, p);
-  req->has_hooks = need_hooks != 0;
-  req->has_ext = 0;
-  req->depth = 0;
-  req->done = 0;
-  req->in_sync = 0;
-  req->fast = 1;
-  if (need_hooks) {
-    hooks *h = (hooks *)(void *)(mem + REQ_SIZE);
-    memset(h, 0, sizeof *h);
-    h->on_fail = p->on_fail;
-    h->on_resolved = p->on_resolved;
-    h->on_resolve_error = p->on_resolve_error;
-    h->on_warning = p->on_warning;
+/* Store the peers the completion can take (compact entries, in order) and
+ * the locals.  Returns where the peers went. */
+static unsigned char *store_addrs(unsigned char *mem, const plan *pl) {
+  unsigned char *pe = mem + pl->o_peers;
+  for (size_t i = 0, k = 0; i < pl->npeers; i++) {
+    const ioa_addr *a = &pl->peers[i];
+    if (peer_fits(pl, a))
+      entry_store(pe + k++ * pl->pstride, a, peer_socktype(a->socktype, pl->st_default));
   }
-  unsigned char *pe = mem + o_cands + 8;
-  entry_store(pe, a, socktype_of(a, st_hint));
-  const entry *e = (const entry *)(const void *)pe;
-  if (sa_unspecified(ENTRY_SA(pe)))
-    warn_unspecified(req, p->on_warning, p->data, pe);
-  req->slot0.start_ns = ioa_loop_now(loop);
-  if (out)
-    *out = req;
+  for (size_t i = 0; i < pl->nlocals; i++) {
+    const ioa_addr *l = &pl->locals[i];
+    entry_store(mem + pl->o_locals + i * pl->lstride, l, l->socktype ? l->socktype : pl->st_hint);
+  }
+  return pe;
+}
 
+/* The core and its storage: slots (and their watchers), candidates,
+ * addresses. */
+static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) {
+  unsigned char *mem = (unsigned char *)req;
+  const ioa_connect_params *p = pl->p;
+  ioa__cc *cc = &req->cc;
+  ioa__cc_configure(cc, pl->race, p->attempt_delay_ms, p->resolution_delay_ms,
+                    p->attempt_timeout_ms);
+  if (pl->nslots > 1) {
+    req_ext(req)->ios = (ioa_io *)(void *)(mem + pl->o_slots +
+                                           align8(pl->nslots * sizeof(ioa__cc_slot)));
+    ioa__cc_set_slots(cc, (ioa__cc_slot *)(void *)(mem + pl->o_slots), (uint16_t)pl->nslots);
+  } else {
+    ioa__cc_set_slots(cc, &req->slot0, 1);
+  }
+  /* Every watcher is initialised (fd -1) before anything can stop it. */
+  for (size_t i = 0; i < pl->nslots; i++)
+    ioa_io_init(loop, slot_io(req, (unsigned)i), -1, io_cb, req);
+  ioa__cc_set_peers(cc, store_addrs(mem, pl), (uint32_t)pl->pstride, (uint16_t)pl->nfit);
+  ioa__cc_set_locals(cc, mem + pl->o_locals, (uint32_t)pl->lstride, (uint16_t)pl->nlocals);
+  if (!pl->resolving && !pl->res_local)
+    ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + pl->o_cands),
+                             (uint16_t)pl->ncands);
+}
+
+/* Step 3: allocate and initialise the request (NULL: out of memory). */
+static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
+  /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
+   * the request head needs zeroing; the rest is written (the core marks its
+   * slots free itself). */
+  unsigned char *mem = ioa__malloc(pl->size);
+  if (!mem)
+    return NULL;
+  ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
+  memset(req, 0, sizeof *req);
+  req_init_head(req, loop, pl, pl->need_hooks, head_size(pl->need_hooks, pl->has_opts));
+  req->has_ext = pl->need_ext;
+  ext *x = req_ext(req);
+  if (x) {
+    x->ios = NULL;
+    x->res = NULL;
+    ioa_timer_init(loop, &x->timer, timer_cb, req);
+  }
+  if (pl->resolving || pl->res_local) {
+    x->res = (res_state *)(void *)(mem + pl->o_res);
+    memset(x->res, 0, sizeof *x->res);
+    x->res->st_default = (uint8_t)pl->st_default;
+  }
+  ioa_defer_init(loop, &req->defer, defer_cb, req);
+  req_init_core(req, loop, pl);
+  return req;
+}
+
+/* One side's lookup, unless an earlier step failed (e < 0); a failure to
+ * start completes that side through the core.  Returns e or the new code. */
+static int start_side(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
+                      const char *service, const ioa_resolve_hints *hints, uint64_t now, int e) {
+  if (e == 0)
+    e = ensure_cands(req);
+  /* Lookups get no timeout from the overall deadline (0: the resolver's
+   * default applies): the core's timer ends the request as a connect
+   * timeout and cancels them.  The same deadline given to the resolver
+   * fired first and turned into a resolve error. */
+  if (e == 0)
+    e = start_lookup(req, r, is_local, host, service, hints, 0);
+  if (e < 0)
+    ioa__cc_resolved(&req->cc, now, is_local, e);
+  return e;
+}
+
+/* Start the lookups (resolving mode). */
+static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
+  const ioa_connect_params *p = pl->p;
+  ioa_resolver *r = p->resolver;
+  int e = r ? 0 : ioa_resolver_default(req->loop, &r);
+  ioa_resolve_hints hints = {p->family, pl->st_hint, pl->proto_hint, p->flags};
+  if (pl->res_local)
+    e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
+  if (pl->resolving && req->cc.state == IOA_CC_RESOLVING)
+    (void)start_side(req, r, 0, p->host, p->service, &hints, now, e);
+  else if (!pl->resolving && e == 0 && (e = ensure_cands(req)) < 0)
+    ioa__cc_abort(&req->cc, now, e); /* local lookup, plain peers */
+}
+
+/* Step 4: warnings, the core's start, lookups and the first actions (no
+ * callback: those are deferred until ioa_connect() has returned). */
+static void req_start(ioa_connect_req *req, const plan *pl) {
+  const ioa_connect_params *p = pl->p;
+  uint64_t now = ioa_loop_now(req->loop);
+  if (req->has_ext) /* deadlines count from now, not from the loop's iteration time */
+    now = ioa_loop_update_time(req->loop);
+  /* IO::Async's warning: a getaddrinfo lookup without socktype or protocol
+   * hints (an explicit socktype 0 says "none in particular" and is quiet). */
+  if ((pl->resolving || pl->res_local) && pl->warn_hint)
+    warn(req, p->on_warning, p->data,
+         "ioa_connect: neither socktype nor protocol hint given for the getaddrinfo lookup; "
+         "pass socktype 0 for no particular socktype");
+  for (unsigned i = 0; i < req->cc.npeers; i++) {
+    const unsigned char *e = (const unsigned char *)ioa__cc_peer(&req->cc, i);
+    if (sa_unspecified(ENTRY_SA(e)))
+      warn_unspecified(req, p->on_warning, p->data, e);
+  }
+  ioa__cc_start(&req->cc, now, pl->resolving, pl->res_local, p->timeout_ms);
+  ioa__guard_enter(&req->guard);
+  req->in_sync = 1;
+  if (pl->resolving || pl->res_local)
+    start_lookups(req, pl, now);
+  pump(req);
+  req->in_sync = 0;
+  guard_leave(req);
+}
+
+/* The fast request's one attempt: socket and connect.  Anything but "in
+ * progress" goes to the core, which defers the news past ioa_connect(). */
+static void fast_attempt(ioa_connect_req *req, const entry *e) {
   ioa_syscall at = IOA_SYSCALL_NONE;
   int err = 0, connected = 0;
   int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
-  ioa_io_init(loop, &req->io0, fd, io_cb, req);
+  ioa_io_init(req->loop, &req->io0, fd, io_cb, req);
   if (fd < 0) {
     at = IOA_SYSCALL_SOCKET;
     err = -errno;
@@ -895,20 +1252,77 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, int st_hint
   } else if (errno != EINPROGRESS && errno != EINTR) {
     at = IOA_SYSCALL_CONNECT;
     err = -errno;
+  } else if ((err = ioa__io_start_oneshot(&req->io0, IOA_WRITE)) == 0) {
+    return; /* the usual case: in progress, watched */
   } else {
-    int r = ioa__io_start_oneshot(&req->io0, IOA_WRITE);
-    if (r == 0)
-      return 0; /* the usual case: in progress, watched */
     at = IOA_SYSCALL_CONNECT;
-    err = r;
   }
-  /* Anything but "in progress": the core takes over and defers the news. */
   inflate(req, fd, at, err, connected);
+  ioa__guard_enter(&req->guard);
   req->in_sync = 1;
-  enter(req);
   pump(req);
   req->in_sync = 0;
-  leave(req);
+  guard_leave(req);
+}
+
+/* See "fast path" above: one address, nothing but a connect to make.  The
+ * same checks as validate(), for the one address. */
+static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out) {
+  plan fast;
+  conn_opts opts;
+  const plan *pl = &fast;
+  const ioa_addr *a = p->addrs ? p->addrs : p->addr;
+  int r = check_params(p, &fast, &opts);
+  if (r < 0 || (r = addr_check(a)) < 0)
+    return r;
+  if (!peer_fits(pl, a))
+    return IOA_EBADPARAM;
+  /* Without a lookup, on_fail is the only optional callback that can run
+   * after ioa_connect() returns (on_resolved and on_resolve_error never do,
+   * and the unspecified-address warning is given below, from p): callers
+   * that set all of them alike keep the small request. */
+  int need_hooks = p->on_fail != NULL;
+  size_t o_cands = head_size(need_hooks, pl->has_opts);
+  size_t size = o_cands + 8 + align8(8 + a->addrlen);
+  /* The block of the last fast request that succeeded, if it fits. */
+  unsigned char *mem = ioa__loop_spare_take(loop, size);
+  if (!mem)
+    mem = ioa__malloc(size);
+  if (!mem)
+    return -ENOMEM;
+  ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
+  req_init_head(req, loop, pl, need_hooks, o_cands);
+  req->fast = 1;
+  unsigned char *pe = mem + o_cands + 8;
+  entry_store(pe, a, peer_socktype(a->socktype, pl->st_default));
+  if (sa_unspecified(ENTRY_SA(pe)))
+    warn_unspecified(req, p->on_warning, p->data, pe);
+  req->slot0.start_ns = ioa_loop_now(loop);
+  if (out)
+    *out = req;
+  fast_attempt(req, (const entry *)(const void *)pe);
+  return 0;
+}
+
+/* ioa_connect() once the params are in this library's layout.  allow_fast
+ * 0 sends a single address through the core as well (the differential
+ * fuzzer compares both). */
+static int start_connect(ioa_loop *loop, const ioa_connect_params *p, int allow_fast,
+                         ioa_connect_req **out) {
+  if (allow_fast && fast_shaped(p))
+    return connect_fast(loop, p, out);
+  plan pl;
+  conn_opts opts;
+  int r = validate(p, &pl, &opts);
+  if (r < 0)
+    return r;
+  plan_layout(&pl);
+  ioa_connect_req *req = req_alloc(loop, &pl);
+  if (!req)
+    return -ENOMEM;
+  req_start(req, &pl);
+  if (out)
+    *out = req;
   return 0;
 }
 
@@ -924,183 +1338,5 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
       return IOA_EBADPARAM;
     p = &copy;
   }
-  if ((p->on_connected != NULL) + (p->on_stream != NULL) + (p->on_socket != NULL) != 1 ||
-      !p->on_connect_error || (unsigned)p->mode > IOA_CONNECT_RACE ||
-      (p->attempt_delay_ms && p->attempt_delay_ms - 10u > 1990u) ||
-      p->resolution_delay_ms > 2000)
-    return IOA_EBADPARAM;
-
-  int socktype = p->socktype;
-  if (p->socktype_name) {
-    socktype = ioa_socktype_from_name(p->socktype_name);
-    if (socktype < 0)
-      return socktype;
-  }
-  int st_hint = socktype == IOA_HINT_UNSET ? 0 : socktype;
-  int proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
-  if ((unsigned)st_hint > 255u || (unsigned)proto_hint > 65535u)
-    return IOA_EBADPARAM;
-  if (!p->host && !p->service && !p->local_host && !p->local_service && !p->local_addrs &&
-      !p->local_addr && p->mode != IOA_CONNECT_RACE && !p->attempt_timeout_ms &&
-      !p->timeout_ms && !p->on_attempt && !p->on_sockopt &&
-      (p->addrs ? p->naddrs == 1 : p->addr != NULL))
-    return connect_fast(loop, p, st_hint, out);
-
-  int resolving = p->host || p->service;
-  int res_local = p->local_host || p->local_service;
-  const ioa_addr *peers = p->addrs ? p->addrs : p->addr;
-  size_t npeers = p->addrs ? p->naddrs : p->addr ? 1 : 0;
-  const ioa_addr *locals = p->local_addrs ? p->local_addrs : p->local_addr;
-  size_t nlocals = p->local_addrs ? p->nlocal : p->local_addr ? 1 : 0;
-  if (resolving)
-    npeers = 0; /* IO::Async: addrs are ignored when resolving */
-  if (res_local)
-    nlocals = 0;
-  if (!resolving && npeers == 0)
-    return IOA_EBADPARAM;
-  if (npeers > IOA_CC_MAX_ADDRS || nlocals > IOA_CC_MAX_ADDRS ||
-      ioa__cc_cands_needed(nlocals, npeers) > IOA_CC_MAX_ADDRS)
-    return -E2BIG;
-  for (size_t i = 0; i < npeers; i++)
-    if (!addr_usable(&peers[i]))
-      return IOA_EBADPARAM;
-  for (size_t i = 0; i < nlocals; i++)
-    if (!addr_usable(&locals[i]))
-      return IOA_EBADPARAM;
-
-  int race = p->mode == IOA_CONNECT_RACE || (p->mode == IOA_CONNECT_AUTO && resolving);
-  int need_ext = race || p->attempt_timeout_ms || p->timeout_ms || resolving || res_local;
-  int need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
-                   p->on_resolve_error || p->on_warning;
-  int plain_cands = !resolving && !res_local;
-  size_t ncands = plain_cands ? ioa__cc_cands_needed(nlocals, npeers) : 0;
-  size_t nslots = 1;
-  if (race)
-    nslots = plain_cands ? (ncands < RACE_SLOTS ? (ncands ? ncands : 1) : RACE_SLOTS) : RACE_SLOTS;
-  size_t pstride = align8(8 + max_addrlen(peers, npeers));
-  size_t lstride = align8(8 + max_addrlen(locals, nlocals));
-
-  /* One allocation: request | hooks | ext | resolving | slots+ios | cands | peers | locals */
-  size_t off = REQ_SIZE;
-  size_t o_hooks = off;
-  off += need_hooks ? align8(sizeof(hooks)) : 0;
-  size_t o_ext = off;
-  off += need_ext ? align8(sizeof(ext)) : 0;
-  size_t o_res = off;
-  off += resolving || res_local ? align8(sizeof(res_state)) : 0;
-  size_t o_slots = off;
-  off += nslots > 1 ? align8(nslots * sizeof(ioa__cc_slot)) + nslots * sizeof(ioa_io) : 0;
-  size_t o_cands = off;
-  off += align8(ncands * sizeof(ioa__cc_cand));
-  size_t o_peers = off;
-  off += npeers * pstride;
-  size_t o_locals = off;
-  off += nlocals * lstride;
-
-  /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
-   * the request head and the slot arrays need zeroing; the rest is written. */
-  unsigned char *mem = ioa__malloc(off);
-  if (!mem)
-    return -ENOMEM;
-  ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
-  memset(req, 0, sizeof *req);
-  if (nslots > 1)
-    memset(mem + o_slots, 0, o_cands - o_slots);
-  if (resolving || res_local)
-    memset(mem + o_res, 0, sizeof(res_state));
-  req_init_completion(req, loop, p);
-  if (need_hooks) {
-    hooks *h = (hooks *)(void *)(mem + o_hooks);
-    h->on_fail = p->on_fail;
-    h->on_resolved = p->on_resolved;
-    h->on_attempt = p->on_attempt;
-    h->on_sockopt = p->on_sockopt;
-    h->on_resolve_error = p->on_resolve_error;
-    h->on_warning = p->on_warning;
-    req->has_hooks = 1;
-  }
-  req->has_ext = need_ext != 0;
-  ext *x = need_ext ? (ext *)(void *)(mem + o_ext) : NULL;
-  if (x)
-    x->ios = NULL;
-  ioa_defer_init(loop, &req->defer, defer_cb, req);
-
-  ioa__cc *cc = &req->cc;
-  ioa__cc_configure(cc, race, p->attempt_delay_ms, p->resolution_delay_ms, p->attempt_timeout_ms);
-  if (nslots > 1) {
-    ioa__cc_slot *slots = (ioa__cc_slot *)(void *)(mem + o_slots);
-    x->ios = (ioa_io *)(void *)(mem + o_slots + align8(nslots * sizeof(ioa__cc_slot)));
-    ioa__cc_set_slots(cc, slots, (uint16_t)nslots);
-  } else {
-    ioa__cc_set_slots(cc, &req->slot0, 1);
-  }
-  /* Every watcher is initialised (fd -1) before anything can stop it. */
-  for (size_t i = 0; i < nslots; i++)
-    ioa_io_init(loop, slot_io(req, (unsigned)i), -1, io_cb, req);
-  for (size_t i = 0; i < npeers; i++)
-    entry_store(mem + o_peers + i * pstride, &peers[i], socktype_of(&peers[i], st_hint));
-  for (size_t i = 0; i < nlocals; i++)
-    entry_store(mem + o_locals + i * lstride, &locals[i], socktype_of(&locals[i], st_hint));
-  ioa__cc_set_peers(cc, mem + o_peers, (uint32_t)pstride, (uint16_t)npeers);
-  ioa__cc_set_locals(cc, mem + o_locals, (uint32_t)lstride, (uint16_t)nlocals);
-  if (plain_cands)
-    ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + o_cands), (uint16_t)ncands);
-
-  uint64_t now = ioa_loop_now(loop);
-  if (x) {
-    ioa_timer_init(loop, &x->timer, timer_cb, req);
-    x->res = resolving || res_local ? (res_state *)(void *)(mem + o_res) : NULL;
-    /* Deadlines count from now, not from the loop's cached iteration time. */
-    now = ioa_loop_update_time(loop);
-  }
-
-  /* IO::Async's warning: a getaddrinfo lookup without socktype or protocol
-   * hints (an explicit socktype 0 says "none in particular" and is quiet). */
-  ioa_warn_cb wcb = p->on_warning;
-  if ((resolving || res_local) && socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET)
-    warn(req, wcb, p->data,
-         "ioa_connect: neither socktype nor protocol hint given for the getaddrinfo lookup; "
-         "pass socktype 0 for no particular socktype");
-  for (size_t i = 0; i < npeers; i++)
-    if (sa_unspecified(ENTRY_SA(mem + o_peers + i * pstride)))
-      warn_unspecified(req, wcb, p->data, mem + o_peers + i * pstride);
-
-  ioa__cc_start(cc, now, resolving, res_local, p->timeout_ms);
-  enter(req);
-  req->in_sync = 1;
-  if (resolving || res_local) {
-    ioa_resolver *r = p->resolver;
-    int e = r ? 0 : ioa_resolver_default(loop, &r);
-    ioa_resolve_hints hints = {p->family, st_hint, proto_hint, p->flags};
-    /* Lookups get no timeout from the overall deadline (0: the resolver's
-     * default applies): the core's timer ends the request as a connect
-     * timeout and cancels them.  The same deadline given to the resolver
-     * fired first and turned into a resolve error. */
-    if (res_local) {
-      if (e == 0)
-        e = ensure_cands(req);
-      if (e == 0)
-        e = start_lookup(req, r, 1, p->local_host, p->local_service, &hints, 0);
-      if (e < 0)
-        ioa__cc_resolved(cc, now, 1, e);
-    }
-    if (resolving && cc->state == IOA_CC_RESOLVING) {
-      if (e == 0)
-        e = ensure_cands(req);
-      if (e == 0)
-        e = start_lookup(req, r, 0, p->host, p->service, &hints, 0);
-      if (e < 0)
-        ioa__cc_resolved(cc, now, 0, e);
-    } else if (!resolving && plain_cands == 0 && e == 0) {
-      e = ensure_cands(req);
-      if (e < 0)
-        ioa__cc_abort(cc, now, e);
-    }
-  }
-  pump(req);
-  req->in_sync = 0;
-  leave(req);
-  if (out)
-    *out = req;
-  return 0;
+  return start_connect(loop, p, 1, out);
 }

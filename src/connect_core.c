@@ -5,6 +5,7 @@
  * state, so nothing is queued and re-entrant events cannot be lost. */
 #include "connect_core.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,45 @@
 #include "alloc.h"
 
 #define MS(x) ((uint64_t)(x) * 1000000u)
+
+#ifndef NDEBUG
+static int slot_holds_fd(uint8_t st) {
+  return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_FAILED || st == IOA_CC_SLOT_CLOSING ||
+         st == IOA_CC_SLOT_WON;
+}
+
+/* What every event leaves true (checked in debug builds, so by the tests and
+ * the fuzzers): slot states agree with the counters, every slot past OPENING
+ * owns a distinct open fd, a winner exists only for a successful completion. */
+static void check_invariants(const ioa__cc *cc) {
+  unsigned active = 0, closing = 0, won = 0;
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    const ioa__cc_slot *s = &cc->slots[i];
+    assert(s->state <= IOA_CC_SLOT_WON);
+    assert(s->state != IOA_CC_SLOT_OPENING || s->fd == -1);
+    assert(!slot_holds_fd(s->state) || s->fd >= 0);
+    active += s->state == IOA_CC_SLOT_OPENING || s->state == IOA_CC_SLOT_CONNECTING;
+    closing += s->state == IOA_CC_SLOT_CLOSING;
+    won += s->state == IOA_CC_SLOT_WON;
+    assert(s->state != IOA_CC_SLOT_WON || i == cc->winner);
+    for (unsigned j = 0; slot_holds_fd(s->state) && j < i; j++)
+      assert(!slot_holds_fd(cc->slots[j].state) || cc->slots[j].fd != s->fd);
+  }
+  assert(closing == cc->nclosing);
+  assert(won <= 1);
+  assert(cc->ntried <= cc->ncands && cc->ncands <= cc->cand_cap);
+  if (cc->state == IOA_CC_RESOLVING || cc->state == IOA_CC_CONNECTING)
+    assert(active == cc->nactive && won == 0);
+  else if (cc->state != IOA_CC_IDLE)
+    assert(cc->nactive == 0);
+  if (cc->state == IOA_CC_DONE)
+    assert(won == (cc->outcome == IOA_CC_OK));
+  assert(!cc->fails || (cc->fails->reported <= cc->fails->n && cc->fails->n <= cc->fails->cap));
+}
+#define CHECK_INVARIANTS(cc) check_invariants(cc)
+#else
+#define CHECK_INVARIANTS(cc) ((void)0)
+#endif
 
 void ioa__cc_configure(ioa__cc *cc, int race, unsigned attempt_delay_ms,
                       unsigned resolution_delay_ms, unsigned attempt_timeout_ms) {
@@ -140,6 +180,7 @@ static void finish(ioa__cc *cc, ioa__cc_outcome outcome, ioa_syscall sys, int er
 
 static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
   ioa__cc_slot *s = &cc->slots[slot];
+  assert(s->state == IOA_CC_SLOT_OPENING || s->state == IOA_CC_SLOT_CONNECTING);
   if (ioa__cc_syscall_rank(sys) >= ioa__cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
     cc->best_syscall = (uint8_t)sys;
     cc->best_err = err;
@@ -172,6 +213,7 @@ static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err)
 }
 
 static void attempt_failed(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
+  assert(cc->nactive > 0);
   record_failure(cc, slot, sys, err);
   cc->nactive--;
   if (cc->race)
@@ -179,6 +221,7 @@ static void attempt_failed(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err)
 }
 
 static void win(ioa__cc *cc, unsigned slot) {
+  assert(cc->slots[slot].fd >= 0);
   slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_WON);
   cc->winner = (uint16_t)slot;
   for (unsigned i = 0; i < cc->nslots; i++) {
@@ -244,6 +287,7 @@ static void settle(ioa__cc *cc) {
     else
       finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, IOA_ENOCANDIDATES);
   }
+  CHECK_INVARIANTS(cc);
 }
 
 static void set_now(ioa__cc *cc, uint64_t now) {
@@ -395,102 +439,121 @@ static uint64_t want_timer(const ioa__cc *cc) {
   return t;
 }
 
-ioa__cc_action_kind ioa__cc_next(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
-  /* Only the fields an action kind documents are set. */
+/* Each next_* below fills *a and returns its kind, or NONE when it has
+ * nothing to say (then the next one is asked).  Only the fields an action
+ * kind documents are set. */
+
+/* Closing is never a callback: always allowed, even after completion. */
+static ioa__cc_action_kind next_close(ioa__cc *cc, ioa__cc_action *a) {
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    ioa__cc_slot *s = &cc->slots[i];
+    if (s->state == IOA_CC_SLOT_CLOSING) {
+      assert(s->fd >= 0);
+      slot_set(cc, s, IOA_CC_SLOT_FREE);
+      a->slot = (uint16_t)i;
+      a->fd = s->fd;
+      a->cand = s->cand;
+      s->fd = -1;
+      return a->kind = IOA_CC_ACT_CLOSE;
+    }
+  }
+  assert(!"nclosing counts a slot that is not closing");
+  return IOA_CC_ACT_NONE;
+}
+
+static ioa__cc_action_kind next_fail(ioa__cc *cc, ioa__cc_action *a) {
+  ioa__cc_failure *f = &cc->fails->rec[cc->fails->reported];
+  a->failure = cc->fails->reported++;
+  a->slot = f->slot;
+  a->cand = f->cand;
+  a->fd = f->fd;
+  a->syscall = (ioa_syscall)f->syscall;
+  a->err = f->err;
+  /* Once reported, the failed attempt's fd goes. */
+  if (f->fd >= 0 && cc->slots[f->slot].state == IOA_CC_SLOT_FAILED &&
+      cc->slots[f->slot].fd == f->fd)
+    slot_set(cc, &cc->slots[f->slot], IOA_CC_SLOT_CLOSING);
+  return a->kind = IOA_CC_ACT_FAIL;
+}
+
+static ioa__cc_action_kind next_done(ioa__cc *cc, ioa__cc_action *a) {
+  cc->state = IOA_CC_FINISHED;
+  cc->timer_ns = 0; /* the driver stops its timer on completion */
+  a->outcome = (ioa__cc_outcome)cc->outcome;
+  a->err = cc->done_err;
+  a->syscall = (ioa_syscall)cc->done_syscall;
+  a->fd = -1;
+  if (cc->outcome == IOA_CC_OK) {
+    ioa__cc_slot *w = &cc->slots[cc->winner];
+    assert(w->state == IOA_CC_SLOT_WON && w->fd >= 0);
+    a->slot = cc->winner;
+    a->fd = w->fd;
+    a->cand = w->cand;
+    slot_set(cc, w, IOA_CC_SLOT_FREE); /* the fd is the caller's now */
+    w->fd = -1;
+  }
+  return a->kind = IOA_CC_ACT_DONE;
+}
+
+/* The next attempt, if one is due and a slot is free. */
+static ioa__cc_action_kind next_open(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
+  if (cc->ntried >= cc->ncands ||
+      (cc->nactive != 0 && !(cc->race && cc->now_ns >= cc->next_attempt_ns)))
+    return IOA_CC_ACT_NONE;
+  int si = free_slot(cc);
+  int ci = si >= 0 ? pick_cand(cc) : -1;
+  if (ci < 0)
+    return IOA_CC_ACT_NONE;
+  if (flags & IOA_CC_NO_OPEN)
+    return a->kind = IOA_CC_ACT_DEFER;
+  ioa__cc_slot *s = &cc->slots[si];
+  ioa__cc_cand *c = &cc->cands[ci];
+  c->local |= IOA_CC_USED;
+  cc->ntried++;
+  slot_set(cc, s, IOA_CC_SLOT_OPENING);
+  s->cand = (uint16_t)ci;
+  s->fd = -1;
+  s->start_ns = cc->now_ns;
+  cc->nactive++;
+  cc->started = 1;
+  cc->last_family = ioa__cc_peer(cc, c->peer)->family;
+  cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
+  a->slot = (uint16_t)si;
+  a->cand = (uint16_t)ci;
+  return a->kind = IOA_CC_ACT_OPEN;
+}
+
+static ioa__cc_action_kind next_timer(ioa__cc *cc, ioa__cc_action *a) {
+  uint64_t t = cc->state == IOA_CC_FINISHED ? 0 : want_timer(cc);
+  if (t == cc->timer_ns)
+    return IOA_CC_ACT_NONE;
+  cc->timer_ns = t;
+  a->at = t;
+  return a->kind = IOA_CC_ACT_TIMER;
+}
+
+static ioa__cc_action_kind next_action(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
   uint8_t st = cc->state;
   if (st == IOA_CC_IDLE)
-    return a->kind = IOA_CC_ACT_NONE;
+    return IOA_CC_ACT_NONE;
+  if (cc->nclosing)
+    return next_close(cc, a);
+  if (st == IOA_CC_FINISHED)
+    return next_timer(cc, a);
+  if (cc->fails && cc->fails->reported < cc->fails->n)
+    return flags & IOA_CC_NO_CALLBACKS ? (a->kind = IOA_CC_ACT_DEFER) : next_fail(cc, a);
+  if (st == IOA_CC_DONE)
+    return flags & IOA_CC_NO_CALLBACKS ? (a->kind = IOA_CC_ACT_DEFER) : next_done(cc, a);
+  if (st == IOA_CC_CONNECTING && next_open(cc, flags, a) != IOA_CC_ACT_NONE)
+    return a->kind;
+  return next_timer(cc, a);
+}
 
-  /* Closing is never a callback: always allowed, even after completion. */
-  if (cc->nclosing) {
-    for (unsigned i = 0; i < cc->nslots; i++) {
-      ioa__cc_slot *s = &cc->slots[i];
-      if (s->state == IOA_CC_SLOT_CLOSING) {
-        slot_set(cc, s, IOA_CC_SLOT_FREE);
-        a->slot = (uint16_t)i;
-        a->fd = s->fd;
-        a->cand = s->cand;
-        s->fd = -1;
-        return a->kind = IOA_CC_ACT_CLOSE;
-      }
-    }
-  }
-  if (st == IOA_CC_FINISHED) {
-    if (cc->timer_ns) {
-      cc->timer_ns = 0;
-      a->at = 0;
-      return a->kind = IOA_CC_ACT_TIMER;
-    }
-    return a->kind = IOA_CC_ACT_NONE;
-  }
-
-  if (cc->fails && cc->fails->reported < cc->fails->n) {
-    if (flags & IOA_CC_NO_CALLBACKS)
-      return a->kind = IOA_CC_ACT_DEFER;
-    ioa__cc_failure *f = &cc->fails->rec[cc->fails->reported];
-    a->failure = cc->fails->reported++;
-    a->slot = f->slot;
-    a->cand = f->cand;
-    a->fd = f->fd;
-    a->syscall = (ioa_syscall)f->syscall;
-    a->err = f->err;
-    /* Once reported, the failed attempt's fd goes. */
-    if (f->fd >= 0 && cc->slots[f->slot].state == IOA_CC_SLOT_FAILED &&
-        cc->slots[f->slot].fd == f->fd)
-      slot_set(cc, &cc->slots[f->slot], IOA_CC_SLOT_CLOSING);
-    return a->kind = IOA_CC_ACT_FAIL;
-  }
-
-  if (st == IOA_CC_DONE) {
-    if (flags & IOA_CC_NO_CALLBACKS)
-      return a->kind = IOA_CC_ACT_DEFER;
-    cc->state = IOA_CC_FINISHED;
-    cc->timer_ns = 0; /* the driver stops its timer on completion */
-    a->outcome = (ioa__cc_outcome)cc->outcome;
-    a->err = cc->done_err;
-    a->syscall = (ioa_syscall)cc->done_syscall;
-    a->fd = -1;
-    if (cc->outcome == IOA_CC_OK) {
-      ioa__cc_slot *w = &cc->slots[cc->winner];
-      a->slot = cc->winner;
-      a->fd = w->fd;
-      a->cand = w->cand;
-      slot_set(cc, w, IOA_CC_SLOT_FREE); /* the fd is the caller's now */
-      w->fd = -1;
-    }
-    return a->kind = IOA_CC_ACT_DONE;
-  }
-
-  if (st == IOA_CC_CONNECTING && cc->ntried < cc->ncands &&
-      (cc->nactive == 0 || (cc->race && cc->now_ns >= cc->next_attempt_ns))) {
-    int si = free_slot(cc);
-    int ci = si >= 0 ? pick_cand(cc) : -1;
-    if (ci >= 0) {
-      if (flags & IOA_CC_NO_OPEN)
-        return a->kind = IOA_CC_ACT_DEFER;
-      ioa__cc_slot *s = &cc->slots[si];
-      ioa__cc_cand *c = &cc->cands[ci];
-      c->local |= IOA_CC_USED;
-      cc->ntried++;
-      slot_set(cc, s, IOA_CC_SLOT_OPENING);
-      s->cand = (uint16_t)ci;
-      s->fd = -1;
-      s->start_ns = cc->now_ns;
-      cc->nactive++;
-      cc->started = 1;
-      cc->last_family = ioa__cc_peer(cc, c->peer)->family;
-      cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
-      a->slot = (uint16_t)si;
-      a->cand = (uint16_t)ci;
-      return a->kind = IOA_CC_ACT_OPEN;
-    }
-  }
-
-  uint64_t t = want_timer(cc);
-  if (t != cc->timer_ns) {
-    cc->timer_ns = t;
-    a->at = t;
-    return a->kind = IOA_CC_ACT_TIMER;
-  }
-  return a->kind = IOA_CC_ACT_NONE;
+ioa__cc_action_kind ioa__cc_next(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
+  CHECK_INVARIANTS(cc);
+  ioa__cc_action_kind k = next_action(cc, flags, a);
+  if (k == IOA_CC_ACT_NONE)
+    a->kind = IOA_CC_ACT_NONE;
+  CHECK_INVARIANTS(cc);
+  return a->kind;
 }

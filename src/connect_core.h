@@ -192,7 +192,10 @@ static inline void ioa__cc_set_cand_storage(ioa__cc *cc, ioa__cc_cand *cands, ui
   cc->cands = cands;
   cc->cand_cap = cap;
 }
+/* Marks every slot free: the storage may hold anything before. */
 static inline void ioa__cc_set_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n) {
+  for (uint16_t i = 0; i < n; i++)
+    slots[i] = (ioa__cc_slot){.fd = -1, .state = IOA_CC_SLOT_FREE};
   cc->slots = slots;
   cc->nslots = n;
 }

@@ -23,6 +23,9 @@
 
 /* -------------------------------------------------------------- helpers */
 
+/* A socket type ioa_addr accepts (0..15) but socket() refuses (EINVAL). */
+#define BAD_SOCKTYPE 15
+
 static ioa_addr inet4(const char *ip, int port, int socktype) {
   ioa_addr a;
   memset(&a, 0, sizeof a);
@@ -314,7 +317,7 @@ static void all_fail_reports_most_significant_later(void **state) {
   new_loop(&c);
   ioa_addr addrs[3];
   addrs[0] = inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM);
-  addrs[1] = inet4("127.0.0.1", 9, 77); /* socket() refuses socktype 77 */
+  addrs[1] = inet4("127.0.0.1", 9, BAD_SOCKTYPE); /* socket() refuses it */
   addrs[2] = unix_addr("/nonexistent-ioa-test/sock", SOCK_STREAM); /* ENOENT at once */
   ioa_connect_params p;
   params_for(&p, &c);
@@ -327,7 +330,7 @@ static void all_fail_reports_most_significant_later(void **state) {
   assert_int_equal(c.nfail, 3);
   assert_int_equal(c.fails[1].syscall, IOA_SYSCALL_SOCKET);
   assert_int_equal(c.fails[1].fd, -1);
-  assert_int_equal(c.fails[1].socktype, 77);
+  assert_int_equal(c.fails[1].socktype, BAD_SOCKTYPE);
   assert_int_equal(c.fails[2].syscall, IOA_SYSCALL_CONNECT);
   assert_int_equal(c.fails[2].err, -ENOENT);
   /* connect beats socket; the last connect error is the one reported */
@@ -342,7 +345,7 @@ static void immediate_socket_failure_is_deferred(void **state) {
   (void)state;
   ctx c;
   new_loop(&c);
-  ioa_addr a = inet4("127.0.0.1", 9, 77);
+  ioa_addr a = inet4("127.0.0.1", 9, BAD_SOCKTYPE);
   ioa_connect_params p;
   params_for(&p, &c);
   p.addr = &a;
@@ -505,7 +508,7 @@ static void local_bind_failure_ranks_bind(void **state) {
   int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
   ioa_addr peer = inet4("127.0.0.1", port, SOCK_STREAM);
   ioa_addr locals[2] = {inet4("127.0.0.1", port, SOCK_STREAM), /* in use: EADDRINUSE */
-                        inet4("127.0.0.1", 9, 77)};            /* never paired: socktype */
+                        inet4("127.0.0.1", 9, SOCK_DGRAM)};    /* never paired: socktype */
   ioa_connect_params p;
   params_for(&p, &c);
   p.addr = &peer;
@@ -724,7 +727,7 @@ static void cancel_right_after_start(void **state) {
     ctx c;
     new_loop(&c);
     ioa_addr a = kind == 0   ? inet4("127.0.0.1", port, SOCK_STREAM)     /* in progress */
-                 : kind == 1 ? inet4("127.0.0.1", 9, 77)                  /* failure pending */
+                 : kind == 1 ? inet4("127.0.0.1", 9, BAD_SOCKTYPE)        /* failure pending */
                              : unix_addr("/nonexistent-ioa/x", SOCK_DGRAM); /* failed at once */
     ioa_connect_params p;
     params_for(&p, &c);
@@ -824,6 +827,15 @@ static void warning_unspecified_address(void **state) {
   finish(&c);
 }
 
+/* ioa_connect() refuses p; nothing was started and no callback runs. */
+static void refused(ctx *c, const ioa_connect_params *p, int code) {
+  c->req = (ioa_connect_req *)c; /* must be reset to NULL */
+  int r = ioa_connect(c->loop, p, &c->req);
+  assert_int_equal(r, code);
+  assert_true(ioa_err_is_input(r) || r == -E2BIG);
+  assert_null(c->req);
+}
+
 static void bad_params(void **state) {
   (void)state;
   ctx c;
@@ -831,28 +843,112 @@ static void bad_params(void **state) {
   ioa_addr a = inet4("127.0.0.1", 9, SOCK_STREAM);
   ioa_connect_params p;
   params_for(&p, &c);
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM); /* no address */
+  refused(&c, &p, IOA_EBADPARAM); /* no address */
   p.addr = &a;
   p.on_connect_error = NULL;
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  refused(&c, &p, IOA_EBADPARAM);
   p.on_connect_error = on_error;
   p.on_socket = (ioa_connect_socket_cb)(void (*)(void))on_connected; /* two success callbacks */
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  refused(&c, &p, IOA_EBADPARAM);
   p.on_socket = NULL;
   p.attempt_delay_ms = 5;
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  refused(&c, &p, IOA_EBADPARAM);
   p.attempt_delay_ms = 2001;
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
+  refused(&c, &p, IOA_EBADPARAM);
   p.attempt_delay_ms = 0;
-  p.socktype_name = "bogus";
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EADDRSOCKTYPE);
-  p.socktype_name = NULL;
-  ioa_addr bad = a;
-  bad.addrlen = 0;
-  p.addr = &bad;
-  assert_int_equal(ioa_connect(c.loop, &p, &c.req), IOA_EBADPARAM);
-  assert_null(c.req);
+  p.resolution_delay_ms = 2001;
+  refused(&c, &p, IOA_EBADPARAM);
+  p.resolution_delay_ms = 0;
+  p.mode = (ioa_connect_mode)7;
+  refused(&c, &p, IOA_EBADPARAM);
+  p.mode = IOA_CONNECT_AUTO;
+  p.naddrs = 40000; /* the count is refused before the array is read */
+  p.addrs = &a;
+  refused(&c, &p, -E2BIG);
+  p.addrs = NULL;
+  p.naddrs = 0;
+  ioa_connect_params unset;
+  memset(&unset, 0, sizeof unset); /* not filled by ioa_connect_params_init */
+  refused(&c, &unset, IOA_EBADPARAM);
   assert_int_equal(c.done, 0);
+  finish(&c);
+}
+
+/* What the address module says of an address with these fields
+ * (ioa_addr_from_sockaddr checks socktype, protocol and family as every
+ * builder does). */
+static int addr_module_code(const ioa_addr *a) {
+  ioa_addr tmp;
+  return ioa_addr_from_sockaddr((const struct sockaddr *)&a->addr, a->addrlen, a->socktype,
+                                a->protocol, &tmp);
+}
+
+/* Every address (peer and local) and every hint is checked at the start with
+ * the address module's own codes, never found out later by a syscall. */
+static void malformed_addresses_refused_at_start(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr good = inet4("127.0.0.1", 9, SOCK_STREAM);
+  ioa_addr bad[8];
+  int codes[8];
+  int n = 0;
+  bad[n] = inet4("127.0.0.1", 9, 77), codes[n++] = IOA_EADDRSOCKTYPE;
+  bad[n] = inet4("127.0.0.1", 9, -1), codes[n++] = IOA_EADDRSOCKTYPE;
+  bad[n] = inet4("127.0.0.1", 9, SOCK_STREAM), bad[n].protocol = 256,
+  codes[n++] = IOA_EADDRPROTOCOL;
+  bad[n] = inet4("127.0.0.1", 9, SOCK_STREAM), bad[n].family = 999,
+  bad[n].addr.ss_family = 999, codes[n++] = IOA_EADDRFAMILY;
+  bad[n] = inet4("127.0.0.1", 9, SOCK_STREAM), bad[n].addrlen = 0,
+  codes[n++] = IOA_EADDRSYNTAX;
+  bad[n] = inet4("127.0.0.1", 9, SOCK_STREAM), bad[n].addrlen = 17,
+  codes[n++] = IOA_EADDRSYNTAX; /* not the length ioa_addr gives an inet address */
+  bad[n] = inet6("::1", 9, SOCK_STREAM), bad[n].family = AF_INET,
+  codes[n++] = IOA_EADDRSYNTAX; /* family field and sockaddr disagree */
+  bad[n] = unix_addr("/x", SOCK_STREAM), bad[n].addrlen = sizeof(struct sockaddr_un) + 1,
+  codes[n++] = IOA_EADDRSYNTAX;
+  for (int i = 0; i < 4; i++) /* socktype, protocol, family: the address module's codes */
+    assert_int_equal(addr_module_code(&bad[i]), codes[i]);
+  for (int i = 0; i < n; i++) {
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addr = &bad[i]; /* alone (the fast path) */
+    refused(&c, &p, codes[i]);
+    ioa_addr list[2] = {good, bad[i]}; /* later in a list */
+    p.addr = NULL;
+    p.addrs = list;
+    p.naddrs = 2;
+    refused(&c, &p, codes[i]);
+    p.addrs = NULL;
+    p.addr = &good;
+    p.local_addr = &bad[i]; /* as a local address */
+    refused(&c, &p, codes[i]);
+  }
+  /* The hints, in the same ranges. */
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &good;
+  p.socktype = 16;
+  refused(&c, &p, IOA_EADDRSOCKTYPE);
+  p.socktype = IOA_HINT_UNSET;
+  p.socktype_name = "bogus";
+  refused(&c, &p, IOA_EADDRSOCKTYPE);
+  p.socktype_name = NULL;
+  p.protocol = 256;
+  refused(&c, &p, IOA_EADDRPROTOCOL);
+  p.protocol = -5;
+  refused(&c, &p, IOA_EADDRPROTOCOL);
+  p.protocol = IOA_HINT_UNSET;
+  p.family = 999;
+  refused(&c, &p, IOA_EADDRFAMILY);
+  p.family = AF_UNSPEC;
+  p.host = "localhost"; /* resolving mode: the ignored addresses are not looked at */
+  p.service = "9";
+  p.socktype = SOCK_STREAM;
+  p.addr = &bad[0];
+  assert_int_equal(start(&c, &p), 0);
+  ioa_connect_cancel(c.req);
+  run(&c);
   finish(&c);
 }
 
@@ -922,6 +1018,414 @@ static void on_socket_hands_a_socket(void **state) {
   assert_int_equal(b, 'z');
   finish(&c);
   close(u);
+}
+
+/* IO::Async makes a socktype-0 address a stream socket. */
+static void socktype_zero_is_stream(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  for (int k = 0; k < 3; k++) {
+    ctx c;
+    new_loop(&c);
+    ioa_addr a = inet4("127.0.0.1", port, 0);
+    ioa_addr list[2] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), 0), a};
+    ioa_connect_params p;
+    params_for(&p, &c);
+    if (k == 0) {
+      p.addr = &a; /* the fast path */
+    } else {
+      p.addrs = list; /* through the core */
+      p.naddrs = 2;
+    }
+    if (k == 2)
+      p.socktype = 0; /* "no particular socktype" */
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_true(c.connected_fd >= 0);
+    int type = 0;
+    socklen_t len = sizeof type;
+    assert_int_equal(getsockopt(c.connected_fd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+    assert_int_equal(type, SOCK_STREAM);
+    assert_int_equal(c.peer.socktype, SOCK_STREAM);
+    assert_int_equal(c.nfail, k == 0 ? 0 : 1);
+    if (k > 0)
+      assert_int_equal(c.fails[0].socktype, SOCK_STREAM);
+    finish(&c);
+  }
+  for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;)
+    close(fd);
+  close(lfd);
+}
+
+/* on_stream means SOCK_STREAM: a refused TCP attempt must not fall through
+ * to a UDP candidate (which "connects" at once) and hand that over as a
+ * stream, by name or by address list; and no missing-hint warning. */
+static void on_stream_never_takes_udp(void **state) {
+  (void)state;
+  ioa_addr udp, tcp;
+  int u = -1, t = -1, port = 0;
+  /* A UDP peer (a UDP candidate would connect to it at once) whose port is
+   * closed for TCP: a TCP socket bound there without listen() makes sure.
+   * Another program may hold that TCP port: take another pair then. */
+  for (int tries = 0; tries < 50 && t < 0; tries++) {
+    u = udp_peer(&udp);
+    port = addr_port(&udp);
+    tcp = inet4("127.0.0.1", port, SOCK_STREAM);
+    t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (bind(t, (struct sockaddr *)&tcp.addr, tcp.addrlen) < 0) {
+      close(t);
+      close(u);
+      t = -1;
+    }
+  }
+  assert_true(t >= 0);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  for (int k = 0; k < 3; k++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.on_connected = NULL;
+    p.on_stream = on_stream_cb;
+    p.on_attempt = on_attempt;
+    ioa_addr list[3] = {inet4("127.0.0.1", port, 0), udp, inet4("127.0.0.1", port, SOCK_RAW)};
+    if (k == 0) { /* by name, every hint unset */
+      p.host = "127.0.0.1";
+      p.service = service;
+      p.mode = IOA_CONNECT_SEQUENTIAL;
+    } else { /* by address list: the datagram and raw entries are skipped */
+      p.addrs = list;
+      p.naddrs = 3;
+      if (k == 2)
+        p.mode = IOA_CONNECT_RACE;
+    }
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_int_equal(c.nwarn, 0);
+    assert_int_equal(c.connected_fd, -1); /* no stream handed over */
+    assert_int_equal(c.err_syscall, IOA_SYSCALL_CONNECT);
+    assert_int_equal(c.err, -ECONNREFUSED);
+    assert_int_equal(c.nattempt, 1);
+    assert_int_equal(c.nfail, 1);
+    assert_int_equal(c.fails[0].socktype, SOCK_STREAM);
+    finish(&c);
+  }
+  /* Contradictions are refused at the start. */
+  ctx c;
+  new_loop(&c);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.on_connected = NULL;
+  p.on_stream = on_stream_cb;
+  p.addr = &udp; /* only a datagram address */
+  refused(&c, &p, IOA_EBADPARAM);
+  p.addr = &tcp;
+  p.socktype = SOCK_DGRAM; /* an explicit socktype other than stream */
+  refused(&c, &p, IOA_EBADPARAM);
+  p.socktype = IOA_HINT_UNSET;
+  p.socktype_name = "dgram";
+  refused(&c, &p, IOA_EBADPARAM);
+  p.socktype_name = NULL;
+  p.on_stream = NULL;
+  p.on_socket = on_socket_cb;
+  p.addr = &tcp; /* ioa_socket cannot take a stream socket */
+  refused(&c, &p, IOA_EBADPARAM);
+  ioa_addr zero = inet4("127.0.0.1", port, 0); /* socktype 0 is a stream socket */
+  p.addr = &zero;
+  refused(&c, &p, IOA_EBADPARAM);
+  p.addr = &udp;
+  p.socktype = SOCK_STREAM;
+  refused(&c, &p, IOA_EBADPARAM);
+  finish(&c);
+  close(t);
+  close(u);
+}
+
+/* on_socket by name with no socktype hint: the stream answers are skipped,
+ * the datagram one is connected and handed over. */
+static void on_socket_by_name_skips_stream(void **state) {
+  (void)state;
+  ioa_addr udp;
+  int u = udp_peer(&udp);
+  char service[16];
+  snprintf(service, sizeof service, "%d", addr_port(&udp));
+  ctx c;
+  new_loop(&c);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.on_connected = NULL;
+  p.on_socket = on_socket_cb;
+  p.on_attempt = on_attempt;
+  p.host = "127.0.0.1";
+  p.service = service;
+  p.mode = IOA_CONNECT_SEQUENTIAL;
+  assert_int_equal(start(&c, &p), 0);
+  assert_int_equal(c.nwarn, 1); /* no hint: IO::Async's warning */
+  run(&c);
+  assert_int_equal(c.connected_fd, -2); /* a socket was handed over */
+  c.connected_fd = -1;
+  assert_int_equal(c.nfail, 0);
+  assert_int_equal(c.nattempt, 1);
+  struct pollfd pfd = {.fd = u, .events = POLLIN};
+  assert_int_equal(poll(&pfd, 1, 2000), 1);
+  finish(&c);
+  close(u);
+}
+/* ---------------------------------------- stream and socket options */
+
+typedef struct opt_ctx {
+  ctx c;
+  ioa_stream *stream;
+  ioa_socket *sock;
+  size_t max_read, total_read;
+  int high_water, nrecv, msgsize;
+  size_t recv_len;
+} opt_ctx;
+
+static size_t opt_on_read(ioa_stream *s, const uint8_t *buf, size_t len, int eof, void *data) {
+  opt_ctx *o = data;
+  (void)s, (void)buf, (void)eof;
+  if (len > o->max_read)
+    o->max_read = len;
+  o->total_read += len;
+  return len;
+}
+
+static void opt_on_high_water(ioa_stream *s, void *data) {
+  opt_ctx *o = data;
+  (void)s;
+  o->high_water++;
+}
+
+static void opt_on_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
+  opt_ctx *o = data;
+  (void)req, (void)peer;
+  o->c.done++;
+  o->stream = s;
+}
+
+static void opt_on_recv(ioa_socket *s, const uint8_t *buf, size_t len, const ioa_addr *from,
+                        void *data) {
+  opt_ctx *o = data;
+  (void)s, (void)buf, (void)from;
+  o->nrecv++;
+  o->recv_len = len;
+}
+
+static void opt_on_sock_error(ioa_socket *s, const char *syscall, int err, void *data) {
+  opt_ctx *o = data;
+  (void)s, (void)syscall;
+  o->msgsize += err == -EMSGSIZE;
+}
+
+static void opt_on_socket(ioa_connect_req *req, ioa_socket *s, const ioa_addr *peer, void *data) {
+  opt_ctx *o = data;
+  (void)req, (void)peer;
+  o->c.done++;
+  o->sock = s;
+}
+
+/* A connector-made stream honours the caller's read_size and high_water:
+ * 100 bytes already waiting come to on_read at most read_size at a time, and
+ * queueing 100 bytes crosses a 64-byte high-water mark.  The defaults (64 KiB,
+ * 1 MiB) are compared in the same way, through the fast path and the core. */
+static void stream_options_reach_the_stream(void **state) {
+  (void)state;
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  for (int k = 0; k < 4; k++) {
+    int with_opts = k & 1, through_core = k & 2;
+    opt_ctx o;
+    memset(&o, 0, sizeof o);
+    new_loop(&o.c);
+    ioa_addr a = inet4("127.0.0.1", port, SOCK_STREAM);
+    ioa_stream_options so;
+    ioa_stream_options_init(&so);
+    so.read_size = 4;
+    so.high_water = 64;
+    ioa_connect_params p;
+    params_for(&p, &o.c);
+    p.data = &o;
+    p.on_connected = NULL;
+    p.on_stream = opt_on_stream;
+    p.addr = &a;
+    p.stream_options = with_opts ? &so : NULL;
+    p.timeout_ms = through_core ? 5000 : 0;
+    assert_int_equal(start(&o.c, &p), 0);
+    so.read_size = 1; /* copied by ioa_connect: later changes do not count */
+    assert_int_equal(ioa_test_run_until(o.c.loop, &o.c.done, 5000), 0);
+    assert_non_null(o.stream);
+    int sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(sfd >= 0);
+    char buf[100];
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(send(sfd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+    ioa_stream_callbacks cb;
+    ioa_stream_callbacks_init(&cb);
+    cb.on_read = opt_on_read;
+    cb.on_high_water = opt_on_high_water;
+    assert_int_equal(ioa_stream_set_callbacks(o.stream, &cb, &o), 0);
+    assert_int_equal(ioa_stream_write(o.stream, buf, sizeof buf), 0);
+    for (int i = 0; i < 500 && o.total_read < sizeof buf; i++)
+      ioa_loop_run(o.c.loop, IOA_RUN_ONCE);
+    ioa_loop_run(o.c.loop, IOA_RUN_NOWAIT);
+    assert_int_equal(o.total_read, sizeof buf);
+    assert_int_equal(o.max_read, with_opts ? 4 : sizeof buf);
+    assert_int_equal(o.high_water, with_opts ? 1 : 0);
+    ioa_stream_free(o.stream);
+    close(sfd);
+    finish(&o.c);
+  }
+  close(lfd);
+}
+
+/* The same for a connector-made socket: max_packet 16 drops a 40-byte
+ * datagram (-EMSGSIZE) and delivers an 8-byte one. */
+static void socket_options_reach_the_socket(void **state) {
+  (void)state;
+  ioa_addr udp;
+  int u = udp_peer(&udp);
+  opt_ctx o;
+  memset(&o, 0, sizeof o);
+  new_loop(&o.c);
+  ioa_socket_options so;
+  ioa_socket_options_init(&so);
+  so.max_packet = 16;
+  ioa_connect_params p;
+  params_for(&p, &o.c);
+  p.data = &o;
+  p.on_connected = NULL;
+  p.on_socket = opt_on_socket;
+  p.addr = &udp;
+  p.socket_options = &so;
+  assert_int_equal(start(&o.c, &p), 0);
+  assert_int_equal(ioa_test_run_until(o.c.loop, &o.c.done, 5000), 0);
+  assert_non_null(o.sock);
+  /* Tell the UDP peer where we are, then send it two datagrams back. */
+  struct sockaddr_storage me;
+  socklen_t len = sizeof me;
+  assert_int_equal(getsockname(ioa_socket_fd(o.sock), (struct sockaddr *)&me, &len), 0);
+  char big[40] = {0}, small[8] = {0};
+  assert_int_equal(sendto(u, big, sizeof big, 0, (struct sockaddr *)&me, len), 40);
+  assert_int_equal(sendto(u, small, sizeof small, 0, (struct sockaddr *)&me, len), 8);
+  ioa_socket_callbacks cb;
+  ioa_socket_callbacks_init(&cb);
+  cb.on_recv = opt_on_recv;
+  cb.on_error = opt_on_sock_error;
+  assert_int_equal(ioa_socket_set_callbacks(o.sock, &cb, &o), 0);
+  for (int i = 0; i < 500 && o.nrecv == 0; i++)
+    ioa_loop_run(o.c.loop, IOA_RUN_ONCE);
+  assert_int_equal(o.nrecv, 1);
+  assert_int_equal(o.recv_len, 8);
+  assert_int_equal(o.msgsize, 1);
+  ioa_socket_free(o.sock);
+  finish(&o.c);
+  close(u);
+}
+
+/* Options are checked at the start and only for the callback they serve. */
+static void bad_options_refused(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("127.0.0.1", 9, SOCK_STREAM);
+  ioa_stream_options so;
+  ioa_stream_options_init(&so);
+  ioa_socket_options ko;
+  ioa_socket_options_init(&ko);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  p.stream_options = &so; /* with on_connected */
+  refused(&c, &p, IOA_EBADPARAM);
+  p.on_connected = NULL;
+  p.on_stream = on_stream_cb;
+  so.low_water = so.high_water = 10; /* low water must be below high water */
+  refused(&c, &p, IOA_EBADPARAM);
+  ioa_stream_options_init(&so);
+  so.struct_size = 0; /* not filled by its _init */
+  refused(&c, &p, IOA_EBADPARAM);
+  p.stream_options = NULL;
+  p.socket_options = &ko; /* with on_stream */
+  refused(&c, &p, IOA_EBADPARAM);
+  ioa_addr d = inet4("127.0.0.1", 9, SOCK_DGRAM);
+  p.addr = &d;
+  p.on_stream = NULL;
+  p.on_socket = on_socket_cb;
+  ko.batch = 5000; /* at most 1024 */
+  refused(&c, &p, IOA_EBADPARAM);
+  finish(&c);
+}
+
+/* ----------------------------------------------------------- warnings */
+
+/* Start p with stderr redirected into a pipe, cancel, and keep what was
+ * printed in out. */
+static void start_capturing_stderr(ctx *c, const ioa_connect_params *p, char *out, size_t size) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  assert_true(saved >= 0);
+  assert_true(dup2(fds[1], STDERR_FILENO) >= 0);
+  int r = start(c, p);
+  fflush(stderr);
+  assert_true(dup2(saved, STDERR_FILENO) >= 0);
+  close(saved);
+  close(fds[1]);
+  ssize_t n = read(fds[0], out, size - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(fds[0]);
+  assert_int_equal(r, 0);
+  ioa_connect_cancel(c->req);
+  run(c);
+}
+
+/* The missing-hint warning with no hook anywhere goes to stderr (through the
+ * loop's warning path, as IO::Async warns); socktype 0, a hook, or
+ * ioa_warn_discard (per connect or per loop) silence it. */
+static void warning_without_hook_goes_to_stderr(void **state) {
+  (void)state;
+  char got[512];
+  for (int k = 0; k < 5; k++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.on_warning = NULL;
+    p.host = "localhost";
+    p.service = "9";
+    if (k == 1)
+      p.socktype = 0;
+    if (k == 2)
+      p.on_warning = ioa_warn_discard;
+    if (k == 3)
+      ioa_loop_set_warning_hook(c.loop, ioa_warn_discard, NULL);
+    if (k == 4)
+      p.on_warning = on_warning;
+    start_capturing_stderr(&c, &p, got, sizeof got);
+    if (k == 0) {
+      assert_non_null(strstr(got, "ioasync: warning: "));
+      assert_non_null(strstr(got, "neither socktype nor protocol hint"));
+    } else {
+      assert_string_equal(got, "");
+    }
+    assert_int_equal(c.nwarn, k == 4 ? 1 : 0);
+    finish(&c);
+  }
+  /* The unspecified-address warning takes the same path, fast path too. */
+  ctx c;
+  new_loop(&c);
+  ioa_addr a = inet4("0.0.0.0", 9, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.on_warning = NULL;
+  p.addr = &a;
+  start_capturing_stderr(&c, &p, got, sizeof got);
+  assert_non_null(strstr(got, "ioasync: warning: ioa_connect: connecting to the unspecified"));
+  finish(&c);
 }
 
 static void resolve_localhost_and_cancel_in_on_resolved(void **state) {
@@ -1330,8 +1834,12 @@ static void sweep(const char *what, int scenario, unsigned long mask) {
     ctx c;
     new_loop(&c);
     ioa_addr addrs[3] = {inet4("127.0.0.1", ioa_test_closed_port(AF_INET), SOCK_STREAM),
-                         inet4("127.0.0.1", 9, 77), inet4("127.0.0.1", port, SOCK_STREAM)};
+                         inet4("127.0.0.1", 9, BAD_SOCKTYPE),
+                         inet4("127.0.0.1", port, SOCK_STREAM)};
     ioa_addr local = inet4("127.0.0.2", 0, 0);
+    ioa_stream_options so;
+    ioa_stream_options_init(&so);
+    so.read_size = 512;
     ioa_connect_params p;
     params_for(&p, &c);
     if (scenario == 0) { /* several candidates in turn, a local bind */
@@ -1341,6 +1849,11 @@ static void sweep(const char *what, int scenario, unsigned long mask) {
       p.on_sockopt = on_sockopt;
     } else if (scenario == 1) { /* the fast path */
       p.addr = &addrs[2];
+    } else if (scenario == 3) { /* the fast path to a stream with options */
+      p.addr = &addrs[2];
+      p.on_connected = NULL;
+      p.on_stream = on_stream_cb;
+      p.stream_options = &so;
     } else { /* resolve + race */
       p.host = "127.0.0.1";
       p.service = service;
@@ -1383,6 +1896,7 @@ static void fault_sweep_connect(void **state) {
                       FAULT_BIT(IOA_FOP_EPOLL_CTL);
   sweep("list+bind", 0, all);
   sweep("fast path", 1, all);
+  sweep("fast path, stream with options", 3, all | FAULT_BIT(IOA_FOP_FCNTL));
   sweep("resolve+race", 2, all | FAULT_BIT(IOA_FOP_GETADDRINFO) |
                                 FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
 }
@@ -1509,8 +2023,16 @@ int main(int argc, char **argv) {
       IOA_TEST(warning_rule),
       IOA_TEST(warning_unspecified_address),
       IOA_TEST(bad_params),
+      IOA_TEST(malformed_addresses_refused_at_start),
       IOA_TEST(on_stream_hands_a_stream),
       IOA_TEST(on_socket_hands_a_socket),
+      IOA_TEST(socktype_zero_is_stream),
+      IOA_TEST(on_stream_never_takes_udp),
+      IOA_TEST(on_socket_by_name_skips_stream),
+      IOA_TEST(stream_options_reach_the_stream),
+      IOA_TEST(socket_options_reach_the_socket),
+      IOA_TEST(bad_options_refused),
+      IOA_TEST(warning_without_hook_goes_to_stderr),
       IOA_TEST(resolve_localhost_and_cancel_in_on_resolved),
       IOA_TEST(resolve_error_is_deferred_with_message),
       IOA_TEST(host_service_modes_and_local_host),

@@ -11,6 +11,12 @@
  * differ (0 matches any).  No candidate at all completes with
  * IOA_ENOCANDIDATES (IO::Async silently "succeeds" there).
  *
+ * Socket types: a peer address with socktype 0 takes the socktype hint, else
+ * SOCK_STREAM (IO::Async makes it a stream socket).  on_stream means
+ * SOCK_STREAM: with no socktype hint (or 0) lookups ask for stream sockets,
+ * and candidates of another socktype are never tried; on_socket never tries
+ * stream candidates (ioa_socket takes datagram, raw and seqpacket sockets).
+ *
  * Callbacks (each gets the params' data pointer):
  *  - on_fail: each individual socket/bind/connect failure, as IO::Async does.
  *  - exactly one completion: on_connected (fd) / on_stream / on_socket on
@@ -78,14 +84,21 @@ typedef struct ioa_attempt_failure {
 
 typedef void (*ioa_connect_fail_cb)(ioa_connect_req *req, const ioa_attempt_failure *f,
                                     void *data);
-/* fd is connected, non-blocking, close-on-exec and now the callee's. */
+/* fd is connected, non-blocking, close-on-exec and now the callee's; peer is
+ * the address connected to (valid during the call). */
 typedef void (*ioa_connected_cb)(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data);
+/* The same, wrapped: the stream (or socket) is the callee's, made with the
+ * params' stream_options (socket_options). */
 typedef void (*ioa_connect_stream_cb)(ioa_connect_req *req, ioa_stream *stream,
                                       const ioa_addr *peer, void *data);
 typedef void (*ioa_connect_socket_cb)(ioa_connect_req *req, ioa_socket *sock,
                                       const ioa_addr *peer, void *data);
+/* No connection: syscall is the step of the most significant failure, or
+ * IOA_SYSCALL_NONE (cancel, overall timeout, no candidates, a wrapper that
+ * could not be made, a resolver error without on_resolve_error). */
 typedef void (*ioa_connect_error_cb)(ioa_connect_req *req, ioa_syscall syscall, int err,
                                      void *data);
+/* The lookup failed: err is the resolver's code, message its own text. */
 typedef void (*ioa_connect_resolve_error_cb)(ioa_connect_req *req, int err, const char *message,
                                              void *data);
 /* Tracing hooks (optional).  on_resolved gets each batch of new addresses
@@ -103,7 +116,8 @@ typedef int (*ioa_connect_sockopt_cb)(ioa_connect_req *req, int fd, const ioa_ad
 typedef struct ioa_connect_params {
   size_t struct_size; /* set by ioa_connect_params_init() */
   /* plain address mode: addrs[0..naddrs) in turn, or one addr (IO::Async's
-   * "addr" shortcut; used when addrs is NULL).  Copied by ioa_connect(). */
+   * "addr" shortcut; used when addrs is NULL).  Copied by ioa_connect().
+   * Each must be as ioa_addr(3) builds them (see ioa_connect below). */
   const ioa_addr *addrs;
   size_t naddrs;
   const ioa_addr *addr;
@@ -116,11 +130,12 @@ typedef struct ioa_connect_params {
   const ioa_addr *local_addr; /* one local address (used when local_addrs is NULL) */
   const char *local_host;
   const char *local_service;
-  /* getaddrinfo hints */
-  int family;                /* AF_UNSPEC (0) by default */
-  int socktype;              /* IOA_HINT_UNSET by default */
+  /* getaddrinfo hints (checked in plain address mode too) */
+  int family;                /* AF_UNSPEC (0) by default; or AF_INET, AF_INET6, AF_UNIX */
+  int socktype;              /* IOA_HINT_UNSET by default, else 0..15; also the socktype
+                                of a socktype-0 peer address */
   const char *socktype_name; /* "stream", "dgram", "raw" or a number; overrides socktype */
-  int protocol;              /* IOA_HINT_UNSET by default */
+  int protocol;              /* IOA_HINT_UNSET by default, else 0..255 */
   int flags;                 /* AI_* */
   ioa_resolver *resolver;    /* NULL = the loop's default (ioa_resolver_default) */
 
@@ -141,13 +156,17 @@ typedef struct ioa_connect_params {
   ioa_connect_attempt_cb on_attempt;             /* optional */
   ioa_connect_sockopt_cb on_sockopt;             /* optional */
   /* Warnings (missing socktype/protocol hint for a lookup; connecting to
-   * 0.0.0.0 or ::), called with data; NULL = the loop's warning hook.  The
-   * hint warning is issued inside ioa_connect(). */
+   * 0.0.0.0 or ::), called with data; NULL = the loop's warning hook, and
+   * with none there either they are printed on stderr, as IO::Async warns.
+   * To silence them: pass ioa_warn_discard here or to the loop, or (for the
+   * hint warning) give socktype 0 or use on_stream.  The hint warning and a
+   * plain address's are issued inside ioa_connect(). */
   ioa_warn_cb on_warning;
   void *data;
   /* Options for the ioa_stream handed to on_stream / the ioa_socket handed
    * to on_socket (read size, high and low water, ...); NULL = defaults.
-   * Checked by ioa_connect() (IOA_EBADPARAM), copied, so they need not
+   * Checked by ioa_connect() (IOA_EBADPARAM if invalid, or given for another
+   * completion callback than the one they serve), copied, so they need not
    * outlive the call. */
   const ioa_stream_options *stream_options;
   const ioa_socket_options *socket_options;
@@ -161,11 +180,23 @@ static inline void ioa_connect_params_init(ioa_connect_params *p) {
 }
 
 /* Start a connection.  Returns 0 (and *out, if non-NULL, a handle valid until
- * the completion callback returns) or a negative code for parameters that are
- * unusable before any work begins (no completion callback, no address and no
- * host, an unknown socktype word, out-of-range delays); then no callback runs.
- * Failures that are part of the work — none of the candidates usable, every
- * address refused at once — are reported through the callbacks, later. */
+ * the completion callback returns) or a negative code for input refused
+ * before any work begins; then no callback runs:
+ *  - IOA_EBADPARAM: a params problem — not exactly one success callback, no
+ *    on_connect_error, no address and no host, a mode or delay out of range,
+ *    invalid stream/socket options or options for the other callback,
+ *    on_stream with a socktype hint other than stream (or only non-stream
+ *    addresses), on_socket with a stream socktype (or only stream addresses);
+ *  - an address (peer or local, every one given) or hint that ioa_addr(3)
+ *    would refuse, with its code: IOA_EADDRSOCKTYPE (socktype outside 0..15,
+ *    unknown socktype word), IOA_EADDRPROTOCOL (protocol outside 0..255),
+ *    IOA_EADDRFAMILY (family not inet, inet6 or unix), IOA_EADDRSYNTAX (an
+ *    address length that does not fit its family, or a sockaddr of another
+ *    family);
+ *  - -E2BIG (more than 32767 addresses or candidates), -ENOMEM.
+ * ioa_err_is_input() is true for all but the last line.  Failures that are
+ * part of the work — none of the candidates usable, every address refused
+ * at once — are reported through the callbacks, later. */
 IOA_EXPORT int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out);
 
 /* Cancel: closes every fd, stops resolution and timers, and runs

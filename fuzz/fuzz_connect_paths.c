@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target: the connector's two decision paths for one numeric
+ * address must be indistinguishable.
+ *
+ * ioa_connect() takes a single address without the decision core
+ * (connect_fast; io_cb's success; inflate() hands the core everything
+ * else), so the core's own fuzzer never sees the path most callers take.
+ * This target runs every input twice through src/connect.c — once as
+ * ioa_connect() does, once with the fast path refused (start_connect with
+ * allow_fast 0: the core from the start) — with the same injected syscall
+ * results, the same fake clock and the same event sequence, and requires the
+ * same observable trace: ioa_connect's result, each syscall and its answer,
+ * every callback with its arguments (completion kind, error, syscall, fd,
+ * peer), the failure list, warnings, and every fd closed and by whom.
+ *
+ * How: connect.c is compiled into this file with its seams replaced.  src/
+ * sys.h (every syscall) is not included — the ioa__sys_* below answer from
+ * the input — and the loop functions connect.c calls (watchers, defers,
+ * timers, clock, spare block, warnings, the stream/socket wrappers) are
+ * renamed by the preprocessor to fakes driven by the input; its public
+ * names are renamed too, so they do not clash with the library's copy.  The
+ * decision core (connect_core.c) is the library's own.  No socket is opened.
+ *
+ * Input: 4 configuration bytes (callbacks and what they do, the address,
+ * the hints, the length S of the syscall script), S script bytes (one per
+ * syscall or wrapper call, in call order), then events: run a deferred
+ * callback, fire the watcher with some revents, advance the clock, cancel.
+ *
+ * Also checked on each run: exactly one completion, never inside
+ * ioa_connect(); on_fail's fd is open; every fd the connector opened is
+ * closed (by it, or by the caller it was handed to); nothing stays started
+ * on the loop once the request is complete; no leak (LeakSanitizer).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ------------------------------------------------------------- the seams */
+
+#define IOA_SYS_H 1 /* src/sys.h: replaced by the fake syscalls below */
+
+#define ioa_io_init fz_io_init
+#define ioa__io_start_oneshot fz_io_start_oneshot
+#define ioa_io_stop fz_io_stop
+#define ioa_defer_init fz_defer_init
+#define ioa_defer_start fz_defer_start
+#define ioa_defer_stop fz_defer_stop
+#define ioa_timer_init fz_timer_init
+#define ioa_timer_start_at fz_timer_start_at
+#define ioa_timer_stop fz_timer_stop
+#define ioa_loop_now fz_loop_now
+#define ioa_loop_update_time fz_loop_update_time
+#define ioa__loop_spare_take fz_spare_take
+#define ioa__loop_spare_give fz_spare_give
+#define ioa_loop_warn fz_loop_warn
+#define ioa_stream_new fz_stream_new
+#define ioa_socket_new fz_socket_new
+#define ioa_connect fz_connect
+#define ioa_connect_cancel fz_connect_cancel
+#define ioa_connect_failures fz_connect_failures
+#define ioa_syscall_name fz_syscall_name
+#define ioa_connect_params_init_size fz_connect_params_init_size
+
+static int fz_sys(int op, int a, int b, int c);
+static int ioa__sys_socket(int domain, int type, int protocol) {
+  return fz_sys('s', domain, type, protocol);
+}
+static int ioa__sys_bind(int fd, const struct sockaddr *sa, socklen_t len) {
+  (void)sa, (void)len;
+  return fz_sys('b', fd, 0, 0);
+}
+static int ioa__sys_connect(int fd, const struct sockaddr *sa, socklen_t len) {
+  (void)sa, (void)len;
+  return fz_sys('c', fd, 0, 0);
+}
+static int ioa__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+  (void)level, (void)name;
+  int r = fz_sys('g', fd, 0, 0); /* < 0: getsockopt failed; else SO_ERROR */
+  if (r < 0)
+    return -1;
+  if (*len >= sizeof(int))
+    memcpy(val, &r, sizeof r);
+  return 0;
+}
+static int ioa__sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+  (void)level, (void)name, (void)val, (void)len;
+  return fz_sys('o', fd, 0, 0);
+}
+static void fz_close(int fd, int by_user);
+static void ioa__sys_close(int fd) { fz_close(fd, 0); }
+
+#include "../src/connect.c"
+#include "fuzz_check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* ------------------------------------------------------------ the harness */
+
+#define MS 1000000ull
+#define T0 (1000 * MS)
+#define NFD 16
+#define FD_BASE 100
+#define MAX_TRACE 512
+#define MAX_HANDLES 8
+#define MAX_EVENTS 64
+
+typedef struct cursor {
+  const uint8_t *d;
+  size_t n, i;
+} cursor;
+
+static unsigned next_byte(cursor *c) { return c->i < c->n ? c->d[c->i++] : 0; }
+
+typedef struct fake_wrapper { /* what fz_stream_new / fz_socket_new hand over */
+  int fd;
+} fake_wrapper;
+
+/* One run's world: the fake loop, kernel and caller. */
+typedef struct world {
+  uint64_t now;
+  cursor script, events;
+  ioa_io *ios[MAX_HANDLES];
+  ioa_defer *defers[MAX_HANDLES];
+  ioa_timer *timers[MAX_HANDLES];
+  void *spare;
+  size_t spare_size;
+  uint8_t fd_open[NFD];
+  uint64_t trace[MAX_TRACE];
+  size_t ntrace;
+  /* the caller */
+  ioa_connect_req *req;
+  int in_connect, completions, cancel_in_fail, cancel_in_done;
+  fake_wrapper wrapper;
+} world;
+
+static world W;
+
+enum { /* trace tags */
+  T_RETURN = 1, T_SYS, T_START, T_CLOSE, T_USER_CLOSE, T_FAIL, T_FAILURE, T_DONE, T_WRAP,
+  T_WARN, T_HOOK_WARN, T_OUT,
+};
+
+static void trace(uint64_t tag, uint64_t a, uint64_t b, uint64_t c) {
+  if (W.ntrace + 4 > MAX_TRACE)
+    return; /* both runs stop recording at the same point, or differ before */
+  W.trace[W.ntrace++] = tag;
+  W.trace[W.ntrace++] = a;
+  W.trace[W.ntrace++] = b;
+  W.trace[W.ntrace++] = c;
+}
+
+static uint64_t hash_text(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return h;
+}
+
+static int fd_is_open(int fd) {
+  return fd >= FD_BASE && fd < FD_BASE + NFD && W.fd_open[fd - FD_BASE];
+}
+
+static void fz_close(int fd, int by_user) {
+  CHECK(fd_is_open(fd));
+  W.fd_open[fd - FD_BASE] = 0;
+  trace(by_user ? T_USER_CLOSE : T_CLOSE, (uint64_t)fd, W.now, 0);
+}
+
+static int fail_with(int e) {
+  errno = e;
+  return -1;
+}
+
+/* A syscall's answer, from the script. */
+static int fz_sys(int op, int a, int b, int c) {
+  static const int socket_errs[] = {EMFILE, ENFILE, EACCES, ENOBUFS, EAFNOSUPPORT, EINVAL};
+  static const int connect_errs[] = {ECONNREFUSED, ENOENT, ENETUNREACH, EADDRNOTAVAIL};
+  static const int so_errors[] = {0, 0, 0, ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ECONNRESET};
+  unsigned s = next_byte(&W.script);
+  int r = 0;
+  switch (op) {
+  case 's':
+    if (s % 5 == 4) {
+      r = fail_with(socket_errs[(s / 5) % 6]);
+      break;
+    }
+    r = fail_with(EMFILE);
+    for (int i = 0; i < NFD; i++)
+      if (!W.fd_open[i]) {
+        W.fd_open[i] = 1;
+        r = FD_BASE + i;
+        break;
+      }
+    break;
+  case 'c':
+    CHECK(fd_is_open(a));
+    if (s % 8 == 0)
+      r = 0; /* connected at once (UDP, unix) */
+    else if (s % 8 <= 3)
+      r = fail_with(EINPROGRESS);
+    else if (s % 8 == 4)
+      r = fail_with(EINTR);
+    else
+      r = fail_with(connect_errs[(s / 8) % 4]);
+    break;
+  case 'g':
+    CHECK(fd_is_open(a));
+    r = s % 8 == 7 ? (errno = EBADF, -1) : so_errors[s % 8];
+    break;
+  case 'b':
+  case 'o':
+    CHECK(fd_is_open(a));
+    r = s % 4 == 3 ? fail_with(EADDRINUSE) : 0;
+    break;
+  default:
+    CHECK(0);
+  }
+  trace(T_SYS, (uint64_t)op << 32 | (uint32_t)a, (uint64_t)(uint32_t)b << 32 | (uint32_t)c,
+        (uint64_t)(int64_t)(r < 0 ? -errno : r));
+  return r;
+}
+
+/* ------------------------------------------------- the loop, faked */
+
+static int list_add(void **v, void *p) {
+  for (int i = 0; i < MAX_HANDLES; i++)
+    if (v[i] == p)
+      return 0;
+  for (int i = 0; i < MAX_HANDLES; i++)
+    if (!v[i]) {
+      v[i] = p;
+      return 0;
+    }
+  CHECK(0); /* more handles than the connector ever starts */
+  return -1;
+}
+
+static void list_del(void **v, void *p) {
+  for (int i = 0; i < MAX_HANDLES; i++)
+    if (v[i] == p)
+      v[i] = NULL;
+}
+
+static int list_count(void **v) {
+  int n = 0;
+  for (int i = 0; i < MAX_HANDLES; i++)
+    n += v[i] != NULL;
+  return n;
+}
+
+void fz_io_init(ioa_loop *loop, ioa_io *io, int fd, ioa_io_cb cb, void *data) {
+  memset(io, 0, sizeof *io);
+  io->loop_ = loop;
+  io->fd_ = fd;
+  io->cb_ = cb;
+  io->data_ = data;
+}
+
+int fz_io_start_oneshot(ioa_io *io, unsigned events) {
+  CHECK(fd_is_open(io->fd_));
+  unsigned s = next_byte(&W.script);
+  int r = s % 6 == 5 ? -ENOMEM : 0;
+  trace(T_START, (uint64_t)io->fd_, events, (uint64_t)(int64_t)r);
+  if (r == 0) {
+    io->events_ = events;
+    io->active_ = 1;
+    list_add((void **)W.ios, io);
+  }
+  return r;
+}
+
+void fz_io_stop(ioa_io *io) {
+  io->active_ = 0;
+  list_del((void **)W.ios, io);
+}
+
+void fz_defer_init(ioa_loop *loop, ioa_defer *d, ioa_defer_cb cb, void *data) {
+  memset(d, 0, sizeof *d);
+  d->loop_ = loop;
+  d->cb_ = cb;
+  d->data_ = data;
+}
+
+void fz_defer_start(ioa_defer *d) {
+  d->active_ = 1;
+  list_add((void **)W.defers, d);
+}
+
+void fz_defer_stop(ioa_defer *d) {
+  d->active_ = 0;
+  list_del((void **)W.defers, d);
+}
+
+void fz_timer_init(ioa_loop *loop, ioa_timer *t, ioa_timer_cb cb, void *data) {
+  memset(t, 0, sizeof *t);
+  t->loop_ = loop;
+  t->cb_ = cb;
+  t->data_ = data;
+}
+
+int fz_timer_start_at(ioa_timer *t, uint64_t due_ns, uint64_t repeat_ns) {
+  t->due_ns_ = due_ns;
+  t->repeat_ns_ = repeat_ns;
+  list_add((void **)W.timers, t);
+  return 0;
+}
+
+void fz_timer_stop(ioa_timer *t) { list_del((void **)W.timers, t); }
+
+uint64_t fz_loop_now(const ioa_loop *loop) {
+  (void)loop;
+  return W.now;
+}
+
+uint64_t fz_loop_update_time(ioa_loop *loop) {
+  (void)loop;
+  return W.now;
+}
+
+void *fz_spare_take(ioa_loop *loop, size_t size) {
+  (void)loop;
+  if (!W.spare || W.spare_size != size)
+    return NULL;
+  void *p = W.spare;
+  W.spare = NULL;
+  return p;
+}
+
+void fz_spare_give(ioa_loop *loop, void *p, size_t size) {
+  (void)loop;
+  free(W.spare);
+  W.spare = p;
+  W.spare_size = size;
+}
+
+void fz_loop_warn(ioa_loop *loop, const char *fmt, ...) {
+  (void)loop;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  trace(T_WARN, hash_text(buf), 0, 0);
+}
+
+/* The wrappers take the fd (or refuse, leaving it to the connector); the
+ * options they were given are part of the trace. */
+static int fake_wrap(int fd, uint64_t opt1, uint64_t opt2) {
+  CHECK(fd_is_open(fd));
+  unsigned s = next_byte(&W.script);
+  int r = s % 4 == 3 ? -ENOMEM : 0;
+  trace(T_WRAP, (uint64_t)fd << 32 | (uint32_t)r, opt1, opt2);
+  if (r == 0)
+    W.wrapper.fd = fd;
+  return r;
+}
+
+int fz_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *o, ioa_stream **out) {
+  (void)loop;
+  int r = fake_wrap(fd, o ? o->read_size : 0, o ? o->high_water : 0);
+  *out = r == 0 ? (ioa_stream *)(void *)&W.wrapper : NULL;
+  return r;
+}
+
+int fz_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *o, ioa_socket **out) {
+  (void)loop;
+  int r = fake_wrap(fd, o ? o->max_packet : 0, o ? o->batch : 0);
+  *out = r == 0 ? (ioa_socket *)(void *)&W.wrapper : NULL;
+  return r;
+}
+
+/* ------------------------------------------------------- the caller */
+
+static void trace_peer(const ioa_addr *a) {
+  uint64_t port = a->family == AF_UNIX ? 0 : (uint64_t)(uint16_t)ioa_addr_port(a);
+  trace(0, (uint64_t)a->family << 32 | (uint32_t)a->socktype,
+        (uint64_t)a->protocol << 32 | a->addrlen, port);
+}
+
+static void trace_failures(ioa_connect_req *req) {
+  const ioa_attempt_failure *f;
+  size_t n = fz_connect_failures(req, &f);
+  trace(T_FAILURE, n, 0, 0);
+  for (size_t i = 0; i < n; i++) {
+    trace(T_FAILURE, (uint64_t)f[i].syscall << 32 | (uint32_t)f[i].err,
+          (uint64_t)(uint32_t)f[i].fd << 32 | (uint32_t)f[i].socktype, f[i].start_ns);
+    trace(T_FAILURE, f[i].end_ns, (uint64_t)f[i].family << 32 | (uint32_t)f[i].protocol,
+          f[i].local != NULL);
+    trace_peer(f[i].peer);
+  }
+}
+
+static void completed(ioa_connect_req *req, uint64_t kind, uint64_t a, uint64_t b) {
+  CHECK(!W.in_connect);
+  W.completions++;
+  trace(T_DONE, kind, a, b);
+  trace_failures(req);
+  if (W.cancel_in_done)
+    fz_connect_cancel(req); /* a no-op once completing */
+}
+
+static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data) {
+  (void)data;
+  completed(req, 1, (uint64_t)fd, 0);
+  trace_peer(peer);
+  fz_close(fd, 1);
+}
+
+static void on_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
+  (void)data;
+  CHECK(s == (ioa_stream *)(void *)&W.wrapper);
+  completed(req, 2, (uint64_t)W.wrapper.fd, 0);
+  trace_peer(peer);
+  fz_close(W.wrapper.fd, 1);
+}
+
+static void on_socket(ioa_connect_req *req, ioa_socket *s, const ioa_addr *peer, void *data) {
+  (void)data;
+  CHECK(s == (ioa_socket *)(void *)&W.wrapper);
+  completed(req, 3, (uint64_t)W.wrapper.fd, 0);
+  trace_peer(peer);
+  fz_close(W.wrapper.fd, 1);
+}
+
+static void on_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
+  (void)data;
+  completed(req, 4, sys, (uint64_t)(int64_t)err);
+}
+
+static void on_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
+  (void)data;
+  CHECK(!W.in_connect);
+  CHECK(f->fd < 0 || fd_is_open(f->fd)); /* open while on_fail looks at it */
+  trace(T_FAIL, (uint64_t)f->syscall << 32 | (uint32_t)f->err,
+        (uint64_t)(uint32_t)f->fd << 32 | (uint32_t)f->socktype, f->start_ns);
+  trace(T_FAIL, f->end_ns, (uint64_t)f->family << 32 | (uint32_t)f->protocol, f->local != NULL);
+  trace_peer(f->peer);
+  if (W.cancel_in_fail)
+    fz_connect_cancel(req);
+}
+
+static void on_warning(const char *msg, void *data) {
+  (void)data;
+  trace(T_HOOK_WARN, hash_text(msg), 0, 0);
+}
+
+/* ------------------------------------------------------------ one run */
+
+typedef struct config {
+  ioa_connect_params p;
+  ioa_addr addr;
+  ioa_stream_options so;
+  ioa_socket_options ko;
+  int cancel_in_fail, cancel_in_done;
+} config;
+
+static void make_addr(unsigned b, ioa_addr *a) {
+  static const int socktypes[8] = {0, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, 15, 0,
+                                   SOCK_STREAM};
+  static const int protocols[4] = {0, 6, 17, 0};
+  int st = socktypes[(b >> 3) & 7], proto = protocols[(b >> 6) & 3];
+  int r;
+  switch (b & 7) {
+  case 0: r = ioa_addr_inet("127.0.0.1", 8001, st, proto, a, NULL); break;
+  case 1: r = ioa_addr_inet6("::1", 8001, NULL, 0, st, proto, a, NULL); break;
+  case 2: r = ioa_addr_inet("0.0.0.0", 8001, st, proto, a, NULL); break;
+  case 3: r = ioa_addr_inet6("::", 0, NULL, 0, st, proto, a, NULL); break;
+  case 4: r = ioa_addr_unix("/tmp/ioa-fuzz.sock", IOA_NUL_TERMINATED, st, a, NULL); break;
+  case 5: r = ioa_addr_unix("@ioa-fuzz", IOA_NUL_TERMINATED, st, a, NULL); break;
+  case 6: /* malformed: both paths must refuse it alike */
+    r = ioa_addr_inet("127.0.0.1", 8001, st, proto, a, NULL);
+    a->addrlen = (socklen_t)(b >> 3);
+    break;
+  default:
+    r = ioa_addr_inet("127.0.0.1", 8001, st, proto, a, NULL);
+    a->socktype = 16 + (int)(b >> 3);
+    break;
+  }
+  CHECK(r == 0);
+}
+
+static void decode_config(const uint8_t *d, config *c) {
+  memset(c, 0, sizeof *c);
+  ioa_connect_params *p = &c->p;
+  fz_connect_params_init_size(p, sizeof *p);
+  unsigned b0 = d[0], b2 = d[2];
+  unsigned kind = b0 & 3;
+  if (kind == 1)
+    p->on_stream = on_stream;
+  else if (kind == 2)
+    p->on_socket = on_socket;
+  else
+    p->on_connected = on_connected;
+  p->on_connect_error = on_error;
+  if (b0 & 4)
+    p->on_fail = on_fail;
+  c->cancel_in_fail = (b0 & 8) != 0;
+  c->cancel_in_done = (b0 & 16) != 0;
+  if (b0 & 32)
+    p->on_warning = on_warning;
+  if (b0 & 64) { /* options, for whichever wrapper the callback gets */
+    ioa_stream_options_init(&c->so);
+    c->so.read_size = 4 + (b2 >> 4);
+    ioa_socket_options_init(&c->ko);
+    c->ko.max_packet = 100 + (b2 >> 4);
+    if (kind == 1)
+      p->stream_options = &c->so;
+    else if (kind == 2)
+      p->socket_options = &c->ko;
+  }
+  make_addr(d[1], &c->addr);
+  if (b0 & 128) {
+    p->addrs = &c->addr;
+    p->naddrs = 1;
+  } else {
+    p->addr = &c->addr;
+  }
+  static const int st_hints[4] = {IOA_HINT_UNSET, 0, SOCK_STREAM, SOCK_DGRAM};
+  static const int proto_hints[4] = {IOA_HINT_UNSET, 0, 6, 300};
+  p->socktype = st_hints[b2 & 3];
+  p->protocol = proto_hints[(b2 >> 2) & 3];
+  p->mode = (b2 >> 4) & 1 ? IOA_CONNECT_SEQUENTIAL : IOA_CONNECT_AUTO;
+}
+
+/* Nothing left that could call back: the request completed and released
+ * everything, or (after the final cancel) must have. */
+static int idle(void) {
+  return list_count((void **)W.defers) == 0 && list_count((void **)W.ios) == 0 &&
+         list_count((void **)W.timers) == 0;
+}
+
+static void run_defer(void) {
+  for (int i = 0; i < MAX_HANDLES; i++) {
+    ioa_defer *d = W.defers[i];
+    if (d) {
+      fz_defer_stop(d);
+      d->cb_(d, d->data_);
+      return;
+    }
+  }
+}
+
+static void fire_io(unsigned b) {
+  static const unsigned revents[4] = {IOA_WRITE, IOA_WRITE | IOA_ERROR, IOA_ERROR | IOA_HUP, 0};
+  for (int i = 0; i < MAX_HANDLES; i++) {
+    ioa_io *io = W.ios[i];
+    if (io) {
+      io->cb_(io, revents[b & 3], io->data_);
+      return;
+    }
+  }
+}
+
+static void fire_timers(void) {
+  for (int i = 0; i < MAX_HANDLES; i++) {
+    ioa_timer *t = W.timers[i];
+    if (t && t->due_ns_ <= W.now) {
+      fz_timer_stop(t);
+      t->cb_(t, t->data_);
+      return;
+    }
+  }
+}
+
+/* One run: path 0 is ioa_connect() (fast path where it applies), path 1
+ * the core from the start.  The trace is left in W. */
+static void run(const uint8_t *d, size_t n, int path) {
+  size_t slen = d[3];
+  size_t script_at = 4, events_at = 4 + (slen < n - 4 ? slen : n - 4);
+  config c;
+  decode_config(d, &c);
+  memset(&W, 0, sizeof W);
+  W.now = T0;
+  W.script = (cursor){d + script_at, events_at - script_at, 0};
+  W.events = (cursor){d + events_at, n - events_at, 0};
+  W.cancel_in_fail = c.cancel_in_fail;
+  W.cancel_in_done = c.cancel_in_done;
+  ioa_loop *loop = (ioa_loop *)(void *)&W; /* only ever handed to the fakes */
+
+  W.in_connect = 1;
+  ioa_connect_req *req = (ioa_connect_req *)(void *)&c; /* must be overwritten */
+  int r = path == 0 ? fz_connect(loop, &c.p, &req) : start_connect(loop, &c.p, 0, &req);
+  W.in_connect = 0;
+  trace(T_RETURN, (uint64_t)(int64_t)r, 0, 0);
+  CHECK(r == 0 ? req != NULL : path == 1 || req == NULL);
+  if (r < 0) {
+    CHECK(idle() && W.completions == 0);
+    return;
+  }
+  W.req = req;
+  for (int i = 0; i < MAX_EVENTS && W.events.i < W.events.n && !(W.completions && idle()); i++) {
+    unsigned e = next_byte(&W.events);
+    switch (e % 5) {
+    case 0: run_defer(); break;
+    case 1: fire_io(e / 5); break;
+    case 2: W.now += (uint64_t)(e / 5) * MS; break;
+    case 3:
+      if (!W.completions)
+        fz_connect_cancel(req);
+      break;
+    default: fire_timers(); break;
+    }
+  }
+  if (!W.completions)
+    fz_connect_cancel(req); /* the request must end here, whatever its state */
+  for (int i = 0; i < MAX_HANDLES && !idle(); i++)
+    run_defer();
+  CHECK(W.completions == 1);
+  CHECK(idle());
+  for (int i = 0; i < NFD; i++)
+    CHECK(!W.fd_open[i]); /* closed by the connector or by the callee */
+  free(W.spare);
+  W.spare = NULL;
+}
+
+static void dump(const char *what, const uint64_t *t, size_t n) {
+  fprintf(stderr, "%s (%zu words):\n", what, n);
+  for (size_t i = 0; i + 3 < n; i += 4)
+    fprintf(stderr, "  %2llu %#llx %#llx %lld\n", (unsigned long long)t[i],
+            (unsigned long long)t[i + 1], (unsigned long long)t[i + 2], (long long)t[i + 3]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  uint8_t in[1024];
+  if (size > sizeof in)
+    return 0;
+  memset(in, 0, sizeof in);
+  memcpy(in, data, size);
+  size_t n = size < 4 ? 4 : size;
+  static uint64_t fast[MAX_TRACE];
+  run(in, n, 0);
+  size_t nfast = W.ntrace;
+  memcpy(fast, W.trace, nfast * sizeof fast[0]);
+  run(in, n, 1);
+  if (nfast != W.ntrace || memcmp(fast, W.trace, nfast * sizeof fast[0]) != 0) {
+    dump("fast path", fast, nfast);
+    dump("core path", W.trace, W.ntrace);
+    CHECK(!"the fast path and the core disagree");
+  }
+  return 0;
+}
