@@ -35,6 +35,7 @@
 #include "loop_internal.h"
 #include "stream_internal.h"
 #include "sys.h"
+#include "tls_internal.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -70,6 +71,7 @@ typedef struct hooks {
   ioa_connect_sockopt_cb on_sockopt;
   ioa_connect_resolve_error_cb on_resolve_error;
   ioa_warn_cb on_warning;
+  ioa_connect_attempt_cb on_handshake;
 } hooks;
 
 /* The options for the stream or socket handed over, resolved by ioa_connect
@@ -90,10 +92,21 @@ typedef struct res_state {
   uint8_t st_default;       /* socket type of a socktype-0 peer (see peer_socktype) */
 } res_state;
 
+/* TLS requests: each connected attempt's handshake runs on a stream (the
+ * one handed over if it wins), and handshake failures keep their reason. */
+typedef struct tls_state {
+  ioa_tls_config *cfg; /* the request's own reference */
+  char *name;          /* verified and sent as SNI; NULL: each peer's address */
+  ioa_stream **hs;     /* per slot: the stream whose handshake runs, or NULL */
+  char **msgs;         /* per failure record: a handshake failure's reason */
+  size_t nmsgs;
+} tls_state;
+
 typedef struct ext {
   ioa_timer timer;
   res_state *res; /* NULL in plain address mode */
   ioa_io *ios;    /* race slots' watchers (when the core has more than one slot) */
+  tls_state *tls; /* NULL without TLS */
 } ext;
 
 struct ioa_connect_req {
@@ -127,6 +140,7 @@ const char *ioa_syscall_name(ioa_syscall s) {
   case IOA_SYSCALL_BIND: return "bind";
   case IOA_SYSCALL_CONNECT: return "connect";
   case IOA_SYSCALL_SOCKOPT: return "setsockopt";
+  case IOA_SYSCALL_TLS: return "tls";
   default: return "none";
   }
 }
@@ -292,6 +306,22 @@ static void free_failure_views(ioa_connect_req *req) {
   req->cc.fails->aux = NULL;
 }
 
+static void tls_state_free(ioa_connect_req *req, tls_state *ts) {
+  if (!ts)
+    return;
+  for (unsigned i = 0; i < req->cc.nslots; i++)
+    if (ts->hs[i]) { /* every handshake's stream is closed before completion */
+      ioa__stream_detach_handshake(ts->hs[i]);
+      ioa_stream_free(ts->hs[i]);
+    }
+  for (size_t i = 0; i < ts->nmsgs; i++)
+    ioa__free(ts->msgs[i]);
+  ioa__free(ts->msgs);
+  ioa__free(ts->name);
+  ioa_tls_config_unref(ts->cfg);
+  ioa__free(ts);
+}
+
 /* A fast request never gets here: it ends by fast_deliver or inflate. */
 static void req_free(ioa_connect_req *req) {
   assert(!req->fast && req->guard.depth == 0 && ioa__guard_released(&req->guard));
@@ -304,6 +334,7 @@ static void req_free(ioa_connect_req *req) {
       ioa__free(x->res->cands);
       ioa__free(x->res->message);
     }
+    tls_state_free(req, x->tls);
   }
   for (unsigned i = 0; i < req->cc.nslots; i++)
     ioa_io_stop(slot_io(req, i));
@@ -415,6 +446,17 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
 
 /* ----------------------------------------------------------- the pump */
 
+/* A failure's reason: a handshake's own, or the code's text. */
+static const char *failure_message(const ioa_connect_req *req, const ioa__cc_failure *f) {
+  const ext *x = req_ext(req);
+  size_t i = (size_t)(f - req->cc.fails->rec);
+  if (x && x->tls && i < x->tls->nmsgs && x->tls->msgs[i])
+    return x->tls->msgs[i];
+  if (f->syscall == IOA_SYSCALL_TLS && f->err == -ETIMEDOUT)
+    return "the TLS handshake did not finish in time";
+  return ioa_strerror(f->err);
+}
+
 /* One public record from a core record (its addresses go to peer/local). */
 static void failure_view(const ioa_connect_req *req, const ioa__cc_failure *f,
                          ioa_attempt_failure *v, ioa_addr *peer, ioa_addr *local) {
@@ -434,6 +476,7 @@ static void failure_view(const ioa_connect_req *req, const ioa__cc_failure *f,
   v->local = le ? local : NULL;
   v->start_ns = f->start_ns;
   v->end_ns = f->end_ns;
+  v->message = failure_message(req, f);
 }
 
 static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
@@ -474,6 +517,15 @@ static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
     return;
   }
   ioa_io_stop(slot_io(req, a->slot));
+  if (x && x->tls) {
+    /* The winner's stream is established already: it is handed over. */
+    ioa_stream *s = x->tls->hs[a->slot];
+    x->tls->hs[a->slot] = NULL;
+    ioa_addr peer;
+    entry_load(&peer, peer_entry(req, a->cand));
+    req->on_ok.stream(req, s, &peer, req->data);
+    return;
+  }
   deliver(req, a->fd, peer_entry(req, a->cand));
 }
 
@@ -508,6 +560,9 @@ static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe) {
   }
 }
 
+static int close_handshake(ioa_connect_req *req, unsigned slot);
+static void start_handshake(ioa_connect_req *req, unsigned slot, int fd, unsigned cand);
+
 /* Perform actions until the core has none.  In ioa_connect() (in_sync) a
  * pending callback turns into a defer instead. */
 static void pump(ioa_connect_req *req) {
@@ -535,7 +590,11 @@ static void pump(ioa_connect_req *req) {
     case IOA_CC_ACT_CLOSE:
       assert(a.fd >= 0);
       ioa_io_stop(slot_io(req, a.slot));
-      ioa__sys_close(a.fd);
+      if (!close_handshake(req, a.slot))
+        ioa__sys_close(a.fd);
+      break;
+    case IOA_CC_ACT_HANDSHAKE:
+      start_handshake(req, a.slot, a.fd, a.cand);
       break;
     case IOA_CC_ACT_TIMER:
       if (!req->has_ext)
@@ -551,6 +610,113 @@ static void pump(ioa_connect_req *req) {
       break;
     }
   }
+}
+
+/* ------------------------------------------------------------ TLS */
+
+static void handshake_done(ioa_stream *s, int err, const char *msg, void *data);
+
+/* The attempt's stream, if a handshake ran on it, goes with its fd. */
+static int close_handshake(ioa_connect_req *req, unsigned slot) {
+  ext *x = req_ext(req);
+  if (!x || !x->tls || !x->tls->hs[slot])
+    return 0;
+  ioa_stream *s = x->tls->hs[slot];
+  x->tls->hs[slot] = NULL;
+  ioa__stream_detach_handshake(s);
+  ioa_stream_free(s);
+  return 1;
+}
+
+/* Keep a handshake failure's reason with its record (index i). */
+static void keep_message(ioa_connect_req *req, size_t i, const char *msg) {
+  tls_state *ts = req_ext(req)->tls;
+  if (!msg)
+    return;
+  if (i >= ts->nmsgs) {
+    char **n = ioa__realloc(ts->msgs, (i + 1) * sizeof *n);
+    if (!n)
+      return; /* the record keeps the code's text */
+    for (size_t k = ts->nmsgs; k <= i; k++)
+      n[k] = NULL;
+    ts->msgs = n;
+    ts->nmsgs = i + 1;
+  }
+  size_t len = strlen(msg);
+  char *copy = ioa__malloc(len + 1);
+  if (copy) {
+    memcpy(copy, msg, len + 1);
+    ioa__free(ts->msgs[i]);
+    ts->msgs[i] = copy;
+  }
+}
+
+/* Tell the core how slot's handshake ended, keeping its reason. */
+static void handshake_result(ioa_connect_req *req, unsigned slot, int err, const char *msg) {
+  /* Verification, protocol and alerts would be the same at the next
+   * address; a network failure (reset, EOF, no memory) may not be. */
+  int result = err == 0 ? IOA_CC_HS_OK
+               : ioa_err_is_tls(err) && err != IOA_ETLSEOF ? IOA_CC_HS_FATAL
+                                                           : IOA_CC_HS_RETRY;
+  size_t before = req->cc.fails ? req->cc.fails->n : 0;
+  ioa__cc_handshaked(&req->cc, now_of(req), slot, result, err);
+  if (req->cc.fails && req->cc.fails->n > before)
+    keep_message(req, before, msg);
+}
+
+/* The HANDSHAKE action: the connected fd becomes a stream with a TLS
+ * transport (stream options applied), whose handshake answers the core. */
+static void start_handshake(ioa_connect_req *req, unsigned slot, int fd, unsigned cand) {
+  tls_state *ts = req_ext(req)->tls;
+  const hooks *h = req_hooks(req);
+  const unsigned char *pe = peer_entry(req, cand);
+  ioa_io_stop(slot_io(req, slot)); /* the stream watches the fd from now on */
+  if (h && h->on_handshake) {
+    ioa_addr peer, local;
+    const unsigned char *le = local_entry(req, cand);
+    entry_load(&peer, pe);
+    if (le)
+      entry_load(&local, le);
+    h->on_handshake(req, &peer, le ? &local : NULL, req->data);
+    if (req->cc.state != IOA_CC_CONNECTING)
+      return; /* cancelled from the hook: the core closes fd */
+  }
+  const conn_opts *o = req_opts(req);
+  ioa_stream *s;
+  int r = ioa_stream_new(req->loop, fd, o ? &o->stream : NULL, &s);
+  if (r < 0) {
+    handshake_result(req, slot, r, "cannot set up the stream for the TLS handshake");
+    return;
+  }
+  ioa__transport *tr;
+  const entry *p = (const entry *)(const void *)pe;
+  r = ioa__tls_transport_new(ts->cfg, fd, ts->name, ENTRY_SA(p), p->len, &tr);
+  if (r == 0) {
+    r = ioa__stream_start_transport(s, tr, handshake_done, req);
+    if (r < 0)
+      tr->ops->free(tr);
+  }
+  if (r < 0) {
+    ioa__stream_release_fd(s); /* the fd stays the core's, closed by CLOSE */
+    ioa_stream_free(s);
+    handshake_result(req, slot, r, r == -ENOMEM ? "out of memory" : ioa_strerror(r));
+    return;
+  }
+  ts->hs[slot] = s;
+}
+
+static void handshake_done(ioa_stream *s, int err, const char *msg, void *data) {
+  ioa_connect_req *req = data;
+  tls_state *ts = req_ext(req)->tls;
+  unsigned slot = 0;
+  while (slot < req->cc.nslots && ts->hs[slot] != s)
+    slot++;
+  if (slot == req->cc.nslots || finished(req))
+    return; /* not ours any more (detached streams never call) */
+  ioa__guard_enter(&req->guard);
+  handshake_result(req, slot, err, msg);
+  pump(req);
+  guard_leave(req);
 }
 
 /* ---------------------------------------------------------- fast path
@@ -999,7 +1165,7 @@ static int check_addrs(const ioa_connect_params *p, plan *pl) {
     return -E2BIG;
   pl->race = p->mode == IOA_CONNECT_RACE || (p->mode == IOA_CONNECT_AUTO && pl->resolving);
   pl->need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
-                   p->on_resolve_error || p->on_warning;
+                   p->on_resolve_error || p->on_warning || p->on_handshake;
   pl->proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
   /* IO::Async's warning; on_stream gives the socktype itself. */
   pl->warn_hint = pl->socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET &&
@@ -1014,7 +1180,8 @@ static int fast_shaped(const ioa_connect_params *p) {
   uintptr_t extra = (uintptr_t)p->host | (uintptr_t)p->service | (uintptr_t)p->local_host |
                     (uintptr_t)p->local_service | (uintptr_t)p->local_addrs |
                     (uintptr_t)p->local_addr | p->attempt_timeout_ms | p->timeout_ms |
-                    (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL);
+                    (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL) |
+                    (uintptr_t)p->tls;
   return !extra && p->mode != IOA_CONNECT_RACE && (p->addrs ? p->naddrs == 1 : p->addr != NULL);
 }
 
@@ -1029,10 +1196,29 @@ FAST_INLINE int check_params(const ioa_connect_params *p, plan *pl, conn_opts *o
   return 0;
 }
 
+/* TLS: a stream to hand over, and a name to verify each peer against (the
+ * server name, the host, or each peer's own IP address). */
+static int check_tls(const ioa_connect_params *p, const plan *pl) {
+  if (!p->tls)
+    return p->tls_server_name || p->on_handshake ? IOA_EBADPARAM : 0;
+  if (!ioa_tls_available())
+    return IOA_ENOTLS;
+  if (pl->ok_kind != OK_STREAM || ioa__tls_check_name(p->tls_server_name) < 0)
+    return IOA_EBADPARAM;
+  if (p->tls_server_name || p->host || ioa__tls_insecure(p->tls))
+    return 0;
+  for (size_t i = 0; i < pl->npeers; i++)
+    if (pl->peers[i].family != AF_INET && pl->peers[i].family != AF_INET6)
+      return IOA_EBADPARAM; /* a unix peer has no address to verify */
+  return pl->resolving ? IOA_EBADPARAM : 0; /* a service without a host */
+}
+
 /* Step 1: everything the caller gave, checked before any work begins. */
 static int validate(const ioa_connect_params *p, plan *pl, conn_opts *opts) {
   int r = check_params(p, pl, opts);
-  return r < 0 ? r : check_addrs(p, pl);
+  if (r < 0 || (r = check_addrs(p, pl)) < 0)
+    return r;
+  return check_tls(p, pl);
 }
 
 static size_t max_addrlen(const ioa_addr *v, size_t n) {
@@ -1047,7 +1233,7 @@ static size_t max_addrlen(const ioa_addr *v, size_t n) {
 static void plan_layout(plan *pl) {
   const ioa_connect_params *p = pl->p;
   int lookups = pl->resolving || pl->res_local;
-  pl->need_ext = pl->race || p->attempt_timeout_ms || p->timeout_ms || lookups;
+  pl->need_ext = pl->race || p->attempt_timeout_ms || p->timeout_ms || lookups || p->tls;
   pl->ncands = lookups ? 0 : ioa__cc_cands_needed(pl->nlocals, pl->nfit);
   pl->nslots = 1;
   if (pl->race) /* at most one slot per candidate when all are known */
@@ -1079,6 +1265,7 @@ static void req_init_hooks(ioa_connect_req *req, const ioa_connect_params *p) {
   h->on_sockopt = p->on_sockopt;
   h->on_resolve_error = p->on_resolve_error;
   h->on_warning = p->on_warning;
+  h->on_handshake = p->on_handshake;
 }
 
 /* The fields every request has: the loop, the user data, the one completion
@@ -1133,6 +1320,7 @@ static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) 
   ioa__cc *cc = &req->cc;
   ioa__cc_configure(cc, pl->race, p->attempt_delay_ms, p->resolution_delay_ms,
                     p->attempt_timeout_ms);
+  ioa__cc_set_tls(cc, p->tls != NULL);
   if (pl->nslots > 1) {
     req_ext(req)->ios = (ioa_io *)(void *)(mem + pl->o_slots +
                                            align8(pl->nslots * sizeof(ioa__cc_slot)));
@@ -1148,6 +1336,27 @@ static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) 
   if (!pl->resolving && !pl->res_local)
     ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + pl->o_cands),
                              (uint16_t)pl->ncands);
+}
+
+/* A TLS request's state: the config's reference, the name to verify, a
+ * stream pointer per slot.  NULL: out of memory. */
+static tls_state *tls_state_new(const plan *pl) {
+  const ioa_connect_params *p = pl->p;
+  const char *name = p->tls_server_name ? p->tls_server_name : p->host;
+  tls_state *ts = ioa__calloc(1, sizeof *ts + pl->nslots * sizeof(ioa_stream *));
+  if (!ts)
+    return NULL;
+  ts->hs = (ioa_stream **)(void *)(ts + 1);
+  if (name) {
+    size_t n = strlen(name) + 1;
+    if (!(ts->name = ioa__malloc(n))) {
+      ioa__free(ts);
+      return NULL;
+    }
+    memcpy(ts->name, name, n);
+  }
+  ts->cfg = ioa_tls_config_ref(p->tls);
+  return ts;
 }
 
 /* Step 3: allocate and initialise the request (NULL: out of memory). */
@@ -1166,7 +1375,12 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
   if (x) {
     x->ios = NULL;
     x->res = NULL;
+    x->tls = NULL;
     ioa_timer_init(loop, &x->timer, timer_cb, req);
+  }
+  if (pl->p->tls && !(x->tls = tls_state_new(pl))) {
+    ioa__free(mem);
+    return NULL;
   }
   if (pl->resolving || pl->res_local) {
     x->res = (res_state *)(void *)(mem + pl->o_res);
@@ -1334,7 +1548,8 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   ioa_connect_params copy;
   if (p->struct_size != sizeof *p) { /* another header's layout */
     ioa_connect_params_init(&copy);
-    if (IOA__IMPORT(&copy, p) < 0)
+    /* 1.0 callers end before the TLS fields. */
+    if (ioa__struct_import(&copy, sizeof copy, offsetof(ioa_connect_params, tls), p) < 0)
       return IOA_EBADPARAM;
     p = &copy;
   }

@@ -17,27 +17,37 @@
 #ifndef NDEBUG
 static int slot_holds_fd(uint8_t st) {
   return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_FAILED || st == IOA_CC_SLOT_CLOSING ||
-         st == IOA_CC_SLOT_WON;
+         st == IOA_CC_SLOT_WON || st == IOA_CC_SLOT_HS_START || st == IOA_CC_SLOT_HANDSHAKING;
+}
+
+/* An attempt in flight: it counts in nactive and its deadline runs.  A TLS
+ * handshake is part of the attempt. */
+static int slot_in_flight(uint8_t st) {
+  return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_HS_START ||
+         st == IOA_CC_SLOT_HANDSHAKING;
 }
 
 /* What every event leaves true (checked in debug builds, so by the tests and
  * the fuzzers): slot states agree with the counters, every slot past OPENING
  * owns a distinct open fd, a winner exists only for a successful completion. */
 static void check_invariants(const ioa__cc *cc) {
-  unsigned active = 0, closing = 0, won = 0;
+  unsigned active = 0, closing = 0, won = 0, hs_start = 0;
   for (unsigned i = 0; i < cc->nslots; i++) {
     const ioa__cc_slot *s = &cc->slots[i];
-    assert(s->state <= IOA_CC_SLOT_WON);
+    assert(s->state <= IOA_CC_SLOT_HANDSHAKING);
     assert(s->state != IOA_CC_SLOT_OPENING || s->fd == -1);
     assert(!slot_holds_fd(s->state) || s->fd >= 0);
-    active += s->state == IOA_CC_SLOT_OPENING || s->state == IOA_CC_SLOT_CONNECTING;
+    active += s->state == IOA_CC_SLOT_OPENING || slot_in_flight(s->state);
     closing += s->state == IOA_CC_SLOT_CLOSING;
+    hs_start += s->state == IOA_CC_SLOT_HS_START;
+    assert(cc->tls || (s->state != IOA_CC_SLOT_HS_START && s->state != IOA_CC_SLOT_HANDSHAKING));
     won += s->state == IOA_CC_SLOT_WON;
     assert(s->state != IOA_CC_SLOT_WON || i == cc->winner);
     for (unsigned j = 0; slot_holds_fd(s->state) && j < i; j++)
       assert(!slot_holds_fd(cc->slots[j].state) || cc->slots[j].fd != s->fd);
   }
   assert(closing == cc->nclosing);
+  assert(hs_start == cc->nhs_start);
   assert(won <= 1);
   assert(cc->ntried <= cc->ncands && cc->ncands <= cc->cand_cap);
   if (cc->state == IOA_CC_RESOLVING || cc->state == IOA_CC_CONNECTING)
@@ -74,6 +84,7 @@ size_t ioa__cc_cands_needed(size_t nlocals, size_t npeers) {
 
 int ioa__cc_syscall_rank(ioa_syscall s) {
   switch (s) {
+  case IOA_SYSCALL_TLS: return 5;
   case IOA_SYSCALL_CONNECT: return 4;
   case IOA_SYSCALL_BIND: return 3;
   case IOA_SYSCALL_SOCKOPT: return 2;
@@ -168,6 +179,7 @@ static int free_slot(const ioa__cc *cc) {
  * exact: ioa__cc_next() then skips the slot scan when nothing is closing. */
 static void slot_set(ioa__cc *cc, ioa__cc_slot *s, uint8_t st) {
   cc->nclosing += (st == IOA_CC_SLOT_CLOSING) - (s->state == IOA_CC_SLOT_CLOSING);
+  cc->nhs_start += (st == IOA_CC_SLOT_HS_START) - (s->state == IOA_CC_SLOT_HS_START);
   s->state = st;
 }
 
@@ -180,7 +192,7 @@ static void finish(ioa__cc *cc, ioa__cc_outcome outcome, ioa_syscall sys, int er
 
 static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
   ioa__cc_slot *s = &cc->slots[slot];
-  assert(s->state == IOA_CC_SLOT_OPENING || s->state == IOA_CC_SLOT_CONNECTING);
+  assert(s->state == IOA_CC_SLOT_OPENING || slot_in_flight(s->state));
   if (ioa__cc_syscall_rank(sys) >= ioa__cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
     cc->best_syscall = (uint8_t)sys;
     cc->best_err = err;
@@ -212,6 +224,11 @@ static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err)
   slot_set(cc, s, s->fd >= 0 ? IOA_CC_SLOT_FAILED : IOA_CC_SLOT_FREE);
 }
 
+/* The step an attempt in flight is at, for a timeout's failure record. */
+static ioa_syscall attempt_step(const ioa__cc_slot *s) {
+  return s->state == IOA_CC_SLOT_CONNECTING ? IOA_SYSCALL_CONNECT : IOA_SYSCALL_TLS;
+}
+
 static void attempt_failed(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
   assert(cc->nactive > 0);
   record_failure(cc, slot, sys, err);
@@ -226,7 +243,7 @@ static void win(ioa__cc *cc, unsigned slot) {
   cc->winner = (uint16_t)slot;
   for (unsigned i = 0; i < cc->nslots; i++) {
     ioa__cc_slot *s = &cc->slots[i];
-    if (i != slot && s->state == IOA_CC_SLOT_CONNECTING) /* losers: closed, not failures */
+    if (i != slot && slot_in_flight(s->state)) /* losers: closed, not failures */
       slot_set(cc, s, IOA_CC_SLOT_CLOSING);
   }
   cc->nactive = 0;
@@ -234,6 +251,14 @@ static void win(ioa__cc *cc, unsigned slot) {
 }
 
 static int have_untried(const ioa__cc *cc) { return cc->ntried < cc->ncands; }
+
+/* A connect completed: the winner, unless a TLS handshake comes first. */
+static void connect_done(ioa__cc *cc, unsigned slot) {
+  if (cc->tls)
+    slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_HS_START);
+  else
+    win(cc, slot);
+}
 
 static void begin_connecting(ioa__cc *cc) {
   cc->state = IOA_CC_CONNECTING;
@@ -258,8 +283,8 @@ static void settle(ioa__cc *cc) {
     return;
   if (cc->deadline_ns && now >= cc->deadline_ns) {
     for (unsigned i = 0; i < cc->nslots; i++)
-      if (cc->slots[i].state == IOA_CC_SLOT_CONNECTING)
-        record_failure(cc, i, IOA_SYSCALL_CONNECT, -ETIMEDOUT);
+      if (slot_in_flight(cc->slots[i].state))
+        record_failure(cc, i, attempt_step(&cc->slots[i]), -ETIMEDOUT);
     cc->nactive = 0;
     cc->timed_out = 1;
     finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_NONE, -ETIMEDOUT);
@@ -276,8 +301,8 @@ static void settle(ioa__cc *cc) {
   if (cc->attempt_timeout_ms) {
     for (unsigned i = 0; i < cc->nslots; i++) {
       ioa__cc_slot *s = &cc->slots[i];
-      if (s->state == IOA_CC_SLOT_CONNECTING && now >= s->start_ns + MS(cc->attempt_timeout_ms))
-        attempt_failed(cc, i, IOA_SYSCALL_CONNECT, -ETIMEDOUT);
+      if (slot_in_flight(s->state) && now >= s->start_ns + MS(cc->attempt_timeout_ms))
+        attempt_failed(cc, i, attempt_step(s), -ETIMEDOUT);
     }
   }
   /* Peers still resolving (race started on a partial answer) may add more. */
@@ -366,7 +391,7 @@ void ioa__cc_opened(ioa__cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscal
   if (failed_at != IOA_SYSCALL_NONE)
     attempt_failed(cc, slot, failed_at, err < 0 ? err : -EIO);
   else if (connected)
-    win(cc, slot);
+    connect_done(cc, slot);
   else
     slot_set(cc, s, IOA_CC_SLOT_CONNECTING);
   settle(cc);
@@ -378,9 +403,32 @@ void ioa__cc_connected(ioa__cc *cc, uint64_t now, unsigned slot, int err) {
       cc->slots[slot].state != IOA_CC_SLOT_CONNECTING)
     return;
   if (err == 0)
-    win(cc, slot);
+    connect_done(cc, slot);
   else
     attempt_failed(cc, slot, IOA_SYSCALL_CONNECT, err < 0 ? err : -err);
+  settle(cc);
+}
+
+void ioa__cc_handshaked(ioa__cc *cc, uint64_t now, unsigned slot, int result, int err) {
+  set_now(cc, now);
+  if (slot >= cc->nslots || cc->state != IOA_CC_CONNECTING ||
+      cc->slots[slot].state != IOA_CC_SLOT_HANDSHAKING)
+    return; /* decided, cancelled or timed out meanwhile */
+  if (result == IOA_CC_HS_OK) {
+    win(cc, slot);
+  } else if (result == IOA_CC_HS_RETRY) {
+    attempt_failed(cc, slot, IOA_SYSCALL_TLS, err < 0 ? err : -EIO);
+  } else {
+    /* Fatal: reported (its fd open for on_fail), the other attempts closed
+     * without failures, as a winner's losers are. */
+    record_failure(cc, slot, IOA_SYSCALL_TLS, err < 0 ? err : -EIO);
+    for (unsigned i = 0; i < cc->nslots; i++)
+      if (slot_in_flight(cc->slots[i].state))
+        slot_set(cc, &cc->slots[i], IOA_CC_SLOT_CLOSING);
+    cc->nactive = 0;
+    finish(cc, IOA_CC_CONNECT_ERROR, IOA_SYSCALL_TLS, err < 0 ? err : -EIO);
+    return;
+  }
   settle(cc);
 }
 
@@ -401,8 +449,7 @@ void ioa__cc_abort(ioa__cc *cc, uint64_t now, int err) {
     cc->fails->reported = cc->fails->n; /* nobody wants to hear about them now */
   for (unsigned i = 0; i < cc->nslots; i++) {
     ioa__cc_slot *s = &cc->slots[i];
-    if (s->state == IOA_CC_SLOT_CONNECTING || s->state == IOA_CC_SLOT_FAILED ||
-        s->state == IOA_CC_SLOT_WON)
+    if (slot_in_flight(s->state) || s->state == IOA_CC_SLOT_FAILED || s->state == IOA_CC_SLOT_WON)
       slot_set(cc, s, IOA_CC_SLOT_CLOSING);
     /* OPENING slots are settled by ioa__cc_opened when the driver returns. */
   }
@@ -432,7 +479,7 @@ static uint64_t want_timer(const ioa__cc *cc) {
       CONSIDER(cc->next_attempt_ns);
     if (cc->attempt_timeout_ms)
       for (unsigned i = 0; i < cc->nslots; i++)
-        if (cc->slots[i].state == IOA_CC_SLOT_CONNECTING)
+        if (slot_in_flight(cc->slots[i].state))
           CONSIDER(cc->slots[i].start_ns + MS(cc->attempt_timeout_ms));
   }
 #undef CONSIDER
@@ -523,6 +570,22 @@ static ioa__cc_action_kind next_open(ioa__cc *cc, unsigned flags, ioa__cc_action
   return a->kind = IOA_CC_ACT_OPEN;
 }
 
+/* TLS: a connected attempt's handshake, to start (the driver runs a hook). */
+static ioa__cc_action_kind next_handshake(ioa__cc *cc, ioa__cc_action *a) {
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    ioa__cc_slot *s = &cc->slots[i];
+    if (s->state == IOA_CC_SLOT_HS_START) {
+      slot_set(cc, s, IOA_CC_SLOT_HANDSHAKING);
+      a->slot = (uint16_t)i;
+      a->fd = s->fd;
+      a->cand = s->cand;
+      return a->kind = IOA_CC_ACT_HANDSHAKE;
+    }
+  }
+  assert(!"nhs_start counts a slot that is not starting a handshake");
+  return IOA_CC_ACT_NONE;
+}
+
 static ioa__cc_action_kind next_timer(ioa__cc *cc, ioa__cc_action *a) {
   uint64_t t = cc->state == IOA_CC_FINISHED ? 0 : want_timer(cc);
   if (t == cc->timer_ns)
@@ -544,6 +607,8 @@ static ioa__cc_action_kind next_action(ioa__cc *cc, unsigned flags, ioa__cc_acti
     return flags & IOA_CC_NO_CALLBACKS ? (a->kind = IOA_CC_ACT_DEFER) : next_fail(cc, a);
   if (st == IOA_CC_DONE)
     return flags & IOA_CC_NO_CALLBACKS ? (a->kind = IOA_CC_ACT_DEFER) : next_done(cc, a);
+  if (st == IOA_CC_CONNECTING && cc->nhs_start)
+    return flags & IOA_CC_NO_CALLBACKS ? (a->kind = IOA_CC_ACT_DEFER) : next_handshake(cc, a);
   if (st == IOA_CC_CONNECTING && next_open(cc, flags, a) != IOA_CC_ACT_NONE)
     return a->kind;
   return next_timer(cc, a);

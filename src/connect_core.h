@@ -27,6 +27,14 @@
  *  - FAIL for an attempt comes before the CLOSE of its fd; no FAIL after a
  *    cancel; OPEN only while connecting and never with NO_OPEN;
  *  - with NO_CALLBACKS, neither FAIL nor DONE is returned (DEFER instead).
+ *
+ * TLS (ioa__cc_set_tls): a connected attempt is not the winner yet.  Its slot
+ * asks for a HANDSHAKE action, the driver runs the handshake on that fd and
+ * answers with ioa__cc_handshaked(): ok (the winner), a network failure (as
+ * a refused connect: the race goes on with the untried candidates) or a
+ * fatal one (verification, protocol: the request ends at once, the next
+ * address would present the same name).  The attempt timeout and the
+ * overall deadline count the handshake as part of the attempt.
  */
 #ifndef IOA_CONNECT_CORE_H
 #define IOA_CONNECT_CORE_H
@@ -61,6 +69,8 @@ enum ioa__cc_slot_state {
   IOA_CC_SLOT_FAILED,     /* failed; fd stays open until the failure is reported */
   IOA_CC_SLOT_CLOSING,    /* fd to be closed by the next CLOSE action */
   IOA_CC_SLOT_WON,        /* connected; handed over by the DONE action */
+  IOA_CC_SLOT_HS_START,   /* TLS: connected; the HANDSHAKE action is due */
+  IOA_CC_SLOT_HANDSHAKING, /* TLS: the driver runs the handshake on fd */
 };
 
 typedef struct ioa__cc_slot {
@@ -114,6 +124,7 @@ typedef struct ioa__cc {
   uint16_t cand_peers; /* peers already crossed into cands */
   uint16_t ntried;     /* candidates handed out by OPEN */
   uint16_t nclosing;   /* slots in IOA_CC_SLOT_CLOSING */
+  uint16_t nhs_start;  /* slots in IOA_CC_SLOT_HS_START */
 
   /* configuration */
   uint32_t attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms;
@@ -135,6 +146,7 @@ typedef struct ioa__cc {
   uint8_t best_syscall, done_syscall, outcome;
   uint8_t started; /* first attempt scheduled */
   uint8_t timed_out;
+  uint8_t tls; /* a handshake follows each connect (ioa__cc_set_tls) */
 } ioa__cc;
 
 typedef enum ioa__cc_action_kind {
@@ -145,6 +157,7 @@ typedef enum ioa__cc_action_kind {
   IOA_CC_ACT_TIMER,    /* at: (re)arm the one timer at this time; 0 = stop it */
   IOA_CC_ACT_DONE,     /* complete: outcome, err, syscall, slot/fd on success */
   IOA_CC_ACT_DEFER,    /* something needs a callback: come back from a safe place */
+  IOA_CC_ACT_HANDSHAKE, /* slot, fd, cand: start TLS on fd; then ioa__cc_handshaked */
 } ioa__cc_action_kind;
 
 typedef struct ioa__cc_action {
@@ -193,6 +206,8 @@ static inline void ioa__cc_set_cand_storage(ioa__cc *cc, ioa__cc_cand *cands, ui
   cc->cand_cap = cap;
 }
 /* Marks every slot free: the storage may hold anything before. */
+/* A TLS handshake is part of each attempt (before ioa__cc_start). */
+static inline void ioa__cc_set_tls(ioa__cc *cc, int on) { cc->tls = on != 0; }
 static inline void ioa__cc_set_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n) {
   for (uint16_t i = 0; i < n; i++)
     slots[i] = (ioa__cc_slot){.fd = -1, .state = IOA_CC_SLOT_FREE};
@@ -231,6 +246,11 @@ void ioa__cc_opened(ioa__cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscal
                    int err, int connected);
 /* The slot's connect finished: err from SO_ERROR (0 = connected). */
 void ioa__cc_connected(ioa__cc *cc, uint64_t now, unsigned slot, int err);
+/* TLS: the slot's handshake ended: ok, a network failure (reset, EOF,
+ * out of memory: the next candidate is tried) or a fatal one (the request
+ * ends with it).  err is its code (0 when ok). */
+enum { IOA_CC_HS_OK = 0, IOA_CC_HS_RETRY, IOA_CC_HS_FATAL };
+void ioa__cc_handshaked(ioa__cc *cc, uint64_t now, unsigned slot, int result, int err);
 /* The timer fired (or any time passed). */
 void ioa__cc_tick(ioa__cc *cc, uint64_t now);
 /* Cancel: every fd closed, completes with -ECANCELED.  No-op once finished. */
@@ -251,8 +271,8 @@ static inline const ioa__cc_failure *ioa__cc_failures(const ioa__cc *cc, size_t 
 /* Release the failure list and its aux pointer (the driver frees the rest). */
 void ioa__cc_dispose(ioa__cc *cc);
 
-/* Error ranking: connect > bind > sockopt hook > socket > none (the step
- * reached furthest wins; among equals the latest). */
+/* Error ranking: tls > connect > bind > sockopt hook > socket > none (the
+ * step reached furthest wins; among equals the latest). */
 int ioa__cc_syscall_rank(ioa_syscall s);
 
 #endif

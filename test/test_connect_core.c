@@ -35,6 +35,8 @@ typedef struct harness {
   int nclose;
   ioa__cc_action done;
   int ndone;
+  ioa__cc_action hss[64]; /* HANDSHAKE actions */
+  int nhs;
   int ndefer;
   uint64_t timer;
   int order[128]; /* kinds in pull order */
@@ -101,6 +103,11 @@ static int drain(harness *h, unsigned flags) {
       h->done = a;
       h->timer = 0; /* the driver stops its timer on completion */
       h->ndone++;
+      break;
+    case IOA_CC_ACT_HANDSHAKE:
+      assert_false(flags & IOA_CC_NO_CALLBACKS);
+      assert_true(a.fd >= 0 && h->nhs < 64);
+      h->hss[h->nhs++] = a;
       break;
     }
   }
@@ -679,6 +686,7 @@ typedef struct rig {
   ent peers[8], locals[2];
   uint8_t fd_state[4096];
   int next_fd, ndone, inflight_open;
+  uint8_t handshaking[4]; /* TLS: a HANDSHAKE was handed out for the slot */
   int outcome;
   uint64_t now;
 } rig;
@@ -715,6 +723,12 @@ static void rig_drain(rig *r, unsigned flags) {
       break;
     case IOA_CC_ACT_TIMER:
       break;
+    case IOA_CC_ACT_HANDSHAKE:
+      assert_false(flags & IOA_CC_NO_CALLBACKS);
+      assert_true(r->cc.tls);
+      assert_int_equal(r->fd_state[a.fd], FD_OPEN);
+      r->handshaking[a.slot] = 1;
+      break;
     case IOA_CC_ACT_DONE:
       assert_false(flags & IOA_CC_NO_CALLBACKS);
       r->ndone++;
@@ -739,6 +753,7 @@ static void random_event_sequences_keep_invariants(void **state) {
     r.next_fd = 3;
     r.now = T0;
     ioa__cc_init(&r.cc, (int)rnd(2), rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
+    ioa__cc_set_tls(&r.cc, rnd(3) == 0);
     ioa__cc_set_slots(&r.cc, r.slots, (uint16_t)(1 + rnd(4)));
     ioa__cc_set_cand_storage(&r.cc, r.cands, 64);
     unsigned np = rnd(6), nl = rnd(3);
@@ -790,6 +805,18 @@ static void random_event_sequences_keep_invariants(void **state) {
         if (rnd(8) == 0)
           ioa__cc_cancel(&r.cc, r.now);
         break;
+      case 5: /* TLS: a handshake ends (perhaps late, for a slot long gone) */
+        for (unsigned i = 0; i < r.cc.nslots; i++)
+          if (r.handshaking[i] && rnd(2)) {
+            r.handshaking[i] = 0;
+            unsigned how = rnd(3);
+            ioa__cc_handshaked(&r.cc, r.now, i, (int)how,
+                               how == IOA_CC_HS_OK      ? 0
+                               : how == IOA_CC_HS_RETRY ? -ECONNRESET
+                                                        : IOA_ETLSVERIFY);
+            break;
+          }
+        break;
       default:
         break;
       }
@@ -808,6 +835,213 @@ static void random_event_sequences_keep_invariants(void **state) {
                 outcomes[0], outcomes[1], outcomes[2], fds);
   /* the mix must reach every ending, or the test proves little */
   assert_true(outcomes[0] > 100 && outcomes[1] > 100 && outcomes[2] > 100);
+}
+
+/* ---- TLS: the handshake is part of the attempt ---- */
+
+static void tls_setup(harness *h, int race, unsigned att_to) {
+  h_init(h, race, 50, 0, att_to, race ? 4 : 1);
+  ioa__cc_set_tls(&h->cc, 1);
+}
+
+/* A connect is not a win: the handshake decides, and a racing attempt
+ * still connecting is closed (not a failure) when it does. */
+static void tls_handshake_decides_the_winner(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 1, 0);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '2'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd1 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  h_tick(&h, T0 + 50 * MSEC);
+  drain(&h, 0);
+  int fd2 = result(&h, T0 + 50 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 60 * MSEC, h.opens[1].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 0); /* connected, not won */
+  assert_int_equal(h.nhs, 1);
+  assert_int_equal(h.hss[0].fd, fd2);
+  assert_int_equal(h.hss[0].slot, h.opens[1].slot);
+  ioa__cc_handshaked(&h.cc, T0 + 70 * MSEC, h.hss[0].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  assert_int_equal(h.done.fd, fd2);
+  assert_int_equal(h.nclose, 1);
+  assert_int_equal(h.closed[0], fd1);
+  assert_int_equal(h.nfail, 0);
+  ioa__cc_dispose(&h.cc);
+}
+
+/* A reset during the handshake is reported ("tls", its fd open) and the
+ * next address is tried, as after a refused connect. */
+static void tls_network_failure_moves_on(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 0, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '2'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd1 = result(&h, T0, IOA_SYSCALL_NONE, 0, 1); /* connected at once */
+  assert_int_equal(h.nhs, 1);
+  ioa__cc_handshaked(&h.cc, T0 + 5 * MSEC, h.hss[0].slot, IOA_CC_HS_RETRY, -ECONNRESET);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.fails[0].err, -ECONNRESET);
+  assert_int_equal(h.fails[0].fd, fd1);
+  assert_int_equal(h.nclose, 1);
+  assert_int_equal(h.closed[0], fd1);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), TAG('P', '2'));
+  int fd2 = result(&h, T0 + 6 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 7 * MSEC, h.opens[1].slot, 0);
+  drain(&h, 0);
+  ioa__cc_handshaked(&h.cc, T0 + 8 * MSEC, h.hss[1].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.fd, fd2);
+  ioa__cc_dispose(&h.cc);
+}
+
+/* A verification failure ends the request at once: reported, the other
+ * attempts closed without failures, the untried never opened, and "tls"
+ * is the completion's syscall. */
+static void tls_fatal_failure_ends_at_once(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 1, 0);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '2'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '3'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd1 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  h_tick(&h, T0 + 50 * MSEC);
+  drain(&h, 0);
+  int fd2 = result(&h, T0 + 50 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 60 * MSEC, h.opens[1].slot, 0);
+  drain(&h, 0);
+  ioa__cc_handshaked(&h.cc, T0 + 70 * MSEC, h.hss[0].slot, IOA_CC_HS_FATAL, IOA_ETLSVERIFY);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.fails[0].fd, fd2);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.done.err, IOA_ETLSVERIFY);
+  assert_int_equal(h.nopen, 2); /* P3 never tried */
+  assert_int_equal(h.nclose, 2);
+  assert_true((h.closed[0] == fd1 && h.closed[1] == fd2) ||
+              (h.closed[0] == fd2 && h.closed[1] == fd1));
+  /* FAIL before the CLOSE of its fd. */
+  int fail_at = -1, close2_at = -1, n_close = 0;
+  for (int i = 0; i < h.norder; i++) {
+    if (h.order[i] == IOA_CC_ACT_FAIL)
+      fail_at = i;
+    if (h.order[i] == IOA_CC_ACT_CLOSE && h.closed[n_close++] == fd2)
+      close2_at = i;
+  }
+  assert_true(fail_at >= 0 && fail_at < close2_at);
+  ioa__cc_dispose(&h.cc);
+}
+
+/* The attempt timeout counts the handshake: a silent TLS server times out
+ * as a "tls" failure and the next address wins; a late result is ignored. */
+static void tls_attempt_timeout_covers_the_handshake(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 0, 100);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '2'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd1 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 40 * MSEC, h.opens[0].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nhs, 1);
+  assert_int_equal(h.timer, T0 + 100 * MSEC); /* from the attempt's start */
+  h_tick(&h, T0 + 100 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.fails[0].err, -ETIMEDOUT);
+  assert_int_equal(h.closed[0], fd1);
+  assert_int_equal(h.nopen, 2);
+  ioa__cc_handshaked(&h.cc, T0 + 110 * MSEC, h.hss[0].slot, IOA_CC_HS_OK, 0); /* too late */
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 0);
+  int fd2 = result(&h, T0 + 110 * MSEC, IOA_SYSCALL_NONE, 0, 1);
+  ioa__cc_handshaked(&h.cc, T0 + 120 * MSEC, h.hss[1].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.fd, fd2);
+  ioa__cc_dispose(&h.cc);
+}
+
+/* The overall deadline too; and "tls" outranks "connect" in the verdict. */
+static void tls_deadline_and_ranking(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 0, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 300);
+  drain(&h, 0);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 1);
+  h_tick(&h, T0 + 300 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.err, -ETIMEDOUT);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.nclose, 1);
+  ioa__cc_dispose(&h.cc);
+
+  tls_setup(&h, 0, 0);
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '1'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '2'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 1);
+  ioa__cc_handshaked(&h.cc, T0 + MSEC, h.hss[0].slot, IOA_CC_HS_RETRY, IOA_ETLSEOF);
+  drain(&h, 0);
+  result(&h, T0 + 2 * MSEC, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.done.err, IOA_ETLSEOF);
+  assert_true(ioa__cc_syscall_rank(IOA_SYSCALL_TLS) > ioa__cc_syscall_rank(IOA_SYSCALL_CONNECT));
+  ioa__cc_dispose(&h.cc);
+}
+
+/* Cancel while handshaking: the fd closes, no FAIL; a connect completed
+ * inside ioa_connect() defers its HANDSHAKE (the driver runs a hook). */
+static void tls_cancel_and_no_callbacks(void **state) {
+  (void)state;
+  harness h;
+  tls_setup(&h, 0, 0);
+  add_peer(&h, AF_UNIX, SOCK_STREAM, 0, TAG('P', '1'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, IOA_CC_NO_CALLBACKS);
+  ioa__cc_opened(&h.cc, T0, h.opens[0].slot, 7, IOA_SYSCALL_NONE, 0, 1);
+  assert_int_equal(drain(&h, IOA_CC_NO_CALLBACKS), IOA_CC_ACT_DEFER);
+  assert_int_equal(h.nhs, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nhs, 1);
+  ioa__cc_cancel(&h.cc, T0 + MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.err, -ECANCELED);
+  assert_int_equal(h.nfail, 0);
+  assert_int_equal(h.nclose, 1);
+  assert_int_equal(h.closed[0], 7);
+  ioa__cc_handshaked(&h.cc, T0 + 2 * MSEC, h.hss[0].slot, IOA_CC_HS_OK, 0); /* ignored */
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  ioa__cc_dispose(&h.cc);
 }
 
 int main(void) {
@@ -830,6 +1064,12 @@ int main(void) {
       IOA_TEST(cancel_everywhere),
       IOA_TEST(race_slots_full_waits),
       IOA_TEST(random_event_sequences_keep_invariants),
+      IOA_TEST(tls_handshake_decides_the_winner),
+      IOA_TEST(tls_network_failure_moves_on),
+      IOA_TEST(tls_fatal_failure_ends_at_once),
+      IOA_TEST(tls_attempt_timeout_covers_the_handshake),
+      IOA_TEST(tls_deadline_and_ranking),
+      IOA_TEST(tls_cancel_and_no_callbacks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

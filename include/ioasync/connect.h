@@ -41,6 +41,7 @@
 #include "resolve.h"
 #include "socket.h"
 #include "stream.h"
+#include "tls.h"
 
 IOA_BEGIN_DECLS
 
@@ -56,9 +57,10 @@ typedef enum ioa_syscall {
   IOA_SYSCALL_BIND,
   IOA_SYSCALL_CONNECT,
   IOA_SYSCALL_SOCKOPT, /* the sockopt hook vetoed the attempt */
+  IOA_SYSCALL_TLS,     /* the TLS handshake after the connect (params.tls) */
 } ioa_syscall;
 
-/* "socket", "bind", "connect", "setsockopt", or "none". */
+/* "socket", "bind", "connect", "setsockopt", "tls", or "none". */
 IOA_EXPORT const char *ioa_syscall_name(ioa_syscall s);
 
 typedef enum ioa_connect_mode {
@@ -71,7 +73,9 @@ typedef enum ioa_connect_mode {
 /* One failed attempt step.  IO::Async's on_fail arguments map to:
  *   ("socket", family, socktype, protocol, err)
  *   ("bind",   fd, local,  err)
- *   ("connect", fd, peer,  err)   (ETIMEDOUT for a per-attempt timeout) */
+ *   ("connect", fd, peer,  err)   (ETIMEDOUT for a per-attempt timeout)
+ * With TLS, ("tls", fd, peer, err): the handshake failed (an IOA_ETLS* code,
+ * a socket's errno such as -ECONNRESET, or -ETIMEDOUT), message says why. */
 typedef struct ioa_attempt_failure {
   ioa_syscall syscall;
   int err; /* negative errno */
@@ -80,6 +84,10 @@ typedef struct ioa_attempt_failure {
   const ioa_addr *peer;  /* the address being connected to */
   const ioa_addr *local; /* the local address bound (NULL if none) */
   uint64_t start_ns, end_ns; /* ioa_loop_now() times */
+  /* What went wrong, never NULL: strerror's text, or for "tls" the reason
+   * ("certificate has expired (server name \"x\")", "received alert
+   * \"handshake failure\" ..."). */
+  const char *message;
 } ioa_attempt_failure;
 
 typedef void (*ioa_connect_fail_cb)(ioa_connect_req *req, const ioa_attempt_failure *f,
@@ -170,6 +178,20 @@ typedef struct ioa_connect_params {
    * outlive the call. */
   const ioa_stream_options *stream_options;
   const ioa_socket_options *socket_options;
+  /* TLS (ioa_tls(3), IO::Async::SSL's SSL_connect): non-NULL = each
+   * connected attempt runs a TLS handshake with this configuration before it
+   * can win, and on_stream gets a TLS stream (on_connected and on_socket are
+   * refused: IOA_EBADPARAM).  A verification, protocol or alert failure ends
+   * the request at once ("tls" ranks above "connect"); a reset, EOF or
+   * attempt timeout during the handshake moves on to the next address.  The
+   * request holds its own reference. */
+  ioa_tls_config *tls;
+  /* The name to verify and send as SNI; NULL = host, or in address mode each
+   * peer's IP address (checked against the certificate's IP SANs; a unix
+   * socket then needs a name, or insecure_skip_verify). */
+  const char *tls_server_name;
+  /* Tracing hook: an attempt connected and its TLS handshake begins. */
+  ioa_connect_attempt_cb on_handshake;
 } ioa_connect_params;
 
 /* Fill p with defaults (hints unset, AUTO mode, no callbacks).  Every
