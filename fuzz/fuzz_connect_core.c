@@ -21,7 +21,11 @@
  *  - a cancel or abort before completion yields exactly that error;
  *  - after the final cancel every fd is closed and the failure list freed
  *    (LeakSanitizer);
- *  - no livelock: a bounded number of actions per drain.
+ *  - no livelock: a bounded number of actions per drain;
+ *  - TLS (a configuration bit): a connected attempt asks for a HANDSHAKE
+ *    (never under NO_CALLBACKS) on its own open fd before it can win; the
+ *    harness answers with fuzzed results (ok, network failure, fatal),
+ *    also late or for slots that hold no handshake, which must be ignored.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,6 +69,8 @@ typedef struct fz {
 
   int fd_slot[NFD]; /* owning slot + 1, 0 = free */
   int connecting[MAX_SLOTS]; /* fd of a slot whose connect is in flight, or -1 */
+  int handshaking[MAX_SLOTS]; /* TLS: fd of a slot whose handshake runs, or -1 */
+  int tls;
   int race;
   uint64_t attempt_delay_ns;
   uint64_t last_open_ns;
@@ -96,9 +102,12 @@ static int fd_owner(const fz *f, int fd) { return f->fd_slot[fd - FD_BASE] - 1; 
 static void fd_close(fz *f, int fd) {
   CHECK(fd_is_open(f, fd));
   f->fd_slot[fd - FD_BASE] = 0;
-  for (int s = 0; s < MAX_SLOTS; s++)
+  for (int s = 0; s < MAX_SLOTS; s++) {
     if (f->connecting[s] == fd)
       f->connecting[s] = -1;
+    if (f->handshaking[s] == fd)
+      f->handshaking[s] = -1;
+  }
 }
 
 static ioa__cc_meta decode_meta(unsigned b) {
@@ -238,7 +247,8 @@ static void drain(fz *f, unsigned flags) {
       ioa__cc_failures(&f->cc, &n);
       CHECK(a.failure < n);
       CHECK(a.err < 0);
-      CHECK(a.syscall >= IOA_SYSCALL_SOCKET && a.syscall <= IOA_SYSCALL_SOCKOPT);
+      CHECK(a.syscall >= IOA_SYSCALL_SOCKET && a.syscall <= IOA_SYSCALL_TLS);
+      CHECK(f->tls || a.syscall != IOA_SYSCALL_TLS);
       if (a.fd >= 0) {
         CHECK(fd_is_open(f, a.fd));
         CHECK(fd_owner(f, a.fd) == a.slot);
@@ -260,6 +270,14 @@ static void drain(fz *f, unsigned flags) {
     case IOA_CC_ACT_TIMER:
       f->timer = a.at;
       CHECK(a.at == 0 || f->ndone == 0);
+      break;
+    case IOA_CC_ACT_HANDSHAKE:
+      CHECK(f->tls && !(flags & IOA_CC_NO_CALLBACKS));
+      CHECK(f->ndone == 0 && a.slot < MAX_SLOTS);
+      CHECK(fd_is_open(f, a.fd) && fd_owner(f, a.fd) == a.slot);
+      CHECK(f->handshaking[a.slot] < 0);
+      f->connecting[a.slot] = -1; /* connected (perhaps by a "bogus" completion) */
+      f->handshaking[a.slot] = a.fd;
       break;
     case IOA_CC_ACT_DONE:
       CHECK(!(flags & IOA_CC_NO_CALLBACKS));
@@ -354,6 +372,25 @@ static void decode_event(fz *f) {
   case 12:
     do_cancel(f, -ENOMEM);
     break;
+  case 13: { /* TLS: a handshake ends: ok, network failure or fatal */
+    unsigned s = arg % MAX_SLOTS, how = (arg >> 2) % 3;
+    if (f->handshaking[s] >= 0) {
+      f->handshaking[s] = -1;
+      if (how != IOA_CC_HS_OK)
+        f->freed_since_open = 1;
+      ioa__cc_handshaked(&f->cc, f->now, s, (int)how,
+                         how == IOA_CC_HS_OK      ? 0
+                         : how == IOA_CC_HS_RETRY ? -ECONNRESET
+                                                  : IOA_ETLSVERIFY);
+    }
+    break;
+  }
+  case 14: { /* a stale or bogus handshake result: must be ignored */
+    unsigned s = arg % (MAX_SLOTS + 2);
+    if (s >= MAX_SLOTS || f->handshaking[s] < 0)
+      ioa__cc_handshaked(&f->cc, f->now, s, (int)((arg >> 3) % 3), -EPIPE);
+    break;
+  }
   default: /* just pull */
     break;
   }
@@ -366,7 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   f.d = data;
   f.n = size;
   for (int s = 0; s < MAX_SLOTS; s++)
-    f.connecting[s] = -1;
+    f.connecting[s] = f.handshaking[s] = -1;
 
   unsigned c0 = byte(&f), c1 = byte(&f), c2 = byte(&f), c3 = byte(&f);
   unsigned c4 = byte(&f), c5 = byte(&f), c6 = byte(&f), c7 = byte(&f);
@@ -394,6 +431,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   ioa__cc_init(&f.cc, race, attempt_delay, resolution_delay, attempt_timeout);
+  f.tls = (c0 >> 5) & 1;
+  ioa__cc_set_tls(&f.cc, f.tls);
   ioa__cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
   ioa__cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
   if (f.need_peers)
