@@ -1181,7 +1181,8 @@ static int fast_shaped(const ioa_connect_params *p) {
                     (uintptr_t)p->local_service | (uintptr_t)p->local_addrs |
                     (uintptr_t)p->local_addr | p->attempt_timeout_ms | p->timeout_ms |
                     (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL) |
-                    (uintptr_t)p->tls;
+                    (uintptr_t)p->tls | (uintptr_t)p->tls_server_name |
+                    (uintptr_t)(p->on_handshake != NULL);
   return !extra && p->mode != IOA_CONNECT_RACE && (p->addrs ? p->naddrs == 1 : p->addr != NULL);
 }
 

@@ -1073,6 +1073,279 @@ static void test_bad_params(void **state) {
   ioa_tls_config_unref(cfg);
 }
 
+/* ------------------------------------------------------------ ioa_connect */
+
+typedef struct conn {
+  client c; /* the stream handed over lands in c.s */
+  int completed;
+  int err;
+  ioa_syscall sys;
+  int fails;
+  ioa_syscall fail_sys[8];
+  int fail_err[8];
+  char fail_msg[8][160];
+  int handshakes;
+  int cancel_in_handshake; /* cancel from the nth on_handshake */
+  int cancel_in_fail;      /* cancel from the first on_fail */
+  ioa_connect_req *req;
+} conn;
+
+static void c_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
+  conn *k = data;
+  (void)req;
+  (void)peer;
+  assert_int_equal(k->completed++, 0);
+  k->c.s = s;
+}
+static void c_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
+  conn *k = data;
+  assert_int_equal(k->completed++, 0);
+  k->err = err;
+  k->sys = sys;
+  /* The failure list (with messages) is readable until this returns. */
+  const ioa_attempt_failure *f;
+  size_t n = ioa_connect_failures(req, &f);
+  assert_int_equal((int)n, k->fails);
+  for (size_t i = 0; i < n; i++) {
+    assert_non_null(f[i].message);
+    assert_string_equal(f[i].message, k->fail_msg[i]);
+  }
+}
+static void c_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
+  conn *k = data;
+  assert_non_null(f->message);
+  assert_true(f->message[0] != '\0');
+  if (k->fails < 8) {
+    k->fail_sys[k->fails] = f->syscall;
+    k->fail_err[k->fails] = f->err;
+    snprintf(k->fail_msg[k->fails], sizeof k->fail_msg[0], "%s", f->message);
+  }
+  if (f->syscall == IOA_SYSCALL_TLS)
+    assert_true(f->fd >= 0 && fcntl(f->fd, F_GETFD) >= 0); /* open during on_fail */
+  k->fails++;
+  if (k->cancel_in_fail && k->fails == 1)
+    ioa_connect_cancel(req);
+}
+static void c_handshake(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                        void *data) {
+  conn *k = data;
+  (void)peer;
+  (void)local;
+  if (++k->handshakes == k->cancel_in_handshake)
+    ioa_connect_cancel(req);
+}
+
+static ioa_addr loopback_addr(int family, int port) {
+  char text[64];
+  snprintf(text, sizeof text, family == AF_INET6 ? "[::1]:%d" : "127.0.0.1:%d", port);
+  ioa_addr a;
+  assert_int_equal(ioa_addr_parse(text, IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &a, NULL), 0);
+  return a;
+}
+
+static void conn_params(conn *k, ioa_connect_params *p, ioa_tls_config *cfg) {
+  memset(k, 0, sizeof *k);
+  client_init(&k->c);
+  ioa_connect_params_init(p);
+  p->tls = cfg;
+  p->on_stream = c_stream;
+  p->on_connect_error = c_error;
+  p->on_fail = c_fail;
+  p->on_handshake = c_handshake;
+  p->data = k;
+}
+
+static void conn_run(conn *k, ioa_connect_params *p) {
+  assert_int_equal(ioa_connect(k->c.loop, p, &k->req), 0);
+  assert_int_equal(k->completed, 0);
+  assert_int_equal(ioa_test_run_until(k->c.loop, &k->completed, 20000), 0);
+}
+
+/* By name, racing: ::1 refuses (nothing listens there), 127.0.0.1 wins
+ * after its handshake; the stream is verified for "localhost". */
+static void test_connect_by_name(void **state) {
+  (void)state;
+  tls_srv *srv = server(TLS_SRV_ECHO, pki.leaf, pki.leaf_key);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  for (int round = 0; round < 2; round++) {
+    conn k;
+    ioa_connect_params p;
+    conn_params(&k, &p, cfg);
+    char port[16];
+    snprintf(port, sizeof port, "%d", tls_srv_port(srv));
+    p.host = "localhost";
+    p.service = port;
+    conn_run(&k, &p);
+    assert_non_null(k.c.s);
+    check_info(k.c.s, "localhost", round == 1); /* the second one resumes */
+    assert_true(k.handshakes >= 1);
+    set_cbs(&k.c);
+    echo_roundtrip(&k.c, "through ioa_connect");
+    client_free(&k.c);
+    assert_int_equal(tls_srv_wait_done(srv, round + 1, 20000), 0);
+  }
+  ioa_tls_config_unref(cfg);
+  tls_srv_stop(srv);
+}
+
+/* By address: the peer's IP against the IP SANs, no SNI; the request holds
+ * its own reference to the config. */
+static void test_connect_by_address(void **state) {
+  (void)state;
+  tls_srv *srv = server(TLS_SRV_ECHO, pki.leaf, pki.leaf_key);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  conn k;
+  ioa_connect_params p;
+  conn_params(&k, &p, cfg);
+  ioa_addr a = loopback_addr(AF_INET, tls_srv_port(srv));
+  p.addr = &a;
+  assert_int_equal(ioa_connect(k.c.loop, &p, &k.req), 0);
+  ioa_tls_config_unref(cfg);
+  assert_int_equal(ioa_test_run_until(k.c.loop, &k.completed, 20000), 0);
+  check_info(k.c.s, "127.0.0.1", 0);
+  char sni[64];
+  tls_srv_last_sni(srv, sni, sizeof sni);
+  assert_string_equal(sni, "");
+  client_free(&k.c);
+  tls_srv_stop(srv);
+}
+
+/* A verification failure ends the request at once: the second address
+ * (the same server) is not tried; "tls" and the X509 reason. */
+static void test_connect_verify_failure(void **state) {
+  (void)state;
+  tls_srv *srv = server(TLS_SRV_ECHO, pki.expired, pki.expired_key);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  conn k;
+  ioa_connect_params p;
+  conn_params(&k, &p, cfg);
+  ioa_addr a[2] = {loopback_addr(AF_INET, tls_srv_port(srv)),
+                   loopback_addr(AF_INET, tls_srv_port(srv))};
+  p.addrs = a;
+  p.naddrs = 2;
+  p.tls_server_name = "localhost";
+  conn_run(&k, &p);
+  assert_null(k.c.s);
+  assert_int_equal(k.sys, IOA_SYSCALL_TLS);
+  assert_int_equal(k.err, IOA_ETLSVERIFY);
+  assert_string_equal(ioa_syscall_name(k.sys), "tls");
+  assert_int_equal(k.fails, 1);
+  assert_non_null(strstr(k.fail_msg[0], "certificate has expired"));
+  assert_int_equal(tls_srv_accepted(srv), 1);
+  client_free(&k.c);
+  ioa_tls_config_unref(cfg);
+  tls_srv_stop(srv);
+}
+
+/* A server that closes or resets mid-handshake, or never answers (attempt
+ * timeout): reported as "tls" failures, and the next address wins. */
+static void connect_then_next(tls_srv_mode bad_mode, int err, const char *needle,
+                              unsigned attempt_timeout_ms) {
+  tls_srv *bad = server(bad_mode, NULL, NULL);
+  tls_srv *good = server(TLS_SRV_ECHO, pki.leaf, pki.leaf_key);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  conn k;
+  ioa_connect_params p;
+  conn_params(&k, &p, cfg);
+  ioa_addr a[2] = {loopback_addr(AF_INET, tls_srv_port(bad)),
+                   loopback_addr(AF_INET, tls_srv_port(good))};
+  p.addrs = a;
+  p.naddrs = 2;
+  p.mode = IOA_CONNECT_SEQUENTIAL;
+  p.attempt_timeout_ms = attempt_timeout_ms;
+  conn_run(&k, &p);
+  assert_non_null(k.c.s);
+  assert_int_equal(k.fails, 1);
+  assert_int_equal(k.fail_sys[0], IOA_SYSCALL_TLS);
+  if (k.fail_err[0] != err)
+    fail_msg("expected %s, got %s (%s)", ioa_err_name(err), ioa_err_name(k.fail_err[0]),
+             k.fail_msg[0]);
+  assert_non_null(strstr(k.fail_msg[0], needle));
+  assert_int_equal(k.handshakes, 2);
+  check_info(k.c.s, "127.0.0.1", 0);
+  client_free(&k.c);
+  ioa_tls_config_unref(cfg);
+  tls_srv_stop(good);
+  tls_srv_stop(bad);
+}
+
+static void test_connect_network_failures_move_on(void **state) {
+  (void)state;
+  connect_then_next(TLS_SRV_CLOSE_MID, IOA_ETLSEOF, "closed", 0);
+  connect_then_next(TLS_SRV_RESET_MID, -ECONNRESET, "reset", 0);
+  connect_then_next(TLS_SRV_SILENT, -ETIMEDOUT, "TLS handshake", 300);
+}
+
+/* Cancel at each point: from on_handshake (before the stream exists),
+ * while the handshake waits on a silent server, from on_fail.  One
+ * completion, every fd closed (the teardown counts them). */
+static void test_connect_cancel(void **state) {
+  (void)state;
+  tls_srv *silent = server(TLS_SRV_SILENT, NULL, NULL);
+  tls_srv *bad = server(TLS_SRV_RESET_MID, NULL, NULL);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  for (int how = 0; how < 3; how++) {
+    conn k;
+    ioa_connect_params p;
+    conn_params(&k, &p, cfg);
+    ioa_addr a = loopback_addr(AF_INET, tls_srv_port(how == 2 ? bad : silent));
+    p.addr = &a;
+    k.cancel_in_handshake = how == 0 ? 1 : 0;
+    k.cancel_in_fail = how == 2;
+    assert_int_equal(ioa_connect(k.c.loop, &p, &k.req), 0);
+    if (how == 1) {
+      for (int i = 0; i < 200 && k.handshakes == 0; i++)
+        ioa_loop_run(k.c.loop, IOA_RUN_ONCE);
+      ioa_test_run_for(k.c.loop, 30); /* ClientHello out, nothing back */
+      assert_int_equal(k.completed, 0);
+      ioa_connect_cancel(k.req);
+      assert_int_equal(k.completed, 1);
+    }
+    assert_int_equal(ioa_test_run_until(k.c.loop, &k.completed, 20000), 0);
+    assert_int_equal(k.err, -ECANCELED);
+    assert_null(k.c.s);
+    ioa_test_run_for(k.c.loop, 10);
+    assert_int_equal(k.completed, 1);
+    client_free(&k.c);
+  }
+  ioa_tls_config_unref(cfg);
+  tls_srv_stop(bad);
+  tls_srv_stop(silent);
+}
+
+static void test_connect_bad_params(void **state) {
+  (void)state;
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_connect_params p;
+  ioa_connect_req *req;
+  ioa_addr a = loopback_addr(AF_INET, 9), u;
+  assert_int_equal(ioa_addr_parse("unix:/tmp/none", IOA_NUL_TERMINATED, 0, SOCK_STREAM, 0, &u,
+                                  NULL),
+                   0);
+  /* TLS hands over a stream, nothing else. */
+  ioa_connect_params_init(&p);
+  p.addr = &a;
+  p.tls = cfg;
+  p.on_connected = (ioa_connected_cb)(void (*)(void))c_stream;
+  p.on_connect_error = c_error;
+  assert_int_equal(ioa_connect(loop, &p, &req), IOA_EBADPARAM);
+  /* A unix peer has no address to verify; a name makes it usable. */
+  p.on_connected = NULL;
+  p.on_stream = c_stream;
+  p.addr = &u;
+  assert_int_equal(ioa_connect(loop, &p, &req), IOA_EBADPARAM);
+  p.tls_server_name = "bad name";
+  assert_int_equal(ioa_connect(loop, &p, &req), IOA_EBADPARAM);
+  /* A server name or handshake hook without TLS. */
+  p.tls = NULL;
+  p.tls_server_name = "localhost";
+  p.addr = &a;
+  assert_int_equal(ioa_connect(loop, &p, &req), IOA_EBADPARAM);
+  ioa_loop_free(loop);
+  ioa_tls_config_unref(cfg);
+}
+
 static int group_setup(void **state) {
   (void)state;
   signal(SIGPIPE, SIG_IGN);
@@ -1113,6 +1386,12 @@ int main(void) {
       IOA_TEST(test_threads),
       IOA_TEST(test_no_sigpipe),
       IOA_TEST(test_bad_params),
+      IOA_TEST(test_connect_by_name),
+      IOA_TEST(test_connect_by_address),
+      IOA_TEST(test_connect_verify_failure),
+      IOA_TEST(test_connect_network_failures_move_on),
+      IOA_TEST(test_connect_cancel),
+      IOA_TEST(test_connect_bad_params),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
