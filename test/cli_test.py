@@ -72,6 +72,8 @@ EVENT_KEYS = {
     "warning": {"message"},
     "filter": {"what", "family", "kept", "dropped"},
     "io_error": {"syscall", "errno", "message"},
+    "handshake": {"addr", "local"},
+    "tls_handshake": {"version", "cipher", "alpn", "resumed", "verify"},
 }
 
 
@@ -80,7 +82,7 @@ def check_event(ev, line):
     expect(isinstance(ev.get("t"), float) and ev["t"] >= 0, "t is a non-negative number", line)
     kind = ev.get("event")
     if kind == "fail":
-        expect(ev.get("syscall") in ("socket", "bind", "connect", "setsockopt"),
+        expect(ev.get("syscall") in ("socket", "bind", "connect", "setsockopt", "tls"),
                "fail has a known syscall", line)
         if ev["syscall"] == "socket":
             for k in ("family", "socktype", "protocol"):
@@ -1291,6 +1293,176 @@ sys.exit(p.returncode)
 
 
 # ------------------------------------------------------------------ main
+
+# ------------------------------------------------------------------ --tls
+
+class TlsPki:
+    """A test CA and leaves made with the openssl CLI, in a temporary
+    directory (never committed): "leaf" for localhost, 127.0.0.1 and ::1,
+    "wrong" for wrong.test only."""
+
+    def __init__(self):
+        if not shutil.which("openssl"):
+            raise Skip("the openssl command is not installed")
+        self.dir = tempfile.mkdtemp(prefix="ioa-cli-tls-")
+        self.ca = self._path("ca.pem")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self._path("ca.key"), "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=ioa-connect test CA",
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign")
+        self.leaf = self._leaf("leaf", "localhost", "DNS:localhost,IP:127.0.0.1,IP:::1")
+        self.wrong = self._leaf("wrong", "wrong.test", "DNS:wrong.test")
+
+    def _path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _openssl(self, *args):
+        r = subprocess.run(["openssl"] + list(args), capture_output=True, timeout=RUN_TIMEOUT)
+        expect(r.returncode == 0, "openssl " + args[0], r.stderr.decode("utf-8", "replace"))
+
+    def _leaf(self, name, cn, san):
+        key, csr, pem, ext = (self._path(name + s) for s in (".key", ".csr", ".pem", ".ext"))
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n" % san)
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self._path("ca.key"),
+                      "-CAcreateserial", "-out", pem, "-days", "2", "-extfile", ext)
+        return pem, key
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SServer:
+    """openssl s_server -www on 127.0.0.1 (an ephemeral port)."""
+
+    def __init__(self, pem_key, alpn=None):
+        args = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pem_key[0], "-key",
+                pem_key[1], "-www"]
+        if alpn:
+            args += ["-alpn", alpn]
+        self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        self.port = None
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.p.stdout], [], [], 1.0)
+            if not ready:
+                continue
+            line = self.p.stdout.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            if line.startswith("ACCEPT"):
+                self.port = int(line.strip().rsplit(":", 1)[1])
+                break
+        expect(self.port is not None, "openssl s_server started")
+
+    def close(self):
+        self.p.kill()
+        self.p.wait(timeout=RUN_TIMEOUT)
+        self.p.stdout.close()
+
+
+def with_tls(fn):
+    pki = TlsPki()
+    try:
+        fn(pki)
+    finally:
+        pki.close()
+
+
+def test_tls_https_get():
+    """--tls against openssl s_server -www: verified for localhost, ALPN
+    chosen, the handshake drawn as its own segment; the page on stdout."""
+    def body(pki):
+        srv = SServer(pki.leaf, alpn="http/1.1")
+        try:
+            code, out, err = run(["-v", "--tls", "--cafile", pki.ca, "--alpn", "h2,http/1.1",
+                                  "localhost", str(srv.port)], stdin=b"GET / HTTP/1.0\r\n\r\n")
+        finally:
+            srv.close()
+        expect(code == 0, "exit 0", err)
+        expect(out.startswith(b"HTTP/1.0 200 ok"), "the page arrived", out, err)
+        expect("TLSv1.3" in err and "ALPN http/1.1" in err, "version and ALPN shown", err)
+        expect("verified for localhost" in err, "verification shown", err)
+        expect("handshake 127.0.0.1:%d" % srv.port in err, "handshake line", err)
+        row = [l for l in err.splitlines() if l.strip().startswith("127.0.0.1:")]
+        expect(row and "~" in row[-1] and row[-1].rstrip().endswith("connected"),
+               "the attempt's row has a handshake segment", err)
+    with_tls(body)
+
+
+def test_tls_json_trace():
+    """--trace json: a handshake event for the attempt, then tls_handshake
+    with version, cipher, ALPN, resumed and the verification result."""
+    def body(pki):
+        srv = SServer(pki.leaf)
+        try:
+            code, out, err = run(["--trace", "json", "--tls", "--cafile", pki.ca, "--addr",
+                                  "127.0.0.1:%d" % srv.port], stdin=b"GET / HTTP/1.0\r\n\r\n")
+        finally:
+            srv.close()
+        expect(code == 0, "exit 0", err)
+        evs = events(err)
+        kinds = [e["event"] for e in evs]
+        expect("handshake" in kinds and "tls_handshake" in kinds, "TLS events", err)
+        expect(kinds.index("handshake") < kinds.index("connected"), "handshake before connected",
+               err)
+        tls = [e for e in evs if e["event"] == "tls_handshake"][0]
+        expect(tls["version"] == "TLSv1.3" and tls["cipher"].startswith("TLS_"), "version", err)
+        expect(tls["alpn"] is None and tls["resumed"] is False, "no ALPN, not resumed", err)
+        expect(tls["verify"] == "ok" and tls["server_name"] == "127.0.0.1", "verified by IP", err)
+    with_tls(body)
+
+
+def test_tls_verify_failure_exit_1():
+    """A certificate for another name: exit 1 with X509's reason, and a
+    "fail" event with syscall "tls" in JSON."""
+    def body(pki):
+        srv = SServer(pki.wrong)
+        try:
+            code, out, err = run(["--tls", "--cafile", pki.ca, "localhost", str(srv.port)])
+            expect(code == 1, "exit 1", err)
+            expect("cannot connect: tls: hostname mismatch" in err, "the reason", err)
+            expect("IOA_ETLSVERIFY" in err, "the code's name", err)
+            code, out, err = run(["--trace", "json", "--tls", "--cafile", pki.ca, "localhost",
+                                  str(srv.port)])
+            expect(code == 1, "exit 1 (json)", err)
+            fails = [e for e in events(err) if e["event"] == "fail"]
+            expect(fails and fails[-1]["syscall"] == "tls", "a tls fail event", err)
+            expect(fails[-1]["errno"] == "IOA_ETLSVERIFY", "its code", err)
+            expect("hostname mismatch" in fails[-1]["reason"], "its reason", err)
+            # Untrusted: the system store knows nothing of this test CA.
+            code, out, err = run(["--tls", "--addr", "127.0.0.1:%d" % srv.port])
+            expect(code == 1 and "IOA_ETLSVERIFY" in err, "untrusted without --cafile", err)
+            # --insecure connects anyway, and says it did not verify.
+            code, out, err = run(["-v", "--tls", "--insecure", "localhost", str(srv.port)],
+                                 stdin=b"GET / HTTP/1.0\r\n\r\n")
+            expect(code == 0 and "NOT verified" in err, "--insecure", err)
+        finally:
+            srv.close()
+    with_tls(body)
+
+
+def test_tls_usage_errors():
+    """TLS options are checked before anything connects (exit 64)."""
+    cases = [
+        (["--alpn", "h2", "localhost", "443"], "--alpn needs --tls"),
+        (["--tls", "--tls-min", "1.1", "localhost", "443"], "not a TLS version"),
+        (["--tls", "--cert", "/x.pem", "localhost", "443"], "--cert and --key go together"),
+        (["--tls", "-t", "dgram", "localhost", "443"], "--tls needs stream sockets"),
+        (["--tls", "--cafile", "/nonexistent/ca.pem", "localhost", "443"],
+         "No such file or directory"),
+        (["--tls", "--alpn", "h2,,x", "localhost", "443"], "alpn"),
+    ]
+    for args, needle in cases:
+        code, out, err = run(args)
+        expect(code == 64, "exit 64 for %r" % args, err)
+        expect(needle in err, "message for %r" % args, err)
+
+
 
 def main():
     global BIN

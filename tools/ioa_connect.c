@@ -58,6 +58,11 @@ typedef struct cli_opts {
   int trace_json;
   int quit_after_set;
   unsigned quit_after_ms;
+  /* --tls and its options */
+  int tls;
+  const char *alpn, *cafile, *capath, *cert, *key, *servername;
+  int tls_min; /* 0, IOA_TLS_VERSION_1_2 or _1_3 */
+  int insecure;
 } cli_opts;
 
 /* Everything the run needs; no globals. */
@@ -67,6 +72,7 @@ typedef struct cli {
   size_t naddrs, nlocals;
   ioa_loop *loop;
   ioa_resolver *resolver; /* ours, for --dns-server; else the loop's default */
+  ioa_tls_config *tls;    /* --tls */
   cli_trace trace;
   ioa_connect_req *req;
   int connecting;
@@ -123,6 +129,15 @@ static void print_help(void) {
       "  -n, --numeric           numeric host and service only (AI_NUMERICHOST|AI_NUMERICSERV)\n"
       "  --dns-server LIST       resolve with c-ares, asking only these servers\n"
       "                          (e.g. 127.0.0.1:5353,[::1]:53)\n"
+      "  --tls                   TLS after the connect (verified against the system trust\n"
+      "                          store and HOST, or each address's IP): the handshake is\n"
+      "                          part of the attempt\n"
+      "  --alpn LIST             ALPN protocols to offer (e.g. h2,http/1.1)\n"
+      "  --cafile F, --capath D  trust these CA certificates instead of the system's\n"
+      "  --cert F --key F        client certificate and key (PEM)\n"
+      "  --servername N          name to verify and send as SNI (default: HOST)\n"
+      "  --tls-min 1.2|1.3       lowest TLS version accepted (default 1.2)\n"
+      "  --insecure              TLS without any certificate or name check\n"
       "  --sequential            one attempt at a time, in list order (IO::Async's behaviour)\n"
       "  --race                  Happy Eyeballs racing even for an --addr list\n"
       "  --attempt-delay MS      Happy Eyeballs connection attempt delay (10..2000, default 250)\n"
@@ -140,7 +155,8 @@ static void print_help(void) {
       "Exit status:\n"
       "    0  connected; the copy ended normally (EOF from the peer, -q elapsed, -z, or\n"
       "       stdout closed by its reader: a closed pipe ends the tool quietly)\n"
-      "    1  connect error, or an I/O error after connecting (including a failing stdout\n"
+      "    1  connect error (a TLS verification failure too), or an I/O error after\n"
+      "       connecting (including a failing stdout\n"
       "       other than a closed pipe), or no memory/event loop\n"
       "    2  resolve error (the resolver's own code, or an invalid host name)\n"
       "   64  usage error (bad option, address or parameter combination)\n"
@@ -203,6 +219,15 @@ enum {
   OPT_TIMEOUT,
   OPT_TRACE,
   OPT_DNS_SERVER,
+  OPT_TLS,
+  OPT_ALPN,
+  OPT_CAFILE,
+  OPT_CAPATH,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_SERVERNAME,
+  OPT_TLS_MIN,
+  OPT_INSECURE,
 };
 
 static const struct option long_options[] = {
@@ -221,6 +246,15 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"trace", required_argument, NULL, OPT_TRACE},
     {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"alpn", required_argument, NULL, OPT_ALPN},
+    {"cafile", required_argument, NULL, OPT_CAFILE},
+    {"capath", required_argument, NULL, OPT_CAPATH},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"servername", required_argument, NULL, OPT_SERVERNAME},
+    {"tls-min", required_argument, NULL, OPT_TLS_MIN},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -341,6 +375,31 @@ static void parse_option(cli_opts *o, opt_state *st, int c, const char *name) {
       usage_error("--dns-server is empty");
     o->dns_servers = optarg;
     break;
+  case OPT_TLS: o->tls = 1; break;
+  case OPT_INSECURE: o->insecure = 1; break;
+  case OPT_ALPN:
+  case OPT_CAFILE:
+  case OPT_CAPATH:
+  case OPT_CERT:
+  case OPT_KEY:
+  case OPT_SERVERNAME:
+    if (!*optarg)
+      usage_error("--%s is empty", name);
+    *(c == OPT_ALPN     ? &o->alpn
+      : c == OPT_CAFILE ? &o->cafile
+      : c == OPT_CAPATH ? &o->capath
+      : c == OPT_CERT   ? &o->cert
+      : c == OPT_KEY    ? &o->key
+                        : &o->servername) = optarg;
+    break;
+  case OPT_TLS_MIN:
+    if (strcmp(optarg, "1.2") == 0)
+      o->tls_min = IOA_TLS_VERSION_1_2;
+    else if (strcmp(optarg, "1.3") == 0)
+      o->tls_min = IOA_TLS_VERSION_1_3;
+    else
+      usage_error("--tls-min: '%s' is not a TLS version (1.2 or 1.3)", optarg);
+    break;
   case OPT_SEQUENTIAL:
     st->seen_sequential = 1;
     o->mode = IOA_CONNECT_SEQUENTIAL;
@@ -401,6 +460,21 @@ static void check_arguments(cli_opts *o, const opt_state *st, int argc, char **a
     usage_error("--local-host is empty");
   if (o->local_service && !*o->local_service)
     usage_error("--local-service is empty");
+  const char *tls_opt = o->alpn         ? "--alpn"
+                        : o->cafile     ? "--cafile"
+                        : o->capath     ? "--capath"
+                        : o->cert       ? "--cert"
+                        : o->key        ? "--key"
+                        : o->servername ? "--servername"
+                        : o->tls_min    ? "--tls-min"
+                        : o->insecure   ? "--insecure"
+                                        : NULL;
+  if (tls_opt && !o->tls)
+    usage_error("%s needs --tls", tls_opt);
+  if (o->tls && !o->cert != !o->key)
+    usage_error("--cert and --key go together");
+  if (o->tls && o->socktype != SOCK_STREAM && o->socktype != IOA_HINT_UNSET)
+    usage_error("--tls needs stream sockets (not --socktype %s)", o->socktype_arg);
 }
 
 static void parse_options(cli_opts *o, int argc, char **argv) {
@@ -754,6 +828,18 @@ static void socket_error_cb(ioa_socket *s, const char *syscall, int err, void *d
   io_failed(data, syscall, syscall, err);
 }
 
+/* The copy's callbacks on c->stream (plain or TLS). */
+static void stream_attach(cli *c) {
+  ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks),
+      .on_read = stream_read_cb,
+      .on_error = stream_error_cb,
+      .on_drain = stream_drain_cb,
+      .on_high_water = stream_high_water_cb,
+      .on_low_water = stream_low_water_cb,
+  };
+  ioa_stream_set_callbacks(c->stream, &cbs, c);
+}
+
 static void start_copy(cli *c, int fd) {
   int type = 0;
   socklen_t tl = sizeof type;
@@ -762,16 +848,8 @@ static void start_copy(cli *c, int fd) {
   int rc;
   if (type == SOCK_STREAM) {
     rc = ioa_stream_new(c->loop, fd, NULL, &c->stream);
-    if (rc == 0) {
-      ioa_stream_callbacks cbs = {.struct_size = sizeof(ioa_stream_callbacks),
-          .on_read = stream_read_cb,
-          .on_error = stream_error_cb,
-          .on_drain = stream_drain_cb,
-          .on_high_water = stream_high_water_cb,
-          .on_low_water = stream_low_water_cb,
-      };
-      ioa_stream_set_callbacks(c->stream, &cbs, c);
-    }
+    if (rc == 0)
+      stream_attach(c);
   } else {
     c->seqpacket = type == SOCK_SEQPACKET;
     rc = ioa_socket_new(c->loop, fd, NULL, &c->sock);
@@ -793,21 +871,55 @@ static void start_copy(cli *c, int fd) {
 
 /* ---------------------------------------------------------------- connect callbacks */
 
+/* The local address of fd for the trace (NULL: an unnamed unix socket). */
+static const ioa_addr *local_of(int fd, const ioa_addr *peer, ioa_addr *local) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+      !(ss.ss_family == AF_UNIX && sl <= sizeof(sa_family_t)) &&
+      ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, peer ? peer->socktype : 0,
+                             peer ? peer->protocol : 0, local) == 0)
+    return local;
+  return NULL;
+}
+
+/* --tls: the stream is TLS already, its handshake done and verified. */
+static void on_tls_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer,
+                          void *data) {
+  (void)req;
+  cli *c = data;
+  c->req = NULL;
+  c->connecting = 0;
+  ioa_addr local;
+  cli_trace_connected(&c->trace, peer, local_of(ioa_stream_fd(s), peer, &local));
+  ioa_tls_info info;
+  ioa_tls_info_init(&info);
+  if (ioa_tls_stream_info(s, &info) == 0)
+    cli_trace_tls(&c->trace, &info);
+  cli_trace_waterfall(&c->trace);
+  c->stream = s;
+  if (c->o.zero_io || c->finished) {
+    finish(c, c->finished ? c->exit_code : EXIT_CONNECTED);
+    return;
+  }
+  stream_attach(c);
+  stdin_setup(c);
+}
+
+static void on_handshake(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                         void *data) {
+  (void)req;
+  cli_trace_handshake(&((cli *)data)->trace, peer, local);
+}
+
 static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, void *data) {
   (void)req;
   cli *c = data;
   c->req = NULL; /* invalid once this callback returns */
   c->connecting = 0;
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  ioa_addr local, *localp = NULL;
-  memset(&ss, 0, sizeof ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-      !(ss.ss_family == AF_UNIX && sl <= sizeof(sa_family_t)) &&
-      ioa_addr_from_sockaddr((struct sockaddr *)&ss, sl, peer ? peer->socktype : 0,
-                             peer ? peer->protocol : 0, &local) == 0)
-    localp = &local;
-  cli_trace_connected(&c->trace, peer, localp);
+  ioa_addr local;
+  cli_trace_connected(&c->trace, peer, local_of(fd, peer, &local));
   cli_trace_waterfall(&c->trace);
   if (c->o.zero_io || c->finished) {
     close(fd);
@@ -818,17 +930,27 @@ static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, voi
 }
 
 static void on_connect_error(ioa_connect_req *req, ioa_syscall syscall, int err, void *data) {
-  (void)req;
   cli *c = data;
   c->req = NULL;
   c->connecting = 0;
   cli_trace_connect_error(&c->trace, syscall, err);
   cli_trace_waterfall(&c->trace);
+  /* A TLS failure says why in its own words ("certificate has expired"). */
+  const char *why = ioa_strerror(err);
+  const ioa_attempt_failure *f;
+  size_t n = ioa_connect_failures(req, &f);
+  for (size_t i = n; syscall == IOA_SYSCALL_TLS && i-- > 0;)
+    if (f[i].syscall == IOA_SYSCALL_TLS && f[i].err == err) {
+      why = f[i].message;
+      break;
+    }
   if (!(c->trace.mode & CLI_TRACE_JSON) && !c->signal_exit)
     fprintf(stderr, "%s: cannot connect: %s%s%s (%s)\n", progname,
             syscall == IOA_SYSCALL_NONE ? "" : ioa_syscall_name(syscall),
-            syscall == IOA_SYSCALL_NONE ? "" : "() failed: ", ioa_strerror(err),
-            ioa_err_name(err));
+            syscall == IOA_SYSCALL_NONE   ? ""
+            : syscall == IOA_SYSCALL_TLS ? ": "
+                                         : "() failed: ",
+            why, ioa_err_name(err));
   finish(c, c->signal_exit ? c->exit_code : EXIT_CONNECT_ERROR);
 }
 
@@ -1006,6 +1128,30 @@ static int setup_resolver(cli *c) {
   return 0;
 }
 
+/* --tls: the configuration, built (files read) before anything connects.
+ * Returns 0 or an exit status. */
+static int setup_tls(cli *c) {
+  if (!c->o.tls)
+    return 0;
+  ioa_tls_options o;
+  ioa_tls_options_init(&o);
+  o.ca_file = c->o.cafile;
+  o.ca_path = c->o.capath;
+  o.cert_file = c->o.cert;
+  o.key_file = c->o.key;
+  o.alpn = c->o.alpn;
+  o.min_version = c->o.tls_min;
+  o.insecure_skip_verify = c->o.insecure;
+  ioa_errinfo ei;
+  int rc = ioa_tls_config_new(&o, &c->tls, &ei);
+  if (rc < 0) {
+    fprintf(stderr, "%s: --tls: %s (%s)\n", progname, ei.message[0] ? ei.message : ioa_strerror(rc),
+            ioa_err_name(rc));
+    return ioa_err_is_input(rc) ? EXIT_USAGE : EXIT_CONNECT_ERROR;
+  }
+  return 0;
+}
+
 /* The connect parameters from the options, and the trace's first line. */
 static void fill_params(cli *c, ioa_connect_params *p) {
   ioa_connect_params_init(p);
@@ -1028,6 +1174,13 @@ static void fill_params(cli *c, ioa_connect_params *p) {
   p->on_attempt = on_attempt;
   p->on_warning = on_warning;
   p->data = c;
+  if (c->tls) {
+    p->on_connected = NULL;
+    p->on_stream = on_tls_stream;
+    p->tls = c->tls;
+    p->tls_server_name = c->o.servername;
+    p->on_handshake = on_handshake;
+  }
   char hints[128];
   hints_text(&c->o, hints, sizeof hints);
   if (c->naddrs > 0) {
@@ -1118,6 +1271,7 @@ static void teardown(cli *c) {
     close(c->sigfd);
   }
   ioa_loop_free(c->loop);
+  ioa_tls_config_unref(c->tls);
   cli_trace_free(&c->trace);
   free(c->line);
   free(c->addrs);
@@ -1138,6 +1292,8 @@ int main(int argc, char **argv) {
     code = setup_loop(&c);
   if (code == 0)
     code = setup_resolver(&c);
+  if (code == 0)
+    code = setup_tls(&c);
   if (code == 0)
     code = connect_and_run(&c);
   teardown(&c);

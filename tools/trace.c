@@ -354,8 +354,12 @@ void cli_trace_fail(cli_trace *t, const ioa_attempt_failure *f) {
     /* Our clock, not f->end_ns: the loop's time is cached per iteration,
      * so it can lag the trace lines printed around it. */
     r->end_ns = now;
-    snprintf(r->result, sizeof r->result, "%s failed: %s", ioa_syscall_name(f->syscall),
-             ioa_err_name(f->err));
+    if (f->syscall == IOA_SYSCALL_TLS && f->message)
+      snprintf(r->result, sizeof r->result, "tls failed: %s (%s)", ioa_err_name(f->err),
+               f->message);
+    else
+      snprintf(r->result, sizeof r->result, "%s failed: %s", ioa_syscall_name(f->syscall),
+               ioa_err_name(f->err));
   }
   const char *sys = ioa_syscall_name(f->syscall);
   if (t->mode & CLI_TRACE_JSON) {
@@ -372,6 +376,8 @@ void cli_trace_fail(cli_trace *t, const ioa_attempt_failure *f) {
         cli_json_set(o, "addr", json_addr(f->peer));
       }
       json_set_error(o, f->err);
+      if (f->syscall == IOA_SYSCALL_TLS && f->message)
+        cli_json_set(o, "reason", cli_json_string(f->message));
     }
     event_emit(t, o);
   }
@@ -394,7 +400,8 @@ void cli_trace_fail(cli_trace *t, const ioa_attempt_failure *f) {
       put_human(t->out, addr_text(f->syscall == IOA_SYSCALL_BIND ? f->local : f->peer, buf));
     }
     fprintf(t->out, ": %s (", ioa_err_name(f->err));
-    put_human(t->out, ioa_strerror(f->err));
+    put_human(t->out, f->syscall == IOA_SYSCALL_TLS && f->message ? f->message
+                                                                  : ioa_strerror(f->err));
     fputs(")\n", t->out);
     fflush(t->out);
   }
@@ -423,6 +430,56 @@ void cli_trace_connected(cli_trace *t, const ioa_addr *peer, const ioa_addr *loc
     fputs(" (local ", t->out);
     put_human(t->out, local ? addr_text(local, l) : "unnamed");
     fputs(")\n", t->out);
+    fflush(t->out);
+  }
+}
+
+void cli_trace_handshake(cli_trace *t, const ioa_addr *peer, const ioa_addr *local) {
+  uint64_t now = cli_now_ns();
+  cli_row *r = row_find_open(t, peer, local);
+  if (r)
+    r->hs_ns = now;
+  if (t->mode & CLI_TRACE_JSON)
+    emit_peer_local(t, "handshake", peer, local);
+  if (t->mode & CLI_TRACE_HUMAN) {
+    char p[IOA_ADDR_STRLEN];
+    human_prefix(t);
+    fputs("handshake ", t->out);
+    put_human(t->out, addr_text(peer, p));
+    fputs(" (TCP connected, TLS begins)\n", t->out);
+    fflush(t->out);
+  }
+}
+
+void cli_trace_tls(cli_trace *t, const ioa_tls_info *info) {
+  const char *verify = info->verified ? "ok" : info->verify_message;
+  if (t->mode & CLI_TRACE_JSON) {
+    json_t *o = event_new(t, "tls_handshake");
+    if (o) {
+      cli_json_set(o, "version", cli_json_string(info->version));
+      cli_json_set(o, "cipher", cli_json_string(info->cipher));
+      cli_json_set(o, "alpn", info->alpn ? cli_json_string(info->alpn) : json_null());
+      cli_json_set(o, "resumed", json_boolean(info->resumed));
+      cli_json_set(o, "verify", cli_json_string(info->verified ? "ok" : "skipped"));
+      cli_json_set(o, "verify_result", cli_json_string(info->verify_message));
+      cli_json_set(o, "server_name",
+                   info->server_name ? cli_json_string(info->server_name) : json_null());
+      cli_json_set(o, "peer_subject",
+                   info->peer_subject ? cli_json_string(info->peer_subject) : json_null());
+    }
+    event_emit(t, o);
+  }
+  if (t->mode & CLI_TRACE_HUMAN) {
+    human_prefix(t);
+    fprintf(t->out, "tls       %s, %s, ALPN %s%s\n", info->version, info->cipher,
+            info->alpn ? info->alpn : "(none)", info->resumed ? ", resumed" : "");
+    human_prefix(t);
+    fputs("tls       certificate ", t->out);
+    put_human(t->out, info->peer_subject ? info->peer_subject : "(none)");
+    fputs(info->verified ? ", verified for " : ", NOT verified (--insecure: ", t->out);
+    put_human(t->out, info->verified ? (info->server_name ? info->server_name : "")
+                                     : (verify ? verify : ""));
+    fputs(info->verified ? "\n" : ")\n", t->out);
     fflush(t->out);
   }
 }
@@ -564,6 +621,11 @@ void cli_trace_waterfall(cli_trace *t) {
     char fill = r->is_resolve ? '#' : '=';
     for (size_t c = c0; c < c1; c++)
       bar[c] = fill;
+    if (r->hs_ns > t->t0_ns) { /* the TLS handshake's part of the attempt */
+      size_t ch = column_of(r->hs_ns - t->t0_ns, total, 0);
+      for (size_t c = ch > c0 ? ch : c0; c < c1; c++)
+        bar[c] = '~';
+    }
     char mark = fill;
     switch (r->state) {
     case CLI_ROW_OK: mark = r->is_resolve ? '#' : '*'; break;
@@ -579,7 +641,9 @@ void cli_trace_waterfall(cli_trace *t) {
     put_human(f, r->state == CLI_ROW_OPEN ? "still running" : r->result);
     fputc('\n', f);
   }
-  fputs("  legend: # resolving  = attempt in flight  * connected  x failed  - abandoned\n", f);
+  fputs("  legend: # resolving  = attempt in flight  ~ TLS handshake  * connected  x failed  "
+        "- abandoned\n",
+        f);
   if (t->oom)
     fputs("  (some events could not be recorded: out of memory)\n", f);
   fflush(f);

@@ -32,6 +32,7 @@ typedef struct cli_row {
   ioa_addr peer, local;
   int has_peer, has_local;
   uint64_t start_ns, end_ns;
+  uint64_t hs_ns; /* --tls: when the TLS handshake began (0: none) */
   cli_row_state state;
   size_t count; /* addresses, for resolution rows */
   char arrivals[112]; /* resolution rows: when each batch of answers came */
@@ -69,6 +70,10 @@ void cli_trace_fail(cli_trace *t, const ioa_attempt_failure *f);
 /* local may be NULL (unnamed unix socket). */
 void cli_trace_connected(cli_trace *t, const ioa_addr *peer, const ioa_addr *local);
 void cli_trace_connect_error(cli_trace *t, ioa_syscall syscall, int err);
+/* --tls: an attempt's TCP connect is done and its handshake begins; and what
+ * the winner's handshake established ("tls_handshake" in JSON). */
+void cli_trace_handshake(cli_trace *t, const ioa_addr *peer, const ioa_addr *local);
+void cli_trace_tls(cli_trace *t, const ioa_tls_info *info);
 void cli_trace_resolve_error(cli_trace *t, int err, const char *message);
 void cli_trace_warning(cli_trace *t, const char *message);
 /* An error after the connection was made (read/write/recv/send). */
