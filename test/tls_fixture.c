@@ -516,6 +516,19 @@ int tls_srv_wait_done(tls_srv *s, int n, unsigned max_ms) {
   return 0;
 }
 
+int tls_srv_quiesce(tls_srv *s, unsigned max_ms) {
+  for (unsigned waited = 0;; waited++) {
+    struct pollfd p = {.fd = s->lfd, .events = POLLIN};
+    int queued = poll(&p, 1, 0) > 0;
+    if (!queued && atomic_load(&s->done) >= atomic_load(&s->accepted))
+      return 0;
+    if (waited >= max_ms)
+      return -1;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 void tls_srv_stop(tls_srv *s) {
   if (!s)
     return;

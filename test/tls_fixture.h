@@ -62,6 +62,9 @@ void tls_srv_last_sni(tls_srv *s, char *buf, size_t size);
 void tls_srv_last_client_cn(tls_srv *s, char *buf, size_t size);
 /* Wait (bounded, ms) until the server has finished n connections. */
 int tls_srv_wait_done(tls_srv *s, int n, unsigned max_ms);
+/* Wait (bounded, ms) until no connection waits in the listen queue and
+ * every accepted one is finished. */
+int tls_srv_quiesce(tls_srv *s, unsigned max_ms);
 void tls_srv_stop(tls_srv *s);
 
 #endif
