@@ -14,17 +14,17 @@
 
 #define MS(x) ((uint64_t)(x) * 1000000u)
 
-#ifndef NDEBUG
-static int slot_holds_fd(uint8_t st) {
-  return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_FAILED || st == IOA_CC_SLOT_CLOSING ||
-         st == IOA_CC_SLOT_WON || st == IOA_CC_SLOT_HS_START || st == IOA_CC_SLOT_HANDSHAKING;
-}
-
 /* An attempt in flight: it counts in nactive and its deadline runs.  A TLS
  * handshake is part of the attempt. */
 static int slot_in_flight(uint8_t st) {
   return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_HS_START ||
          st == IOA_CC_SLOT_HANDSHAKING;
+}
+
+#ifndef NDEBUG
+static int slot_holds_fd(uint8_t st) {
+  return st == IOA_CC_SLOT_CONNECTING || st == IOA_CC_SLOT_FAILED || st == IOA_CC_SLOT_CLOSING ||
+         st == IOA_CC_SLOT_WON || st == IOA_CC_SLOT_HS_START || st == IOA_CC_SLOT_HANDSHAKING;
 }
 
 /* What every event leaves true (checked in debug builds, so by the tests and
