@@ -6,6 +6,8 @@
  *   tlspeer_glib MODE PORT N K CAFILE LABEL    (MODE: hs | bulk)
  */
 #include <gio/gio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,11 @@ static void on_event(GSocketClient *cl, GSocketClientEvent ev, GSocketConnectabl
   (void)cl;
   (void)conn_target;
   (void)data;
+  if (ev == G_SOCKET_CLIENT_CONNECTED) { /* TCP_NODELAY, as the other contenders have */
+    GSocket *sock = g_socket_connection_get_socket(G_SOCKET_CONNECTION(io));
+    g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    return;
+  }
   if (ev != G_SOCKET_CLIENT_TLS_HANDSHAKING)
     return;
   g_tls_connection_set_database(G_TLS_CONNECTION(io), db);
