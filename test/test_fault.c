@@ -1408,7 +1408,7 @@ static void sc_tls_config(run_stats *st) {
  * natural errnos, EIO for syscalls (a failed allocation is NULL whatever
  * the errno), sticky.  Then OpenSSL's allocations alone, alone and sticky,
  * one point in ssl_stride (IOA_FAULT_SSL_STRIDE overrides it: scripts/lab
- * ci samples one in 50, for time).  SSL_CTX_new alone makes some 7,500
+ * ci samples one in 100, for time).  SSL_CTX_new alone makes some 7,500
  * allocations inside OpenSSL's provider fetches and two connections with
  * their echoes some 3,000, so the full lab samples one in 10 and one in 5
  * (every point would take hours under ASan); the library's own calls are
