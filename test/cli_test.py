@@ -1336,33 +1336,33 @@ class TlsPki:
 
 
 class SServer:
-    """openssl s_server -www on 127.0.0.1 (an ephemeral port)."""
+    """openssl s_server -www on 127.0.0.1 at a port picked here; ready once it
+    accepts a connection (its output is not parsed: it may be buffered)."""
 
     def __init__(self, pem_key, alpn=None):
-        args = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pem_key[0], "-key",
-                pem_key[1], "-www"]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % self.port, "-cert",
+                pem_key[0], "-key", pem_key[1], "-www"]
         if alpn:
             args += ["-alpn", alpn]
-        self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        self.port = None
+        self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + RUN_TIMEOUT
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.p.stdout], [], [], 1.0)
-            if not ready:
-                continue
-            line = self.p.stdout.readline().decode("utf-8", "replace")
-            if not line:
-                break
-            if line.startswith("ACCEPT"):
-                self.port = int(line.strip().rsplit(":", 1)[1])
-                break
-        expect(self.port is not None, "openssl s_server started")
+        while time.monotonic() < deadline and self.p.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return  # s_server shrugs off a connection without a handshake
+            except OSError:
+                time.sleep(0.05)
+        self.close()
+        expect(False, "openssl s_server started on port %d" % self.port)
 
     def close(self):
-        self.p.kill()
+        if self.p.poll() is None:
+            self.p.kill()
         self.p.wait(timeout=RUN_TIMEOUT)
-        self.p.stdout.close()
 
 
 def with_tls(fn):

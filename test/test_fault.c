@@ -1407,13 +1407,11 @@ static void sc_tls_config(run_stats *st) {
 /* The library's own calls (syscalls, its allocations) at every point:
  * natural errnos, EIO for syscalls (a failed allocation is NULL whatever
  * the errno), sticky.  Then OpenSSL's allocations alone, alone and sticky,
- * one point in ssl_stride (IOA_FAULT_SSL_STRIDE overrides it: scripts/lab
- * ci samples one in 100, for time).  SSL_CTX_new alone makes some 7,500
- * allocations inside OpenSSL's provider fetches and two connections with
- * their echoes some 3,000, so the full lab samples one in 10 and one in 5
- * (every point would take hours under ASan); the library's own calls are
- * never sampled. */
-static void sweep_tls(const scenario *sc, unsigned long ssl_stride) {
+ * one point in IOA_FAULT_SSL_STRIDE (default 100; scripts/lab full sets 5):
+ * SSL_CTX_new alone makes some 7,500 allocations inside OpenSSL's provider
+ * fetches, two connections with their echoes some 3,000, and every point
+ * under ASan with a leak check after each run would take hours. */
+static void sweep_tls(const scenario *sc) {
   const unsigned long ssl = IOA_FAULT_MASK(IOA_FOP_SSL_MALLOC);
   scenario own = *sc;
   own.mask &= ~ssl;
@@ -1426,7 +1424,7 @@ static void sweep_tls(const scenario *sc, unsigned long ssl_stride) {
   sticky.flags |= IOA_FAULT_STICKY;
   sweep_mode(&sticky, 0, "sticky");
   const char *env = getenv("IOA_FAULT_SSL_STRIDE");
-  unsigned long stride = env ? strtoul(env, NULL, 10) : ssl_stride;
+  unsigned long stride = env ? strtoul(env, NULL, 10) : 100;
   if (stride < 1)
     stride = 1;
   scenario ossl = *sc;
@@ -1443,7 +1441,7 @@ static const scenario tls_scenarios[] = {
 };
 static void test_tls_config(void **state) {
   tls_fixture_need(); /* its fds and thread exist before the sweep counts */
-  sweep_tls(&tls_scenarios[0], 10);
+  sweep_tls(&tls_scenarios[0]);
   tls_fixture_drop();
 }
 static void test_tls_upgrade(void **state) {
@@ -1453,8 +1451,8 @@ static void test_tls_upgrade(void **state) {
   o.ca_file = tls_fx_pki.ca;
   o.alpn = "h2,http/1.1";
   assert_int_equal(ioa_tls_config_new(&o, &tls_fx_cfg, NULL), 0);
-  sweep_tls(&tls_scenarios[1], 5);
-  sweep_tls(&tls_scenarios[2], 5);
+  sweep_tls(&tls_scenarios[1]);
+  sweep_tls(&tls_scenarios[2]);
   ioa_tls_config_unref(tls_fx_cfg);
   tls_fx_cfg = NULL;
   tls_fixture_drop();
