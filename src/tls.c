@@ -62,6 +62,7 @@ void ioa_tls_info_init_size(ioa_tls_info *i, size_t size) {
 #define STAGE_MIN 4096u
 /* Encrypted records gathered for one send: four full records. */
 #define OBUF_SIZE (4u * (16384u + 512u))
+#define OBUF_FIRST 4096u
 
 /* ------------------------------------------------------------ globals */
 
@@ -466,8 +467,9 @@ typedef struct tls_tr {
   int established;
   char *name;          /* server name checked (NULL: none) */
   char *key;           /* session cache key (NULL: no caching) */
-  unsigned char *obuf;   /* records gathered for one send (OBUF_SIZE) */
+  unsigned char *obuf;   /* records gathered for one send (up to OBUF_SIZE) */
   size_t olen, ooff;     /* bytes in it, bytes of them sent */
+  size_t ocap;           /* its size: small for handshake flights, grown for bulk */
   unsigned char *stage; /* small writes gathered into one record */
   size_t stage_len;     /* bytes staged and handed to SSL_write, not yet accepted */
   /* ioa_tls_stream_info's strings, built on first use */
@@ -502,7 +504,7 @@ static int obuf_send(tls_tr *t) {
   }
   ioa__free(t->obuf);
   t->obuf = NULL;
-  t->olen = t->ooff = 0;
+  t->olen = t->ooff = t->ocap = 0;
   return 0;
 }
 
@@ -536,12 +538,24 @@ static int bio_write(BIO *b, const char *buf, int len) {
     if (r < 0)
       return -1;
   }
-  if (!t->obuf && !(t->obuf = ioa__malloc(OBUF_SIZE))) {
-    t->sys_errno = ENOMEM;
-    t->sys_op = "write";
-    return -1;
+  if (t->olen == t->ocap) {
+    /* Handshake flights are small: start small (no 64 KiB churn per flight)
+     * and grow for bulk. */
+    size_t cap = t->ocap ? t->ocap * 4 : OBUF_FIRST;
+    if (cap < t->olen + (size_t)len)
+      cap = t->olen + (size_t)len;
+    if (cap > OBUF_SIZE)
+      cap = OBUF_SIZE;
+    unsigned char *nb = ioa__realloc(t->obuf, cap);
+    if (!nb) {
+      t->sys_errno = ENOMEM;
+      t->sys_op = "write";
+      return -1;
+    }
+    t->obuf = nb;
+    t->ocap = cap;
   }
-  size_t n = OBUF_SIZE - t->olen < (size_t)len ? OBUF_SIZE - t->olen : (size_t)len;
+  size_t n = t->ocap - t->olen < (size_t)len ? t->ocap - t->olen : (size_t)len;
   memcpy(t->obuf + t->olen, buf, n);
   t->olen += n;
   return (int)n;
