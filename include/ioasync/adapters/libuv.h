@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "../error.h"
 #include "../loop.h"
 
 typedef struct ioa_uv_adapter_ {
@@ -140,9 +141,13 @@ static void ioa_uv_cleanup_(void *ctx) {
   uv_close((uv_handle_t *)&a->async, ioa_uv_handle_closed_);
 }
 
-/* Create an ioasync loop driven by uv.  Returns 0 or a negative code.  Free
- * it with ioa_loop_free(), then let uv run once more to finish the closes. */
+/* Create an ioasync loop driven by uv.  Returns 0, IOA_EBADPARAM (uv or out
+ * NULL, or opts not filled by ioa_loop_options_init), or a libuv error (a
+ * negated errno).  Free it with ioa_loop_free(), then let uv run once more
+ * to finish the closes. */
 static inline int ioa_uv_attach(uv_loop_t *uv, const ioa_loop_options *opts, ioa_loop **out) {
+  if (!uv || !out)
+    return IOA_EBADPARAM;
   ioa_uv_adapter_ *a = (ioa_uv_adapter_ *)calloc(1, sizeof *a);
   if (!a)
     return -ENOMEM;
