@@ -15,7 +15,7 @@
 int main(void) {
   char port[16];
   int lfd = example_listen(port);
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   if (lfd < 0 || ioa_loop_new(NULL, &loop) < 0)
     return 1;
   if (example_connect(loop, port, "embed_poll") < 0)

@@ -10,7 +10,7 @@ int main(void) {
   char port[16];
   int lfd = example_listen(port);
   GMainContext *context = g_main_context_new();
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   if (lfd < 0 || ioa_glib_attach(context, NULL, &loop) < 0)
     return 1;
   int ok = example_connect(loop, port, "loop_glib") == 0;

@@ -8,7 +8,7 @@ int main(void) {
   char port[16];
   int lfd = example_listen(port);
   struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   if (lfd < 0 || !ev || ioa_ev_attach(ev, NULL, &loop) < 0)
     return 1;
   int ok = example_connect(loop, port, "loop_libev") == 0;

@@ -10,7 +10,7 @@ int main(void) {
   char port[16];
   int lfd = example_listen(port);
   struct event_base *base = event_base_new();
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   if (lfd < 0 || !base || ioa_event_attach(base, NULL, &loop) < 0)
     return 1;
   int ok = example_connect(loop, port, "loop_libevent") == 0;

@@ -8,7 +8,7 @@ int main(void) {
   char port[16];
   int lfd = example_listen(port);
   uv_loop_t *uv = uv_default_loop();
-  ioa_loop *loop;
+  ioa_loop *loop = NULL;
   if (lfd < 0 || ioa_uv_attach(uv, NULL, &loop) < 0)
     return 1;
   int ok = example_connect(loop, port, "loop_libuv") == 0;
