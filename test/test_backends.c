@@ -875,16 +875,23 @@ static void fds_above_1024(void **state) {
   want = old;
   if (want.rlim_cur == RLIM_INFINITY || want.rlim_cur < 1600)
     want.rlim_cur = 1600;
-  assert_int_equal(setrlimit(RLIMIT_NOFILE, &want), 0);
-
-  host h;
-  host_open(&h);
   int p[2];
   assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-  assert_int_equal(dup3(p[0], 1500, O_CLOEXEC), 1500);
-  assert_int_equal(dup3(p[1], 1501, O_CLOEXEC), 1501);
+  /* valgrind keeps the top of the fd range for itself and refuses both */
+  if (setrlimit(RLIMIT_NOFILE, &want) < 0 || dup3(p[0], 1500, O_CLOEXEC) != 1500 ||
+      dup3(p[1], 1501, O_CLOEXEC) != 1501) {
+    print_message("cannot use fds 1500 and 1501 here (%s): skipped\n", strerror(errno));
+    close(1500);
+    close(1501);
+    close(p[0]);
+    close(p[1]);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+    skip();
+  }
   close(p[0]);
   close(p[1]);
+  host h;
+  host_open(&h);
   high x = {0};
   ioa_io_init(h.loop, &x.io, 1500, high_read, &x);
   assert_int_equal(ioa_io_start(&x.io, IOA_READ), 0);
@@ -1210,30 +1217,13 @@ static const backend *find_backend(const char *name) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
-  if (argc == 2 && !strncmp(argv[1], "--pool-ns=", 10)) {
-    BE = find_backend(argv[1] + 10);
-    if (!BE || !BE->built)
-      return IOA_TEST_NS_SETUP;
-    warm_up();
-    return pool_ns_helper();
-  }
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s native|embed|libuv|libev|libevent|glib\n", argv[0]);
-    return 2;
-  }
-  BE = find_backend(argv[1]);
-  if (!BE) {
-    fprintf(stderr, "%s: unknown backend '%s'\n", argv[0], argv[1]);
-    return 2;
-  }
+static int run_suite(const backend *be) {
+  BE = be;
   if (!BE->built) {
     printf("SKIP: %s was not found when this was built (install %s): skipped\n", BE->name,
            BE->package);
     return 77;
   }
-  signal(SIGPIPE, SIG_IGN);
-  warm_up();
   const struct CMUnitTest tests[] = {
       IOA_TEST(attach_and_embedding_calls),
       IOA_TEST(connect_success),
@@ -1253,4 +1243,35 @@ int main(int argc, char **argv) {
   char group[64];
   snprintf(group, sizeof group, "backend %s", BE->name);
   return cmocka_run_group_tests_name(group, tests, NULL, NULL);
+}
+
+/* test_backends BACKEND runs the suite on one backend (CTest runs one per
+ * backend); with no argument, on every backend built into this program. */
+int main(int argc, char **argv) {
+  if (argc == 2 && !strncmp(argv[1], "--pool-ns=", 10)) {
+    BE = find_backend(argv[1] + 10);
+    if (!BE || !BE->built)
+      return IOA_TEST_NS_SETUP;
+    warm_up();
+    return pool_ns_helper();
+  }
+  if (argc > 2) {
+    fprintf(stderr, "usage: %s [native|embed|libuv|libev|libevent|glib]\n", argv[0]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  warm_up();
+  if (argc == 2) {
+    const backend *be = find_backend(argv[1]);
+    if (!be) {
+      fprintf(stderr, "%s: unknown backend '%s'\n", argv[0], argv[1]);
+      return 2;
+    }
+    return run_suite(be);
+  }
+  int failed = 0;
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+    if (backends[i].built)
+      failed += run_suite(&backends[i]) != 0;
+  return failed ? 1 : 0;
 }

@@ -15,10 +15,15 @@
  * per fd: uv_poll_init() probes every new fd with two epoll_ctl calls and
  * an ioctl, and a uv_poll_t is freed only after an asynchronous uv_close(),
  * so a connect — a new socket each time — paid five syscalls and a
- * malloc/free more than on ioasync's own loop; here it pays one epoll_ctl
- * more (the removal) and one epoll_wait per batch.  Each registration
- * carries a generation number, so an fd closed and its number reused
- * within one batch never receives its predecessor's event.
+ * malloc/free more than on ioasync's own loop; here it pays one epoll_wait
+ * per batch more.  A watcher for writing alone (a connect in progress,
+ * mostly) is registered one-shot, as ioasync's own loop registers a
+ * connect: once its event has been reported the kernel has disarmed it, so
+ * stopping it before the fd is closed needs no epoll_ctl (if it is still
+ * wanted after its callback, it is re-armed).  Other watchers are
+ * level-triggered and removed when stopped.  Each registration carries a
+ * generation number, so an fd closed and its number reused within one batch
+ * never receives its predecessor's event.
  *
  * The uv_async_t holds a libuv reference exactly while ioasync has work
  * (watchers, timers, defers, references); the uv_poll_t and uv_timer_t
@@ -46,8 +51,28 @@
 
 typedef struct ioa_uv_fd_ {
   uint32_t gen;    /* of the current registration; events of older ones are dropped */
-  unsigned events; /* IOA_READ | IOA_WRITE registered; 0: not in the set */
+  unsigned events; /* IOA_READ | IOA_WRITE watched; 0: none */
+  unsigned char oneshot; /* registered with EPOLLONESHOT (IOA_WRITE alone) */
+  unsigned char armed;   /* a one-shot registration that has not fired yet */
 } ioa_uv_fd_;
+
+/* Register (or change) fd's registration for rec->events under gen. */
+static int ioa_uv_register_(int epfd, int fd, ioa_uv_fd_ *rec, int op) {
+  struct epoll_event e;
+  e.events = ((rec->events & IOA_READ) ? (uint32_t)(EPOLLIN | EPOLLRDHUP) : 0u) |
+             ((rec->events & IOA_WRITE) ? (uint32_t)EPOLLOUT : 0u) |
+             (rec->oneshot ? (uint32_t)EPOLLONESHOT : 0u);
+  e.data.u64 = ((uint64_t)rec->gen << 32) | (uint32_t)fd;
+  int r = epoll_ctl(epfd, op, fd, &e);
+  /* A one-shot registration that fired was left in place, disarmed: the fd
+   * is still open, so take it over. */
+  if (r < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+    r = epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
+  if (r < 0)
+    return -errno; /* EPERM: a regular file, as on ioasync's own loop */
+  rec->armed = rec->oneshot;
+  return 0;
+}
 
 typedef struct ioa_uv_adapter_ {
   uv_loop_t *uv;
@@ -79,15 +104,19 @@ static void ioa_uv_poll_cb_(uv_poll_t *p, int status, int events) {
   int n = epoll_wait(a->epfd, ev, 64, 0);
   for (int i = 0; i < n; i++) {
     int fd = (int)(uint32_t)ev[i].data.u64;
-    const ioa_uv_fd_ *rec = (const ioa_uv_fd_ *)ioa_slots_get_(&a->fds, fd);
+    ioa_uv_fd_ *rec = (ioa_uv_fd_ *)ioa_slots_get_(&a->fds, fd);
     /* Stopped (or stopped and started again) since epoll_wait: not this one's. */
     if (!rec || !rec->events || rec->gen != (uint32_t)(ev[i].data.u64 >> 32))
       continue;
-    uint32_t e = ev[i].events;
+    uint32_t e = ev[i].events, gen = rec->gen;
     unsigned rev = ((e & EPOLLIN) ? IOA_READ : 0u) | ((e & EPOLLOUT) ? IOA_WRITE : 0u) |
                    ((e & EPOLLERR) ? IOA_ERROR : 0u) |
                    ((e & (EPOLLHUP | EPOLLRDHUP)) ? IOA_HUP : 0u);
+    rec->armed = 0; /* a one-shot registration is disarmed now */
     ioa_loop_backend_io(a->loop, fd, rev);
+    /* Still wanted, unchanged, one-shot: level-triggered means re-arm. */
+    if (rec->events && rec->gen == gen && rec->oneshot && !rec->armed)
+      (void)ioa_uv_register_(a->epfd, fd, rec, EPOLL_CTL_MOD);
   }
 }
 
@@ -101,24 +130,30 @@ static int ioa_uv_io_update_(void *ctx, int fd, unsigned old_events, unsigned ne
                                               : ioa_slots_get_(&a->fds, fd));
   if (!rec)
     return new_events ? -ENOMEM : 0;
-  struct epoll_event e;
   if (!new_events) {
-    if (rec->events) {
+    /* A registration that can still report must go (the fd may stay open,
+     * or live on in another process); a one-shot one that fired is
+     * disarmed and leaves with the fd's close. */
+    if (rec->events && (!rec->oneshot || rec->armed)) {
+      struct epoll_event e;
       /* Fails harmlessly (EBADF) if the fd was closed already. */
       (void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, fd, &e);
-      rec->events = 0;
     }
+    rec->events = 0;
     return 0;
   }
-  e.events = ((new_events & IOA_READ) ? (uint32_t)(EPOLLIN | EPOLLRDHUP) : 0u) |
-             ((new_events & IOA_WRITE) ? (uint32_t)EPOLLOUT : 0u);
-  uint32_t gen = rec->events ? rec->gen : a->gen + 1;
-  e.data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd;
-  if (epoll_ctl(a->epfd, rec->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e) < 0)
-    return -errno; /* EPERM: a regular file, as on ioasync's own loop */
+  ioa_uv_fd_ next = *rec;
+  int op = rec->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   if (!rec->events)
-    a->gen = rec->gen = gen;
-  rec->events = new_events;
+    next.gen = a->gen + 1;
+  next.events = new_events;
+  next.oneshot = new_events == IOA_WRITE;
+  int r = ioa_uv_register_(a->epfd, fd, &next, op);
+  if (r < 0)
+    return r;
+  if (!rec->events)
+    a->gen = next.gen;
+  *rec = next;
   return 0;
 }
 
