@@ -457,71 +457,80 @@ static void connect_refused(void **state) {
   BE->close(&h);
 }
 
+/* The loopback black hole and a live listener on one host loop, with the
+ * address list {black hole, live}. */
+typedef struct hole_fixture {
+  ioa_test_blackhole b;
+  host h;
+  int port, lfd;
+  ioa_addr addrs[2];
+} hole_fixture;
+
+static void hole_open(hole_fixture *f) {
+  if (ioa_test_blackhole_open(&f->b) < 0)
+    skip();
+  host_open(&f->h);
+  f->lfd = ioa_test_listen_tcp(AF_INET, 8, &f->port);
+  assert_true(f->lfd >= 0);
+  f->addrs[0] = inet4(f->b.port);
+  f->addrs[1] = inet4(f->port);
+}
+
+static void hole_close(hole_fixture *f) {
+  BE->close(&f->h);
+  close(f->lfd);
+  ioa_test_blackhole_close(&f->b);
+}
+
 /* Happy Eyeballs over an address list: the black hole first, the live
  * listener wins after the attempt delay; the loser is closed, not failed. */
 static void race_past_black_hole(void **state) {
   (void)state;
-  ioa_test_blackhole b;
-  if (ioa_test_blackhole_open(&b) < 0)
-    skip();
-  host h;
-  host_open(&h);
-  int port;
-  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-  ioa_addr addrs[2] = {inet4(b.port), inet4(port)};
+  hole_fixture f;
+  hole_open(&f);
   ioa_connect_params p;
   conn c;
   conn_params(&p, &c);
-  p.addrs = addrs;
+  p.addrs = f.addrs;
   p.naddrs = 2;
   p.mode = IOA_CONNECT_RACE;
   p.attempt_delay_ms = 20;
-  conn_start(&h, &c, &p);
-  conn_finish(&h, &c);
+  conn_start(&f.h, &c, &p);
+  conn_finish(&f.h, &c);
   assert_int_equal(c.err, 0);
   assert_int_equal(c.nattempt, 2);
   assert_int_equal(c.nfail, 0);
-  assert_int_equal(port_of(&c.peer), port);
-  BE->close(&h);
-  close(lfd);
-  ioa_test_blackhole_close(&b);
+  assert_int_equal(port_of(&c.peer), f.port);
+  hole_close(&f);
 }
 
 /* Sequential: the black hole's attempt times out (on_fail ETIMEDOUT), then
  * the live address connects; alone, the overall deadline ends the connect. */
 static void attempt_and_overall_timeouts(void **state) {
   (void)state;
-  ioa_test_blackhole b;
-  if (ioa_test_blackhole_open(&b) < 0)
-    skip();
-  host h;
-  host_open(&h);
-  int port;
-  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
-  ioa_addr addrs[2] = {inet4(b.port), inet4(port)};
+  hole_fixture f;
+  hole_open(&f);
   ioa_connect_params p;
   conn c;
   conn_params(&p, &c);
-  p.addrs = addrs;
+  p.addrs = f.addrs;
   p.naddrs = 2;
   p.mode = IOA_CONNECT_SEQUENTIAL;
   p.attempt_timeout_ms = 60;
-  conn_start(&h, &c, &p);
-  conn_finish(&h, &c);
+  conn_start(&f.h, &c, &p);
+  conn_finish(&f.h, &c);
   assert_int_equal(c.nfail, 1);
   assert_int_equal(c.fail_err, -ETIMEDOUT);
-  assert_int_equal(port_of(&c.peer), port);
+  assert_int_equal(port_of(&c.peer), f.port);
 
   conn_params(&p, &c);
-  p.addr = &addrs[0];
+  p.addr = &f.addrs[0];
   p.timeout_ms = 60;
-  conn_start(&h, &c, &p);
-  conn_finish(&h, &c);
+  conn_start(&f.h, &c, &p);
+  conn_finish(&f.h, &c);
   assert_int_equal(c.err, -ETIMEDOUT);
   assert_int_equal(c.err_syscall, IOA_SYSCALL_NONE);
-  BE->close(&h);
-  close(lfd);
-  ioa_test_blackhole_close(&b);
+  hole_close(&f);
 }
 
 /* Every callback of a request may cancel it: the completion is then
@@ -648,8 +657,27 @@ static void pool_ns_body(void **state) {
   ioa_dns_fixture_stop(fx);
 }
 
+/* 1 if this process has network and mount namespaces of its own (not its
+ * parent's): the helper must never bind-mount over the real /etc files. */
+static int in_own_namespaces(void) {
+  const char *kinds[2] = {"net", "mnt"};
+  for (int i = 0; i < 2; i++) {
+    char self[64], parent[64], a[128] = "", b[128] = "";
+    snprintf(self, sizeof self, "/proc/self/ns/%s", kinds[i]);
+    snprintf(parent, sizeof parent, "/proc/%d/ns/%s", (int)getppid(), kinds[i]);
+    if (readlink(self, a, sizeof a - 1) <= 0 || readlink(parent, b, sizeof b - 1) <= 0 ||
+        strcmp(a, b) == 0)
+      return 0;
+  }
+  return 1;
+}
+
 static int pool_ns_helper(void) {
   alarm(120);
+  if (!in_own_namespaces()) {
+    fprintf(stderr, "pool helper: not in namespaces of its own (run it through the test)\n");
+    return IOA_TEST_NS_SETUP;
+  }
   if (system("ip link set lo up") != 0)
     return IOA_TEST_NS_SETUP;
   char dir[] = "/tmp/ioa-backends-ns-XXXXXX";

@@ -202,18 +202,11 @@ static inline int ioa_glib_attach(GMainContext *context, const ioa_loop_options 
   ioa_glib_source_ *s = (ioa_glib_source_ *)source;
   ioa_slots_init_(&s->fds, sizeof(ioa_glib_fd_));
   s->ready_us = -1;
-  ioa_loop_backend be;
-  ioa_loop_backend_init(&be);
-  be.ctx = s;
-  be.io_update = ioa_glib_io_update_;
-  be.timer_update = ioa_glib_timer_update_;
-  be.wakeup = ioa_glib_wakeup_;
-  be.cleanup = ioa_glib_cleanup_;
-  int r = ioa_loop_new_with_backend(opts, &be, &s->loop);
-  if (r < 0) {
-    g_source_unref(source);
+  /* No keepalive: a GMainContext does not stop by itself (ioa_glib_run). */
+  int r = ioa_adapter_loop_new_(opts, s, ioa_glib_io_update_, ioa_glib_timer_update_,
+                                 ioa_glib_wakeup_, ioa_glib_cleanup_, NULL, &s->loop);
+  if (r < 0) /* the cleanup hook destroyed (not yet attached) and unref'ed source */
     return r;
-  }
   s->context = g_main_context_ref(context);
   g_source_set_name(source, "ioasync");
   g_source_attach(source, context);

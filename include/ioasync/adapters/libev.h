@@ -165,21 +165,11 @@ static inline int ioa_ev_attach(struct ev_loop *ev, const ioa_loop_options *opts
   a->async.data = a;
   ev_async_start(ev, &a->async);
   ev_unref(ev); /* the ev_async alone must not keep ev_run going */
-  ioa_loop_backend be;
-  ioa_loop_backend_init(&be);
-  be.ctx = a;
-  be.io_update = ioa_ev_io_update_;
-  be.timer_update = ioa_ev_timer_update_;
-  be.wakeup = ioa_ev_wakeup_;
-  be.cleanup = ioa_ev_cleanup_;
-  be.keepalive = ioa_ev_keepalive_;
-  int r = ioa_loop_new_with_backend(opts, &be, &a->loop);
-  if (r < 0) {
-    ioa_ev_cleanup_(a);
-    return r;
-  }
-  *out = a->loop;
-  return 0;
+  int r = ioa_adapter_loop_new_(opts, a, ioa_ev_io_update_, ioa_ev_timer_update_, ioa_ev_wakeup_,
+                                 ioa_ev_cleanup_, ioa_ev_keepalive_, &a->loop);
+  if (r == 0)
+    *out = a->loop;
+  return r;
 }
 
 #endif

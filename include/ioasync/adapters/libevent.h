@@ -229,21 +229,12 @@ static inline int ioa_event_attach(struct event_base *base, const ioa_loop_optio
     free(a);
     return -EINVAL;
   }
-  ioa_loop_backend be;
-  ioa_loop_backend_init(&be);
-  be.ctx = a;
-  be.io_update = ioa_event_io_update_;
-  be.timer_update = ioa_event_timer_update_;
-  be.wakeup = ioa_event_wakeup_;
-  be.cleanup = ioa_event_cleanup_;
-  be.keepalive = ioa_event_keepalive_;
-  int r = ioa_loop_new_with_backend(opts, &be, &a->loop);
-  if (r < 0) {
-    ioa_event_cleanup_(a);
-    return r;
-  }
-  *out = a->loop;
-  return 0;
+  int r = ioa_adapter_loop_new_(opts, a, ioa_event_io_update_, ioa_event_timer_update_,
+                                 ioa_event_wakeup_, ioa_event_cleanup_, ioa_event_keepalive_,
+                                 &a->loop);
+  if (r == 0)
+    *out = a->loop;
+  return r;
 }
 
 #endif

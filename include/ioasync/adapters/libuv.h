@@ -228,26 +228,19 @@ static inline int ioa_uv_attach(uv_loop_t *uv, const ioa_loop_options *opts, ioa
     uv_unref((uv_handle_t *)&a->timer);
     r = uv_async_init(uv, &a->async, ioa_uv_async_cb_);
   }
-  if (r == 0) {
-    a->async.data = a;
-    a->open_handles++;
-    uv_unref((uv_handle_t *)&a->async);
-    ioa_loop_backend be;
-    ioa_loop_backend_init(&be);
-    be.ctx = a;
-    be.io_update = ioa_uv_io_update_;
-    be.timer_update = ioa_uv_timer_update_;
-    be.wakeup = ioa_uv_wakeup_;
-    be.cleanup = ioa_uv_cleanup_;
-    be.keepalive = ioa_uv_keepalive_;
-    r = ioa_loop_new_with_backend(opts, &be, &a->loop);
-  }
   if (r < 0) {
     ioa_uv_cleanup_(a); /* the last close callback frees a */
     return r;
   }
-  *out = a->loop;
-  return 0;
+  a->async.data = a;
+  a->open_handles++;
+  uv_unref((uv_handle_t *)&a->async);
+  /* On failure the cleanup hook closes the handles; the last close frees a. */
+  r = ioa_adapter_loop_new_(opts, a, ioa_uv_io_update_, ioa_uv_timer_update_, ioa_uv_wakeup_,
+                            ioa_uv_cleanup_, ioa_uv_keepalive_, &a->loop);
+  if (r == 0)
+    *out = a->loop;
+  return r;
 }
 
 #endif

@@ -13,6 +13,8 @@
  * per event (GLib: a mutex, and a wakeup write outside dispatch).
  * ioa_host_timer_ keeps an armed host timer when the new deadline is the
  * same one seen from a later moment.
+ *
+ * ioa_adapter_loop_new_() is every adapter's last step of attaching.
  */
 #ifndef IOASYNC_ADAPTERS_SHARED_H
 #define IOASYNC_ADAPTERS_SHARED_H
@@ -117,5 +119,29 @@ static inline int ioa_host_timer_update_(ioa_host_timer_ *t, ioa_loop *loop,
 /* The host timer fired. */
 
 static inline void ioa_host_timer_fired_(ioa_host_timer_ *t) { t->armed = 0; }
+
+/* ---- attaching ---- */
+
+/* ioa_loop_new_with_backend() with these hooks on ctx.  On failure the
+ * cleanup hook is called (it must release ctx and what the adapter made so
+ * far) and the error returned; on success *out is the new loop. */
+static inline int ioa_adapter_loop_new_(const ioa_loop_options *opts, void *ctx,
+                                        int (*io_update)(void *, int, unsigned, unsigned),
+                                        void (*timer_update)(void *, int64_t),
+                                        void (*wakeup)(void *), void (*cleanup)(void *),
+                                        void (*keepalive)(void *, int), ioa_loop **out) {
+  ioa_loop_backend be;
+  ioa_loop_backend_init(&be);
+  be.ctx = ctx;
+  be.io_update = io_update;
+  be.timer_update = timer_update;
+  be.wakeup = wakeup;
+  be.cleanup = cleanup;
+  be.keepalive = keepalive;
+  int r = ioa_loop_new_with_backend(opts, &be, out);
+  if (r < 0)
+    cleanup(ctx);
+  return r;
+}
 
 #endif
