@@ -91,9 +91,10 @@ static gboolean ioa_glib_dispatch_(GSource *source, GSourceFunc cb, gpointer use
     if (!rec || !rec->tag || rec->gen != s->batch[i].gen)
       continue;
     GIOCondition c = g_source_query_unix_fd(source, rec->tag);
-    unsigned rev = ((c & G_IO_IN) ? IOA_READ : 0u) | ((c & G_IO_OUT) ? IOA_WRITE : 0u) |
-                   ((c & (G_IO_ERR | G_IO_NVAL)) ? IOA_ERROR : 0u) |
-                   ((c & G_IO_HUP) ? IOA_HUP : 0u);
+    unsigned rev = ((c & G_IO_IN) ? (unsigned)IOA_READ : 0u) |
+                   ((c & G_IO_OUT) ? (unsigned)IOA_WRITE : 0u) |
+                   ((c & (G_IO_ERR | G_IO_NVAL)) ? (unsigned)IOA_ERROR : 0u) |
+                   ((c & G_IO_HUP) ? (unsigned)IOA_HUP : 0u);
     if (rev)
       ioa_loop_backend_io(s->loop, s->batch[i].fd, rev);
   }

@@ -77,7 +77,8 @@ static inline int ioa_event_err_(void) { return errno ? -errno : -EIO; }
 
 static void ioa_event_io_cb_(evutil_socket_t fd, short what, void *arg) {
   ioa_event_adapter_ *a = (ioa_event_adapter_ *)arg;
-  unsigned rev = ((what & EV_READ) ? IOA_READ : 0u) | ((what & EV_WRITE) ? IOA_WRITE : 0u);
+  unsigned rev = ((what & EV_READ) ? (unsigned)IOA_READ : 0u) |
+                 ((what & EV_WRITE) ? (unsigned)IOA_WRITE : 0u);
   ioa_loop_backend_io(a->loop, (int)fd, rev);
 }
 
@@ -87,7 +88,8 @@ static int ioa_event_set_(ioa_event_adapter_ *a, ioa_event_fd_ *rec, int which, 
   if (!want == !(rec->added & bit))
     return 0;
   errno = 0;
-  if (want ? event_add(ioa_event_of_(a, rec, which), NULL) : event_del(ioa_event_of_(a, rec, which)))
+  struct event *ev = ioa_event_of_(a, rec, which);
+  if (want ? event_add(ev, NULL) : event_del(ev))
     return ioa_event_err_();
   rec->added = (unsigned char)(rec->added ^ bit);
   return 0;

@@ -109,9 +109,10 @@ static void ioa_uv_poll_cb_(uv_poll_t *p, int status, int events) {
     if (!rec || !rec->events || rec->gen != (uint32_t)(ev[i].data.u64 >> 32))
       continue;
     uint32_t e = ev[i].events, gen = rec->gen;
-    unsigned rev = ((e & EPOLLIN) ? IOA_READ : 0u) | ((e & EPOLLOUT) ? IOA_WRITE : 0u) |
-                   ((e & EPOLLERR) ? IOA_ERROR : 0u) |
-                   ((e & (EPOLLHUP | EPOLLRDHUP)) ? IOA_HUP : 0u);
+    unsigned rev = ((e & EPOLLIN) ? (unsigned)IOA_READ : 0u) |
+                   ((e & EPOLLOUT) ? (unsigned)IOA_WRITE : 0u) |
+                   ((e & EPOLLERR) ? (unsigned)IOA_ERROR : 0u) |
+                   ((e & (EPOLLHUP | EPOLLRDHUP)) ? (unsigned)IOA_HUP : 0u);
     rec->armed = 0; /* a one-shot registration is disarmed now */
     ioa_loop_backend_io(a->loop, fd, rev);
     /* Still wanted, unchanged, one-shot: level-triggered means re-arm. */
