@@ -23,6 +23,10 @@
  * the counterpart of uv_run(UV_RUN_DEFAULT) for a program whose context
  * serves ioasync alone.
  *
+ * GLib cannot refuse an fd: a watcher started on an fd poll() cannot watch
+ * (closed, say) is not refused by ioa_io_start() as on ioasync's own loop,
+ * but reported through its callback as IOA_ERROR (poll's POLLNVAL).
+ *
  * Rules: call everything but ioa_loop_post on the thread that iterates the
  * context (its owner).  ioa_loop_free() destroys the source at once (no
  * callback runs after it; from a GLib callback is fine, from an ioasync one
