@@ -1067,6 +1067,44 @@ static void level_triggered_watchers(void **state) {
   close(p[1]);
 }
 
+/* ------------------------------------------------ an fd that is closed */
+
+typedef struct closed_fd {
+  int calls, error;
+} closed_fd;
+
+static void closed_cb(ioa_io *io, unsigned revents, void *data) {
+  closed_fd *x = data;
+  x->calls++;
+  x->error |= (revents & IOA_ERROR) != 0;
+  ioa_io_stop(io);
+}
+
+/* A watcher on a closed fd: refused by ioa_io_start (-EBADF) where the
+ * poller can tell at once (epoll), else reported through its callback as
+ * IOA_ERROR (GLib's poll, libev) — never silently nothing. */
+static void watch_closed_fd(void **state) {
+  (void)state;
+  host h;
+  host_open(&h);
+  int p[2];
+  assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  close(p[1]);
+  close(p[0]);
+  closed_fd x = {0};
+  ioa_io io;
+  ioa_io_init(h.loop, &io, p[0], closed_cb, &x);
+  int r = ioa_io_start(&io, IOA_READ);
+  if (r < 0) {
+    assert_int_equal(r, -EBADF);
+    assert_false(ioa_io_active(&io));
+  } else {
+    assert_int_equal(run_until(&h, &x.calls, 5000), 0);
+    assert_true(x.error);
+  }
+  BE->close(&h);
+}
+
 /* ------------------------------------------- free with work in flight */
 
 typedef struct inflight {
@@ -1308,6 +1346,7 @@ static int run_suite(const backend *be) {
       IOA_TEST(fds_above_1024),
       IOA_TEST(fd_reused_within_one_iteration),
       IOA_TEST(level_triggered_watchers),
+      IOA_TEST(watch_closed_fd),
       IOA_TEST(free_with_work_in_flight),
       IOA_TEST(posts_from_threads),
   };

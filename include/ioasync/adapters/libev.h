@@ -22,13 +22,16 @@
  * it may be called from a libev callback, not from an ioasync one); then
  * the ev loop may go on or be destroyed.  libev reports fd errors as
  * EV_ERROR after stopping the watcher; they arrive as IOA_ERROR and the
- * watcher is started again on ioasync's next change to it.  Link with -lev.
+ * watcher is started again on ioasync's next change to it.  A start on a
+ * closed fd is refused with -EBADF (checked with fcntl: libev itself would
+ * abort).  Link with -lev.
  */
 #ifndef IOASYNC_ADAPTERS_LIBEV_H
 #define IOASYNC_ADAPTERS_LIBEV_H
 
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 #include "../error.h"
@@ -83,6 +86,10 @@ static int ioa_ev_io_update_(void *ctx, int fd, unsigned old_events, unsigned ne
   } else {
     if (!want)
       return 0;
+    /* libev asserts (aborts) on an fd epoll calls invalid: refuse a closed
+     * one here, as ioasync's own loop does, with -EBADF. */
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
     /* A new start: the fd number may have been closed and reused since. */
     ev_io_init(w, ioa_ev_io_cb_, fd, want);
     w->data = a;
