@@ -289,18 +289,22 @@ size_t ioa_loop_active(const ioa_loop *loop) {
 
 /* --------------------------------------------------- backend rescheduling */
 
-static int64_t next_timeout_ms(const ioa_loop *loop) {
+/* Milliseconds from now until the loop must run again: 0 with defers
+ * queued or a timer due, -1 with no timer. */
+static int64_t timeout_ms_from(const ioa_loop *loop, uint64_t now) {
   if (loop->active_defer)
     return 0;
   if (loop->heap_len == 0)
     return -1;
   uint64_t due = loop->heap[0]->due_ns_;
-  if (due <= loop->now)
+  if (due <= now)
     return 0;
-  uint64_t left = due - loop->now;
+  uint64_t left = due - now;
   uint64_t ms = left / 1000000u + (left % 1000000u != 0); /* round up: never wake early */
   return ms > INT_MAX ? INT_MAX : (int64_t)ms;
 }
+
+static int64_t next_timeout_ms(const ioa_loop *loop) { return timeout_ms_from(loop, loop->now); }
 
 /* For foreign loops: tell the adapter when ioasync next needs a callback. */
 static void backend_resched(ioa_loop *loop) {
@@ -792,4 +796,22 @@ int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode) {
   if (rc < 0)
     return rc;
   return loop_alive(loop) ? 1 : 0;
+}
+
+/* ------------------------------------------------------------- embedding */
+
+int ioa_loop_fd(const ioa_loop *loop) {
+  if (!loop)
+    return IOA_EBADPARAM;
+  return loop->native ? loop->epfd : -ENOTSUP;
+}
+
+int ioa_loop_timeout(const ioa_loop *loop) {
+  if (!loop)
+    return IOA_EBADPARAM;
+  if (!loop->native)
+    return -ENOTSUP;
+  /* The cached time is from the last iteration: the host loop may have done
+   * other work since, so measure from the clock's current reading. */
+  return (int)timeout_ms_from(loop, mono_ns());
 }

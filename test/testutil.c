@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,30 @@ int ioa_test_have_ipv6(void) {
     return 0;
   close(fd);
   return 1;
+}
+
+int ioa_test_blackhole_open(ioa_test_blackhole *b) {
+  b->lfd = ioa_test_listen_tcp(AF_INET, 0, &b->port);
+  if (b->lfd < 0)
+    return -1;
+  b->filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_storage ss;
+  socklen_t len = loopback(AF_INET, b->port, &ss);
+  struct pollfd pfd = {.fd = b->filler, .events = POLLOUT};
+  if (b->filler < 0 || (connect(b->filler, (struct sockaddr *)&ss, len) < 0 &&
+                        errno != EINPROGRESS) ||
+      poll(&pfd, 1, 2000) != 1) { /* the one queued connection is established */
+    if (b->filler >= 0)
+      close(b->filler);
+    close(b->lfd);
+    return -1;
+  }
+  return 0;
+}
+
+void ioa_test_blackhole_close(ioa_test_blackhole *b) {
+  close(b->filler);
+  close(b->lfd);
 }
 
 static uint64_t wall_ms(void) {
