@@ -944,6 +944,21 @@ static int block_fit(ioa_connect_req *req, int is_local, const ioa_addr *addrs, 
                      unsigned skip_mask) {
   res_state *rs = req_res(req);
   ioa__cc *cc = &req->cc;
+  /* The commonest answer, one peer address and nothing before it or on the
+   * local side: straight into the inline block (what the general case
+   * below would do, in a few instructions). */
+  if (n == 1 && !is_local && !rs->blk && cc->nlocals == 0 && rs->own_peers &&
+      resolved_keep(req, addrs, 0, skip_mask)) {
+    size_t stride = align8(8 + addrs->addrlen);
+    if (8 + stride <= INLINE_BLK) {
+      entry_store(rs->inline_blk + 8, addrs, peer_socktype(addrs->socktype, rs->st_default));
+      ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)rs->inline_blk, 1);
+      ioa__cc_set_peers(cc, rs->inline_blk + 8, (uint32_t)stride, 1);
+      rs->blk = rs->inline_blk;
+      rs->cand_cap = 1;
+      return 0;
+    }
+  }
   unsigned add = 0;
   size_t maxlen = 0;
   uint64_t keep = 0; /* which of the first 64 are kept (the rest are checked again) */
