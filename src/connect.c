@@ -26,13 +26,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <netdb.h>
-#include <stddef.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
-
-#include <netinet/tcp.h>
 
 #include "abi.h"
 #include "alloc.h"
