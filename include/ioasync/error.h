@@ -61,7 +61,8 @@ IOA_BEGIN_DECLS
   IOA_ADDR_ERRORS(XX)                                                            \
   XX(IOA_EHOSTNAME, 60, "Invalid host name")                                     \
   XX(IOA_ENOCANDIDATES, 70, "No usable address candidates")                      \
-  XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")
+  XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")            \
+  XX(IOA_EABANDONED, 72, "Connection attempt abandoned for a newer one")
 
 enum ioa_errcode {
 #define IOA_GAI_ENUM_(name, off, msg) IOA_##name = IOA_ERR_BASE - (off),
