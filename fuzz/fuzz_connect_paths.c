@@ -472,7 +472,11 @@ static void answer_lookup(unsigned b) {
   lookup_done(&res);
 }
 
-ioa_rtt_cache *fz_rtt_cache_default(void) { return W.rtt; }
+int fz_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out) {
+  (void)loop;
+  *out = W.rtt;
+  return 0;
+}
 
 /* ------------------------------------------------------- the caller */
 

@@ -1424,8 +1424,10 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
   if (x) {
     x->more = NULL;
     x->rtt = NULL;
-    if (pl->race && pl->p->learned_delay == IOA_LEARNED_DELAY_ON)
-      x->rtt = pl->p->rtt_cache ? pl->p->rtt_cache : ioa_rtt_cache_default();
+    /* Without memory for the loop's cache the request just learns nothing. */
+    if (pl->race && pl->p->learned_delay == IOA_LEARNED_DELAY_ON &&
+        !(x->rtt = pl->p->rtt_cache))
+      (void)ioa_rtt_cache_default(loop, &x->rtt);
     ioa_timer_init(loop, &x->timer, timer_cb, req);
   }
   if (pl->resolving || pl->res_local) {
@@ -1580,9 +1582,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   ioa_connect_params copy;
   if (p->struct_size != sizeof *p) { /* another header's layout */
     ioa_connect_params_init(&copy);
-    /* 1.0's layout ended before first_family_count. */
-    if (ioa__struct_import(&copy, sizeof copy, offsetof(ioa_connect_params, first_family_count),
-                           p) < 0)
+    if (IOA__IMPORT(&copy, p) < 0)
       return IOA_EBADPARAM;
     p = &copy;
   }

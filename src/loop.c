@@ -64,8 +64,10 @@ struct ioa_loop {
   ioa_warn_cb warn_cb;
   void *warn_data;
 
-  void *resolver;
-  void (*resolver_free)(void *);
+  struct {
+    void *obj;
+    void (*free_fn)(void *);
+  } slots[IOA__LOOP_NSLOTS]; /* ioa__loop_slot_* */
 
   void *spare; /* one freed block kept for reuse (ioa__loop_spare_*) */
   size_t spare_size;
@@ -173,11 +175,13 @@ static void run_posts(ioa_loop *loop);
 void ioa_loop_free(ioa_loop *loop) {
   if (!loop)
     return;
-  if (loop->resolver_free) {
-    void (*fn)(void *) = loop->resolver_free;
-    loop->resolver_free = NULL;
-    fn(loop->resolver);
-    loop->resolver = NULL;
+  for (int i = 0; i < IOA__LOOP_NSLOTS; i++) {
+    void (*fn)(void *) = loop->slots[i].free_fn;
+    if (fn) {
+      loop->slots[i].free_fn = NULL;
+      fn(loop->slots[i].obj);
+      loop->slots[i].obj = NULL;
+    }
   }
   /* Posts carry memory their owners free in the callback (a resolver's late
    * results, say): run them rather than leak it. */
@@ -224,11 +228,14 @@ void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size) {
   loop->spare_size = size;
 }
 
-void *ioa__loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
+void *ioa__loop_slot_get(const ioa_loop *loop, ioa__loop_slot which) {
+  return loop->slots[which].obj;
+}
 
-void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *)) {
-  loop->resolver = obj;
-  loop->resolver_free = free_fn;
+void ioa__loop_slot_set(ioa_loop *loop, ioa__loop_slot which, void *obj,
+                        void (*free_fn)(void *)) {
+  loop->slots[which].obj = obj;
+  loop->slots[which].free_fn = free_fn;
 }
 
 void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data) {

@@ -10,8 +10,8 @@
  * per-segment samples, and a changed path should show within a few
  * connections.
  *
- * One lock per cache: caches may be shared between loops on different
- * threads (the process-wide default always is).  The critical sections are
+ * One lock per cache: a cache may be shared between loops on different
+ * threads.  The critical sections are
  * a few dozen instructions, so the lock is a spin lock that yields after a
  * while (a pthread mutex cost as much as the rest of a lookup). */
 #include "rtt.h"
@@ -26,6 +26,7 @@
 #include "abi.h"
 #include "alloc.h"
 #include "connect_core.h"
+#include "loop_internal.h"
 
 #define WAYS 4
 #define DEFAULT_ENTRIES 256
@@ -46,10 +47,6 @@ struct ioa_rtt_cache {
   uint64_t ttl_ns;
   rtt_entry *e;
 };
-
-static rtt_entry default_entries[DEFAULT_ENTRIES];
-static ioa_rtt_cache default_cache = {ATOMIC_FLAG_INIT, DEFAULT_ENTRIES / WAYS - 1,
-                                      DEFAULT_TTL_MS * 1000000ull, default_entries};
 
 static void lock(ioa_rtt_cache *c) {
   for (unsigned spins = 0; atomic_flag_test_and_set_explicit(&c->lock, memory_order_acquire);)
@@ -181,13 +178,27 @@ int ioa_rtt_cache_new(const ioa_rtt_cache_options *opts, ioa_rtt_cache **out) {
 }
 
 void ioa_rtt_cache_free(ioa_rtt_cache *c) {
-  if (!c || c == &default_cache)
+  if (!c)
     return;
   ioa__free(c->e);
   ioa__free(c);
 }
 
-ioa_rtt_cache *ioa_rtt_cache_default(void) { return &default_cache; }
+static void default_free(void *c) { ioa_rtt_cache_free(c); }
+
+int ioa_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out) {
+  if (!loop || !out)
+    return IOA_EBADPARAM;
+  ioa_rtt_cache *c = ioa__loop_slot_get(loop, IOA__LOOP_SLOT_RTT_CACHE);
+  if (!c) {
+    int r = ioa_rtt_cache_new(NULL, &c);
+    if (r < 0)
+      return r;
+    ioa__loop_slot_set(loop, IOA__LOOP_SLOT_RTT_CACHE, c, default_free);
+  }
+  *out = c;
+  return 0;
+}
 
 void ioa_rtt_cache_clear(ioa_rtt_cache *c) {
   if (!c)

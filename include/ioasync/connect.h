@@ -94,8 +94,10 @@ typedef enum ioa_learned_delay {
  * associative: a new prefix replaces the oldest of its set), entries expire
  * ttl_ms after their last sample, samples smoothed as TCP's SRTT (gain
  * 1/4).  Every ioa_rtt_cache_* function is thread-safe: one cache can serve
- * loops on several threads.  ioa_rtt_cache_default() is the process's own,
- * used when the params name none; it is never freed. */
+ * loops on several threads.  Each loop has its own, made on first use by a
+ * racing connect (ioa_rtt_cache_default) and freed by ioa_loop_free; a
+ * cache made with ioa_rtt_cache_new and named in the params can serve
+ * several loops. */
 typedef struct ioa_rtt_cache ioa_rtt_cache;
 
 typedef struct ioa_rtt_cache_options {
@@ -111,9 +113,12 @@ static inline void ioa_rtt_cache_options_init(ioa_rtt_cache_options *o) {
 }
 /* opts may be NULL (defaults).  0, IOA_EBADPARAM or -ENOMEM. */
 IOA_EXPORT int ioa_rtt_cache_new(const ioa_rtt_cache_options *opts, ioa_rtt_cache **out);
-/* No request may use it any more.  The default cache is not freed. */
+/* No request may use it any more.  Never free a loop's default cache (its
+ * loop does). */
 IOA_EXPORT void ioa_rtt_cache_free(ioa_rtt_cache *c);
-IOA_EXPORT ioa_rtt_cache *ioa_rtt_cache_default(void);
+/* The loop's own cache, made on first use; 0, IOA_EBADPARAM or -ENOMEM.
+ * Call it on the loop's thread. */
+IOA_EXPORT int ioa_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out);
 /* Forget every RTT (after a network change, say). */
 IOA_EXPORT void ioa_rtt_cache_clear(ioa_rtt_cache *c);
 /* Add one RTT sample for peer's prefix (from a connection of your own).
@@ -233,7 +238,7 @@ typedef struct ioa_connect_params {
   unsigned first_family_count; /* RFC 8305 section 4: addresses of the first family
                                   tried before the other family's first; 0 = 1; <= 255 */
   ioa_learned_delay learned_delay; /* IOA_LEARNED_DELAY_ON (default) or _OFF */
-  ioa_rtt_cache *rtt_cache; /* NULL = ioa_rtt_cache_default(); must outlive the request */
+  ioa_rtt_cache *rtt_cache; /* NULL = the loop's (ioa_rtt_cache_default); must outlive the request */
 } ioa_connect_params;
 
 /* Fill p with defaults (hints unset, AUTO mode, no callbacks).  Every
