@@ -657,24 +657,9 @@ static void pool_ns_body(void **state) {
   ioa_dns_fixture_stop(fx);
 }
 
-/* 1 if this process has network and mount namespaces of its own (not its
- * parent's): the helper must never bind-mount over the real /etc files. */
-static int in_own_namespaces(void) {
-  const char *kinds[2] = {"net", "mnt"};
-  for (int i = 0; i < 2; i++) {
-    char self[64], parent[64], a[128] = "", b[128] = "";
-    snprintf(self, sizeof self, "/proc/self/ns/%s", kinds[i]);
-    snprintf(parent, sizeof parent, "/proc/%d/ns/%s", (int)getppid(), kinds[i]);
-    if (readlink(self, a, sizeof a - 1) <= 0 || readlink(parent, b, sizeof b - 1) <= 0 ||
-        strcmp(a, b) == 0)
-      return 0;
-  }
-  return 1;
-}
-
 static int pool_ns_helper(void) {
   alarm(120);
-  if (!in_own_namespaces()) {
+  if (!ioa_test_in_own_namespaces()) {
     fprintf(stderr, "pool helper: not in namespaces of its own (run it through the test)\n");
     return IOA_TEST_NS_SETUP;
   }
@@ -683,7 +668,7 @@ static int pool_ns_helper(void) {
   char dir[] = "/tmp/ioa-backends-ns-XXXXXX";
   if (!mkdtemp(dir))
     return IOA_TEST_NS_SETUP;
-  if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
+  if (ioa_test_ns_hide_nscd() != 0)
     return IOA_TEST_NS_SETUP;
   if (ioa_test_ns_bind(dir, "nsswitch.conf", "hosts: dns\nservices: files\n",
                        "/etc/nsswitch.conf") != 0 ||

@@ -61,6 +61,12 @@ void ioa_test_run_for(ioa_loop *loop, unsigned ms);
 /* A new loop with default options; fails the test if that fails. */
 ioa_loop *ioa_test_new_loop(void);
 
+/* 1 if this process has network and mount namespaces of its own (not its
+ * parent's): the namespace helpers below refuse to work otherwise. */
+int ioa_test_in_own_namespaces(void);
+/* Inside a namespace helper: hide nscd (a tmpfs over /run/nscd) so that
+ * lookups read the files bind-mounted over /etc.  0 or -1. */
+int ioa_test_ns_hide_nscd(void);
 /* Namespace tests: the binary re-runs itself as `unshare -n -m SELF ARG`
  * (private loopback and mount table, so resolver files can be replaced).
  * The helper process exits 0 if its checks pass, IOA_TEST_NS_FAIL if one
