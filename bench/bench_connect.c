@@ -8,11 +8,15 @@
  *   bench_connect -c raw|ioa|uv -n N [-k K]       one contender, for callgrind:
  *       valgrind --tool=callgrind --toggle-collect='run_*' bench_connect -c ioa -n 20000
  *       (user-space instructions inside run_<contender> / N)
- *   bench_connect -m M                            heap bytes per pending request
+ *   bench_connect -m M [-H NAME]                  heap bytes per pending request
+ *       (-H: by name, host NAME and the listener's port, resolved through an
+ *       answer cache warmed first, so every lookup is answered on the loop
+ *       thread; NAME must resolve to 127.0.0.1, e.g. localhost, with AF_INET)
  *   bench_connect   (no arguments, IOA_BENCH_PORT set: run by scripts/bench)
  *       the footprint at 10,000 pending requests (2,000 with IOA_BENCH_QUICK=1)
  *       as JSON result lines: heap_bytes_per_request and fds_per_request for
- *       ioasync and libuv.  Throughput is measured by the peer_* programs.
+ *       ioasync (numeric, and by name through "localhost") and libuv.
+ *       Throughput is measured by the peer_* programs.
  *
  * Everything goes to 127.0.0.1.  The run first moves into a network namespace
  * of its own (unshare; root or user namespaces) with tcp_max_tw_buckets=0 and a
@@ -421,9 +425,52 @@ static void footprint_line(int json, const char *name, long m, long pending, dou
   fflush(stdout);
 }
 
+/* p asks for host:service (stream, IPv4) through r instead of g_addr. */
+static void by_name(ioa_connect_params *p, const char *host, const char *service,
+                    ioa_resolver *r) {
+  p->addr = NULL;
+  p->host = host;
+  p->service = service;
+  p->socktype = SOCK_STREAM;
+  p->family = AF_INET;
+  p->resolver = r;
+}
+
+/* A resolver with an answer cache that already holds host's answer (NULL
+ * if that could not be had within 2 s). */
+static ioa_resolver *warm_resolver(const char *host, const char *service) {
+  ioa_resolver *r;
+  ioa_resolver_options o;
+  ioa_resolver_options_init(&o);
+  o.cache_ttl_ms = 600000;
+  if (ioa_resolver_new(ioa_lp, &o, &r) < 0)
+    return NULL;
+  ioa_connect_params p = ioa_params;
+  by_name(&p, host, service, r);
+  ioa_connect_req *req;
+  if (ioa_connect(ioa_lp, &p, &req) < 0)
+    return NULL;
+  /* It connects into the listener's full queue and waits: cancel it once
+   * the answer is in the cache. */
+  ioa_resolver_stats st = {0};
+  for (int i = 0; i < 2000 && st.cache_entries == 0; i++) {
+    ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
+    ioa_resolver_get_stats(r, &st);
+    if (st.cache_entries == 0)
+      usleep(1000);
+  }
+  ioa_connect_cancel(req);
+  if (st.cache_entries == 0) {
+    ioa_resolver_free(r);
+    return NULL;
+  }
+  return r;
+}
+
 /* Heap bytes per pending request: M connects held in SYN_SENT by a
- * listener whose accept queue is full, mallinfo2() before and after. */
-static void footprint(long m, int json) {
+ * listener whose accept queue is full, mallinfo2() before and after.  By
+ * name (host non-NULL) the requests go through a warmed answer cache. */
+static void footprint(long m, int json, const char *host) {
   int lfd = (int)start_listener(0, 0);
   int filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   (void)connect(filler, (struct sockaddr *)&g_sin, sizeof g_sin);
@@ -440,23 +487,54 @@ static void footprint(long m, int json) {
   ioa_params.on_connect_error = ioa_on_error;
   ioa_connect_req **reqs = calloc((size_t)m, sizeof *reqs);
   g_n = 0; /* no restarts */
+  char service[16];
+  snprintf(service, sizeof service, "%d", ntohs(g_sin.sin_port));
+  ioa_resolver *res = NULL;
+  if (host) {
+    res = warm_resolver(host, service);
+    if (!res) {
+      fprintf(stderr, "bench_connect: could not resolve %s into a cache\n", host);
+      exit(1);
+    }
+    by_name(&ioa_params, host, service, res);
+  }
   ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
+  long done0 = g_done;
   long fds0 = count_fds();
   struct mallinfo2 before = mallinfo2();
   for (long i = 0; i < m; i++)
     if (ioa_connect(ioa_lp, &ioa_params, &reqs[i]) < 0)
       die("ioa_connect (raise RLIMIT_NOFILE?)");
-  ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
+  /* By name the answers come on the next iteration, then the attempts;
+   * a few turns (bounded) until every one holds its socket. */
+  long fds = 0;
+  for (int i = 0; i < (host ? 20 : 1); i++) {
+    ioa_loop_run(ioa_lp, IOA_RUN_NOWAIT);
+    if (host && (fds = count_fds() - fds0) >= m)
+      break;
+  }
   struct mallinfo2 after = mallinfo2();
-  long pending = m - g_done;
-  if (pending != m) /* a completed request would flatter the figure */
-    fprintf(stderr, "bench_connect: only %ld of %ld requests stayed pending\n", pending, m);
-  footprint_line(json, "ioasync", m, pending, heap_delta(&before, &after) / (double)m,
-                 (double)(count_fds() - fds0) / (double)m, "includes the loop's fd table");
+  if (!host)
+    fds = count_fds() - fds0;
+  long pending = m - (g_done - done0);
+  if (pending != m || fds != m) /* a completed request would flatter the figure */
+    fprintf(stderr, "bench_connect: %ld of %ld requests pending, %ld sockets\n", pending, m,
+            fds);
+  footprint_line(json, host ? "ioasync-name" : "ioasync", m, pending,
+                 heap_delta(&before, &after) / (double)m, (double)fds / (double)m,
+                 host ? "by name, answers from a cache; includes the loop's fd table"
+                      : "includes the loop's fd table");
   for (long i = 0; i < m; i++)
     ioa_connect_cancel(reqs[i]);
+  if (res)
+    ioa_resolver_free(res);
   ioa_loop_free(ioa_lp);
   free(reqs);
+  if (host) { /* the numeric and libuv figures come from their own runs */
+    close(filler);
+    close(lfd);
+    return;
+  }
 #ifdef IOA_BENCH_HAVE_LIBUV
   uv_loop_init(&uv_lp);
   uv_conn **cs = calloc((size_t)m, sizeof *cs);
@@ -491,10 +569,10 @@ int main(int argc, char **argv) {
   long runs = 5, mem = 0;
   long ks[8];
   int nks = 0;
-  const char *only = NULL;
+  const char *only = NULL, *name = NULL;
   g_n = 20000;
   int opt;
-  while ((opt = getopt(argc, argv, "n:r:k:c:m:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:k:c:m:H:")) != -1) {
     switch (opt) {
     case 'n': g_n = atol(optarg); break;
     case 'r': runs = atol(optarg); break;
@@ -504,8 +582,10 @@ int main(int argc, char **argv) {
       break;
     case 'c': only = optarg; break;
     case 'm': mem = atol(optarg); break;
+    case 'H': name = optarg; break;
     default:
-      fprintf(stderr, "usage: %s [-n N] [-r runs] [-k K]... | -c raw|ioa|uv -n N | -m M\n",
+      fprintf(stderr,
+              "usage: %s [-n N] [-r runs] [-k K]... | -c raw|ioa|uv -n N | -m M [-H NAME]\n",
               argv[0]);
       return 2;
     }
@@ -531,7 +611,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_connect: no private network namespace (%s): TIME_WAIT may skew "
                     "results\n", strerror(errno));
   if (mem > 0) {
-    footprint(mem, runner);
+    footprint(mem, runner, name);
+    if (runner) /* and by name, in its own listener's namespace state */
+      footprint(mem, runner, "localhost");
     return 0;
   }
   pid_t server = start_listener(65535, 1);

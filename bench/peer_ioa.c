@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ioasync contender, with the common peer command line:
  *
- *   peer_ioa [-b gai|cares] [-c ttl_ms] [-s] [-d delay_ms] [-t s] HOST PORT N K WORKLOAD
+ *   peer_ioa [-b gai|cares] [-c ttl_ms] [-s] [-l loop] [-d delay_ms] [-t s]
+ *            HOST PORT N K WORKLOAD
  *
  * K connects in flight; each connected fd is closed and the next connect
  * starts from the completion callback, as in peer_raw and peer_libuv, and
@@ -25,6 +26,11 @@
  *    delay (racing, the default for host + service); -s uses sequential mode
  *    instead, one attempt at a time in resolver order — IO::Async's
  *    behaviour ("ioasync-seq").
+ *  - -l embed runs the loop inside a poll() loop of the peer's own through
+ *    the embedding calls ("ioasync-embed"); peer_ioa_libuv, _libev,
+ *    _libevent and _glib are this program built to run ioasync on that
+ *    library's loop through its adapter ("ioasync-libuv", ...; see
+ *    peer_loop.h).
  */
 #include "bench_common.h"
 
@@ -34,11 +40,13 @@
 #include <sys/socket.h>
 
 #include "ioasync.h"
+#include "peer_loop.h"
 
 typedef struct peer {
   bench_args a;
   const char *name;
   ioa_loop *loop;
+  peer_loop host; /* what runs loop: ioasync's own, embedded, or a foreign one */
   ioa_resolver *resolver; /* c-ares or cached; NULL = the loop's default (getaddrinfo pool) */
   ioa_connect_params params;
   ioa_addr addr; /* numeric target */
@@ -55,7 +63,7 @@ static void start_one(peer *p);
  * nothing else in flight there is no batch to wait for: start at once. */
 static void finish_one(peer *p) {
   if (++p->done == p->a.n) {
-    ioa_loop_stop(p->loop);
+    peer_loop_stop(&p->host);
     return;
   }
   if (p->started >= p->a.n)
@@ -84,7 +92,7 @@ static void on_connect_error(ioa_connect_req *req, ioa_syscall s, int err, void 
   (void)req;
   fprintf(stderr, "%s: %s: %s\n", p->name, ioa_syscall_name(s), ioa_strerror(err));
   p->failed = 1;
-  ioa_loop_stop(p->loop);
+  peer_loop_stop(&p->host);
 }
 
 static void on_resolve_error(ioa_connect_req *req, int err, const char *message, void *data) {
@@ -92,7 +100,7 @@ static void on_resolve_error(ioa_connect_req *req, int err, const char *message,
   (void)req;
   fprintf(stderr, "%s: resolve %s: %s (%s)\n", p->name, p->a.host, message, ioa_err_name(err));
   p->failed = 1;
-  ioa_loop_stop(p->loop);
+  peer_loop_stop(&p->host);
 }
 
 static void start_one(peer *p) {
@@ -101,7 +109,7 @@ static void start_one(peer *p) {
   if (rc < 0) {
     fprintf(stderr, "%s: ioa_connect: %s\n", p->name, ioa_strerror(rc));
     p->failed = 1;
-    ioa_loop_stop(p->loop);
+    peer_loop_stop(&p->host);
   }
 }
 
@@ -111,7 +119,7 @@ static void on_bound(ioa_timer *t, void *data) {
   fprintf(stderr, "%s: time bound of %lds hit after %ld connects\n", p->name, p->a.max_secs,
           p->done);
   p->failed = 1;
-  ioa_loop_stop(p->loop);
+  peer_loop_stop(&p->host);
 }
 
 /* c-ares would send queries for names /etc/hosts lacks to the servers in
@@ -145,18 +153,21 @@ static int resolv_conf_is_loopback(void) {
   return ok && servers > 0;
 }
 
-static void parse_args(peer *p, int *cares, int *seq, long *cache_ms, int argc, char **argv) {
+static void parse_args(peer *p, int *cares, int *seq, long *cache_ms, const char **kind, int argc,
+                       char **argv) {
   /* The common CLI (bench_common.h) plus -b and -s. */
   p->a.delay_ms = -1;
   p->a.max_secs = 60;
   int c;
-  while ((c = getopt(argc, argv, "b:c:sd:t:")) != -1) {
+  while ((c = getopt(argc, argv, "b:c:l:sd:t:")) != -1) {
     if (c == 'b' && !strcmp(optarg, "cares"))
       *cares = 1;
     else if (c == 'b' && !strcmp(optarg, "gai"))
       *cares = 0;
     else if (c == 's')
       *seq = 1;
+    else if (c == 'l')
+      *kind = optarg;
     else if (c == 'c')
       *cache_ms = bench_parse_long(argv[0], optarg, 1, 86400000);
     else if (c == 'd')
@@ -164,7 +175,7 @@ static void parse_args(peer *p, int *cares, int *seq, long *cache_ms, int argc, 
     else if (c == 't')
       p->a.max_secs = bench_parse_long(argv[0], optarg, 1, 3600);
     else {
-      fprintf(stderr, "usage: %s [-b gai|cares] [-c ttl_ms] [-s] [-d delay_ms] [-t max_seconds] "
+      fprintf(stderr, "usage: %s [-b gai|cares] [-c ttl_ms] [-s] [-l loop] [-d delay_ms] [-t max_seconds] "
                       "HOST PORT N K WORKLOAD\n", argv[0]);
       exit(2);
     }
@@ -184,7 +195,8 @@ int main(int argc, char **argv) {
   static peer p; /* zeroed */
   int cares = 0, seq = 0;
   long cache_ms = 0;
-  parse_args(&p, &cares, &seq, &cache_ms, argc, argv);
+  const char *kind = peer_loop_default();
+  parse_args(&p, &cares, &seq, &cache_ms, &kind, argc, argv);
 
   char text[300];
   int numeric = strchr(p.a.host, ':') != NULL;
@@ -193,12 +205,18 @@ int main(int argc, char **argv) {
   static const char *const names[2][2] = {{"ioasync", "ioasync-cache"},
                                           {"ioasync-cares", "ioasync-cares-cache"}};
   p.name = seq ? "ioasync-seq" : names[cares && !numeric][cache_ms > 0 && !numeric];
+  char loop_name[64];
+  if (strcmp(kind, "native") != 0) {
+    snprintf(loop_name, sizeof loop_name, "ioasync-%s", kind);
+    p.name = loop_name;
+  }
 
-  int rc = ioa_loop_new(NULL, &p.loop);
+  int rc = peer_loop_open(&p.host, kind);
   if (rc < 0) {
-    fprintf(stderr, "%s: ioa_loop_new: %s\n", p.name, ioa_strerror(rc));
+    fprintf(stderr, "%s: loop %s: %s\n", p.name, kind, ioa_strerror(rc));
     return 1;
   }
+  p.loop = p.host.loop;
   ioa_connect_params_init(&p.params);
   p.params.on_connected = on_connected;
   p.params.on_connect_error = on_connect_error;
@@ -242,7 +260,7 @@ int main(int argc, char **argv) {
   /* Runs until the last connect completes (finish_one stops it), as
    * uv_run(UV_RUN_DEFAULT) does for the libuv peer. */
   if (!p.failed)
-    ioa_loop_run(p.loop, IOA_RUN_DEFAULT);
+    peer_loop_run(&p.host);
   double wall = bench_now_s() - t0, cpu = bench_cpu_s() - cpu0;
   if (p.failed || p.done != p.a.n)
     return 1;
@@ -250,6 +268,6 @@ int main(int argc, char **argv) {
   ioa_timer_stop(&p.bound);
   if (p.resolver)
     ioa_resolver_free(p.resolver);
-  ioa_loop_free(p.loop);
+  peer_loop_close(&p.host);
   return 0;
 }

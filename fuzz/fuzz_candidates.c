@@ -13,9 +13,10 @@
  *    once, local-major: (L1,P1) (L1,P2) (L2,P1) (L2,P2), and indices stay
  *    stable when more peers arrive;
  *  - the OPEN order: list order when sequential; when racing, every
- *    candidate is tried once and a family repeats only when the other one
- *    has no untried candidate left (RFC 8305 interleaving), starting with
- *    the first address's family.
+ *    candidate is tried once, the first address's family first for the
+ *    First Address Family Count (RFC 8305 section 4), then a family repeats
+ *    only when the other one has no untried candidate left (RFC 8305
+ *    interleaving).
  * No syscall, no network.
  */
 #include <errno.h>
@@ -118,6 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned cfg = byte(&in);
   int race = cfg & 1;
   int split = (cfg >> 1) & 1; /* peers delivered one family first */
+  unsigned fafc = (cfg >> 2) & 3; /* First Address Family Count (0 is 1) */
+  unsigned first_run = fafc ? fafc : 1;
   unsigned want_peers = byte(&in) % (MAX_SIDE + 1);
   unsigned want_locals = byte(&in) % 4;
 
@@ -149,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ioa__cc_slot slots[1]; /* one slot: attempts are strictly one after another */
   static ioa__cc_cand cands[MAX_SIDE * 4];
   ioa__cc_init(&cc, race, 10, 10, 0);
+  ioa__cc_set_first_family_count(&cc, fafc);
   ioa__cc_set_slots(&cc, slots, 1);
   ioa__cc_set_cand_storage(&cc, cands, (uint16_t)(sizeof cands / sizeof cands[0]));
   ioa__cc_set_locals(&cc, locals, sizeof(ent), (uint16_t)nl);
@@ -197,6 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       done = 1;
       CHECK(a.outcome != IOA_CC_OK);
       break;
+    case IOA_CC_ACT_GROW:
+      CHECK(0); /* one attempt at a time: a slot is always free */
+      break;
     default:
       break;
     }
@@ -238,17 +245,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (unsigned o = 1; o < nopen; o++)
       CHECK(order[o] > order[o - 1]);
   } else if (nopen) {
-    /* The first attempt has the first address's family when a candidate
-     * has it (the resolver's preference, RFC 8305 section 4). */
-    if (!split) {
-      int f0 = peers[0].meta.family, any = 0;
+    /* The first First-Address-Family-Count attempts have the first
+     * address's family while it has candidates (the resolver's preference,
+     * RFC 8305 section 4). */
+    {
+      /* Split: the first family is the one the core picked (IPv6 if the
+       * first batch had it). */
+      int f0 = split ? ioa__cc_peer(&cc, cands[order[0]].peer)->family : peers[0].meta.family;
+      unsigned have = 0;
       for (unsigned c = 0; c < cc.ncands; c++)
-        any |= ioa__cc_peer(&cc, cands[c].peer)->family == f0;
-      if (any)
-        CHECK(ioa__cc_peer(&cc, cands[order[0]].peer)->family == f0);
+        have += ioa__cc_peer(&cc, cands[c].peer)->family == f0;
+      for (unsigned o = 0; o < nopen && o < first_run && o < have; o++)
+        CHECK(ioa__cc_peer(&cc, cands[order[o]].peer)->family == f0);
     }
-    /* Interleaving: a family repeats only when the other has none left. */
-    for (unsigned o = 1; o < nopen; o++) {
+    /* Then interleaving: a family repeats only when the other has none
+     * left. */
+    for (unsigned o = first_run; o < nopen; o++) {
       int prev = ioa__cc_peer(&cc, cands[order[o - 1]].peer)->family;
       int cur = ioa__cc_peer(&cc, cands[order[o]].peer)->family;
       if (cur != prev)

@@ -6,6 +6,9 @@
  * OPEN with a fuzzed socket/bind/connect outcome, delivers resolver answers
  * (whole or one family first), connect completions, clock ticks, cancels and
  * aborts, including cancels from inside on_fail and the socket-option hook.
+ * Slot storage starts small and grows when the core asks (GROW), or is
+ * refused; attempts report a fuzzed fresh start time and destination RTT
+ * (ioa__cc_attempt_start).
  *
  * Input: 8 configuration bytes, the address metas, then events (see
  * decode_event).  No syscall is made; nothing touches a network.
@@ -15,7 +18,14 @@
  *  - with NO_CALLBACKS no FAIL/DONE, with NO_OPEN no OPEN (DEFER instead);
  *  - OPEN only for an untried, compatible candidate in a free slot; one
  *    attempt at a time when sequential; when racing, no new attempt before
- *    the attempt delay unless one ended (RFC 8305);
+ *    the attempt delay (given, learned from the RTT, or 250 ms) counted
+ *    from the previous attempt's real start, unless one ended (RFC 8305);
+ *  - at most max_inflight attempts in flight, handshakes included; GROW
+ *    only below that limit; an abandoned attempt (IOA_EABANDONED) is a
+ *    connect in flight, or a handshake when none is still connecting;
+ *  - every candidate is eventually tried unless the request completed:
+ *    racing, once the answers are in and with every attempt a black hole,
+ *    running the clock out reaches them all;
  *  - FAIL and CLOSE only name fds that are open and belong to that slot;
  *    no FAIL after a cancel; a successful DONE hands over an open fd;
  *  - a cancel or abort before completion yields exactly that error;
@@ -25,7 +35,9 @@
  *  - TLS (a configuration bit): a connected attempt asks for a HANDSHAKE
  *    (never under NO_CALLBACKS) on its own open fd before it can win; the
  *    harness answers with fuzzed results (ok, network failure, fatal),
- *    also late or for slots that hold no handshake, which must be ignored.
+ *    also late or for slots that hold no handshake, which must be ignored;
+ *    racing, a completed connect holds the next attempt for the attempt
+ *    delay again (its handshake's turn) unless an attempt ends.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -72,10 +84,15 @@ typedef struct fz {
   int handshaking[MAX_SLOTS]; /* TLS: fd of a slot whose handshake runs, or -1 */
   int tls;
   int race;
-  uint64_t attempt_delay_ns;
+  unsigned given_delay_ms; /* 0: learned or the default */
+  uint64_t attempt_delay_ns; /* the delay after the latest attempt */
   uint64_t last_open_ns;
+  int black_holes; /* the end: every attempt stays in progress */
   int opens;
   int freed_since_open; /* an attempt ended (failed or timed out) since the last OPEN */
+  unsigned ends;        /* attempts ended so far */
+  uint64_t hold_ns;     /* TLS, racing: a connect completed; no OPEN before this */
+  unsigned ends_at_hold; /* ... unless an attempt ended since */
   int ndone;
   int cancelled; /* cancel/abort reached the core before completion */
   int cancel_err;
@@ -137,6 +154,20 @@ static void set_time(fz *f, uint64_t t) {
 
 static void drain(fz *f, unsigned flags);
 
+static void attempt_ended(fz *f) {
+  f->freed_since_open = 1;
+  f->ends++;
+}
+
+/* TLS, racing: a connect completed, its handshake gets the attempt delay
+ * again before the next attempt (unless an attempt ends meanwhile). */
+static void connect_succeeded(fz *f) {
+  if (f->tls && f->race) {
+    f->hold_ns = f->now + f->attempt_delay_ns;
+    f->ends_at_hold = f->ends;
+  }
+}
+
 static void do_cancel(fz *f, int err) {
   int before = f->cc.state != IOA_CC_FINISHED;
   if (err == -ECANCELED)
@@ -152,8 +183,22 @@ static void do_cancel(fz *f, int err) {
 /* Answer an OPEN the way the driver would after socket/sockopt hook/bind/
  * connect, with a fuzzed outcome. */
 static void answer_open(fz *f, const ioa__cc_action *a) {
-  unsigned b = byte(f);
+  unsigned b = f->black_holes ? 6 : byte(f);
   unsigned slot = a->slot;
+  /* The driver may tell the real start (a little later) and the RTT. */
+  unsigned st = f->black_holes ? 0 : byte(f);
+  if (st & 1) {
+    static const uint32_t rtts[4] = {0, 30, 150000, 3000000};
+    uint32_t rtt = rtts[(st >> 1) & 3];
+    set_time(f, f->now + (uint64_t)((st >> 3) & 3) * MS);
+    ioa__cc_attempt_start(&f->cc, f->now, slot, rtt);
+    f->last_open_ns = f->now;
+    unsigned ms = f->given_delay_ms ? f->given_delay_ms
+                  : rtt            ? ioa__cc_learned_delay_ms(rtt)
+                                   : IOA_CC_DEFAULT_DELAY_MS;
+    f->attempt_delay_ns = (uint64_t)ms * MS;
+    CHECK(ms >= 10 && ms <= 2000);
+  }
   int fd = -1;
   ioa_syscall at = IOA_SYSCALL_NONE;
   int err = 0, connected = 0;
@@ -182,17 +227,21 @@ static void answer_open(fz *f, const ioa__cc_action *a) {
   if ((b & 0x38) == 0x38)
     do_cancel(f, -ECANCELED);
   ioa__cc_opened(&f->cc, f->now, slot, fd, at, err, connected);
+  if (connected)
+    connect_succeeded(f);
   if (at != IOA_SYSCALL_NONE)
-    f->freed_since_open = 1;
+    attempt_ended(f);
   if (fd >= 0 && at == IOA_SYSCALL_NONE && !connected)
     f->connecting[slot] = fd;
 }
 
 static void check_open(fz *f, const ioa__cc_action *a, unsigned flags) {
   CHECK(!(flags & IOA_CC_NO_OPEN));
-  int in_flight = 0;
+  int in_flight = 0; /* a handshake is part of its attempt */
   for (int s = 0; s < MAX_SLOTS; s++)
-    in_flight += f->connecting[s] >= 0;
+    in_flight += f->connecting[s] >= 0 || f->handshaking[s] >= 0;
+  if (f->hold_ns && f->ends == f->ends_at_hold)
+    CHECK(f->now >= f->hold_ns);
   if (!f->race) {
     /* Sequential: one attempt at a time. */
     CHECK(in_flight == 0);
@@ -203,7 +252,9 @@ static void check_open(fz *f, const ioa__cc_action *a, unsigned flags) {
   }
   f->opens++;
   f->last_open_ns = f->now;
+  f->attempt_delay_ns = (uint64_t)(f->given_delay_ms ? f->given_delay_ms : 250) * MS;
   f->freed_since_open = 0;
+  CHECK(in_flight < f->cc.max_inflight); /* at most max_inflight, this one included */
   CHECK(f->ndone == 0 && !f->cancelled);
   CHECK(a->slot < MAX_SLOTS);
   CHECK(a->cand < f->cc.ncands);
@@ -241,7 +292,7 @@ static void drain(fz *f, unsigned flags) {
       break;
     case IOA_CC_ACT_FAIL: {
       CHECK(!(flags & IOA_CC_NO_CALLBACKS));
-      f->freed_since_open = 1;
+      attempt_ended(f);
       CHECK(f->ndone == 0 && !f->cancelled);
       size_t n;
       ioa__cc_failures(&f->cc, &n);
@@ -249,6 +300,21 @@ static void drain(fz *f, unsigned flags) {
       CHECK(a.err < 0);
       CHECK(a.syscall >= IOA_SYSCALL_SOCKET && a.syscall <= IOA_SYSCALL_TLS);
       CHECK(f->tls || a.syscall != IOA_SYSCALL_TLS);
+      if (a.err == IOA_EABANDONED) {
+        /* Made room: a connect in flight, or with TLS, when no slot was
+         * still connecting, a handshake. */
+        CHECK(f->race && a.fd >= 0);
+        CHECK(a.syscall == IOA_SYSCALL_CONNECT || a.syscall == IOA_SYSCALL_TLS);
+        if (a.syscall == IOA_SYSCALL_CONNECT) {
+          CHECK(f->connecting[a.slot] == a.fd);
+        } else {
+          CHECK(f->handshaking[a.slot] == a.fd);
+          for (int s = 0; s < MAX_SLOTS; s++)
+            CHECK(f->connecting[s] < 0);
+        }
+        f->connecting[a.slot] = f->handshaking[a.slot] = -1;
+        f->freed_since_hold = 1;
+      }
       if (a.fd >= 0) {
         CHECK(fd_is_open(f, a.fd));
         CHECK(fd_owner(f, a.fd) == a.slot);
@@ -261,7 +327,7 @@ static void drain(fz *f, unsigned flags) {
       break;
     }
     case IOA_CC_ACT_CLOSE:
-      f->freed_since_open = 1;
+      attempt_ended(f);
       CHECK(a.fd >= 0);
       CHECK(fd_is_open(f, a.fd));
       CHECK(fd_owner(f, a.fd) == a.slot);
@@ -279,6 +345,17 @@ static void drain(fz *f, unsigned flags) {
       f->connecting[a.slot] = -1; /* connected (perhaps by a "bogus" completion) */
       f->handshaking[a.slot] = a.fd;
       break;
+    case IOA_CC_ACT_GROW: {
+      CHECK(a.slot > f->cc.nslots && a.slot <= f->cc.max_inflight && a.slot <= MAX_SLOTS);
+      CHECK(f->race);
+      if ((byte(f) & 7) == 7) {
+        ioa__cc_grow_failed(&f->cc);
+        CHECK(f->cc.max_inflight == f->cc.nslots);
+      } else {
+        ioa__cc_grow_slots(&f->cc, f->slots, a.slot);
+      }
+      break;
+    }
     case IOA_CC_ACT_DONE:
       CHECK(!(flags & IOA_CC_NO_CALLBACKS));
       CHECK(f->ndone == 0);
@@ -358,14 +435,24 @@ static void decode_event(fz *f) {
       int e = errs[(arg >> 2) & 3];
       f->connecting[s] = -1;
       if (e)
-        f->freed_since_open = 1;
+        attempt_ended(f);
       ioa__cc_connected(&f->cc, f->now, s, e);
+      if (!e)
+        connect_succeeded(f);
     }
     break;
   }
-  case 10: /* a stale or bogus completion: must be ignored */
-    ioa__cc_connected(&f->cc, f->now, arg % (MAX_SLOTS + 2), (arg & 1) ? -ECONNRESET : 0);
+  case 10: { /* a stale or bogus completion: ignored unless the slot connects */
+    unsigned s = arg % (MAX_SLOTS + 2);
+    int e = (arg & 1) ? -ECONNRESET : 0;
+    int live = s < MAX_SLOTS && f->connecting[s] >= 0;
+    if (live && e)
+      attempt_ended(f);
+    ioa__cc_connected(&f->cc, f->now, s, e);
+    if (live && !e)
+      connect_succeeded(f);
     break;
+  }
   case 11:
     do_cancel(f, -ECANCELED);
     break;
@@ -377,7 +464,7 @@ static void decode_event(fz *f) {
     if (f->handshaking[s] >= 0) {
       f->handshaking[s] = -1;
       if (how != IOA_CC_HS_OK)
-        f->freed_since_open = 1;
+        attempt_ended(f);
       ioa__cc_handshaked(&f->cc, f->now, s, (int)how,
                          how == IOA_CC_HS_OK      ? 0
                          : how == IOA_CC_HS_RETRY ? -ECONNRESET
@@ -412,6 +499,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   f.need_peers = (c0 >> 1) & 1;
   f.need_locals = (c0 >> 2) & 1;
   unsigned nslots = 1 + ((c0 >> 3) & 3);
+  unsigned max_inflight = nslots + ((c0 >> 5) & 3);
+  if (max_inflight > MAX_SLOTS)
+    max_inflight = MAX_SLOTS;
   unsigned attempt_delay = (c1 & 3) ? 10u + (c1 >> 2) * 8u : 0;          /* 0 = default */
   unsigned resolution_delay = (c2 & 3) ? 1u + (c2 >> 2) : 0;             /* 0 = default */
   unsigned attempt_timeout = (c3 & 3) ? 1u + (c3 >> 2) * 10u : 0;         /* 0 = none */
@@ -419,6 +509,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   f.npeers = c5 % (MAX_PEERS + 1);
   f.nlocals = c6 % (MAX_LOCALS + 1);
   f.now = 1000 * MS + (uint64_t)c7 * MS;
+  f.given_delay_ms = attempt_delay;
   f.attempt_delay_ns = (attempt_delay ? attempt_delay : 250) * MS;
 
   for (unsigned i = 0; i < f.npeers; i++) {
@@ -431,9 +522,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   ioa__cc_init(&f.cc, race, attempt_delay, resolution_delay, attempt_timeout);
-  f.tls = (c0 >> 5) & 1;
+  f.tls = (c0 >> 7) & 1;
   ioa__cc_set_tls(&f.cc, f.tls);
   ioa__cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
+  ioa__cc_set_max_inflight(&f.cc, max_inflight);
+  ioa__cc_set_first_family_count(&f.cc, (c6 >> 4) & 3);
   ioa__cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
   if (f.need_peers)
     ioa__cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);
@@ -451,6 +544,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int ev = 0; ev < 2000 && f.i < f.n; ev++)
     decode_event(&f);
 
+  /* Every candidate is eventually tried unless the request completed:
+   * racing, with the answers in (whole) and every attempt a black hole,
+   * the clock run out must reach them all. */
+  if (race && f.ndone == 0 && !f.cancelled) {
+    f.black_holes = 1;
+    if (f.need_locals && !f.locals_resolved) {
+      f.locals_resolved = 1;
+      ioa__cc_set_locals(&f.cc, f.locals, sizeof(ent), (uint16_t)f.nlocals);
+      ioa__cc_resolved(&f.cc, f.now, 1, 0);
+    }
+    if (f.need_peers && !f.peers_resolved) {
+      f.peers_resolved = 1;
+      show_peers(&f, f.npeers);
+      ioa__cc_resolved(&f.cc, f.now, 0, 0);
+    }
+    drain(&f, 0);
+    for (int i = 0; i < 2000 && f.ndone == 0 && f.cc.ntried < f.cc.ncands; i++) {
+      CHECK(f.timer != 0); /* the next attempt must be scheduled */
+      set_time(&f, f.timer > f.now ? f.timer : f.now + MS);
+      ioa__cc_tick(&f.cc, f.now);
+      drain(&f, 0);
+    }
+    CHECK(f.ndone == 1 || f.cc.ntried == f.cc.ncands);
+  }
+
   /* The end: cancel whatever is left and settle. */
   do_cancel(&f, -ECANCELED);
   drain(&f, 0);
@@ -460,8 +578,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Nothing happens after completion, whatever arrives. */
   ioa__cc_tick(&f.cc, f.now + 10000 * MS);
   ioa__cc_cancel(&f.cc, f.now + 10000 * MS);
-  for (int s = 0; s < MAX_SLOTS; s++)
+  for (int s = 0; s < MAX_SLOTS; s++) {
     ioa__cc_connected(&f.cc, f.now + 10000 * MS, (unsigned)s, 0);
+    ioa__cc_handshaked(&f.cc, f.now + 10000 * MS, (unsigned)s, IOA_CC_HS_OK, 0);
+  }
   drain(&f, 0);
   CHECK(f.ndone == 1);
   ioa__cc_dispose(&f.cc);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: the connector's two decision paths for one numeric
- * address must be indistinguishable.
+/* libFuzzer target: the connector's two decision paths must be
+ * indistinguishable, for one numeric address and for a name.
  *
  * ioa_connect() takes a single address without the decision core
  * (connect_fast; io_cb's success; inflate() hands the core everything
- * else), so the core's own fuzzer never sees the path most callers take.
+ * else), and a name whose answer is one address the same way
+ * (FAST_NAME_*), so the core's own fuzzer never sees the path most callers
+ * take.
  * This target runs every input twice through src/connect.c — once as
  * ioa_connect() does, once with the fast path refused (start_connect with
  * allow_fast 0: the core from the start) — with the same injected syscall
@@ -19,12 +21,17 @@
  * timers, clock, spare block, warnings, the stream/socket wrappers) are
  * renamed by the preprocessor to fakes driven by the input; its public
  * names are renamed too, so they do not clash with the library's copy.  The
- * decision core (connect_core.c) is the library's own.  No socket is opened.
+ * resolver is faked the same way (one lookup at a time, answered by an
+ * event with 0-3 addresses or an error, or refused at the start), and each
+ * run gets a fresh RTT cache, so one run's learning cannot steer the next.
+ * The decision core (connect_core.c) and the RTT cache (rtt.c) are the
+ * library's own.  No socket is opened.
  *
- * Input: 4 configuration bytes (callbacks and what they do, the address,
- * the hints, the length S of the syscall script), S script bytes (one per
- * syscall or wrapper call, in call order), then events: run a deferred
- * callback, fire the watcher with some revents, advance the clock, cancel.
+ * Input: 4 configuration bytes (callbacks and what they do, the address or
+ * a name, the hints, the length S of the syscall script), S script bytes
+ * (one per syscall, wrapper or lookup call, in call order), then events:
+ * run a deferred callback, fire a watcher with some revents, advance the
+ * clock, cancel, fire a due timer, answer the lookup.
  *
  * Also checked on each run: exactly one completion, never inside
  * ioa_connect(); on_fail's fd is open; every fd the connector opened is
@@ -32,6 +39,8 @@
  * on the loop once the request is complete; no leak (LeakSanitizer).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +73,11 @@
 #define ioa_connect_failures fz_connect_failures
 #define ioa_syscall_name fz_syscall_name
 #define ioa_connect_params_init_size fz_connect_params_init_size
+#define ioa_resolve fz_resolve
+#define ioa_resolve_cancel fz_resolve_cancel
+#define ioa_resolver_default fz_resolver_default
+#define ioa_resolver_capabilities fz_resolver_caps
+#define ioa_rtt_cache_default fz_rtt_cache_default
 
 static int fz_sys(int op, int a, int b, int c);
 static int ioa__sys_socket(int domain, int type, int protocol) {
@@ -78,7 +92,16 @@ static int ioa__sys_connect(int fd, const struct sockaddr *sa, socklen_t len) {
   return fz_sys('c', fd, 0, 0);
 }
 static int ioa__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
-  (void)level, (void)name;
+  (void)name;
+  if (level == IPPROTO_TCP) { /* TCP_INFO: an RTT from the script (or a failure) */
+    int r = fz_sys('t', fd, 0, 0);
+    if (r < 0)
+      return -1;
+    memset(val, 0, *len);
+    if (*len >= sizeof(struct tcp_info))
+      ((struct tcp_info *)val)->tcpi_rtt = (uint32_t)r * 997u;
+    return 0;
+  }
   int r = fz_sys('g', fd, 0, 0); /* < 0: getsockopt failed; else SO_ERROR */
   if (r < 0)
     return -1;
@@ -119,6 +142,13 @@ typedef struct fake_wrapper { /* what fz_stream_new / fz_socket_new hand over */
   int fd;
 } fake_wrapper;
 
+typedef struct fake_lookup { /* the one lookup out (fz_resolve) */
+  int active;
+  ioa_resolve_cb on_done;
+  ioa_resolve_partial_cb on_partial;
+  void *data;
+} fake_lookup;
+
 /* One run's world: the fake loop, kernel and caller. */
 typedef struct world {
   uint64_t now;
@@ -135,13 +165,15 @@ typedef struct world {
   ioa_connect_req *req;
   int in_connect, completions, cancel_in_fail, cancel_in_done;
   fake_wrapper wrapper;
+  fake_lookup lookup;
+  ioa_rtt_cache *rtt; /* this run's: fz_rtt_cache_default */
 } world;
 
 static world W;
 
 enum { /* trace tags */
   T_RETURN = 1, T_SYS, T_START, T_CLOSE, T_USER_CLOSE, T_FAIL, T_FAILURE, T_DONE, T_WRAP,
-  T_WARN, T_HOOK_WARN, T_OUT,
+  T_WARN, T_HOOK_WARN, T_OUT, T_LOOKUP, T_ANSWER,
 };
 
 static void trace(uint64_t tag, uint64_t a, uint64_t b, uint64_t c) {
@@ -210,6 +242,10 @@ static int fz_sys(int op, int a, int b, int c) {
   case 'g':
     CHECK(fd_is_open(a));
     r = s % 8 == 7 ? (errno = EBADF, -1) : so_errors[s % 8];
+    break;
+  case 't':
+    CHECK(fd_is_open(a));
+    r = s % 16 == 15 ? (errno = EOPNOTSUPP, -1) : (int)s;
     break;
   case 'b':
   case 'o':
@@ -373,6 +409,75 @@ int fz_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *o, ioa_socke
   return r;
 }
 
+/* The resolver: one lookup at a time, refused at the start when the script
+ * says so, answered (or cancelled) later. */
+int fz_resolver_default(ioa_loop *loop, ioa_resolver **out) {
+  (void)loop;
+  *out = (ioa_resolver *)(void *)&W.lookup;
+  return 0;
+}
+
+unsigned fz_resolver_caps(const ioa_resolver *r) {
+  (void)r;
+  return IOA_RESOLVER_CAP_SORTED; /* families come whole: no on_partial */
+}
+
+int fz_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out) {
+  (void)r;
+  CHECK(!W.lookup.active);
+  unsigned s = next_byte(&W.script);
+  int rc = s % 8 == 7 ? -EAGAIN : 0;
+  trace(T_LOOKUP, hash_text(p->host ? p->host : "") ^ hash_text(p->service ? p->service : ""),
+        (uint64_t)(uint32_t)p->hints.socktype << 32 | (uint32_t)p->hints.family,
+        (uint64_t)(int64_t)rc);
+  if (rc < 0)
+    return rc;
+  W.lookup = (fake_lookup){1, p->on_done, p->on_partial, p->data};
+  *out = (ioa_resolve_req *)(void *)&W.lookup;
+  return 0;
+}
+
+static void lookup_done(const ioa_resolve_result *res) {
+  W.lookup.active = 0; /* the request is gone once on_done ran */
+  W.lookup.on_done((ioa_resolve_req *)(void *)&W.lookup, res, W.lookup.data);
+}
+
+void fz_resolve_cancel(ioa_resolve_req *rq) {
+  CHECK(rq == (ioa_resolve_req *)(void *)&W.lookup);
+  if (!W.lookup.active)
+    return;
+  ioa_resolve_result res = {.status = IOA_EAI_CANCELED, .message = "Request canceled"};
+  lookup_done(&res);
+}
+
+static void make_addr(unsigned b, ioa_addr *a);
+
+/* The answer: b < 224 gives b % 4 addresses (from the next event bytes),
+ * else a resolver error. */
+static void answer_lookup(unsigned b) {
+  if (!W.lookup.active)
+    return;
+  ioa_addr v[3];
+  ioa_resolve_result res = {0};
+  if (b >= 224) {
+    res.status = b & 1 ? IOA_EAI_NONAME : IOA_EAI_AGAIN;
+    res.message = b & 1 ? "fuzz: no such name" : "fuzz: try again";
+  } else {
+    res.naddrs = b % 4;
+    for (size_t i = 0; i < res.naddrs; i++)
+      make_addr(next_byte(&W.events), &v[i]);
+    res.addrs = v;
+  }
+  trace(T_ANSWER, (uint64_t)(int64_t)res.status, res.naddrs, 0);
+  lookup_done(&res);
+}
+
+int fz_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out) {
+  (void)loop;
+  *out = W.rtt;
+  return 0;
+}
+
 /* ------------------------------------------------------- the caller */
 
 static void trace_peer(const ioa_addr *a) {
@@ -513,7 +618,10 @@ static void decode_config(const uint8_t *d, config *c) {
       p->socket_options = &c->ko;
   }
   make_addr(d[1], &c->addr);
-  if (b0 & 128) {
+  if ((b2 >> 5 & 3) == 3) { /* by name (a quarter of the inputs) */
+    p->host = "fuzz.test";
+    p->service = "8001";
+  } else if (b0 & 128) {
     p->addrs = &c->addr;
     p->naddrs = 1;
   } else {
@@ -530,7 +638,7 @@ static void decode_config(const uint8_t *d, config *c) {
  * everything, or (after the final cancel) must have. */
 static int idle(void) {
   return list_count((void **)W.defers) == 0 && list_count((void **)W.ios) == 0 &&
-         list_count((void **)W.timers) == 0;
+         list_count((void **)W.timers) == 0 && !W.lookup.active;
 }
 
 static void run_defer(void) {
@@ -546,9 +654,11 @@ static void run_defer(void) {
 
 static void fire_io(unsigned b) {
   static const unsigned revents[4] = {IOA_WRITE, IOA_WRITE | IOA_ERROR, IOA_ERROR | IOA_HUP, 0};
+  /* With several attempts in flight (a name's answer), b picks one. */
+  int n = list_count((void **)W.ios), k = n ? (int)((b >> 2) % (unsigned)n) : 0;
   for (int i = 0; i < MAX_HANDLES; i++) {
     ioa_io *io = W.ios[i];
-    if (io) {
+    if (io && k-- == 0) {
       io->cb_(io, revents[b & 3], io->data_);
       return;
     }
@@ -575,6 +685,7 @@ static void run(const uint8_t *d, size_t n, int path) {
   decode_config(d, &c);
   memset(&W, 0, sizeof W);
   W.now = T0;
+  CHECK(ioa_rtt_cache_new(NULL, &W.rtt) == 0);
   W.script = (cursor){d + script_at, events_at - script_at, 0};
   W.events = (cursor){d + events_at, n - events_at, 0};
   W.cancel_in_fail = c.cancel_in_fail;
@@ -589,20 +700,22 @@ static void run(const uint8_t *d, size_t n, int path) {
   CHECK(r == 0 ? req != NULL : path == 1 || req == NULL);
   if (r < 0) {
     CHECK(idle() && W.completions == 0);
+    ioa_rtt_cache_free(W.rtt);
     return;
   }
   W.req = req;
   for (int i = 0; i < MAX_EVENTS && W.events.i < W.events.n && !(W.completions && idle()); i++) {
     unsigned e = next_byte(&W.events);
-    switch (e % 5) {
+    switch (e % 6) {
     case 0: run_defer(); break;
-    case 1: fire_io(e / 5); break;
-    case 2: W.now += (uint64_t)(e / 5) * MS; break;
+    case 1: fire_io(e / 6); break;
+    case 2: W.now += (uint64_t)(e / 6) * 5 * MS; break;
     case 3:
       if (!W.completions)
         fz_connect_cancel(req);
       break;
-    default: fire_timers(); break;
+    case 4: fire_timers(); break;
+    default: answer_lookup(next_byte(&W.events)); break;
     }
   }
   if (!W.completions)
@@ -615,6 +728,7 @@ static void run(const uint8_t *d, size_t n, int path) {
     CHECK(!W.fd_open[i]); /* closed by the connector or by the callee */
   free(W.spare);
   W.spare = NULL;
+  ioa_rtt_cache_free(W.rtt);
 }
 
 static void dump(const char *what, const uint64_t *t, size_t n) {

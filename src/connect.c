@@ -6,7 +6,12 @@
  * core, one attempt slot with its fd watcher, the defer, and the addresses in
  * a compact strided form (an 8-byte head plus only the socket address's own
  * bytes: 24 bytes for IPv4 rather than a 144-byte ioa_addr).  Optional parts
- * (hooks, timer, race slots) are appended only when asked for.
+ * (hooks, timer, lookup state) are appended only when asked for; a TLS
+ * request's state (the config's reference, the name, a stream per running
+ * handshake) is an allocation of its own.  Sized to
+ * what the request needs, not to what it might: more attempt slots come when
+ * the core asks for them (GROW: 1, 2, 4, 8, 16), and a lookup's answer goes,
+ * candidates and compact addresses together, into one block sized to it.
  *
  * Re-entrancy: every entry point (watcher, timer, defer, resolver callback,
  * cancel) runs the action pump inside the request's ioa__guard (guard.h); a
@@ -24,6 +29,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
@@ -33,6 +40,7 @@
 #include "connect_core.h"
 #include "guard.h"
 #include "loop_internal.h"
+#include "rtt.h"
 #include "stream_internal.h"
 #include "sys.h"
 #include "tls_internal.h"
@@ -45,10 +53,6 @@
  * few hundred instructions: a call and its spills cost more than the check. */
 #define FAST_INLINE static inline __attribute__((always_inline))
 
-/* Race slots at most: attempts in flight at once under Happy Eyeballs. */
-#define RACE_SLOTS 16
-/* Resolved addresses are few: they use a roomy fixed stride. */
-#define WIDE_STRIDE (8 + sizeof(struct sockaddr_storage))
 /* The ranges ioa_addr(3)'s builders accept (IOA_EADDRSOCKTYPE,
  * IOA_EADDRPROTOCOL outside them). */
 #define ADDR_SOCKTYPE_MAX 15
@@ -63,6 +67,14 @@ typedef struct entry {
 #define ENTRY_SA(e) ((const struct sockaddr *)(const void *)((const unsigned char *)(e) + 8))
 
 enum { OK_CONNECTED, OK_STREAM, OK_SOCKET };
+enum { EXT_TIMER = 1, EXT_RES = 2 }; /* has_ext bits; EXT_RES comes with EXT_TIMER */
+/* req->fast: which short cut a request is on (see "fast path"). */
+enum {
+  FAST_NO = 0,
+  FAST_ADDR,         /* one numeric address: its attempt in flight, core not set up */
+  FAST_NAME_WAIT,    /* by name: the lookup out, core set up but not started */
+  FAST_NAME_ATTEMPT, /* by name, one candidate: its attempt in flight */
+};
 
 typedef struct hooks {
   ioa_connect_fail_cb on_fail;
@@ -81,32 +93,49 @@ typedef union conn_opts {
   ioa_socket_options socket;
 } conn_opts;
 
-/* Resolving mode state. */
+/* Resolving mode state.  What the lookups gave lives in one block, laid
+ * out by block_fit(): the candidates, then the resolved peers, then the
+ * resolved locals (compact entries, each side at its own stride).  An
+ * answer of one address (the commonest) fits in the request itself. */
+#define INLINE_BLK 48 /* one candidate and one IPv6 entry */
 typedef struct res_state {
   ioa_resolve_req *peer_req, *local_req;
-  unsigned char *peer_blob, *local_blob; /* WIDE_STRIDE entries */
-  ioa__cc_cand *cands;
-  size_t cand_cap;
-  char *message; /* the resolver's message for a resolve error */
+  unsigned char *blk; /* NULL, inline_blk, or allocated */
+  char *message;      /* the resolver's message for a resolve error */
+  uint16_t cand_cap;  /* candidates the block has room for */
   uint8_t partial_families; /* families already taken from on_partial */
   uint8_t st_default;       /* socket type of a socktype-0 peer (see peer_socktype) */
+  uint8_t own_peers, own_locals; /* that side is looked up: its entries are in blk */
+  unsigned char inline_blk[INLINE_BLK] __attribute__((aligned(8)));
 } res_state;
 
+/* Slots beyond the request's own slot0/io0, once the core asks (GROW).
+ * The core's slot array is plain data and moves when it grows; a watcher
+ * cannot move while the loop knows it, so watchers live in chunks that
+ * never do: chunk k (from 1) holds slots [2^(k-1), 2^k). */
+#define SLOT_CHUNKS 8 /* up to 256 slots */
+typedef struct slot_store {
+  ioa_io *chunk[SLOT_CHUNKS]; /* chunk[k - 1] */
+  ioa__cc_slot slots[];       /* the core's array, nslots entries */
+} slot_store;
+
 /* TLS requests: each connected attempt's handshake runs on a stream (the
- * one handed over if it wins), and handshake failures keep their reason. */
+ * one handed over if it wins), and handshake failures keep their reason.
+ * A handshake holds an attempt slot, so there are at most as many as the
+ * core has attempts in flight. */
 typedef struct tls_state {
   ioa_tls_config *cfg; /* the request's own reference */
   char *name;          /* verified and sent as SNI; NULL: each peer's address */
-  ioa_stream **hs;     /* per slot: the stream whose handshake runs, or NULL */
   char **msgs;         /* per failure record: a handshake failure's reason */
   size_t nmsgs;
+  ioa_stream *hs[IOA_CC_MAX_INFLIGHT]; /* per slot: the stream whose handshake runs */
 } tls_state;
 
 typedef struct ext {
   ioa_timer timer;
-  res_state *res; /* NULL in plain address mode */
-  ioa_io *ios;    /* race slots' watchers (when the core has more than one slot) */
-  tls_state *tls; /* NULL without TLS */
+  slot_store *more;   /* NULL while one slot does */
+  ioa_rtt_cache *rtt; /* racing with a learned delay: where RTTs are kept; else NULL */
+  tls_state *tls;     /* NULL without TLS */
 } ext;
 
 struct ioa_connect_req {
@@ -124,10 +153,10 @@ struct ioa_connect_req {
    * set; flags rather than pointers keep the common request small. */
   uint8_t has_hooks; /* some optional callback is set */
   uint8_t has_opts;  /* stream or socket options were given */
-  uint8_t has_ext;   /* a timer is needed (race, timeouts, resolving) */
+  uint8_t has_ext;   /* EXT_*: a timer is needed (race, timeouts, resolving), lookups */
   uint8_t ok_kind;
   uint8_t in_sync; /* inside ioa_connect(): no callbacks */
-  uint8_t fast;    /* single in-flight connect, core not yet set up (see inflate) */
+  uint8_t fast;    /* FAST_*: the core not yet started (see "fast path", inflate) */
   uint16_t head;   /* head_size(has_hooks, has_opts): where the planned parts begin */
   ioa_defer defer;
   ioa__cc_slot slot0;
@@ -260,9 +289,70 @@ static ext *req_ext(const ioa_connect_req *req) {
     return NULL;
   return (ext *)(void *)((unsigned char *)req + req->head);
 }
+/* The lookups' state follows ext (resolving mode only). */
+static res_state *req_res(const ioa_connect_req *req) {
+  if (!(req->has_ext & EXT_RES))
+    return NULL;
+  return (res_state *)(void *)((unsigned char *)req + req->head + align8(sizeof(ext)));
+}
+
+/* Slot i's watcher: io0, or its place in chunk k = bit length of i. */
+static unsigned slot_chunk(unsigned slot) { return 32u - (unsigned)__builtin_clz(slot); }
 static ioa_io *slot_io(ioa_connect_req *req, unsigned slot) {
   assert(slot < req->cc.nslots);
-  return req->cc.nslots == 1 ? &req->io0 : &req_ext(req)->ios[slot];
+  if (slot == 0)
+    return &req->io0;
+  unsigned k = slot_chunk(slot);
+  return &req_ext(req)->more->chunk[k - 1][slot - (1u << (k - 1))];
+}
+/* The slot an io_cb's watcher belongs to. */
+static unsigned io_slot(const ioa_connect_req *req, const ioa_io *io) {
+  if (io == &req->io0)
+    return 0;
+  const slot_store *st = req_ext(req)->more;
+  for (unsigned k = 1; k <= SLOT_CHUNKS && st->chunk[k - 1]; k++) {
+    const ioa_io *c = st->chunk[k - 1];
+    if (io >= c && io < c + (1u << (k - 1)))
+      return (1u << (k - 1)) + (unsigned)(io - c);
+  }
+  assert(!"a watcher of no slot");
+  return 0;
+}
+
+static void io_cb(ioa_io *io, unsigned revents, void *data);
+
+/* GROW: n slots instead of nslots.  A new slot array (the core copies its
+ * slots over) and the chunks of watchers the new slots need; nothing moves
+ * that the loop knows.  -ENOMEM leaves everything as it was. */
+static int grow_slots(ioa_connect_req *req, unsigned n) {
+  ext *x = req_ext(req);
+  unsigned old = req->cc.nslots;
+  assert(x && n > old && n <= (1u << SLOT_CHUNKS));
+  slot_store *st = x->more;
+  slot_store *ns = ioa__malloc(sizeof *ns + n * sizeof(ioa__cc_slot));
+  if (!ns)
+    return -ENOMEM;
+  for (unsigned k = 1; k <= SLOT_CHUNKS; k++)
+    ns->chunk[k - 1] = st ? st->chunk[k - 1] : NULL;
+  for (unsigned k = slot_chunk(old); k <= slot_chunk(n - 1); k++) {
+    if (ns->chunk[k - 1])
+      continue;
+    ioa_io *c = ioa__malloc((1u << (k - 1)) * sizeof *c);
+    if (!c) {
+      for (unsigned j = 1; j <= SLOT_CHUNKS; j++)
+        if (ns->chunk[j - 1] && (!st || ns->chunk[j - 1] != st->chunk[j - 1]))
+          ioa__free(ns->chunk[j - 1]);
+      ioa__free(ns);
+      return -ENOMEM;
+    }
+    for (unsigned i = 0; i < (1u << (k - 1)); i++)
+      ioa_io_init(req->loop, &c[i], -1, io_cb, req);
+    ns->chunk[k - 1] = c;
+  }
+  ioa__cc_grow_slots(&req->cc, ns->slots, (uint16_t)n);
+  x->more = ns;
+  ioa__free(st);
+  return 0;
 }
 
 static void warn(ioa_connect_req *req, ioa_warn_cb cb, void *data, const char *msg) {
@@ -306,10 +396,20 @@ static void free_failure_views(ioa_connect_req *req) {
   req->cc.fails->aux = NULL;
 }
 
-static void tls_state_free(ioa_connect_req *req, tls_state *ts) {
+/* The allocation's size when it is nothing but the request's head, ext and
+ * lookup state (a request by name without local addresses given), so that
+ * the loop's spare block can serve the next such request; else 0. */
+static size_t name_req_size(const ioa_connect_req *req) {
+  const res_state *rs = req_res(req);
+  if (!rs || !rs->own_peers || (!rs->own_locals && req->cc.nlocals))
+    return 0;
+  return (size_t)req->head + align8(sizeof(ext)) + align8(sizeof(res_state));
+}
+
+static void tls_state_free(tls_state *ts) {
   if (!ts)
     return;
-  for (unsigned i = 0; i < req->cc.nslots; i++)
+  for (unsigned i = 0; i < IOA_CC_MAX_INFLIGHT; i++)
     if (ts->hs[i]) { /* every handshake's stream is closed before completion */
       ioa__stream_detach_handshake(ts->hs[i]);
       ioa_stream_free(ts->hs[i]);
@@ -326,22 +426,31 @@ static void tls_state_free(ioa_connect_req *req, tls_state *ts) {
 static void req_free(ioa_connect_req *req) {
   assert(!req->fast && req->guard.depth == 0 && ioa__guard_released(&req->guard));
   ext *x = req_ext(req);
-  if (x) {
+  res_state *rs = req_res(req);
+  if (x)
     ioa_timer_stop(&x->timer);
-    if (x->res) {
-      ioa__free(x->res->peer_blob);
-      ioa__free(x->res->local_blob);
-      ioa__free(x->res->cands);
-      ioa__free(x->res->message);
-    }
-    tls_state_free(req, x->tls);
+  if (rs) {
+    if (rs->blk != rs->inline_blk)
+      ioa__free(rs->blk);
+    ioa__free(rs->message);
   }
+  if (x)
+    tls_state_free(x->tls);
   for (unsigned i = 0; i < req->cc.nslots; i++)
     ioa_io_stop(slot_io(req, i));
+  if (x && x->more) {
+    for (unsigned k = 0; k < SLOT_CHUNKS; k++)
+      ioa__free(x->more->chunk[k]);
+    ioa__free(x->more);
+  }
   ioa_defer_stop(&req->defer);
   free_failure_views(req);
   ioa__cc_dispose(&req->cc);
-  ioa__free(req);
+  size_t size = name_req_size(req);
+  if (size)
+    ioa__loop_spare_give(req->loop, req, size); /* everything in it is stopped */
+  else
+    ioa__free(req);
 }
 
 /* Leave an entry point (entered with ioa__guard_enter); the outermost one
@@ -425,6 +534,18 @@ static void open_attempt(ioa_connect_req *req, unsigned slot, unsigned cand) {
       return;
     }
   }
+  /* The attempt starts now, not at the loop's cached time (milliseconds old
+   * when opened from a resolver's callback, say): the attempt delay and
+   * timeout count from here.  Only where they can matter, and the RTT is
+   * looked up only when a delay is to be learned. */
+  if (cc->attempt_timeout_ms || ioa__cc_more_to_try(cc)) {
+    uint64_t t = ioa_loop_update_time(req->loop);
+    const ext *x = req_ext(req);
+    uint32_t rtt = 0;
+    if (x && x->rtt && !cc->attempt_delay_ms && ioa__cc_more_to_try(cc))
+      rtt = ioa__rtt_get(x->rtt, ENTRY_SA(p), t);
+    ioa__cc_attempt_start(cc, t, slot, rtt);
+  }
   int fd = ioa__sys_socket(p->meta.family, p->meta.socktype, p->meta.protocol);
   if (fd < 0) {
     ioa__cc_opened(cc, now_of(req), slot, -1, IOA_SYSCALL_SOCKET, -errno, 0);
@@ -490,22 +611,46 @@ static void report_failure(ioa_connect_req *req, const ioa__cc_action *a) {
 
 static void deliver(ioa_connect_req *req, int fd, const unsigned char *pe);
 
+/* A racing request that learns feeds its winner's round-trip time (the
+ * kernel's smoothed one, TCP_INFO) to the cache the next requests look up.
+ * Read at completion: with TLS that is after the handshake, so the winner
+ * is the connection that really served and the kernel's estimate has the
+ * handshake's round trips besides the SYN's (the handshake itself, its
+ * server's work included, is not measured: the delay is 2 x a network
+ * RTT, for TLS as for TCP).  Only requests that had more than one
+ * candidate: as the lookup is made only when a delay can matter, so is the
+ * sample (a getsockopt and a cache update saved on every single-address
+ * connect). */
+static void learn_rtt(ioa_connect_req *req, int fd, const unsigned char *pe) {
+  const ext *x = req_ext(req);
+  const entry *e = (const entry *)(const void *)pe;
+  if (!x || !x->rtt || e->meta.socktype != SOCK_STREAM ||
+      (e->meta.family != AF_INET && e->meta.family != AF_INET6) ||
+      (e->meta.protocol != 0 && e->meta.protocol != IPPROTO_TCP))
+    return;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (ioa__sys_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+      len >= offsetof(struct tcp_info, tcpi_rtt) + sizeof ti.tcpi_rtt)
+    ioa__rtt_note(x->rtt, ENTRY_SA(e), ti.tcpi_rtt, now_of(req));
+}
+
 static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
   ext *x = req_ext(req);
+  res_state *rs = req_res(req);
   int free_now = ioa__guard_release(&req->guard);
   assert(!free_now); /* the pump runs inside an entry point */
   (void)free_now;
   ioa_defer_stop(&req->defer);
-  if (x) {
+  if (x)
     ioa_timer_stop(&x->timer);
-    /* Cancelling calls our on_done at once; it sees the request finished. */
-    if (x->res && x->res->peer_req)
-      ioa_resolve_cancel(x->res->peer_req);
-    if (x->res && x->res->local_req)
-      ioa_resolve_cancel(x->res->local_req);
-  }
+  /* Cancelling calls our on_done at once; it sees the request finished. */
+  if (rs && rs->peer_req)
+    ioa_resolve_cancel(rs->peer_req);
+  if (rs && rs->local_req)
+    ioa_resolve_cancel(rs->local_req);
   if (a->outcome == IOA_CC_RESOLVE_ERROR) {
-    const char *msg = x && x->res && x->res->message ? x->res->message : ioa_strerror(a->err);
+    const char *msg = rs && rs->message ? rs->message : ioa_strerror(a->err);
     if (req_hooks(req) && req_hooks(req)->on_resolve_error)
       req_hooks(req)->on_resolve_error(req, a->err, msg, req->data);
     else
@@ -517,6 +662,8 @@ static void complete(ioa_connect_req *req, const ioa__cc_action *a) {
     return;
   }
   ioa_io_stop(slot_io(req, a->slot));
+  if (req->cc.ncands > 1) /* only a choice between addresses needs the delay */
+    learn_rtt(req, a->fd, peer_entry(req, a->cand));
   if (x && x->tls) {
     /* The winner's stream is established already: it is handed over. */
     ioa_stream *s = x->tls->hs[a->slot];
@@ -607,6 +754,10 @@ static void pump(ioa_connect_req *req) {
       break;
     case IOA_CC_ACT_DONE:
       complete(req, &a);
+      break;
+    case IOA_CC_ACT_GROW:
+      if (grow_slots(req, a.slot) < 0)
+        ioa__cc_grow_failed(&req->cc); /* the oldest attempt makes room instead */
       break;
     }
   }
@@ -721,15 +872,25 @@ static void handshake_done(ioa_stream *s, int err, const char *msg, void *data) 
 
 /* ---------------------------------------------------------- fast path
  *
- * The commonest request — one numeric address, no local address, no
- * timeouts, no attempt hooks — is a single socket+connect whose success is
- * the whole story.  ioa_connect() then starts that attempt itself and leaves
- * the core untouched; the moment anything else happens (a failure, a result
- * inside ioa_connect, a cancel) inflate() replays into the core exactly the
- * two events it would have seen — start, OPEN of candidate 0, and the
- * attempt's result — and the core decides everything from there.  The
- * request's layout is the core's (one slot, one candidate), so this needs
- * no memory. */
+ * The commonest requests — one numeric address, or a name whose answer is
+ * one address; no local address, no timeouts, no attempt hooks — are a
+ * single socket+connect whose success is the whole story.  The connector
+ * then makes that attempt itself and leaves the core untouched; the moment
+ * anything else happens (a failure, a result inside ioa_connect, a cancel,
+ * an answer of another length, a resolver error) inflate() replays into
+ * the core exactly the events it would have seen, and the core decides
+ * everything from there:
+ *  - FAST_ADDR (connect_fast): start, OPEN of candidate 0, the result.  The
+ *    request's layout is the core's (one slot, one candidate), so this
+ *    needs no memory.
+ *  - FAST_NAME_WAIT (a lookup out): start.  The core was configured when
+ *    the request was made; the start's time does not matter to it without
+ *    a deadline, so the replay gives it the current one.
+ *  - FAST_NAME_ATTEMPT (the answer's one candidate being tried): start, the
+ *    answer (already in the block the core is pointed at), OPEN of
+ *    candidate 0, the result.
+ * fuzz_connect_paths runs each input both ways and requires the same
+ * callbacks, syscalls and failure lists. */
 
 static size_t fast_cands_off(const ioa_connect_req *req) { return req->head; }
 
@@ -738,16 +899,26 @@ static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err
   unsigned char *mem = (unsigned char *)req;
   uint64_t t0 = req->slot0.start_ns;
   ioa__cc *cc = &req->cc;
-  req->fast = 0;
-  memset(cc, 0, sizeof *cc);
-  ioa_defer_init(req->loop, &req->defer, defer_cb, req);
-  ioa__cc_configure(cc, 0, 0, 0, 0);
-  ioa__cc_set_slots(cc, &req->slot0, 1);
-  size_t o_cands = fast_cands_off(req);
-  const entry *pe = (const entry *)(const void *)(mem + o_cands + 8);
-  ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + o_cands), 1);
-  ioa__cc_set_peers(cc, pe, (uint32_t)align8(8 + pe->len), 1);
-  ioa__cc_start(cc, t0, 0, 0, 0);
+  int fast = req->fast;
+  req->fast = FAST_NO;
+  if (fast == FAST_NAME_WAIT) {
+    ioa__cc_start(cc, now_of(req), 1, 0, 0);
+    return;
+  }
+  if (fast == FAST_ADDR) {
+    memset(cc, 0, sizeof *cc);
+    ioa_defer_init(req->loop, &req->defer, defer_cb, req);
+    ioa__cc_configure(cc, 0, 0, 0, 0);
+    ioa__cc_set_slots(cc, &req->slot0, 1);
+    size_t o_cands = fast_cands_off(req);
+    const entry *pe = (const entry *)(const void *)(mem + o_cands + 8);
+    ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)(mem + o_cands), 1);
+    ioa__cc_set_peers(cc, pe, (uint32_t)align8(8 + pe->len), 1);
+    ioa__cc_start(cc, t0, 0, 0, 0);
+  } else { /* FAST_NAME_ATTEMPT: t0 is when the answer came */
+    ioa__cc_start(cc, t0, 1, 0, 0);
+    ioa__cc_resolved(cc, t0, 0, 0);
+  }
   ioa__cc_action a;
   ioa__cc_next(cc, 0, &a); /* OPEN slot 0, candidate 0: the attempt already made */
   assert(a.kind == IOA_CC_ACT_OPEN && a.slot == 0 && a.cand == 0);
@@ -757,11 +928,9 @@ static void inflate(ioa_connect_req *req, int fd, ioa_syscall failed_at, int err
 
 /* A fast request connected: what the core would decide (DONE, connected,
  * nothing to close), without setting the core up.  The watcher is stopped
- * and nothing else was started, so the block (of connect_fast's size) can
- * serve the next fast request on this loop. */
-static void fast_deliver(ioa_connect_req *req, int fd) {
-  const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
-  size_t size = fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len);
+ * and nothing else was started, so the block can serve the next fast
+ * request of its size on this loop. */
+static void fast_deliver(ioa_connect_req *req, int fd, const unsigned char *pe, size_t size) {
   ioa_loop *loop = req->loop;
   ioa__guard_enter(&req->guard);
   ioa__guard_release(&req->guard);
@@ -770,6 +939,63 @@ static void fast_deliver(ioa_connect_req *req, int fd) {
   assert(last); /* nothing else can hold a released request */
   (void)last;
   ioa__loop_spare_give(loop, req, size);
+}
+
+/* The same for FAST_NAME_ATTEMPT, whose answer may have needed a block of
+ * its own; nothing else was made (no timer, slots, failures), and with one
+ * candidate there is no RTT to learn (see learn_rtt). */
+static void fast_deliver_name(ioa_connect_req *req, int fd) {
+  const unsigned char *pe = (const unsigned char *)ioa__cc_peer(&req->cc, 0);
+  const res_state *rs = req_res(req);
+  unsigned char *blk = rs->blk != rs->inline_blk ? rs->blk : NULL;
+  fast_deliver(req, fd, pe, name_req_size(req));
+  ioa__free(blk); /* after the hand-over: the peer passed to it lives there */
+}
+
+/* The fast request's one attempt: socket and connect.  Anything but "in
+ * progress" goes to the core, which (in_sync: inside ioa_connect) defers
+ * the news past ioa_connect(). */
+FAST_INLINE void fast_attempt(ioa_connect_req *req, const entry *e, int in_sync) {
+  ioa_syscall at = IOA_SYSCALL_NONE;
+  int err = 0, connected = 0;
+  int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
+  ioa_io_init(req->loop, &req->io0, fd, io_cb, req);
+  if (fd < 0) {
+    at = IOA_SYSCALL_SOCKET;
+    err = -errno;
+  } else if (ioa__sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
+    connected = 1;
+  } else if (errno != EINPROGRESS && errno != EINTR) {
+    at = IOA_SYSCALL_CONNECT;
+    err = -errno;
+  } else if ((err = ioa__io_start_oneshot(&req->io0, IOA_WRITE)) == 0) {
+    return; /* the usual case: in progress, watched */
+  } else {
+    at = IOA_SYSCALL_CONNECT;
+  }
+  inflate(req, fd, at, err, connected);
+  ioa__guard_enter(&req->guard);
+  req->in_sync = (uint8_t)in_sync;
+  pump(req);
+  req->in_sync = 0;
+  guard_leave(req);
+}
+
+/* Everything io_cb does but the numeric fast path's success, kept out of
+ * line so that path stays short. */
+static __attribute__((noinline)) void io_done(ioa_connect_req *req, ioa_io *io, int err) {
+  if (req->fast) { /* FAST_NAME_ATTEMPT's success, or a fast attempt failed */
+    if (err == 0) {
+      fast_deliver_name(req, io->fd_);
+      return;
+    }
+    inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
+  }
+  unsigned slot = io_slot(req, io);
+  ioa__guard_enter(&req->guard);
+  ioa__cc_connected(&req->cc, now_of(req), slot, err);
+  pump(req);
+  guard_leave(req);
 }
 
 static void io_cb(ioa_io *io, unsigned revents, void *data) {
@@ -791,18 +1017,13 @@ static void io_cb(ioa_io *io, unsigned revents, void *data) {
     err = r;
   }
   ioa_io_stop(io);
-  if (req->fast) {
-    if (err == 0) {
-      fast_deliver(req, io->fd_);
-      return;
-    }
-    inflate(req, io->fd_, IOA_SYSCALL_NONE, 0, 0);
+  if (err == 0 && req->fast == FAST_ADDR) {
+    const unsigned char *pe = (const unsigned char *)req + fast_cands_off(req) + 8;
+    fast_deliver(req, io->fd_, pe,
+                 fast_cands_off(req) + 8 + align8(8 + ((const entry *)(const void *)pe)->len));
+    return;
   }
-  unsigned slot = req->cc.nslots == 1 ? 0 : (unsigned)(io - req_ext(req)->ios);
-  ioa__guard_enter(&req->guard);
-  ioa__cc_connected(&req->cc, now_of(req), slot, err);
-  pump(req);
-  guard_leave(req);
+  io_done(req, io, err);
 }
 
 static void timer_cb(ioa_timer *t, void *data) {
@@ -877,52 +1098,95 @@ static int resolved_keep(const ioa_connect_req *req, const ioa_addr *a, int is_l
   unsigned bit = a->family == AF_INET ? 1u : a->family == AF_INET6 ? 2u : 0u;
   if (addr_check(a) < 0 || (bit & skip_mask))
     return 0;
-  return is_local ||
-         kind_fits(req->ok_kind, peer_socktype(a->socktype, req_ext(req)->res->st_default));
+  return is_local || kind_fits(req->ok_kind, peer_socktype(a->socktype, req_res(req)->st_default));
 }
 
-/* Append the addresses resolved_keep() takes to a side's wide blob.
- * Returns the new count or a negative code. */
-static int blob_append(ioa_connect_req *req, int is_local, unsigned have, const ioa_addr *addrs,
-                       size_t n, unsigned skip_mask) {
-  res_state *rs = req_ext(req)->res;
-  unsigned char **blob = is_local ? &rs->local_blob : &rs->peer_blob;
-  size_t add = 0;
+/* Copy n compact entries to another stride. */
+static void restride(unsigned char *dst, size_t dstride, const unsigned char *src,
+                     size_t sstride, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    const entry *e = (const entry *)(const void *)(src + i * sstride);
+    memcpy(dst + i * dstride, e, 8u + e->len);
+  }
+}
+
+/* Make the lookups' block hold the addresses resolved_keep() takes from
+ * addrs (appended to side is_local, at a stride that fits the longest) and
+ * room for every candidate the sides can then make.  Nothing moves when
+ * nothing is added and the candidates fit.  The core is pointed at the new
+ * block (entries and candidates keep their indices).  0, -E2BIG, -ENOMEM. */
+static int block_fit(ioa_connect_req *req, int is_local, const ioa_addr *addrs, size_t n,
+                     unsigned skip_mask) {
+  res_state *rs = req_res(req);
+  ioa__cc *cc = &req->cc;
+  /* The commonest answer, one peer address and nothing before it or on the
+   * local side: straight into the inline block (what the general case
+   * below would do, in a few instructions). */
+  if (n == 1 && !is_local && !rs->blk && cc->nlocals == 0 && rs->own_peers &&
+      resolved_keep(req, addrs, 0, skip_mask)) {
+    size_t stride = align8(8 + addrs->addrlen);
+    if (8 + stride <= INLINE_BLK) {
+      entry_store(rs->inline_blk + 8, addrs, peer_socktype(addrs->socktype, rs->st_default));
+      ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)rs->inline_blk, 1);
+      ioa__cc_set_peers(cc, rs->inline_blk + 8, (uint32_t)stride, 1);
+      rs->blk = rs->inline_blk;
+      rs->cand_cap = 1;
+      return 0;
+    }
+  }
+  unsigned add = 0;
+  size_t maxlen = 0;
+  uint64_t keep = 0; /* which of the first 64 are kept (the rest are checked again) */
   for (size_t i = 0; i < n; i++)
-    add += resolved_keep(req, &addrs[i], is_local, skip_mask);
-  if (have + add > IOA_CC_MAX_ADDRS)
+    if (resolved_keep(req, &addrs[i], is_local, skip_mask)) {
+      add++;
+      keep |= i < 64 ? 1ull << i : 0;
+      if (addrs[i].addrlen > maxlen)
+        maxlen = addrs[i].addrlen;
+    }
+  size_t np = cc->npeers + (is_local ? 0 : add), nl = cc->nlocals + (is_local ? add : 0);
+  size_t need = ioa__cc_cands_needed(nl, np);
+  if (np > IOA_CC_MAX_ADDRS || nl > IOA_CC_MAX_ADDRS || need > IOA_CC_MAX_ADDRS)
     return -E2BIG;
-  if (add == 0)
-    return (int)have;
-  unsigned char *nb = ioa__realloc(*blob, (have + add) * WIDE_STRIDE);
+  if (add == 0 && need <= rs->cand_cap)
+    return 0;
+  size_t ps = cc->npeers ? cc->peer_stride : 0, ls = cc->nlocals ? cc->local_stride : 0;
+  size_t *grow = is_local ? &ls : &ps;
+  if (add && align8(8 + maxlen) > *grow)
+    *grow = align8(8 + maxlen);
+  size_t cap = need > rs->cand_cap ? need : rs->cand_cap;
+  size_t o_peers = align8(cap * sizeof(ioa__cc_cand));
+  size_t o_locals = o_peers + (rs->own_peers ? np * ps : 0);
+  size_t size = o_locals + (rs->own_locals ? nl * ls : 0);
+  unsigned char *nb = rs->blk == NULL && size <= INLINE_BLK ? rs->inline_blk
+                                                           : ioa__malloc(size ? size : 1);
   if (!nb)
     return -ENOMEM;
-  *blob = nb;
-  unsigned k = have;
-  for (size_t i = 0; i < n; i++) {
+  if (cc->ncands)
+    memcpy(nb, cc->cands, cc->ncands * sizeof(ioa__cc_cand));
+  if (rs->own_peers)
+    restride(nb + o_peers, ps, cc->peers, cc->peer_stride, cc->npeers);
+  if (rs->own_locals)
+    restride(nb + o_locals, ls, cc->locals, cc->local_stride, cc->nlocals);
+  unsigned char *side = is_local ? nb + o_locals : nb + o_peers;
+  size_t stride = is_local ? ls : ps;
+  unsigned k = is_local ? cc->nlocals : cc->npeers;
+  for (size_t i = 0; i < n && add; i++) {
     const ioa_addr *a = &addrs[i];
-    if (!resolved_keep(req, a, is_local, skip_mask))
+    if (i < 64 ? !(keep >> i & 1) : !resolved_keep(req, a, is_local, skip_mask))
       continue;
     int st = is_local ? a->socktype : peer_socktype(a->socktype, rs->st_default);
-    entry_store(nb + (size_t)k * WIDE_STRIDE, a, st);
-    k++;
+    entry_store(side + (size_t)k++ * stride, a, st);
   }
-  return (int)k;
-}
-
-static int ensure_cands(ioa_connect_req *req) {
-  res_state *rs = req_ext(req)->res;
-  size_t need = ioa__cc_cands_needed(req->cc.nlocals, req->cc.npeers);
-  if (need > IOA_CC_MAX_ADDRS)
-    return -E2BIG;
-  if (need > rs->cand_cap) {
-    ioa__cc_cand *n = ioa__realloc(rs->cands, need * sizeof *n);
-    if (!n)
-      return -ENOMEM;
-    rs->cands = n;
-    rs->cand_cap = need;
-  }
-  ioa__cc_set_cand_storage(&req->cc, rs->cands, (uint16_t)rs->cand_cap);
+  ioa__cc_set_cand_storage(cc, (ioa__cc_cand *)(void *)nb, (uint16_t)cap);
+  if (rs->own_peers)
+    ioa__cc_set_peers(cc, nb + o_peers, (uint32_t)ps, (uint16_t)np);
+  if (rs->own_locals)
+    ioa__cc_set_locals(cc, nb + o_locals, (uint32_t)ls, (uint16_t)nl);
+  if (rs->blk != rs->inline_blk)
+    ioa__free(rs->blk);
+  rs->blk = nb;
+  rs->cand_cap = (uint16_t)cap;
   return 0;
 }
 
@@ -952,22 +1216,14 @@ static void tell_resolved(ioa_connect_req *req, int is_local, unsigned from, uns
 
 static int take_addrs(ioa_connect_req *req, int is_local, const ioa_addr *addrs, size_t n,
                       unsigned skip) {
-  res_state *rs = req_ext(req)->res;
   unsigned have = is_local ? req->cc.nlocals : req->cc.npeers;
-  int k = blob_append(req, is_local, have, addrs, n, skip);
-  if (k < 0)
-    return k;
-  if (is_local)
-    ioa__cc_set_locals(&req->cc, rs->local_blob, WIDE_STRIDE, (uint16_t)k);
-  else
-    ioa__cc_set_peers(&req->cc, rs->peer_blob, WIDE_STRIDE, (uint16_t)k);
-  int r = ensure_cands(req);
+  int r = block_fit(req, is_local, addrs, n, skip);
   if (r < 0)
     return r;
   if (!is_local)
     warn_new_peers(req, have);
   if (!finished(req)) /* cancelled from the warning hook: completed, so silent */
-    tell_resolved(req, is_local, have, (unsigned)k);
+    tell_resolved(req, is_local, have, is_local ? req->cc.nlocals : req->cc.npeers);
   return 0;
 }
 
@@ -978,11 +1234,13 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
   if (finished(req))
     return;
   ioa__guard_enter(&req->guard);
+  if (req->fast) /* answers in parts: the core's business */
+    inflate(req, -1, IOA_SYSCALL_NONE, 0, 0);
   int r = take_addrs(req, 0, addrs, n, 0);
   if (r < 0) {
     ioa__cc_abort(&req->cc, now_of(req), r);
   } else if (!finished(req)) {
-    req_ext(req)->res->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
+    req_res(req)->partial_families |= family == AF_INET ? 1u : family == AF_INET6 ? 2u : 0u;
     ioa__cc_peers_partial(&req->cc, now_of(req), family);
   }
   if (!finished(req))
@@ -991,7 +1249,7 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
 }
 
 static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_result *res) {
-  res_state *rs = req_ext(req)->res;
+  res_state *rs = req_res(req);
   if (finished(req))
     return;
   ioa__guard_enter(&req->guard);
@@ -1006,6 +1264,18 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
   } else {
     r = take_addrs(req, is_local, res->addrs, res->naddrs, is_local ? 0 : rs->partial_families);
   }
+  if (req->fast && !finished(req)) {
+    /* One candidate: its attempt, as connect_fast makes it; anything
+     * else is the core's. */
+    if (r == 0 && req->cc.npeers == 1) {
+      req->fast = FAST_NAME_ATTEMPT;
+      req->slot0.start_ns = now_of(req);
+      fast_attempt(req, (const entry *)(const void *)ioa__cc_peer(&req->cc, 0), 0);
+      guard_leave(req);
+      return;
+    }
+    inflate(req, -1, IOA_SYSCALL_NONE, 0, 0);
+  }
   if (!finished(req))
     ioa__cc_resolved(&req->cc, now_of(req), is_local, r);
   if (!finished(req))
@@ -1016,28 +1286,31 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
 static void peer_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void *data) {
   ioa_connect_req *req = data;
   (void)rr;
-  req_ext(req)->res->peer_req = NULL;
+  req_res(req)->peer_req = NULL;
   side_done(req, 0, res);
 }
 
 static void local_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void *data) {
   ioa_connect_req *req = data;
   (void)rr;
-  req_ext(req)->res->local_req = NULL;
+  req_res(req)->local_req = NULL;
   side_done(req, 1, res);
 }
 
 static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
                         const char *service, const ioa_resolve_hints *hints, unsigned timeout_ms) {
-  ioa_resolve_params rp;
-  ioa_resolve_params_init(&rp);
-  rp.host = host;
-  rp.service = service;
-  rp.hints = *hints;
+  /* A designated initialiser rather than the _init call: on every by-name
+   * connect, its defaults are these. */
+  ioa_resolve_params rp = {.struct_size = sizeof rp,
+                           .host = host,
+                           .service = service,
+                           .host_len = IOA_NUL_TERMINATED,
+                           .service_len = IOA_NUL_TERMINATED,
+                           .hints = *hints,
+                           .timeout_ms = timeout_ms,
+                           .on_done = is_local ? local_done : peer_done};
   if (is_local)
     rp.hints.flags |= AI_PASSIVE; /* a NULL local host means "any address" */
-  rp.timeout_ms = timeout_ms;
-  rp.on_done = is_local ? local_done : peer_done;
   /* Families are taken early only from a resolver that delivers them as
    * they arrive.  Otherwise they come with the complete answer, sorted by
    * RFC 6724 and /etc/gai.conf: taking them as early answers would put IPv6
@@ -1045,7 +1318,7 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
   int early = (ioa_resolver_capabilities(r) & IOA_RESOLVER_CAP_EARLY_FAMILIES) != 0;
   rp.on_partial = !is_local && req->cc.race && early ? peer_partial : NULL;
   rp.data = req;
-  return ioa_resolve(r, &rp, is_local ? &req_ext(req)->res->local_req : &req_ext(req)->res->peer_req);
+  return ioa_resolve(r, &rp, is_local ? &req_res(req)->local_req : &req_res(req)->peer_req);
 }
 
 /* ----------------------------------------------------------- ioa_connect */
@@ -1062,9 +1335,9 @@ typedef struct plan {
   int st_default;          /* socket type of a socktype-0 peer (peer_socktype) */
   uint8_t ok_kind, resolving, res_local, race, warn_hint, need_hooks, has_opts, need_ext;
   conn_opts *opts; /* resolved here if has_opts (the caller's storage) */
-  /* the allocation: head_size() | ext | res | slots+ios | cands | peers | locals */
-  size_t nslots, ncands, pstride, lstride;
-  size_t o_ext, o_res, o_slots, o_cands, o_peers, o_locals, size;
+  /* the allocation: head_size() | ext | res | cands | peers | locals */
+  size_t ncands, pstride, lstride;
+  size_t o_res, o_cands, o_peers, o_locals, size;
 } plan;
 
 /* Exactly one success callback, the error callback, mode and delays. */
@@ -1077,7 +1350,8 @@ FAST_INLINE int check_callbacks(const ioa_connect_params *p, plan *pl) {
     pl->ok_kind = p->on_socket ? OK_SOCKET : 0xff;
   if (pl->ok_kind == 0xff || !p->on_connect_error || (unsigned)p->mode > IOA_CONNECT_RACE ||
       (p->attempt_delay_ms && p->attempt_delay_ms - 10u > 1990u) ||
-      p->resolution_delay_ms > 2000)
+      p->resolution_delay_ms > 2000 || p->first_family_count > 255 ||
+      (unsigned)p->learned_delay > IOA_LEARNED_DELAY_OFF)
     return IOA_EBADPARAM;
   return 0;
 }
@@ -1235,20 +1509,14 @@ static void plan_layout(plan *pl) {
   const ioa_connect_params *p = pl->p;
   int lookups = pl->resolving || pl->res_local;
   pl->need_ext = pl->race || p->attempt_timeout_ms || p->timeout_ms || lookups || p->tls;
+  /* With a lookup the candidates go into the answer's block (block_fit). */
   pl->ncands = lookups ? 0 : ioa__cc_cands_needed(pl->nlocals, pl->nfit);
-  pl->nslots = 1;
-  if (pl->race) /* at most one slot per candidate when all are known */
-    pl->nslots = lookups || pl->ncands > RACE_SLOTS ? RACE_SLOTS : pl->ncands ? pl->ncands : 1;
   pl->pstride = align8(8 + max_addrlen(pl->peers, pl->npeers));
   pl->lstride = align8(8 + max_addrlen(pl->locals, pl->nlocals));
   size_t off = head_size(pl->need_hooks, pl->has_opts);
-  pl->o_ext = off;
   off += pl->need_ext ? align8(sizeof(ext)) : 0;
-  pl->o_res = off;
+  pl->o_res = off; /* where req_res() finds it */
   off += lookups ? align8(sizeof(res_state)) : 0;
-  pl->o_slots = off;
-  off += pl->nslots > 1 ? align8(pl->nslots * sizeof(ioa__cc_slot)) + pl->nslots * sizeof(ioa_io)
-                        : 0;
   pl->o_cands = off;
   off += align8(pl->ncands * sizeof(ioa__cc_cand));
   pl->o_peers = off;
@@ -1313,25 +1581,19 @@ static unsigned char *store_addrs(unsigned char *mem, const plan *pl) {
   return pe;
 }
 
-/* The core and its storage: slots (and their watchers), candidates,
- * addresses. */
+/* The core and its storage: the first slot (the core asks for more when
+ * it races), candidates, addresses. */
 static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) {
   unsigned char *mem = (unsigned char *)req;
   const ioa_connect_params *p = pl->p;
   ioa__cc *cc = &req->cc;
   ioa__cc_configure(cc, pl->race, p->attempt_delay_ms, p->resolution_delay_ms,
                     p->attempt_timeout_ms);
+  ioa__cc_set_first_family_count(cc, p->first_family_count);
   ioa__cc_set_tls(cc, p->tls != NULL);
-  if (pl->nslots > 1) {
-    req_ext(req)->ios = (ioa_io *)(void *)(mem + pl->o_slots +
-                                           align8(pl->nslots * sizeof(ioa__cc_slot)));
-    ioa__cc_set_slots(cc, (ioa__cc_slot *)(void *)(mem + pl->o_slots), (uint16_t)pl->nslots);
-  } else {
-    ioa__cc_set_slots(cc, &req->slot0, 1);
-  }
-  /* Every watcher is initialised (fd -1) before anything can stop it. */
-  for (size_t i = 0; i < pl->nslots; i++)
-    ioa_io_init(loop, slot_io(req, (unsigned)i), -1, io_cb, req);
+  ioa__cc_set_slots(cc, &req->slot0, 1);
+  /* The watcher is initialised (fd -1) before anything can stop it. */
+  ioa_io_init(loop, &req->io0, -1, io_cb, req);
   ioa__cc_set_peers(cc, store_addrs(mem, pl), (uint32_t)pl->pstride, (uint16_t)pl->nfit);
   ioa__cc_set_locals(cc, mem + pl->o_locals, (uint32_t)pl->lstride, (uint16_t)pl->nlocals);
   if (!pl->resolving && !pl->res_local)
@@ -1344,10 +1606,9 @@ static void req_init_core(ioa_connect_req *req, ioa_loop *loop, const plan *pl) 
 static tls_state *tls_state_new(const plan *pl) {
   const ioa_connect_params *p = pl->p;
   const char *name = p->tls_server_name ? p->tls_server_name : p->host;
-  tls_state *ts = ioa__calloc(1, sizeof *ts + pl->nslots * sizeof(ioa_stream *));
+  tls_state *ts = ioa__calloc(1, sizeof *ts);
   if (!ts)
     return NULL;
-  ts->hs = (ioa_stream **)(void *)(ts + 1);
   if (name) {
     size_t n = strlen(name) + 1;
     if (!(ts->name = ioa__malloc(n))) {
@@ -1365,18 +1626,28 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
   /* malloc, not calloc: glibc's calloc bypasses the thread cache, and only
    * the request head needs zeroing; the rest is written (the core marks its
    * slots free itself). */
-  unsigned char *mem = ioa__malloc(pl->size);
+  /* The block of the last request of this size, if the loop keeps one
+   * (by-name requests without local addresses all have one size). */
+  unsigned char *mem = ioa__loop_spare_take(loop, pl->size);
+  if (!mem)
+    mem = ioa__malloc(pl->size);
   if (!mem)
     return NULL;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
-  memset(req, 0, sizeof *req);
+  /* Only the core needs zeroing: req_init_head, the defer, set_slots and
+   * the watcher's init write the rest. */
+  memset(&req->cc, 0, sizeof req->cc);
   req_init_head(req, loop, pl, pl->need_hooks, head_size(pl->need_hooks, pl->has_opts));
-  req->has_ext = pl->need_ext;
+  req->has_ext = pl->need_ext ? EXT_TIMER : 0;
   ext *x = req_ext(req);
   if (x) {
-    x->ios = NULL;
-    x->res = NULL;
+    x->more = NULL;
+    x->rtt = NULL;
     x->tls = NULL;
+    /* Without memory for the loop's cache the request just learns nothing. */
+    if (pl->race && pl->p->learned_delay == IOA_LEARNED_DELAY_ON &&
+        !(x->rtt = pl->p->rtt_cache))
+      (void)ioa_rtt_cache_default(loop, &x->rtt);
     ioa_timer_init(loop, &x->timer, timer_cb, req);
   }
   if (pl->p->tls && !(x->tls = tls_state_new(pl))) {
@@ -1384,9 +1655,13 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
     return NULL;
   }
   if (pl->resolving || pl->res_local) {
-    x->res = (res_state *)(void *)(mem + pl->o_res);
-    memset(x->res, 0, sizeof *x->res);
-    x->res->st_default = (uint8_t)pl->st_default;
+    req->has_ext |= EXT_RES;
+    res_state *rs = req_res(req);
+    assert((unsigned char *)rs == mem + pl->o_res);
+    memset(rs, 0, offsetof(res_state, inline_blk)); /* the inline block is written before use */
+    rs->st_default = (uint8_t)pl->st_default;
+    rs->own_peers = pl->resolving;
+    rs->own_locals = pl->res_local;
   }
   ioa_defer_init(loop, &req->defer, defer_cb, req);
   req_init_core(req, loop, pl);
@@ -1397,14 +1672,14 @@ static ioa_connect_req *req_alloc(ioa_loop *loop, const plan *pl) {
  * start completes that side through the core.  Returns e or the new code. */
 static int start_side(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
                       const char *service, const ioa_resolve_hints *hints, uint64_t now, int e) {
-  if (e == 0)
-    e = ensure_cands(req);
   /* Lookups get no timeout from the overall deadline (0: the resolver's
    * default applies): the core's timer ends the request as a connect
    * timeout and cancels them.  The same deadline given to the resolver
    * fired first and turned into a resolve error. */
   if (e == 0)
     e = start_lookup(req, r, is_local, host, service, hints, 0);
+  if (e < 0 && req->fast)
+    inflate(req, -1, IOA_SYSCALL_NONE, 0, 0);
   if (e < 0)
     ioa__cc_resolved(&req->cc, now, is_local, e);
   return e;
@@ -1418,18 +1693,25 @@ static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
   ioa_resolve_hints hints = {p->family, pl->st_hint, pl->proto_hint, p->flags};
   if (pl->res_local)
     e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
-  if (pl->resolving && req->cc.state == IOA_CC_RESOLVING)
+  /* The candidates' storage comes with the answers (block_fit). */
+  if (pl->resolving && (req->fast || req->cc.state == IOA_CC_RESOLVING))
     (void)start_side(req, r, 0, p->host, p->service, &hints, now, e);
-  else if (!pl->resolving && e == 0 && (e = ensure_cands(req)) < 0)
-    ioa__cc_abort(&req->cc, now, e); /* local lookup, plain peers */
 }
 
 /* Step 4: warnings, the core's start, lookups and the first actions (no
  * callback: those are deferred until ioa_connect() has returned). */
-static void req_start(ioa_connect_req *req, const plan *pl) {
+/* A request by name that may take the fast path once its answer is in. */
+static int name_fast_shaped(const plan *pl) {
+  const ioa_connect_params *p = pl->p;
+  /* TLS: a connect is not the whole story (the core's HANDSHAKE follows). */
+  return pl->resolving && !pl->res_local && pl->nlocals == 0 && !p->timeout_ms &&
+         !p->attempt_timeout_ms && !p->on_attempt && !p->on_sockopt && !p->tls;
+}
+
+static void req_start(ioa_connect_req *req, const plan *pl, int allow_fast) {
   const ioa_connect_params *p = pl->p;
   uint64_t now = ioa_loop_now(req->loop);
-  if (req->has_ext) /* deadlines count from now, not from the loop's iteration time */
+  if (p->timeout_ms) /* the deadline counts from now, not from the loop's iteration time */
     now = ioa_loop_update_time(req->loop);
   /* IO::Async's warning: a getaddrinfo lookup without socktype or protocol
    * hints (an explicit socktype 0 says "none in particular" and is quiet). */
@@ -1442,40 +1724,16 @@ static void req_start(ioa_connect_req *req, const plan *pl) {
     if (sa_unspecified(ENTRY_SA(e)))
       warn_unspecified(req, p->on_warning, p->data, e);
   }
-  ioa__cc_start(&req->cc, now, pl->resolving, pl->res_local, p->timeout_ms);
+  if (allow_fast && name_fast_shaped(pl))
+    req->fast = FAST_NAME_WAIT; /* the core starts if the answer needs it (inflate) */
+  else
+    ioa__cc_start(&req->cc, now, pl->resolving, pl->res_local, p->timeout_ms);
   ioa__guard_enter(&req->guard);
   req->in_sync = 1;
   if (pl->resolving || pl->res_local)
     start_lookups(req, pl, now);
-  pump(req);
-  req->in_sync = 0;
-  guard_leave(req);
-}
-
-/* The fast request's one attempt: socket and connect.  Anything but "in
- * progress" goes to the core, which defers the news past ioa_connect(). */
-static void fast_attempt(ioa_connect_req *req, const entry *e) {
-  ioa_syscall at = IOA_SYSCALL_NONE;
-  int err = 0, connected = 0;
-  int fd = ioa__sys_socket(e->meta.family, e->meta.socktype, e->meta.protocol);
-  ioa_io_init(req->loop, &req->io0, fd, io_cb, req);
-  if (fd < 0) {
-    at = IOA_SYSCALL_SOCKET;
-    err = -errno;
-  } else if (ioa__sys_connect(fd, ENTRY_SA(e), e->len) == 0) {
-    connected = 1;
-  } else if (errno != EINPROGRESS && errno != EINTR) {
-    at = IOA_SYSCALL_CONNECT;
-    err = -errno;
-  } else if ((err = ioa__io_start_oneshot(&req->io0, IOA_WRITE)) == 0) {
-    return; /* the usual case: in progress, watched */
-  } else {
-    at = IOA_SYSCALL_CONNECT;
-  }
-  inflate(req, fd, at, err, connected);
-  ioa__guard_enter(&req->guard);
-  req->in_sync = 1;
-  pump(req);
+  if (!req->fast)
+    pump(req);
   req->in_sync = 0;
   guard_leave(req);
 }
@@ -1507,7 +1765,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
     return -ENOMEM;
   ioa_connect_req *req = (ioa_connect_req *)(void *)mem;
   req_init_head(req, loop, pl, need_hooks, o_cands);
-  req->fast = 1;
+  req->fast = FAST_ADDR;
   unsigned char *pe = mem + o_cands + 8;
   entry_store(pe, a, peer_socktype(a->socktype, pl->st_default));
   if (sa_unspecified(ENTRY_SA(pe)))
@@ -1515,7 +1773,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
   req->slot0.start_ns = ioa_loop_now(loop);
   if (out)
     *out = req;
-  fast_attempt(req, (const entry *)(const void *)pe);
+  fast_attempt(req, (const entry *)(const void *)pe, 1);
   return 0;
 }
 
@@ -1535,7 +1793,7 @@ static int start_connect(ioa_loop *loop, const ioa_connect_params *p, int allow_
   ioa_connect_req *req = req_alloc(loop, &pl);
   if (!req)
     return -ENOMEM;
-  req_start(req, &pl);
+  req_start(req, &pl, allow_fast);
   if (out)
     *out = req;
   return 0;
@@ -1549,8 +1807,7 @@ int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **o
   ioa_connect_params copy;
   if (p->struct_size != sizeof *p) { /* another header's layout */
     ioa_connect_params_init(&copy);
-    /* 1.0 callers end before the TLS fields. */
-    if (ioa__struct_import(&copy, sizeof copy, offsetof(ioa_connect_params, tls), p) < 0)
+    if (IOA__IMPORT(&copy, p) < 0)
       return IOA_EBADPARAM;
     p = &copy;
   }

@@ -31,7 +31,7 @@ static int slot_holds_fd(uint8_t st) {
  * the fuzzers): slot states agree with the counters, every slot past OPENING
  * owns a distinct open fd, a winner exists only for a successful completion. */
 static void check_invariants(const ioa__cc *cc) {
-  unsigned active = 0, closing = 0, won = 0, hs_start = 0;
+  unsigned active = 0, closing = 0, won = 0, hs_start = 0, handshaking = 0;
   for (unsigned i = 0; i < cc->nslots; i++) {
     const ioa__cc_slot *s = &cc->slots[i];
     assert(s->state <= IOA_CC_SLOT_HANDSHAKING);
@@ -40,6 +40,7 @@ static void check_invariants(const ioa__cc *cc) {
     active += s->state == IOA_CC_SLOT_OPENING || slot_in_flight(s->state);
     closing += s->state == IOA_CC_SLOT_CLOSING;
     hs_start += s->state == IOA_CC_SLOT_HS_START;
+    handshaking += s->state == IOA_CC_SLOT_HANDSHAKING;
     assert(cc->tls || (s->state != IOA_CC_SLOT_HS_START && s->state != IOA_CC_SLOT_HANDSHAKING));
     won += s->state == IOA_CC_SLOT_WON;
     assert(s->state != IOA_CC_SLOT_WON || i == cc->winner);
@@ -48,7 +49,11 @@ static void check_invariants(const ioa__cc *cc) {
   }
   assert(closing == cc->nclosing);
   assert(hs_start == cc->nhs_start);
+  /* Handshakes are attempts in flight: only while connecting (a win, a
+   * fatal failure, the deadline and a cancel end them all). */
+  assert(cc->state == IOA_CC_CONNECTING || hs_start + handshaking == 0);
   assert(won <= 1);
+  assert(active <= cc->max_inflight);
   assert(cc->ntried <= cc->ncands && cc->ncands <= cc->cand_cap);
   if (cc->state == IOA_CC_RESOLVING || cc->state == IOA_CC_CONNECTING)
     assert(active == cc->nactive && won == 0);
@@ -66,9 +71,14 @@ static void check_invariants(const ioa__cc *cc) {
 void ioa__cc_configure(ioa__cc *cc, int race, unsigned attempt_delay_ms,
                       unsigned resolution_delay_ms, unsigned attempt_timeout_ms) {
   cc->race = race != 0;
-  cc->attempt_delay_ms = attempt_delay_ms ? attempt_delay_ms : 250;
-  cc->resolution_delay_ms = resolution_delay_ms ? resolution_delay_ms : 50;
+  /* Callers check the ranges (10..2000 and up to 2000 ms). */
+  cc->attempt_delay_ms = (uint16_t)(attempt_delay_ms > 0xffff ? 0xffff : attempt_delay_ms);
+  cc->resolution_delay_ms =
+      (uint16_t)(resolution_delay_ms ? (resolution_delay_ms > 0xffff ? 0xffff : resolution_delay_ms)
+                                     : 50);
   cc->attempt_timeout_ms = attempt_timeout_ms;
+  cc->first_family_count = 1;
+  cc->max_inflight = IOA_CC_MAX_INFLIGHT;
   cc->state = IOA_CC_IDLE;
 }
 
@@ -152,20 +162,42 @@ static int other_family(int f) {
   return 0;
 }
 
+static unsigned family_class(unsigned family) {
+  return family == AF_INET ? 0 : family == AF_INET6 ? 1 : 2;
+}
+
+/* The first untried candidate of class c (ncands if none yet).  Candidates
+ * are tried in list order within their class, so the cursor only moves
+ * forward: over a whole request each cursor crosses the list once. */
+static unsigned class_next(ioa__cc *cc, unsigned c) {
+  unsigned i = cc->cursor[c];
+  while (i < cc->ncands && ((cc->cands[i].local & IOA_CC_USED) ||
+                            family_class(ioa__cc_peer(cc, cc->cands[i].peer)->family) != c))
+    i++;
+  cc->cursor[c] = (uint16_t)i;
+  return i;
+}
+
 /* Next candidate: list order (sequential), or the first untried one of the
- * family not tried last (Happy Eyeballs interleaving), else any. */
-static int pick_cand(const ioa__cc *cc) {
-  int any = -1;
-  int want = cc->race ? (cc->last_family ? other_family(cc->last_family) : cc->first_family) : 0;
-  for (unsigned i = 0; i < cc->ncands; i++) {
-    if (cc->cands[i].local & IOA_CC_USED)
-      continue;
-    if (!want || ioa__cc_peer(cc, cc->cands[i].peer)->family == want)
+ * family wanted (Happy Eyeballs: the first family for the First Address
+ * Family Count attempts, then the family not tried last), else the first
+ * untried of any. */
+static int pick_cand(ioa__cc *cc) {
+  int want = 0;
+  if (cc->race)
+    want = cc->ntried < cc->first_family_count ? cc->first_family : other_family(cc->last_family);
+  if (want) {
+    unsigned i = class_next(cc, family_class((unsigned)want));
+    if (i < cc->ncands)
       return (int)i;
-    if (any < 0)
-      any = (int)i;
   }
-  return any;
+  unsigned best = cc->ncands;
+  for (unsigned c = 0; c < IOA_CC_CLASSES; c++) {
+    unsigned i = class_next(cc, c);
+    if (i < best)
+      best = i;
+  }
+  return best < cc->ncands ? (int)best : -1;
 }
 
 static int free_slot(const ioa__cc *cc) {
@@ -193,7 +225,8 @@ static void finish(ioa__cc *cc, ioa__cc_outcome outcome, ioa_syscall sys, int er
 static void record_failure(ioa__cc *cc, unsigned slot, ioa_syscall sys, int err) {
   ioa__cc_slot *s = &cc->slots[slot];
   assert(s->state == IOA_CC_SLOT_OPENING || slot_in_flight(s->state));
-  if (ioa__cc_syscall_rank(sys) >= ioa__cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
+  if (err != IOA_EABANDONED &&
+      ioa__cc_syscall_rank(sys) >= ioa__cc_syscall_rank((ioa_syscall)cc->best_syscall)) {
     cc->best_syscall = (uint8_t)sys;
     cc->best_err = err;
   }
@@ -252,12 +285,24 @@ static void win(ioa__cc *cc, unsigned slot) {
 
 static int have_untried(const ioa__cc *cc) { return cc->ntried < cc->ncands; }
 
-/* A connect completed: the winner, unless a TLS handshake comes first. */
+/* The attempt just started waits ms before the next one (race). */
+static void pace(ioa__cc *cc, unsigned ms) {
+  cc->delay_ms = (uint16_t)(ms > 0xffff ? 0xffff : ms);
+  cc->next_attempt_ns = cc->now_ns + MS(ms);
+}
+
+/* A connect completed: the winner, unless a TLS handshake comes first.  The
+ * handshake is a round trip of its own: racing, it gets the attempt delay
+ * again before the next address is tried, so that a working but distant
+ * path (a learned delay of 2 x RTT) is not raced by a needless attempt. */
 static void connect_done(ioa__cc *cc, unsigned slot) {
-  if (cc->tls)
-    slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_HS_START);
-  else
+  if (!cc->tls) {
     win(cc, slot);
+    return;
+  }
+  slot_set(cc, &cc->slots[slot], IOA_CC_SLOT_HS_START);
+  if (cc->race && cc->next_attempt_ns < cc->now_ns + MS(cc->delay_ms))
+    cc->next_attempt_ns = cc->now_ns + MS(cc->delay_ms);
 }
 
 static void begin_connecting(ioa__cc *cc) {
@@ -397,6 +442,31 @@ void ioa__cc_opened(ioa__cc *cc, uint64_t now, unsigned slot, int fd, ioa_syscal
   settle(cc);
 }
 
+void ioa__cc_attempt_start(ioa__cc *cc, uint64_t now, unsigned slot, uint32_t rtt_us) {
+  set_now(cc, now);
+  if (slot >= cc->nslots || cc->slots[slot].state != IOA_CC_SLOT_OPENING ||
+      cc->state != IOA_CC_CONNECTING)
+    return;
+  cc->slots[slot].start_ns = cc->now_ns;
+  if (cc->race) {
+    pace(cc, cc->attempt_delay_ms ? cc->attempt_delay_ms
+             : rtt_us            ? ioa__cc_learned_delay_ms(rtt_us)
+                                 : IOA_CC_DEFAULT_DELAY_MS);
+  }
+}
+
+void ioa__cc_grow_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n) {
+  assert(n > cc->nslots);
+  if (slots != cc->slots)
+    memcpy(slots, cc->slots, cc->nslots * sizeof *slots);
+  for (unsigned i = cc->nslots; i < n; i++)
+    slots[i] = (ioa__cc_slot){.fd = -1, .state = IOA_CC_SLOT_FREE};
+  cc->slots = slots;
+  cc->nslots = n;
+}
+
+void ioa__cc_grow_failed(ioa__cc *cc) { cc->max_inflight = (uint8_t)cc->nslots; }
+
 void ioa__cc_connected(ioa__cc *cc, uint64_t now, unsigned slot, int err) {
   set_now(cc, now);
   if (slot >= cc->nslots || cc->state != IOA_CC_CONNECTING ||
@@ -475,7 +545,9 @@ static uint64_t want_timer(const ioa__cc *cc) {
   if (cc->state == IOA_CC_RESOLVING && !cc->need_locals)
     CONSIDER(cc->ready_ns);
   if (cc->state == IOA_CC_CONNECTING) {
-    if (cc->race && cc->nactive && have_untried(cc) && free_slot(cc) >= 0)
+    /* A free slot, a new one or the oldest attempt's: the next attempt
+     * always starts when due. */
+    if (cc->race && cc->nactive && have_untried(cc))
       CONSIDER(cc->next_attempt_ns);
     if (cc->attempt_timeout_ms)
       for (unsigned i = 0; i < cc->nslots; i++)
@@ -542,17 +614,59 @@ static ioa__cc_action_kind next_done(ioa__cc *cc, ioa__cc_action *a) {
   return a->kind = IOA_CC_ACT_DONE;
 }
 
-/* The next attempt, if one is due and a slot is free. */
+/* The attempt to abandon when every slot is in flight: the oldest still
+ * connecting (its peer has not answered the SYN), else, with TLS, the
+ * oldest handshake (peers that accept and never answer TLS must not stop
+ * the race either).  -1 if there is none (attempts being opened only). */
+static int oldest_in_flight(const ioa__cc *cc) {
+  int old = -1;
+  for (unsigned i = 0; i < cc->nslots; i++) {
+    const ioa__cc_slot *s = &cc->slots[i];
+    if (!slot_in_flight(s->state))
+      continue;
+    if (old < 0) {
+      old = (int)i;
+      continue;
+    }
+    const ioa__cc_slot *o = &cc->slots[old];
+    int sc = s->state == IOA_CC_SLOT_CONNECTING, oc = o->state == IOA_CC_SLOT_CONNECTING;
+    if (sc > oc || (sc == oc && s->start_ns < o->start_ns))
+      old = (int)i;
+  }
+  return old;
+}
+
+static ioa__cc_action_kind next_action(ioa__cc *cc, unsigned flags, ioa__cc_action *a);
+
+/* The next attempt, if one is due.  Without a free slot: more slots (GROW),
+ * or at the limit the oldest attempt gives its slot up, reported as
+ * abandoned — otherwise a list of black holes longer than the limit would
+ * never reach its working address (RFC 8305 section 5: every address gets
+ * its turn). */
 static ioa__cc_action_kind next_open(ioa__cc *cc, unsigned flags, ioa__cc_action *a) {
   if (cc->ntried >= cc->ncands ||
       (cc->nactive != 0 && !(cc->race && cc->now_ns >= cc->next_attempt_ns)))
     return IOA_CC_ACT_NONE;
-  int si = free_slot(cc);
-  int ci = si >= 0 ? pick_cand(cc) : -1;
+  int ci = pick_cand(cc);
   if (ci < 0)
     return IOA_CC_ACT_NONE;
   if (flags & IOA_CC_NO_OPEN)
     return a->kind = IOA_CC_ACT_DEFER;
+  int si = cc->nactive < cc->max_inflight ? free_slot(cc) : -1;
+  if (si < 0 && cc->nslots < cc->max_inflight) {
+    unsigned want = cc->nslots * 2u;
+    a->slot = (uint16_t)(want > cc->max_inflight ? cc->max_inflight : want ? want : 1);
+    return a->kind = IOA_CC_ACT_GROW;
+  }
+  if (si < 0) {
+    int old = cc->nactive >= cc->max_inflight ? oldest_in_flight(cc) : -1;
+    if (old < 0)
+      return IOA_CC_ACT_NONE; /* only attempts being opened: their results come first */
+    record_failure(cc, (unsigned)old, attempt_step(&cc->slots[old]), IOA_EABANDONED);
+    cc->nactive--;
+    /* Its FAIL and CLOSE come first; the OPEN follows on a later pull. */
+    return next_action(cc, flags, a);
+  }
   ioa__cc_slot *s = &cc->slots[si];
   ioa__cc_cand *c = &cc->cands[ci];
   c->local |= IOA_CC_USED;
@@ -564,7 +678,7 @@ static ioa__cc_action_kind next_open(ioa__cc *cc, unsigned flags, ioa__cc_action
   cc->nactive++;
   cc->started = 1;
   cc->last_family = ioa__cc_peer(cc, c->peer)->family;
-  cc->next_attempt_ns = cc->now_ns + MS(cc->attempt_delay_ms);
+  pace(cc, cc->attempt_delay_ms ? cc->attempt_delay_ms : IOA_CC_DEFAULT_DELAY_MS);
   a->slot = (uint16_t)si;
   a->cand = (uint16_t)ci;
   return a->kind = IOA_CC_ACT_OPEN;

@@ -16,25 +16,41 @@
  * Driving it:
  *   ioa__cc_init(), ioa__cc_set_*(), ioa__cc_start(now)
  *   loop { act = ioa__cc_next(cc, flags); perform it; feed back results }
+ * Slot storage starts as small as the driver likes (one slot): a racing
+ * core that wants another attempt in flight asks for more with a GROW
+ * action, up to max_inflight; at that limit the oldest attempt still
+ * connecting is abandoned (a FAIL with IOA_EABANDONED) so that every
+ * candidate gets its turn (RFC 8305 section 5).
  * Actions are pulled from the state (no queue), so an event arriving while
  * the driver is inside a callback (cancel from on_fail) simply changes what
  * the next pull returns.
  *
  * Invariants a fuzzer can check (test_connect_core.c drives the same way):
  *  - exactly one DONE per started core, whatever the event sequence;
+ *  - at most max_inflight attempts in flight; when racing, every candidate
+ *    is eventually tried unless the request completed;
  *  - every fd fed back through ioa__cc_opened() leaves through exactly one
  *    CLOSE, or as the DONE's winner, never both;
  *  - FAIL for an attempt comes before the CLOSE of its fd; no FAIL after a
  *    cancel; OPEN only while connecting and never with NO_OPEN;
- *  - with NO_CALLBACKS, neither FAIL nor DONE is returned (DEFER instead).
+ *  - with NO_CALLBACKS, neither FAIL nor DONE is returned (DEFER instead),
+ *    nor HANDSHAKE (the driver's handshake may call back);
+ *  - with TLS, a slot is handed to DONE only after its handshake answered
+ *    ok, and every fd handed out by HANDSHAKE leaves as above.
  *
  * TLS (ioa__cc_set_tls): a connected attempt is not the winner yet.  Its slot
  * asks for a HANDSHAKE action, the driver runs the handshake on that fd and
  * answers with ioa__cc_handshaked(): ok (the winner), a network failure (as
  * a refused connect: the race goes on with the untried candidates) or a
  * fatal one (verification, protocol: the request ends at once, the next
- * address would present the same name).  The attempt timeout and the
- * overall deadline count the handshake as part of the attempt.
+ * address would present the same name).  The handshake is part of the
+ * attempt: the attempt timeout and the overall deadline count it, and a
+ * handshaking slot is in flight (nactive, the max_inflight limit, slot
+ * growth).  At the limit the oldest attempt still connecting is abandoned;
+ * only when every one in flight is handshaking is the oldest handshake
+ * abandoned (its FAIL says "tls"): a peer that answered the SYN is likelier
+ * to win than one that did not, yet a list of servers that accept and never
+ * answer TLS must not stop the race.
  */
 #ifndef IOA_CONNECT_CORE_H
 #define IOA_CONNECT_CORE_H
@@ -61,6 +77,24 @@ typedef struct ioa__cc_cand {
   uint16_t peer;
   uint16_t local;
 } ioa__cc_cand;
+
+/* Attempts in flight at once, at most (racing). */
+#define IOA_CC_MAX_INFLIGHT 16
+/* Happy Eyeballs connection attempt delay (RFC 8305 section 5): the default,
+ * and the bounds of one learned from a destination's round-trip time. */
+#define IOA_CC_DEFAULT_DELAY_MS 250
+#define IOA_CC_LEARNED_MIN_MS 100
+#define IOA_CC_LEARNED_MAX_MS 2000
+
+/* The attempt delay for a destination whose smoothed round-trip time is
+ * rtt_us: clamp(2 x RTT, 100 ms, 2 s).  One place for the rule, used by the
+ * core and by ioa_rtt_cache_delay(). */
+static inline unsigned ioa__cc_learned_delay_ms(uint32_t rtt_us) {
+  uint64_t ms = ((uint64_t)rtt_us * 2 + 999) / 1000;
+  return ms < IOA_CC_LEARNED_MIN_MS   ? IOA_CC_LEARNED_MIN_MS
+         : ms > IOA_CC_LEARNED_MAX_MS ? IOA_CC_LEARNED_MAX_MS
+                                      : (unsigned)ms;
+}
 
 enum ioa__cc_slot_state {
   IOA_CC_SLOT_FREE = 0,
@@ -113,21 +147,32 @@ typedef enum ioa__cc_outcome {
   IOA_CC_RESOLVE_ERROR, /* err: the resolver's code */
 } ioa__cc_outcome;
 
+/* Family classes of the pick cursors: AF_INET, AF_INET6, anything else. */
+#define IOA_CC_CLASSES 3
+
 typedef struct ioa__cc {
   /* driver storage */
   const unsigned char *peers, *locals; /* strided entries, ioa__cc_meta first */
   ioa__cc_cand *cands;
   ioa__cc_slot *slots;
   struct ioa__cc_fails *fails; /* NULL until the first failure; grown by the core */
-  uint32_t peer_stride, local_stride;
+  uint16_t peer_stride, local_stride;
   uint16_t npeers, nlocals, ncands, cand_cap, nslots, nactive;
   uint16_t cand_peers; /* peers already crossed into cands */
   uint16_t ntried;     /* candidates handed out by OPEN */
   uint16_t nclosing;   /* slots in IOA_CC_SLOT_CLOSING */
-  uint16_t nhs_start;  /* slots in IOA_CC_SLOT_HS_START */
+  /* Per family class, the first candidate of that class not yet tried, as
+   * far as known: every candidate of the class before it has been tried.
+   * Picks only move them forward, so a pick is O(1) amortised. */
+  uint16_t cursor[IOA_CC_CLASSES];
 
   /* configuration */
-  uint32_t attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms;
+  uint16_t attempt_delay_ms; /* 0: not given (learned, else the default) */
+  uint16_t resolution_delay_ms;
+  uint32_t attempt_timeout_ms;
+  uint8_t first_family_count; /* RFC 8305 section 4; >= 1 */
+  uint8_t max_inflight;       /* slots the core may ask for (GROW) */
+  uint16_t delay_ms;          /* race: the attempt delay of the latest attempt */
   uint64_t deadline_ns; /* overall; 0 = none */
 
   /* progress */
@@ -147,6 +192,7 @@ typedef struct ioa__cc {
   uint8_t started; /* first attempt scheduled */
   uint8_t timed_out;
   uint8_t tls; /* a handshake follows each connect (ioa__cc_set_tls) */
+  uint8_t nhs_start; /* slots in IOA_CC_SLOT_HS_START (<= max_inflight) */
 } ioa__cc;
 
 typedef enum ioa__cc_action_kind {
@@ -157,6 +203,8 @@ typedef enum ioa__cc_action_kind {
   IOA_CC_ACT_TIMER,    /* at: (re)arm the one timer at this time; 0 = stop it */
   IOA_CC_ACT_DONE,     /* complete: outcome, err, syscall, slot/fd on success */
   IOA_CC_ACT_DEFER,    /* something needs a callback: come back from a safe place */
+  IOA_CC_ACT_GROW,     /* slot: the slot count wanted (> nslots): ioa__cc_grow_slots,
+                          or ioa__cc_grow_failed if the storage cannot grow */
   IOA_CC_ACT_HANDSHAKE, /* slot, fd, cand: start TLS on fd; then ioa__cc_handshaked */
 } ioa__cc_action_kind;
 
@@ -178,7 +226,10 @@ enum {
   IOA_CC_NO_OPEN = 1u << 1,      /* OPEN becomes DEFER (hooks would run too early) */
 };
 
-/* race: Happy Eyeballs; delays in ms (0 = default); timeouts 0 = none. */
+/* race: Happy Eyeballs; delays in ms (0 = default; an attempt delay of 0 is
+ * learned per destination when the driver knows its RTT, see
+ * ioa__cc_attempt_start); timeouts 0 = none.  First Address Family Count 1,
+ * at most IOA_CC_MAX_INFLIGHT attempts in flight (see the setters below). */
 void ioa__cc_init(ioa__cc *cc, int race, unsigned attempt_delay_ms, unsigned resolution_delay_ms,
                  unsigned attempt_timeout_ms);
 /* The same for a cc the caller has already zeroed (saves a memset on the
@@ -192,28 +243,44 @@ void ioa__cc_configure(ioa__cc *cc, int race, unsigned attempt_delay_ms,
 static inline void ioa__cc_set_peers(ioa__cc *cc, const void *entries, uint32_t stride,
                                     uint16_t n) {
   cc->peers = (const unsigned char *)entries;
-  cc->peer_stride = stride;
+  cc->peer_stride = (uint16_t)stride;
   cc->npeers = n;
 }
 static inline void ioa__cc_set_locals(ioa__cc *cc, const void *entries, uint32_t stride,
                                      uint16_t n) {
   cc->locals = (const unsigned char *)entries;
-  cc->local_stride = stride;
+  cc->local_stride = (uint16_t)stride;
   cc->nlocals = n;
 }
 static inline void ioa__cc_set_cand_storage(ioa__cc *cc, ioa__cc_cand *cands, uint16_t cap) {
   cc->cands = cands;
   cc->cand_cap = cap;
 }
-/* Marks every slot free: the storage may hold anything before. */
+/* RFC 8305 section 4: attempts of the first family before the other one
+ * gets its first (0 is taken as 1). */
+static inline void ioa__cc_set_first_family_count(ioa__cc *cc, unsigned n) {
+  cc->first_family_count = (uint8_t)(n == 0 ? 1 : n > 255 ? 255 : n);
+}
+/* Attempts in flight at most (1..255); the core asks for slots up to it. */
+static inline void ioa__cc_set_max_inflight(ioa__cc *cc, unsigned n) {
+  cc->max_inflight = (uint8_t)(n == 0 ? 1 : n > 255 ? 255 : n);
+}
 /* A TLS handshake is part of each attempt (before ioa__cc_start). */
 static inline void ioa__cc_set_tls(ioa__cc *cc, int on) { cc->tls = on != 0; }
+/* Marks every slot free: the storage may hold anything before. */
 static inline void ioa__cc_set_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n) {
   for (uint16_t i = 0; i < n; i++)
     slots[i] = (ioa__cc_slot){.fd = -1, .state = IOA_CC_SLOT_FREE};
   cc->slots = slots;
   cc->nslots = n;
 }
+/* Answer to GROW: slots holds n > nslots entries; the first nslots are
+ * copied from the current storage unless slots is that storage, the rest
+ * marked free.  The driver may free the old storage afterwards. */
+void ioa__cc_grow_slots(ioa__cc *cc, ioa__cc_slot *slots, uint16_t n);
+/* Answer to GROW when no memory could be had: the slots there are become
+ * the limit (the oldest attempt is abandoned instead). */
+void ioa__cc_grow_failed(ioa__cc *cc);
 /* Candidates that nlocals x npeers can give (1 local if nlocals is 0). */
 size_t ioa__cc_cands_needed(size_t nlocals, size_t npeers);
 
@@ -239,6 +306,20 @@ void ioa__cc_peers_partial(ioa__cc *cc, uint64_t now, int family);
 /* A side is fully resolved (storage set) or failed (err < 0, message kept by
  * the driver). */
 void ioa__cc_resolved(ioa__cc *cc, uint64_t now, int is_local, int err);
+/* Optional, between an OPEN and its ioa__cc_opened: the driver is about to
+ * make the attempt's syscalls.  now is a fresh clock reading (the attempt
+ * and the delay before the next one count from it, not from the possibly
+ * older time of the OPEN); rtt_us the smoothed round-trip time known for
+ * the peer's destination (0 = none): with no attempt_delay_ms given, the
+ * next attempt waits ioa__cc_learned_delay_ms(rtt_us) instead of the
+ * default. */
+void ioa__cc_attempt_start(ioa__cc *cc, uint64_t now, unsigned slot, uint32_t rtt_us);
+/* Whether the delay after the attempt just opened can matter: racing with
+ * another candidate, or more answers, to come (else the driver need not
+ * look the RTT up). */
+static inline int ioa__cc_more_to_try(const ioa__cc *cc) {
+  return cc->race && (cc->ntried < cc->ncands || cc->need_peers);
+}
 /* The OPEN for slot went: fd (-1 if socket failed); failed_at is the step
  * that failed (IOA_SYSCALL_NONE if none), err its code; connected non-zero if
  * connect completed at once. */
@@ -272,7 +353,8 @@ static inline const ioa__cc_failure *ioa__cc_failures(const ioa__cc *cc, size_t 
 void ioa__cc_dispose(ioa__cc *cc);
 
 /* Error ranking: tls > connect > bind > sockopt hook > socket > none (the
- * step reached furthest wins; among equals the latest). */
+ * step reached furthest wins; among equals the latest).  An abandoned
+ * attempt (IOA_EABANDONED) is the core's own decision and never ranks. */
 int ioa__cc_syscall_rank(ioa_syscall s);
 
 #endif

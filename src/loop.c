@@ -64,8 +64,10 @@ struct ioa_loop {
   ioa_warn_cb warn_cb;
   void *warn_data;
 
-  void *resolver;
-  void (*resolver_free)(void *);
+  struct {
+    void *obj;
+    void (*free_fn)(void *);
+  } slots[IOA__LOOP_NSLOTS]; /* ioa__loop_slot_* */
 
   void *spare; /* one freed block kept for reuse (ioa__loop_spare_*) */
   size_t spare_size;
@@ -173,11 +175,13 @@ static void run_posts(ioa_loop *loop);
 void ioa_loop_free(ioa_loop *loop) {
   if (!loop)
     return;
-  if (loop->resolver_free) {
-    void (*fn)(void *) = loop->resolver_free;
-    loop->resolver_free = NULL;
-    fn(loop->resolver);
-    loop->resolver = NULL;
+  for (int i = 0; i < IOA__LOOP_NSLOTS; i++) {
+    void (*fn)(void *) = loop->slots[i].free_fn;
+    if (fn) {
+      loop->slots[i].free_fn = NULL;
+      fn(loop->slots[i].obj);
+      loop->slots[i].obj = NULL;
+    }
   }
   /* Posts carry memory their owners free in the callback (a resolver's late
    * results, say): run them rather than leak it. */
@@ -224,11 +228,14 @@ void ioa__loop_spare_give(ioa_loop *loop, void *p, size_t size) {
   loop->spare_size = size;
 }
 
-void *ioa__loop_default_resolver(ioa_loop *loop) { return loop->resolver; }
+void *ioa__loop_slot_get(const ioa_loop *loop, ioa__loop_slot which) {
+  return loop->slots[which].obj;
+}
 
-void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *)) {
-  loop->resolver = obj;
-  loop->resolver_free = free_fn;
+void ioa__loop_slot_set(ioa_loop *loop, ioa__loop_slot which, void *obj,
+                        void (*free_fn)(void *)) {
+  loop->slots[which].obj = obj;
+  loop->slots[which].free_fn = free_fn;
 }
 
 void ioa_loop_set_warning_hook(ioa_loop *loop, ioa_warn_cb cb, void *data) {
@@ -289,18 +296,22 @@ size_t ioa_loop_active(const ioa_loop *loop) {
 
 /* --------------------------------------------------- backend rescheduling */
 
-static int64_t next_timeout_ms(const ioa_loop *loop) {
+/* Milliseconds from now until the loop must run again: 0 with defers
+ * queued or a timer due, -1 with no timer. */
+static int64_t timeout_ms_from(const ioa_loop *loop, uint64_t now) {
   if (loop->active_defer)
     return 0;
   if (loop->heap_len == 0)
     return -1;
   uint64_t due = loop->heap[0]->due_ns_;
-  if (due <= loop->now)
+  if (due <= now)
     return 0;
-  uint64_t left = due - loop->now;
+  uint64_t left = due - now;
   uint64_t ms = left / 1000000u + (left % 1000000u != 0); /* round up: never wake early */
   return ms > INT_MAX ? INT_MAX : (int64_t)ms;
 }
+
+static int64_t next_timeout_ms(const ioa_loop *loop) { return timeout_ms_from(loop, loop->now); }
 
 /* For foreign loops: tell the adapter when ioasync next needs a callback. */
 static void backend_resched(ioa_loop *loop) {
@@ -792,4 +803,22 @@ int ioa_loop_run(ioa_loop *loop, ioa_run_mode mode) {
   if (rc < 0)
     return rc;
   return loop_alive(loop) ? 1 : 0;
+}
+
+/* ------------------------------------------------------------- embedding */
+
+int ioa_loop_fd(const ioa_loop *loop) {
+  if (!loop)
+    return IOA_EBADPARAM;
+  return loop->native ? loop->epfd : -ENOTSUP;
+}
+
+int ioa_loop_timeout(const ioa_loop *loop) {
+  if (!loop)
+    return IOA_EBADPARAM;
+  if (!loop->native)
+    return -ENOTSUP;
+  /* The cached time is from the last iteration: the host loop may have done
+   * other work since, so measure from the clock's current reading. */
+  return (int)timeout_ms_from(loop, mono_ns());
 }

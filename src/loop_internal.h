@@ -5,10 +5,19 @@
 
 #include "ioasync/loop.h"
 
-/* The loop owns at most one default resolver (created by resolve.c on first
- * use).  ioa_loop_free() calls free_fn(obj) before it tears anything down. */
-void *ioa__loop_default_resolver(ioa_loop *loop);
-void ioa__loop_set_default_resolver(ioa_loop *loop, void *obj, void (*free_fn)(void *));
+/* Per-loop defaults that other modules create on first use and the loop
+ * owns: its default resolver (resolve.c) and its RTT cache (rtt.c).  They
+ * live in the loop rather than in globals, so two loops never share state
+ * by accident.  ioa_loop_free() calls each free_fn(obj), in this order,
+ * before it tears anything down. */
+typedef enum ioa__loop_slot {
+  IOA__LOOP_SLOT_RESOLVER,
+  IOA__LOOP_SLOT_RTT_CACHE,
+  IOA__LOOP_NSLOTS
+} ioa__loop_slot;
+void *ioa__loop_slot_get(const ioa_loop *loop, ioa__loop_slot which);
+void ioa__loop_slot_set(ioa_loop *loop, ioa__loop_slot which, void *obj,
+                        void (*free_fn)(void *));
 
 /* Like ioa_io_start(), for a watcher that waits for one event (a connect's
  * completion): on the epoll loop the registration is EPOLLONESHOT, so once

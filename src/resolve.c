@@ -375,12 +375,12 @@ static void default_free(void *obj) { ioa_resolver_free(obj); }
 int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
   if (!loop || !out)
     return IOA_EBADPARAM;
-  ioa_resolver *r = ioa__loop_default_resolver(loop);
+  ioa_resolver *r = ioa__loop_slot_get(loop, IOA__LOOP_SLOT_RESOLVER);
   if (!r) {
     int rc = ioa_resolver_new(loop, NULL, &r);
     if (rc < 0)
       return rc;
-    ioa__loop_set_default_resolver(loop, r, default_free);
+    ioa__loop_slot_set(loop, IOA__LOOP_SLOT_RESOLVER, r, default_free);
   }
   *out = r;
   return 0;

@@ -910,6 +910,33 @@ def test_race():
         srv.close()
 
 
+def test_first_family_count():
+    """RFC 8305's First Address Family Count orders a racing list: with 2,
+    both IPv6 addresses before the first IPv4 one; with 1 they alternate."""
+    if not have_ipv6():
+        raise Skip("no ::1")
+    srv = Server()
+    p6, p4 = closed_port(socket.AF_INET6), closed_port()
+    try:
+        addrs = ["[::1]:%d" % p6, "[::1]:%d" % p6, "127.0.0.1:%d" % p4,
+                 "127.0.0.1:%d" % srv.port]
+        args = []
+        for a in addrs:
+            args += ["--addr", a]
+        for count, order in (("2", [0, 1, 2, 3]), ("1", [0, 2, 1, 3])):
+            code, out, err = run(["--trace", "json", "-z", "--race", "--first-family-count",
+                                  count] + args)
+            expect(code == 0, "the live IPv4 address wins", err)
+            got = [a["addr"] for a in of(events(err), "attempt")]
+            expect(got == [addrs[i] for i in order], "order with count " + count, err)
+        code, out, err = run(["--first-family-count", "0"] + args)
+        expect(code == 64 and "'0'" in err, "count 0 is a usage error", err)
+        code, out, err = run(["-z", "--no-learned-delay", "--race"] + args)
+        expect(code == 0, "--no-learned-delay accepted", err)
+    finally:
+        srv.close()
+
+
 def test_resolution_delay_option():
     srv = Server()
     try:

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1930,7 +1931,7 @@ static int he_order_helper(void) {
   char dir[] = "/tmp/ioa-connect-ns-XXXXXX";
   if (!mkdtemp(dir))
     return IOA_TEST_NS_SETUP;
-  if (access("/run/nscd", F_OK) == 0 && mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL) != 0)
+  if (ioa_test_ns_hide_nscd() != 0)
     return IOA_TEST_NS_SETUP;
   if (ioa_test_ns_bind(dir, "hosts", "127.0.0.1 dual.ioa-test\n::1 dual.ioa-test\n",
                        "/etc/hosts") != 0 ||
@@ -1989,6 +1990,377 @@ static int he_order_helper(void) {
   return failed ? IOA_TEST_NS_FAIL : 0;
 }
 
+/* ------------------------------------------------ racing: RFC 8305 */
+
+/* 20 black holes before a live address, racing with a 10 ms attempt delay:
+ * with at most 16 in flight the oldest is abandoned for each new one, so the
+ * live address gets its turn (on_fail "connect" IOA_EABANDONED for the 5
+ * that made room; the 15 left in flight are closed at the win, unreported). */
+static void race_more_black_holes_than_slots(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr addrs[21];
+  for (int i = 0; i < 20; i++)
+    addrs[i] = inet4("127.0.0.1", b.port, SOCK_STREAM);
+  addrs[20] = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addrs = addrs;
+  p.naddrs = 21;
+  p.mode = IOA_CONNECT_RACE;
+  p.attempt_delay_ms = 10;
+  p.on_attempt = on_attempt;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  assert_int_equal(addr_port(&c.peer), port);
+  assert_int_equal(c.nattempt, 21);
+  assert_int_equal(c.nfail, 20 - (IOA_CONNECT_MAX_INFLIGHT - 1));
+  for (int i = 0; i < c.nfail; i++) {
+    assert_int_equal(c.fails[i].syscall, IOA_SYSCALL_CONNECT);
+    assert_int_equal(c.fails[i].err, IOA_EABANDONED);
+    assert_int_equal(addr_port(c.fails[i].peer), b.port);
+  }
+  finish(&c);
+  close(lfd);
+  blackhole_close(&b);
+}
+
+/* RFC 8305 section 4 on a list: two IPv6 addresses before the first IPv4
+ * one with a First Address Family Count of 2, alternating with 1.  Every
+ * address but the last refuses at once, so the order is the whole story. */
+static void first_family_count_orders_attempts(void **state) {
+  (void)state;
+  if (!ioa_test_have_ipv6())
+    skip();
+  for (unsigned count = 1; count <= 2; count++) {
+    ctx c;
+    new_loop(&c);
+    int port;
+    int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+    int p6 = ioa_test_closed_port(AF_INET6), p4 = ioa_test_closed_port(AF_INET);
+    ioa_addr addrs[4] = {inet6("::1", p6, SOCK_STREAM), inet6("::1", p6, SOCK_STREAM),
+                         inet4("127.0.0.1", p4, SOCK_STREAM),
+                         inet4("127.0.0.1", port, SOCK_STREAM)};
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.addrs = addrs;
+    p.naddrs = 4;
+    p.mode = IOA_CONNECT_RACE;
+    p.first_family_count = count;
+    p.on_attempt = on_attempt;
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_int_equal(c.nattempt, 4);
+    assert_int_equal(c.attempt_ports[0], p6);
+    if (count == 2) { /* 6 6 4 (refused) 4 (live) */
+      assert_int_equal(c.attempt_ports[1], p6);
+      assert_int_equal(c.attempt_ports[2], p4);
+    } else { /* 6 4 (refused) 6 4 (live) */
+      assert_int_equal(c.attempt_ports[1], p4);
+      assert_int_equal(c.attempt_ports[2], p6);
+    }
+    assert_int_equal(c.attempt_ports[3], port);
+    assert_int_equal(addr_port(&c.peer), port);
+    finish(&c);
+    close(lfd);
+  }
+}
+
+/* The new fields are checked at the start like the others, and a caller
+ * built against 1.0 (a params struct ending before them) still works. */
+static void new_params_checked_and_short_layout_refused(void **state) {
+  (void)state;
+  ctx c;
+  new_loop(&c);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr a = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.addr = &a;
+  p.first_family_count = 256;
+  assert_int_equal(start(&c, &p), IOA_EBADPARAM);
+  p.first_family_count = 255;
+  p.learned_delay = (ioa_learned_delay)2;
+  assert_int_equal(start(&c, &p), IOA_EBADPARAM);
+  p.learned_delay = IOA_LEARNED_DELAY_OFF;
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_true(c.connected_fd >= 0);
+  /* A layout shorter than this header's (the 1.0 layout every caller has at
+   * least): refused, nothing started. */
+  ioa_connect_params shorter = p;
+  shorter.struct_size = sizeof shorter - sizeof(void *);
+  assert_int_equal(start(&c, &shorter), IOA_EBADPARAM);
+  finish(&c);
+  close(lfd);
+}
+
+/* A name answered with one address takes the fast path (no core until
+ * needed); every way out of it ends as the core path does: connected,
+ * refused (on_fail, then the error), cancelled while the lookup is out,
+ * cancelled while its attempt is in flight. */
+static void by_name_single_address_every_exit(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  int closed = ioa_test_closed_port(AF_INET);
+  for (int way = 0; way < 4; way++) {
+    ctx c;
+    new_loop(&c);
+    char service[16];
+    snprintf(service, sizeof service, "%d", way == 1 ? closed : way == 3 ? b.port : port);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = "127.0.0.1";
+    p.service = service;
+    p.socktype = SOCK_STREAM;
+    assert_int_equal(start(&c, &p), 0);
+    if (way == 2)
+      ioa_connect_cancel(c.req); /* the lookup is out */
+    if (way == 3) {
+      ioa_test_run_for(c.loop, 30); /* its attempt is in flight to the black hole */
+      assert_int_equal(c.done, 0);
+      ioa_connect_cancel(c.req);
+    }
+    run(&c);
+    switch (way) {
+    case 0:
+      assert_true(c.connected_fd >= 0);
+      assert_int_equal(addr_port(&c.peer), port);
+      assert_int_equal(c.nfail, 0);
+      break;
+    case 1:
+      assert_int_equal(c.nfail, 1);
+      assert_int_equal(c.fails[0].err, -ECONNREFUSED);
+      assert_int_equal(c.err_syscall, IOA_SYSCALL_CONNECT);
+      assert_int_equal(c.err, -ECONNREFUSED);
+      assert_int_equal(c.nfailures_at_end, 1);
+      break;
+    default:
+      assert_int_equal(c.err, -ECANCELED);
+      assert_int_equal(c.nfail, 0);
+      break;
+    }
+    finish(&c);
+  }
+  close(lfd);
+  blackhole_close(&b);
+}
+
+/* The RTT cache's own rules, without a socket: prefixes (/24, /64, mapped
+ * IPv4), smoothing, the delay rule, expiry, the bound, clearing, refusals. */
+static void rtt_cache_rules(void **state) {
+  (void)state;
+  ioa_rtt_cache *c;
+  assert_int_equal(ioa_rtt_cache_new(NULL, &c), 0);
+  ioa_addr a = inet4("10.1.2.3", 443, SOCK_STREAM), same = inet4("10.1.2.200", 80, SOCK_STREAM),
+           other = inet4("10.1.3.3", 443, SOCK_STREAM);
+  uint32_t rtt = 1;
+  unsigned delay = 0;
+  assert_int_equal(ioa_rtt_cache_lookup(c, &a, &rtt, &delay), 0);
+  assert_int_equal(rtt, 0);
+  assert_int_equal(delay, 250);
+  assert_int_equal(ioa_rtt_cache_note(c, &a, 200000), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &same, &rtt, &delay), 1); /* same /24 */
+  assert_int_equal(rtt, 200000);
+  assert_int_equal(delay, 400);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &other, NULL, NULL), 0);
+  /* smoothed: 200 ms then 100 ms -> 175 ms (gain 1/4) */
+  assert_int_equal(ioa_rtt_cache_note(c, &same, 100000), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &a, &rtt, &delay), 1);
+  assert_int_equal(rtt, 175000);
+  assert_int_equal(delay, 350);
+  /* the floor and the ceiling */
+  ioa_addr lo = inet4("127.0.0.1", 1, SOCK_STREAM);
+  assert_int_equal(ioa_rtt_cache_note(c, &lo, 40), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &lo, NULL, &delay), 1);
+  assert_int_equal(delay, 100);
+  ioa_addr far = inet4("10.9.9.9", 1, SOCK_STREAM);
+  assert_int_equal(ioa_rtt_cache_note(c, &far, 5000000), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &far, NULL, &delay), 1);
+  assert_int_equal(delay, 2000);
+  /* IPv6: /64; an IPv4-mapped address is its IPv4 prefix */
+  ioa_addr s6a = inet6("2001:db8:1:2::1", 1, SOCK_STREAM),
+           s6b = inet6("2001:db8:1:2:ffff::9", 1, SOCK_STREAM),
+           s6c = inet6("2001:db8:1:3::1", 1, SOCK_STREAM),
+           mapped = inet6("::ffff:10.1.2.77", 1, SOCK_STREAM);
+  assert_int_equal(ioa_rtt_cache_note(c, &s6a, 30000), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &s6b, &rtt, NULL), 1);
+  assert_int_equal(rtt, 30000);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &s6c, NULL, NULL), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &mapped, &rtt, NULL), 1);
+  assert_int_equal(rtt, 175000);
+  /* refusals */
+  ioa_addr u = unix_addr("/tmp/x", SOCK_STREAM);
+  assert_int_equal(ioa_rtt_cache_note(c, &u, 1000), IOA_EBADPARAM);
+  assert_int_equal(ioa_rtt_cache_note(c, &a, 0), IOA_EBADPARAM);
+  assert_int_equal(ioa_rtt_cache_note(NULL, &a, 1000), IOA_EBADPARAM);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &u, NULL, NULL), IOA_EBADPARAM);
+  assert_int_equal(ioa_rtt_cache_lookup(c, NULL, NULL, NULL), IOA_EBADPARAM);
+  ioa_rtt_cache_clear(c);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &a, NULL, NULL), 0);
+  ioa_rtt_cache_free(c);
+
+  /* Bounded: 4 entries keep at most 4 of 100 prefixes. */
+  ioa_rtt_cache_options o;
+  ioa_rtt_cache_options_init(&o);
+  o.max_entries = 4;
+  assert_int_equal(ioa_rtt_cache_new(&o, &c), 0);
+  char ip[32];
+  for (int i = 0; i < 100; i++) {
+    snprintf(ip, sizeof ip, "10.0.%d.1", i);
+    ioa_addr x = inet4(ip, 1, SOCK_STREAM);
+    assert_int_equal(ioa_rtt_cache_note(c, &x, 1000 + (uint32_t)i), 0);
+  }
+  int kept = 0;
+  for (int i = 0; i < 100; i++) {
+    snprintf(ip, sizeof ip, "10.0.%d.1", i);
+    ioa_addr x = inet4(ip, 1, SOCK_STREAM);
+    kept += ioa_rtt_cache_lookup(c, &x, NULL, NULL);
+  }
+  assert_true(kept >= 1 && kept <= 4);
+  ioa_rtt_cache_free(c);
+
+  /* Expiry: with a 1 ms lifetime, a sample 5 ms old is no longer used. */
+  o.max_entries = 0;
+  o.ttl_ms = 1;
+  assert_int_equal(ioa_rtt_cache_new(&o, &c), 0);
+  assert_int_equal(ioa_rtt_cache_note(c, &a, 1000), 0);
+  usleep(5000);
+  assert_int_equal(ioa_rtt_cache_lookup(c, &a, NULL, NULL), 0);
+  ioa_rtt_cache_free(c);
+
+  o.max_entries = 65537;
+  assert_int_equal(ioa_rtt_cache_new(&o, &c), IOA_EBADPARAM);
+  assert_int_equal(ioa_rtt_cache_new(NULL, NULL), IOA_EBADPARAM);
+  /* The default is the loop's own: made once, the same each time, one per
+   * loop (no state shared by accident), freed by ioa_loop_free (ASan and
+   * the fd/heap checks would see a leak). */
+  ioa_loop *l1 = ioa_test_new_loop(), *l2 = ioa_test_new_loop();
+  ioa_rtt_cache *d1 = NULL, *d1b = NULL, *d2 = NULL;
+  assert_int_equal(ioa_rtt_cache_default(l1, &d1), 0);
+  assert_int_equal(ioa_rtt_cache_default(l1, &d1b), 0);
+  assert_int_equal(ioa_rtt_cache_default(l2, &d2), 0);
+  assert_ptr_equal(d1, d1b);
+  assert_ptr_not_equal(d1, d2);
+  assert_int_equal(ioa_rtt_cache_note(d1, &other, 1000), 0);
+  assert_int_equal(ioa_rtt_cache_lookup(d1, &other, NULL, NULL), 1);
+  assert_int_equal(ioa_rtt_cache_lookup(d2, &other, NULL, NULL), 0);
+  assert_int_equal(ioa_rtt_cache_default(NULL, &d1), IOA_EBADPARAM);
+  ioa_loop_free(l1);
+  ioa_loop_free(l2);
+}
+
+/* One cache shared by threads (as loops on several threads would): run
+ * under TSan, this is the data-race check. */
+static void *rtt_thread(void *arg) {
+  ioa_rtt_cache *c = arg;
+  char ip[32];
+  for (int i = 0; i < 2000; i++) {
+    snprintf(ip, sizeof ip, "10.%d.%d.1", i % 7, i % 50);
+    ioa_addr x = inet4(ip, 1, SOCK_STREAM);
+    (void)ioa_rtt_cache_note(c, &x, 1000 + (uint32_t)i);
+    (void)ioa_rtt_cache_lookup(c, &x, NULL, NULL);
+  }
+  return NULL;
+}
+
+static void rtt_cache_shared_between_threads(void **state) {
+  (void)state;
+  ioa_rtt_cache *c;
+  assert_int_equal(ioa_rtt_cache_new(NULL, &c), 0);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, rtt_thread, c), 0);
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  int kept = 0; /* 350 prefixes noted, 256 entries: some kept, no more than fit */
+  char ip[32];
+  for (int i = 0; i < 350; i++) {
+    snprintf(ip, sizeof ip, "10.%d.%d.1", i % 7, i % 50);
+    ioa_addr x = inet4(ip, 1, SOCK_STREAM);
+    kept += ioa_rtt_cache_lookup(c, &x, NULL, NULL);
+  }
+  assert_true(kept >= 1 && kept <= 256);
+  ioa_rtt_cache_free(c);
+}
+
+/* A racing request with a choice of addresses feeds its winner's RTT
+ * (TCP_INFO) to the cache it names; the next racing request to that prefix
+ * uses clamp(2 x RTT, 100 ms, 2 s) — on loopback the floor, so its second
+ * attempt waits at least 100 ms.  With learned_delay off nothing is fed;
+ * a single-address request has no choice and feeds nothing either. */
+static void racing_requests_learn_the_rtt(void **state) {
+  (void)state;
+  blackhole b;
+  if (blackhole_open(&b) < 0)
+    skip();
+  ioa_rtt_cache *cache;
+  assert_int_equal(ioa_rtt_cache_new(NULL, &cache), 0);
+  int port;
+  int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+  ioa_addr live = inet4("127.0.0.1", port, SOCK_STREAM);
+  ioa_addr two[2] = {live, live};
+  for (int round = 0; round < 4; round++) {
+    ctx c;
+    new_loop(&c);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.mode = IOA_CONNECT_RACE;
+    p.rtt_cache = cache;
+    p.addrs = round == 1 ? &live : two;
+    p.naddrs = round == 1 ? 1 : 2;
+    p.learned_delay = round == 0 ? IOA_LEARNED_DELAY_OFF : IOA_LEARNED_DELAY_ON;
+    assert_int_equal(start(&c, &p), 0);
+    run(&c);
+    assert_true(c.connected_fd >= 0);
+    uint32_t rtt;
+    unsigned delay;
+    int known = ioa_rtt_cache_lookup(cache, &live, &rtt, &delay);
+    if (round < 2) { /* off, then a single address: nothing learned */
+      assert_int_equal(known, 0);
+    } else {
+      assert_int_equal(known, 1);
+      assert_true(rtt > 0);
+      assert_true(delay >= 100 && delay <= 2000);
+    }
+    finish(&c);
+  }
+  /* Now a black hole then the live address, no attempt delay given: the
+   * second attempt waits the learned delay (at least the 100 ms floor). */
+  ctx c;
+  new_loop(&c);
+  ioa_addr hole_live[2] = {inet4("127.0.0.1", b.port, SOCK_STREAM), live};
+  ioa_connect_params p;
+  params_for(&p, &c);
+  p.mode = IOA_CONNECT_RACE;
+  p.rtt_cache = cache;
+  p.addrs = hole_live;
+  p.naddrs = 2;
+  p.on_attempt = on_attempt;
+  uint64_t t0 = ioa_loop_update_time(c.loop);
+  assert_int_equal(start(&c, &p), 0);
+  run(&c);
+  assert_int_equal(c.nattempt, 2);
+  assert_int_equal(addr_port(&c.peer), port);
+  assert_true(ioa_loop_update_time(c.loop) - t0 >= 100 * 1000000ull);
+  finish(&c);
+  close(lfd);
+  blackhole_close(&b);
+  ioa_rtt_cache_free(cache);
+}
+
 static void he_starts_with_resolver_first_family(void **state) {
   (void)state;
   ioa_test_in_netns("--he-order-helper",
@@ -2040,6 +2412,13 @@ int main(int argc, char **argv) {
       IOA_TEST(failures_list_stays_valid),
       IOA_TEST(cancel_from_warning_ends_callbacks),
       IOA_TEST(he_starts_with_resolver_first_family),
+      IOA_TEST(race_more_black_holes_than_slots),
+      IOA_TEST(first_family_count_orders_attempts),
+      IOA_TEST(new_params_checked_and_short_layout_refused),
+      IOA_TEST(by_name_single_address_every_exit),
+      IOA_TEST(rtt_cache_rules),
+      IOA_TEST(rtt_cache_shared_between_threads),
+      IOA_TEST(racing_requests_learn_the_rtt),
 #if IOA_TEST_HAVE_DNS_FIXTURE
       IOA_TEST(he_black_holed_ipv6_falls_back_to_ipv4),
       IOA_TEST(he_late_aaaa_ipv4_after_resolution_delay),

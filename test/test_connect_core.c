@@ -42,6 +42,8 @@ typedef struct harness {
   int order[128]; /* kinds in pull order */
   int norder;
   int next_fd;
+  int ngrow;       /* GROW actions answered */
+  int refuse_grow; /* answer GROW with ioa__cc_grow_failed */
 } harness;
 
 static void h_init(harness *h, int race, unsigned delay, unsigned res_delay, unsigned att_to,
@@ -108,6 +110,15 @@ static int drain(harness *h, unsigned flags) {
       assert_false(flags & IOA_CC_NO_CALLBACKS);
       assert_true(a.fd >= 0 && h->nhs < 64);
       h->hss[h->nhs++] = a;
+      break;
+    case IOA_CC_ACT_GROW:
+      /* The harness's array has room for 16: grow in place. */
+      assert_true(a.slot > h->cc.nslots && a.slot <= 16);
+      h->ngrow++;
+      if (h->refuse_grow)
+        ioa__cc_grow_failed(&h->cc);
+      else
+        ioa__cc_grow_slots(&h->cc, h->slots, a.slot);
       break;
     }
   }
@@ -637,33 +648,375 @@ static void cancel_everywhere(void **state) {
   }
 }
 
-static void race_slots_full_waits(void **state) {
+/* RFC 8305 section 5: at the in-flight limit the next attempt still starts
+ * when due; the oldest attempt gives its slot up, reported as abandoned
+ * (on_fail sees its fd open; the CLOSE follows the report). */
+static void race_limit_abandons_oldest(void **state) {
   (void)state;
   harness h;
-  h_init(&h, 1, 10, 0, 0, 2);
+  h_init(&h, 1, 10, 0, 0, 1);
+  ioa__cc_set_max_inflight(&h.cc, 2);
   for (int i = 0; i < 4; i++)
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd0 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 10 * MSEC);
+  h_tick(&h, T0 + 10 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ngrow, 1); /* one slot to start with: it asked for a second */
+  assert_int_equal(h.cc.nslots, 2);
+  assert_int_equal(h.nopen, 2);
+  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  /* Both slots busy, more to try: the timer is armed for the next attempt. */
+  assert_int_equal(h.timer, T0 + 20 * MSEC);
+  h_tick(&h, T0 + 20 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ngrow, 1); /* at the limit: no more slots */
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(h.fails[0].err, IOA_EABANDONED);
+  assert_int_equal(h.fails[0].fd, fd0);
+  assert_int_equal(h.nclose, 1);
+  assert_int_equal(h.closed[0], fd0);
+  assert_int_equal(h.nopen, 3);
+  assert_int_equal(h.opens[2].slot, h.opens[0].slot);
+  assert_int_equal(open_peer(&h, 2), 2);
+  /* FAIL, then CLOSE, then OPEN */
+  int i_fail = -1, i_close = -1, i_open = -1;
+  for (int i = 0; i < h.norder; i++) {
+    if (h.order[i] == IOA_CC_ACT_FAIL)
+      i_fail = i;
+    if (h.order[i] == IOA_CC_ACT_CLOSE)
+      i_close = i;
+    if (h.order[i] == IOA_CC_ACT_OPEN)
+      i_open = i;
+  }
+  assert_true(i_fail >= 0 && i_fail < i_close && i_close < i_open);
+  result(&h, T0 + 20 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  /* A refusal frees a slot the usual way: the last one starts at once. */
+  ioa__cc_connected(&h.cc, T0 + 25 * MSEC, h.opens[1].slot, -ECONNREFUSED);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 4);
+  assert_int_equal(open_peer(&h, 3), 3);
+  ioa__cc_cancel(&h.cc, T0 + 40 * MSEC);
+  drain(&h, 0);
+  ioa__cc_opened(&h.cc, T0 + 40 * MSEC, h.opens[3].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.nclose, 3); /* fd0 (abandoned), 1 (refused), 2 (cancelled) */
+  ioa__cc_dispose(&h.cc);
+}
+
+/* An abandoned attempt is the connector's decision, not the network's: it
+ * never becomes the completion's error.  Also: a GROW that cannot be
+ * served makes the slots there are the limit. */
+static void abandoned_never_ranks(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 10, 0, 0, 1);
+  h.refuse_grow = 1;
+  for (int i = 0; i < 3; i++)
     add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
   ioa__cc_start(&h.cc, T0, 0, 0, 0);
   drain(&h, 0);
   result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
   h_tick(&h, T0 + 10 * MSEC);
   drain(&h, 0);
-  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_NONE, 0, 0);
-  h_tick(&h, T0 + 20 * MSEC);
-  drain(&h, 0);
-  assert_int_equal(h.nopen, 2); /* both slots busy */
-  assert_int_equal(h.timer, 0);
-  ioa__cc_connected(&h.cc, T0 + 30 * MSEC, h.opens[0].slot, -ECONNREFUSED);
-  drain(&h, 0);
+  assert_int_equal(h.ngrow, 1);
+  assert_int_equal(h.cc.max_inflight, 1);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].err, IOA_EABANDONED);
+  assert_int_equal(h.nopen, 2);
+  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_SOCKET, -EMFILE, 0);
   assert_int_equal(h.nopen, 3);
-  assert_int_equal(h.opens[2].slot, h.opens[0].slot);
-  ioa__cc_cancel(&h.cc, T0 + 40 * MSEC);
+  result(&h, T0 + 10 * MSEC, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_CONNECT_ERROR);
+  assert_int_equal(h.done.syscall, IOA_SYSCALL_SOCKET);
+  assert_int_equal(h.done.err, -EMFILE);
+  ioa__cc_dispose(&h.cc);
+}
+
+/* 64 black holes before a live address, 10 ms attempt delay, at most 16 in
+ * flight: the live address is tried 640 ms in and wins.  Every candidate is
+ * tried once, never more than 16 at a time; the 49 attempts that had to
+ * make room are reported as abandoned, the 15 still in flight at the win
+ * are closed without a report. */
+static void race_64_black_holes_then_live(void **state) {
+  (void)state;
+  enum { HOLES = 64, N = HOLES + 1 };
+  static ioa__cc_slot slots[16];
+  static ioa__cc_cand cands[N];
+  static ent peers[N];
+  static uint8_t fd_state[200]; /* 0 unused, 1 open, 2 closed, 3 handed over */
+  ioa__cc cc;
+  memset(fd_state, 0, sizeof fd_state);
+  ioa__cc_init(&cc, 1, 10, 0, 0);
+  ioa__cc_set_slots(&cc, slots, 1);
+  ioa__cc_set_cand_storage(&cc, cands, N);
+  for (int i = 0; i < N; i++)
+    peers[i] = (ent){{AF_INET, SOCK_STREAM, 0}, (uint32_t)i};
+  ioa__cc_set_peers(&cc, peers, sizeof(ent), N);
+  uint64_t now = T0, timer = 0;
+  int tried[N] = {0}, abandoned = 0, grows = 0, done = 0, live_slot = -1, next_fd = 10;
+  ioa__cc_start(&cc, now, 0, 0, 0);
+  for (int step = 0; step < 10000 && !done; step++) {
+    ioa__cc_action a;
+    switch (ioa__cc_next(&cc, 0, &a)) {
+    case IOA_CC_ACT_NONE:
+      if (live_slot >= 0) { /* the live address answers 1 ms after its SYN */
+        ioa__cc_connected(&cc, now, (unsigned)live_slot, 0);
+      } else {
+        assert_true(timer != 0); /* the next attempt must be scheduled */
+        now = timer > now ? timer : now;
+        timer = 0;
+        ioa__cc_tick(&cc, now);
+      }
+      break;
+    case IOA_CC_ACT_OPEN: {
+      unsigned peer = cc.cands[a.cand].peer;
+      assert_int_equal(tried[peer]++, 0);
+      assert_true(cc.nactive <= 16);
+      int fd = next_fd++;
+      fd_state[fd] = 1;
+      ioa__cc_opened(&cc, now, a.slot, fd, IOA_SYSCALL_NONE, 0, 0); /* in progress */
+      if (peer == HOLES) {
+        live_slot = a.slot;
+        assert_int_equal(now, T0 + HOLES * 10 * MSEC); /* its turn came on time */
+        now += MSEC;
+      }
+      break;
+    }
+    case IOA_CC_ACT_FAIL:
+      assert_int_equal(a.err, IOA_EABANDONED);
+      assert_int_equal(fd_state[a.fd], 1);
+      abandoned++;
+      break;
+    case IOA_CC_ACT_CLOSE:
+      assert_int_equal(fd_state[a.fd], 1);
+      fd_state[a.fd] = 2;
+      break;
+    case IOA_CC_ACT_TIMER:
+      timer = a.at;
+      break;
+    case IOA_CC_ACT_GROW:
+      assert_true(a.slot <= 16);
+      grows++;
+      ioa__cc_grow_slots(&cc, slots, a.slot);
+      break;
+    case IOA_CC_ACT_DONE:
+      assert_int_equal(a.outcome, IOA_CC_OK);
+      assert_int_equal(cc.peers == (const unsigned char *)peers, 1);
+      assert_int_equal(cc.cands[a.cand].peer, HOLES);
+      fd_state[a.fd] = 3;
+      done = 1;
+      break;
+    default:
+      fail_msg("unexpected action %d", a.kind);
+    }
+  }
+  assert_true(done);
+  /* Closes after DONE (the losers). */
+  for (;;) {
+    ioa__cc_action a;
+    ioa__cc_action_kind k = ioa__cc_next(&cc, 0, &a);
+    if (k == IOA_CC_ACT_NONE)
+      break;
+    if (k == IOA_CC_ACT_CLOSE) {
+      assert_int_equal(fd_state[a.fd], 1);
+      fd_state[a.fd] = 2;
+    }
+  }
+  for (int i = 0; i < N; i++)
+    assert_int_equal(tried[i], 1);
+  assert_int_equal(grows, 4); /* 1 -> 2 -> 4 -> 8 -> 16 */
+  assert_int_equal(cc.nslots, 16);
+  assert_int_equal(abandoned, HOLES - 15);
+  for (int fd = 10; fd < next_fd; fd++)
+    assert_true(fd_state[fd] == 2 || fd_state[fd] == 3);
+  size_t n;
+  ioa__cc_failures(&cc, &n);
+  assert_int_equal(n, HOLES - 15);
+  ioa__cc_dispose(&cc);
+}
+
+/* RFC 8305 section 4: First Address Family Count attempts of the first
+ * family, then the families alternate; a count above what the first
+ * family has falls through to the other. */
+static void first_address_family_count(void **state) {
+  (void)state;
+  static const struct {
+    unsigned count;
+    const char *want;
+  } cases[] = {{0, "6a 4a 6b 4b 6c"}, {1, "6a 4a 6b 4b 6c"}, {2, "6a 6b 4a 6c 4b"},
+               {3, "6a 6b 6c 4a 4b"}, {9, "6a 6b 6c 4a 4b"}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    harness h;
+    h_init(&h, 1, 10, 0, 0, 16);
+    ioa__cc_set_first_family_count(&h.cc, cases[c].count);
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'b'));
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'c'));
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
+    ioa__cc_start(&h.cc, T0, 0, 0, 0);
+    drain(&h, 0);
+    char got[64] = "";
+    for (int i = 0; i < 5; i++) {
+      assert_int_equal(h.nopen, i + 1);
+      uint32_t t = open_peer(&h, i);
+      char w[4] = {(char)(t >> 8), (char)t, i < 4 ? ' ' : 0, 0};
+      strcat(got, w);
+      result(&h, T0, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0); /* next at once */
+    }
+    assert_string_equal(got, cases[c].want);
+    assert_int_equal(h.ndone, 1);
+    ioa__cc_dispose(&h.cc);
+  }
+}
+
+/* The attempt delay counts from the attempt's real start (attempt_start's
+ * fresh time), not from the older time the OPEN was pulled at: the loop's
+ * cached time can be several ms stale when an attempt is opened. */
+static void attempt_delay_counts_from_the_real_start(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 150, 0, 0, 16);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0); /* OPEN pulled at T0 (the stale time) */
+  ioa__cc_attempt_start(&h.cc, T0 + 4 * MSEC, h.opens[0].slot, 0);
+  result(&h, T0 + 4 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 154 * MSEC);
+  h_tick(&h, T0 + 153 * MSEC);
   drain(&h, 0);
-  ioa__cc_opened(&h.cc, T0 + 40 * MSEC, h.opens[2].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  assert_int_equal(h.nopen, 1);
+  h_tick(&h, T0 + 154 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2);
+  result(&h, T0 + 154 * MSEC, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  size_t n;
+  const ioa__cc_failure *f = ioa__cc_failures(&h.cc, &n);
+  assert_int_equal(n, 1);
+  assert_int_equal(f[0].start_ns, T0 + 154 * MSEC);
+  /* Without attempt_start the OPEN's time is the start (older drivers). */
+  ioa__cc_cancel(&h.cc, T0 + 200 * MSEC);
   drain(&h, 0);
   assert_int_equal(h.ndone, 1);
-  assert_int_equal(h.nclose, 2);
   ioa__cc_dispose(&h.cc);
+}
+
+/* RFC 8305 section 5 on historical RTT: with no attempt delay given, a
+ * destination with a known RTT waits clamp(2 x RTT, 100 ms, 2 s); none
+ * known: 250 ms; an explicit attempt_delay_ms always wins. */
+static void learned_attempt_delay(void **state) {
+  (void)state;
+  static const struct {
+    unsigned given_ms;
+    uint32_t rtt_us;
+    unsigned want_ms;
+  } cases[] = {
+      {0, 0, 250},          /* no history: the default */
+      {0, 20, 100},         /* loopback: the floor */
+      {0, 49000, 100},      /* 98 ms: still the floor */
+      {0, 80000, 160},      /* LAN-ish */
+      {0, 200000, 400},     /* 200 ms path */
+      {0, 300000, 600},     /* satellite */
+      {0, 1500000, 2000},   /* the ceiling */
+      {0, 0xffffffffu, 2000},
+      {150, 300000, 150},   /* given: wins */
+      {150, 20, 150},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    harness h;
+    h_init(&h, 1, cases[c].given_ms, 0, 0, 16);
+    add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+    ioa__cc_start(&h.cc, T0, 0, 0, 0);
+    drain(&h, 0);
+    assert_true(ioa__cc_more_to_try(&h.cc));
+    ioa__cc_attempt_start(&h.cc, T0, h.opens[0].slot, cases[c].rtt_us);
+    result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+    assert_int_equal(h.timer, T0 + cases[c].want_ms * MSEC);
+    h_tick(&h, T0 + cases[c].want_ms * MSEC - 1);
+    drain(&h, 0);
+    assert_int_equal(h.nopen, 1);
+    h_tick(&h, T0 + cases[c].want_ms * MSEC);
+    drain(&h, 0);
+    assert_int_equal(h.nopen, 2);
+    /* The last candidate: the delay after it no longer matters. */
+    assert_false(ioa__cc_more_to_try(&h.cc));
+    ioa__cc_cancel(&h.cc, T0 + 3000 * MSEC);
+    drain(&h, 0);
+    ioa__cc_opened(&h.cc, T0 + 3000 * MSEC, h.opens[1].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+    drain(&h, 0);
+    assert_int_equal(h.ndone, 1);
+    ioa__cc_dispose(&h.cc);
+  }
+  assert_int_equal(ioa__cc_learned_delay_ms(0), 100);
+  assert_int_equal(ioa__cc_learned_delay_ms(200000), 400);
+}
+
+/* Long lists: the interleaving stays exact (each family in list order,
+ * alternating while both last) at the documented maximum, with an uneven
+ * split and a local-address cross product in between. */
+static void race_interleaving_over_the_maximum_list(void **state) {
+  (void)state;
+  enum { N = IOA_CC_MAX_ADDRS };
+  static ent peers[N];
+  static ioa__cc_cand cands[N];
+  static ioa__cc_slot slots[1];
+  ioa__cc cc;
+  ioa__cc_init(&cc, 1, 10, 0, 0);
+  ioa__cc_set_slots(&cc, slots, 1);
+  ioa__cc_set_cand_storage(&cc, cands, N);
+  unsigned n6 = 0;
+  for (unsigned i = 0; i < N; i++) {
+    int v6 = i % 3 == 0; /* a third IPv6 */
+    n6 += (unsigned)v6;
+    peers[i] = (ent){{(uint8_t)(v6 ? AF_INET6 : AF_INET), SOCK_STREAM, 0}, i};
+  }
+  ioa__cc_set_peers(&cc, peers, sizeof(ent), N);
+  ioa__cc_start(&cc, T0, 0, 0, 0);
+  unsigned last6 = 0, last4 = 0, opens = 0, fam_prev = 0, repeats_ok = 1;
+  int any6 = 0, any4 = 0, done = 0;
+  for (unsigned long step = 0; step < 8ul * N && !done; step++) {
+    ioa__cc_action a;
+    switch (ioa__cc_next(&cc, 0, &a)) {
+    case IOA_CC_ACT_OPEN: {
+      unsigned p = cc.cands[a.cand].peer, fam = peers[p].meta.family;
+      /* list order within each family */
+      if (fam == AF_INET6) {
+        assert_true(!any6 || p > last6);
+        last6 = p, any6 = 1;
+      } else {
+        assert_true(!any4 || p > last4);
+        last4 = p, any4 = 1;
+      }
+      /* alternate while the IPv6 ones last (the first third of the opens x2) */
+      if (opens > 0 && opens < 2 * n6 && fam == fam_prev)
+        repeats_ok = 0;
+      fam_prev = fam;
+      opens++;
+      ioa__cc_opened(&cc, T0, a.slot, 7, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+      break;
+    }
+    case IOA_CC_ACT_DONE:
+      done = 1;
+      break;
+    case IOA_CC_ACT_NONE:
+      fail_msg("stalled after %u opens", opens);
+      break;
+    default:
+      break;
+    }
+  }
+  assert_true(done);
+  assert_int_equal(opens, N);
+  assert_true(repeats_ok);
+  ioa__cc_dispose(&cc);
 }
 
 /* Random event sequences over random configurations (fixed seed, bounded):
@@ -688,7 +1041,8 @@ typedef struct rig {
   int next_fd, ndone, inflight_open;
   uint8_t handshaking[4]; /* TLS: a HANDSHAKE was handed out for the slot */
   int outcome;
-  uint64_t now;
+  int black_holes; /* every attempt stays in progress */
+  uint64_t now, timer;
 } rig;
 
 static void rig_drain(rig *r, unsigned flags) {
@@ -700,7 +1054,10 @@ static void rig_drain(rig *r, unsigned flags) {
       return;
     case IOA_CC_ACT_OPEN: {
       assert_false(flags & IOA_CC_NO_OPEN);
-      unsigned what = rnd(5);
+      assert_true(r->cc.nactive <= r->cc.max_inflight); /* at most N in flight */
+      if (rnd(2))
+        ioa__cc_attempt_start(&r->cc, r->now, a.slot, rnd(3) ? 0 : rnd(400000));
+      unsigned what = r->black_holes ? 3 : rnd(5);
       int fd = what == 0 ? -1 : r->next_fd++;
       assert_true(r->next_fd < 4096);
       if (fd >= 0)
@@ -722,6 +1079,14 @@ static void rig_drain(rig *r, unsigned flags) {
       r->fd_state[a.fd] = FD_CLOSED;
       break;
     case IOA_CC_ACT_TIMER:
+      r->timer = a.at;
+      break;
+    case IOA_CC_ACT_GROW:
+      assert_true(a.slot > r->cc.nslots && a.slot <= r->cc.max_inflight && a.slot <= 4);
+      if (rnd(4))
+        ioa__cc_grow_slots(&r->cc, r->slots, a.slot);
+      else
+        ioa__cc_grow_failed(&r->cc);
       break;
     case IOA_CC_ACT_HANDSHAKE:
       assert_false(flags & IOA_CC_NO_CALLBACKS);
@@ -731,6 +1096,7 @@ static void rig_drain(rig *r, unsigned flags) {
       break;
     case IOA_CC_ACT_DONE:
       assert_false(flags & IOA_CC_NO_CALLBACKS);
+      r->timer = 0;
       r->ndone++;
       r->outcome = a.outcome == IOA_CC_OK ? 0 : a.err == -ECANCELED ? 2 : 1;
       if (a.outcome == IOA_CC_OK) {
@@ -752,9 +1118,12 @@ static void random_event_sequences_keep_invariants(void **state) {
     memset(&r, 0, sizeof r);
     r.next_fd = 3;
     r.now = T0;
-    ioa__cc_init(&r.cc, (int)rnd(2), rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
+    int race = (int)rnd(2);
+    ioa__cc_init(&r.cc, race, rnd(2) ? 10 + rnd(300) : 0, 0, rnd(2) ? 100 : 0);
+    ioa__cc_set_slots(&r.cc, r.slots, 1);
+    ioa__cc_set_max_inflight(&r.cc, 1 + rnd(4));
+    ioa__cc_set_first_family_count(&r.cc, rnd(4));
     ioa__cc_set_tls(&r.cc, rnd(3) == 0);
-    ioa__cc_set_slots(&r.cc, r.slots, (uint16_t)(1 + rnd(4)));
     ioa__cc_set_cand_storage(&r.cc, r.cands, 64);
     unsigned np = rnd(6), nl = rnd(3);
     for (unsigned i = 0; i < np; i++) {
@@ -821,6 +1190,28 @@ static void random_event_sequences_keep_invariants(void **state) {
         break;
       }
       rig_drain(&r, rnd(3) == 0 ? IOA_CC_NO_CALLBACKS : rnd(4) == 0 ? IOA_CC_NO_OPEN : 0);
+    }
+    /* Every candidate is eventually tried unless the request completes:
+     * when racing, with the answers in and every attempt a black hole,
+     * running the clock out must reach them all (bounded). */
+    if (race && r.ndone == 0) {
+      r.black_holes = 1;
+      if (need_locals) {
+        ioa__cc_set_locals(&r.cc, r.locals, sizeof(ent), (uint16_t)nl);
+        ioa__cc_resolved(&r.cc, r.now, 1, 0);
+      }
+      if (need_peers) {
+        ioa__cc_set_peers(&r.cc, r.peers, sizeof(ent), (uint16_t)np);
+        ioa__cc_resolved(&r.cc, r.now, 0, 0);
+      }
+      rig_drain(&r, 0);
+      for (int i = 0; i < 200 && r.ndone == 0 && r.cc.ntried < r.cc.ncands; i++) {
+        assert_true(r.timer != 0); /* something must be waited for */
+        r.now = r.timer > r.now ? r.timer : r.now + MSEC;
+        ioa__cc_tick(&r.cc, r.now);
+        rig_drain(&r, 0);
+      }
+      assert_true(r.ndone == 1 || r.cc.ntried == r.cc.ncands);
     }
     ioa__cc_cancel(&r.cc, r.now);
     rig_drain(&r, 0);
@@ -1062,7 +1453,13 @@ int main(void) {
       IOA_TEST(overall_deadline),
       IOA_TEST(overall_deadline_while_resolving),
       IOA_TEST(cancel_everywhere),
-      IOA_TEST(race_slots_full_waits),
+      IOA_TEST(race_limit_abandons_oldest),
+      IOA_TEST(abandoned_never_ranks),
+      IOA_TEST(race_64_black_holes_then_live),
+      IOA_TEST(first_address_family_count),
+      IOA_TEST(attempt_delay_counts_from_the_real_start),
+      IOA_TEST(learned_attempt_delay),
+      IOA_TEST(race_interleaving_over_the_maximum_list),
       IOA_TEST(random_event_sequences_keep_invariants),
       IOA_TEST(tls_handshake_decides_the_winner),
       IOA_TEST(tls_network_failure_moves_on),

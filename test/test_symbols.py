@@ -8,6 +8,10 @@ fault injector's ioa__fault_* hooks are allowed: fault builds export them for
 the tests).  Every global symbol the static library defines must be part of
 that API or carry the internal prefix ioa__, so a program linking
 libioasync.a statically can never collide with a name it did not ask for.
+Every documented function is also named in a man page under doc/man/: a
+*_size function through its inline wrapper without the suffix (what callers
+use), and a STRUCT_init_size through STRUCT, whose _init() the convention in
+ioa_common(3) describes.
 """
 import glob
 import os
@@ -24,6 +28,15 @@ def documented(include_dir):
         for m in re.finditer(r"IOA_EXPORT\s+[^;(]*?\b(ioa_\w+)\s*\(", text):
             names.add(m.group(1))
     return names
+
+
+def man_text(include_dir):
+    man_dir = os.path.join(os.path.dirname(os.path.abspath(include_dir)), "doc", "man")
+    text = ""
+    for path in glob.glob(os.path.join(man_dir, "*.[0-9]")):
+        text += open(path, encoding="utf-8").read()
+    # troff escapes that may sit inside a name: \- for '-', font changes
+    return re.sub(r"\\f[BIRP]", "", text)
 
 
 def nm(args, lib):
@@ -57,6 +70,18 @@ def main():
     for s in sorted(nm(["-g", "--defined-only"], static)):
         if s not in api and not s.startswith("ioa__"):
             errors.append(f"{os.path.basename(static)} defines global {s}: neither API nor ioa__")
+    pages = man_text(include_dir)
+    if not pages:
+        errors.append("no man pages found next to " + include_dir)
+    for s in sorted(api):
+        if s.endswith("_init_size"):
+            name = s[:-len("_init_size")]
+        elif s.endswith("_size"):
+            name = s[:-len("_size")]
+        else:
+            name = s
+        if not re.search(r"\b" + re.escape(name) + r"\b", pages):
+            errors.append(f"documented function {s} is not named in any man page (doc/man/)")
     for e in errors:
         print(e)
     print(f"{len(api)} documented functions, {len(exported)} exported symbols checked")

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,30 @@ int ioa_test_have_ipv6(void) {
   return 1;
 }
 
+int ioa_test_blackhole_open(ioa_test_blackhole *b) {
+  b->lfd = ioa_test_listen_tcp(AF_INET, 0, &b->port);
+  if (b->lfd < 0)
+    return -1;
+  b->filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_storage ss;
+  socklen_t len = loopback(AF_INET, b->port, &ss);
+  struct pollfd pfd = {.fd = b->filler, .events = POLLOUT};
+  if (b->filler < 0 || (connect(b->filler, (struct sockaddr *)&ss, len) < 0 &&
+                        errno != EINPROGRESS) ||
+      poll(&pfd, 1, 2000) != 1) { /* the one queued connection is established */
+    if (b->filler >= 0)
+      close(b->filler);
+    close(b->lfd);
+    return -1;
+  }
+  return 0;
+}
+
+void ioa_test_blackhole_close(ioa_test_blackhole *b) {
+  close(b->filler);
+  close(b->lfd);
+}
+
 static uint64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -164,7 +189,34 @@ ioa_loop *ioa_test_new_loop(void) {
   return loop;
 }
 
+int ioa_test_in_own_namespaces(void) {
+  const char *kinds[2] = {"net", "mnt"};
+  for (int i = 0; i < 2; i++) {
+    char self[64], parent[64], a[128] = "", b[128] = "";
+    snprintf(self, sizeof self, "/proc/self/ns/%s", kinds[i]);
+    snprintf(parent, sizeof parent, "/proc/%d/ns/%s", (int)getppid(), kinds[i]);
+    if (readlink(self, a, sizeof a - 1) <= 0 || readlink(parent, b, sizeof b - 1) <= 0 ||
+        strcmp(a, b) == 0)
+      return 0;
+  }
+  return 1;
+}
+
+int ioa_test_ns_hide_nscd(void) {
+  if (!ioa_test_in_own_namespaces())
+    return -1;
+  if (access("/run/nscd", F_OK) != 0)
+    return 0;
+  return mount("tmpfs", "/run/nscd", "tmpfs", 0, NULL);
+}
+
 int ioa_test_ns_bind(const char *dir, const char *name, const char *content, const char *target) {
+  /* Never over the machine's own files: a helper run by hand, outside the
+   * namespaces its test makes, once left /etc/hosts bind-mounted. */
+  if (!ioa_test_in_own_namespaces()) {
+    fprintf(stderr, "refusing to bind-mount over %s outside a namespace of our own\n", target);
+    return -1;
+  }
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   FILE *f = fopen(path, "w");

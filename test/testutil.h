@@ -34,6 +34,16 @@ int ioa_test_closed_port(int family);
 /* Non-zero if ::1 is usable on this machine. */
 int ioa_test_have_ipv6(void);
 
+/* The loopback black hole: a listener on 127.0.0.1 whose accept queue is
+ * full (backlog 0, one connection queued and never accepted), so SYNs to
+ * its port are dropped and connects hang in SYN_SENT until a timeout.
+ * Returns 0 (fills b) or -1 (nothing left open). */
+typedef struct ioa_test_blackhole {
+  int lfd, filler, port;
+} ioa_test_blackhole;
+int ioa_test_blackhole_open(ioa_test_blackhole *b);
+void ioa_test_blackhole_close(ioa_test_blackhole *b);
+
 /* Run the loop with IOA_RUN_ONCE until *flag is non-zero, the loop has no
  * more work, or max_ms of wall time passed.  Returns 0 if *flag was set,
  * -ETIMEDOUT otherwise. */
@@ -51,6 +61,12 @@ void ioa_test_run_for(ioa_loop *loop, unsigned ms);
 /* A new loop with default options; fails the test if that fails. */
 ioa_loop *ioa_test_new_loop(void);
 
+/* 1 if this process has network and mount namespaces of its own (not its
+ * parent's): the namespace helpers below refuse to work otherwise. */
+int ioa_test_in_own_namespaces(void);
+/* Inside a namespace helper: hide nscd (a tmpfs over /run/nscd) so that
+ * lookups read the files bind-mounted over /etc.  0 or -1. */
+int ioa_test_ns_hide_nscd(void);
 /* Namespace tests: the binary re-runs itself as `unshare -n -m SELF ARG`
  * (private loopback and mount table, so resolver files can be replaced).
  * The helper process exits 0 if its checks pass, IOA_TEST_NS_FAIL if one

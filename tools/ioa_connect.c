@@ -52,6 +52,8 @@ typedef struct cli_opts {
   const char *dns_servers; /* --dns-server: c-ares against these servers */
   ioa_connect_mode mode;
   unsigned attempt_delay_ms, resolution_delay_ms, attempt_timeout_ms, timeout_ms;
+  unsigned first_family_count;
+  int no_learned_delay;
   int numeric;
   int zero_io;
   int verbose;
@@ -140,7 +142,11 @@ static void print_help(void) {
       "  --insecure              TLS without any certificate or name check\n"
       "  --sequential            one attempt at a time, in list order (IO::Async's behaviour)\n"
       "  --race                  Happy Eyeballs racing even for an --addr list\n"
-      "  --attempt-delay MS      Happy Eyeballs connection attempt delay (10..2000, default 250)\n"
+      "  --attempt-delay MS      Happy Eyeballs connection attempt delay (10..2000; default:\n"
+      "                          learned from round-trip times, else 250)\n"
+      "  --first-family-count N  attempts of the first family before the other's first\n"
+      "                          (RFC 8305 First Address Family Count, 1..255, default 1)\n"
+      "  --no-learned-delay      do not learn the attempt delay from round-trip times\n"
       "  --resolution-delay MS   wait this long for AAAA answers after A (default 50)\n"
       "  --attempt-timeout S     per-attempt deadline in seconds (0 = none)\n"
       "  --timeout S             overall deadline in seconds (0 = none)\n"
@@ -219,6 +225,8 @@ enum {
   OPT_TIMEOUT,
   OPT_TRACE,
   OPT_DNS_SERVER,
+  OPT_FIRST_FAMILY_COUNT,
+  OPT_NO_LEARNED_DELAY,
   OPT_TLS,
   OPT_ALPN,
   OPT_CAFILE,
@@ -241,6 +249,8 @@ static const struct option long_options[] = {
     {"sequential", no_argument, NULL, OPT_SEQUENTIAL},
     {"race", no_argument, NULL, OPT_RACE},
     {"attempt-delay", required_argument, NULL, OPT_ATTEMPT_DELAY},
+    {"first-family-count", required_argument, NULL, OPT_FIRST_FAMILY_COUNT},
+    {"no-learned-delay", no_argument, NULL, OPT_NO_LEARNED_DELAY},
     {"resolution-delay", required_argument, NULL, OPT_RESOLUTION_DELAY},
     {"attempt-timeout", required_argument, NULL, OPT_ATTEMPT_TIMEOUT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -292,7 +302,7 @@ static _Noreturn void option_error(int c, char **argv) {
   usage_error("unknown or ambiguous option '%s'", bad);
 }
 
-/* The deadline options.  Returns 0 if c is not one of them. */
+/* The timing options.  Returns 0 if c is not one of them. */
 static int parse_timing_option(cli_opts *o, int c) {
   unsigned long v;
   switch (c) {
@@ -300,6 +310,14 @@ static int parse_timing_option(cli_opts *o, int c) {
     if (parse_uint(optarg, 10, 2000, &v) != 0)
       usage_error("--attempt-delay: '%s' is not a number of milliseconds in 10..2000", optarg);
     o->attempt_delay_ms = (unsigned)v;
+    return 1;
+  case OPT_FIRST_FAMILY_COUNT:
+    if (parse_uint(optarg, 1, 255, &v) != 0)
+      usage_error("--first-family-count: '%s' is not a count in 1..255", optarg);
+    o->first_family_count = (unsigned)v;
+    return 1;
+  case OPT_NO_LEARNED_DELAY:
+    o->no_learned_delay = 1;
     return 1;
   case OPT_RESOLUTION_DELAY:
     if (parse_uint(optarg, 1, 2000, &v) != 0)
@@ -1163,6 +1181,8 @@ static void fill_params(cli *c, ioa_connect_params *p) {
     p->flags |= AI_NUMERICHOST | AI_NUMERICSERV;
   p->mode = c->o.mode;
   p->attempt_delay_ms = c->o.attempt_delay_ms;
+  p->first_family_count = c->o.first_family_count;
+  p->learned_delay = c->o.no_learned_delay ? IOA_LEARNED_DELAY_OFF : IOA_LEARNED_DELAY_ON;
   p->resolution_delay_ms = c->o.resolution_delay_ms;
   p->attempt_timeout_ms = c->o.attempt_timeout_ms;
   p->timeout_ms = c->o.timeout_ms;

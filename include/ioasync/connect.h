@@ -29,6 +29,18 @@
  * Beyond IO::Async: Happy Eyeballs v2 racing (RFC 8305), per-attempt and
  * overall timeouts, cancellation at any moment, every attempt's failure kept,
  * a socket-option hook.  See ioa_connect(3).
+ *
+ * Racing (RFC 8305): families alternate, the first family's
+ * first_family_count addresses first; the next attempt starts after the
+ * connection attempt delay, or at once when one fails.  The delay is
+ * attempt_delay_ms when given; otherwise, for a destination whose
+ * round-trip time is known (an ioa_rtt_cache fed by earlier racing
+ * connections, per /24 or /64 prefix), clamp(2 x RTT, 100 ms, 2 s); else
+ * 250 ms.  At most 16 attempts are in flight (with TLS, an attempt whose
+ * handshake runs is one of them): when the next one is due with 16 in
+ * flight, the oldest still connecting is abandoned (on_fail "connect" with
+ * IOA_EABANDONED; if every one is handshaking, the oldest handshake: on_fail
+ * "tls"), so every address gets its turn.
  */
 #ifndef IOASYNC_CONNECT_H
 #define IOASYNC_CONNECT_H
@@ -67,8 +79,61 @@ typedef enum ioa_connect_mode {
   IOA_CONNECT_AUTO = 0,   /* race for host+service, in turn for address lists */
   IOA_CONNECT_SEQUENTIAL, /* one attempt at a time, list order (IO::Async) */
   IOA_CONNECT_RACE,       /* Happy Eyeballs v2: families interleaved, next attempt after
-                             attempt_delay_ms or at once on a failure, <= 16 in flight */
+                             the attempt delay or at once on a failure, <= 16 in flight
+                             (the oldest abandoned for the next) */
 } ioa_connect_mode;
+
+/* Attempts in flight at most when racing. */
+#define IOA_CONNECT_MAX_INFLIGHT 16
+
+/* Whether racing requests learn their attempt delay from round-trip times. */
+typedef enum ioa_learned_delay {
+  IOA_LEARNED_DELAY_ON = 0, /* look each destination's RTT up, and feed the cache with the
+                               RTT (TCP_INFO) of each connection won (the default) */
+  IOA_LEARNED_DELAY_OFF,    /* neither: attempt_delay_ms, else 250 ms */
+} ioa_learned_delay;
+
+/* Round-trip times per destination prefix (/24 for IPv4, /64 for IPv6),
+ * for the learned attempt delay.  Bounded (max_entries, 4-way set
+ * associative: a new prefix replaces the oldest of its set), entries expire
+ * ttl_ms after their last sample, samples smoothed as TCP's SRTT (gain
+ * 1/4).  Every ioa_rtt_cache_* function is thread-safe: one cache can serve
+ * loops on several threads.  Each loop has its own, made on first use by a
+ * racing connect (ioa_rtt_cache_default) and freed by ioa_loop_free; a
+ * cache made with ioa_rtt_cache_new and named in the params can serve
+ * several loops. */
+typedef struct ioa_rtt_cache ioa_rtt_cache;
+
+typedef struct ioa_rtt_cache_options {
+  size_t struct_size; /* set by ioa_rtt_cache_options_init() */
+  unsigned max_entries; /* prefixes kept; 0 = 256; at most 65536 (rounded up to a power of 2) */
+  unsigned ttl_ms;      /* how long a prefix's RTT is used after its last sample;
+                           0 = 600000 (10 minutes) */
+} ioa_rtt_cache_options;
+
+IOA_EXPORT void ioa_rtt_cache_options_init_size(ioa_rtt_cache_options *o, size_t size);
+static inline void ioa_rtt_cache_options_init(ioa_rtt_cache_options *o) {
+  ioa_rtt_cache_options_init_size(o, sizeof *o);
+}
+/* opts may be NULL (defaults).  0, IOA_EBADPARAM or -ENOMEM. */
+IOA_EXPORT int ioa_rtt_cache_new(const ioa_rtt_cache_options *opts, ioa_rtt_cache **out);
+/* No request may use it any more.  Never free a loop's default cache (its
+ * loop does). */
+IOA_EXPORT void ioa_rtt_cache_free(ioa_rtt_cache *c);
+/* The loop's own cache, made on first use; 0, IOA_EBADPARAM or -ENOMEM.
+ * Call it on the loop's thread. */
+IOA_EXPORT int ioa_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out);
+/* Forget every RTT (after a network change, say). */
+IOA_EXPORT void ioa_rtt_cache_clear(ioa_rtt_cache *c);
+/* Add one RTT sample for peer's prefix (from a connection of your own).
+ * 0, or IOA_EBADPARAM (no cache, not an inet/inet6 address, rtt_us 0). */
+IOA_EXPORT int ioa_rtt_cache_note(ioa_rtt_cache *c, const ioa_addr *peer, uint32_t rtt_us);
+/* What a racing connect would use for peer: 1 if its prefix has a live RTT
+ * (*rtt_us; *delay_ms = clamp(2 x RTT, 100, 2000)), 0 if not (*rtt_us 0,
+ * *delay_ms 250), IOA_EBADPARAM (no cache, not inet/inet6).  Either output
+ * pointer may be NULL. */
+IOA_EXPORT int ioa_rtt_cache_lookup(ioa_rtt_cache *c, const ioa_addr *peer, uint32_t *rtt_us,
+                                    unsigned *delay_ms);
 
 /* One failed attempt step.  IO::Async's on_fail arguments map to:
  *   ("socket", family, socktype, protocol, err)
@@ -148,7 +213,8 @@ typedef struct ioa_connect_params {
   ioa_resolver *resolver;    /* NULL = the loop's default (ioa_resolver_default) */
 
   ioa_connect_mode mode;
-  unsigned attempt_delay_ms;    /* Happy Eyeballs; 0 = 250; valid 10..2000 */
+  unsigned attempt_delay_ms;    /* Happy Eyeballs; 0 = learned (see above), else 250;
+                                   valid 10..2000; given, it always wins */
   unsigned resolution_delay_ms; /* wait for AAAA after A; 0 = 50; max 2000 */
   unsigned attempt_timeout_ms;  /* 0 = none; a timeout is on_fail "connect" ETIMEDOUT */
   unsigned timeout_ms;          /* overall, resolution included; 0 = none */
@@ -178,6 +244,11 @@ typedef struct ioa_connect_params {
    * outlive the call. */
   const ioa_stream_options *stream_options;
   const ioa_socket_options *socket_options;
+  /* Racing only (ignored otherwise): */
+  unsigned first_family_count; /* RFC 8305 section 4: addresses of the first family
+                                  tried before the other family's first; 0 = 1; <= 255 */
+  ioa_learned_delay learned_delay; /* IOA_LEARNED_DELAY_ON (default) or _OFF */
+  ioa_rtt_cache *rtt_cache; /* NULL = the loop's (ioa_rtt_cache_default); must outlive the request */
   /* TLS (ioa_tls(3), IO::Async::SSL's SSL_connect): non-NULL = each
    * connected attempt runs a TLS handshake with this configuration before it
    * can win, and on_stream gets a TLS stream (on_connected and on_socket are

@@ -74,6 +74,7 @@ IOA_BEGIN_DECLS
   XX(IOA_EHOSTNAME, 60, "Invalid host name")                                     \
   XX(IOA_ENOCANDIDATES, 70, "No usable address candidates")                      \
   XX(IOA_EBADPARAM, 71, "Invalid parameter or parameter combination")            \
+  XX(IOA_EABANDONED, 72, "Connection attempt abandoned for a newer one")         \
   IOA_TLS_ERRORS(XX)
 
 enum ioa_errcode {

@@ -188,6 +188,33 @@ IOA_EXPORT int ioa_defer_active(const ioa_defer *d);
  * valid until its callback has run (or the loop is freed).  Never fails. */
 IOA_EXPORT void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data);
 
+/* ---- embedding in a hand-written loop ----
+ *
+ * Three calls run a native loop inside a poll/select/epoll loop of the
+ * program's own, as libuv's uv_backend_fd/uv_backend_timeout and c-ares's
+ * ares_fds/ares_timeout do:
+ *
+ *   struct pollfd p = {.fd = ioa_loop_fd(loop), .events = POLLIN};
+ *   poll(&p, 1, ioa_loop_timeout(loop));      // with the program's own fds
+ *   ioa_loop_run(loop, IOA_RUN_NOWAIT);        // run what is ready, never block
+ *
+ * Ask for the timeout again after every ioa_loop_run(): callbacks start
+ * timers and queue defers.  ioa_loop_run() returns 0 once the loop has no
+ * work left.  Loop thread only.
+ */
+
+/* The native loop's pollable fd (its epoll fd), readable while a watched fd
+ * has an event or a post is waiting.  Poll it for reading only; never read,
+ * close or register fds with it.  Returns the fd, IOA_EBADPARAM (loop NULL)
+ * or -ENOTSUP (a loop made by ioa_loop_new_with_backend has no fd: its host
+ * loop does the polling). */
+IOA_EXPORT int ioa_loop_fd(const ioa_loop *loop);
+/* Milliseconds until the loop must run even if its fd stays quiet: until its
+ * next timer (rounded up, so never early), 0 when deferred callbacks are
+ * queued or a timer is due, -1 when it has no timer.  Returns that, or
+ * IOA_EBADPARAM / -ENOTSUP as ioa_loop_fd() does. */
+IOA_EXPORT int ioa_loop_timeout(const ioa_loop *loop);
+
 /* ---- foreign loops (adapters) ----
  *
  * An adapter implements these hooks on top of another loop, then calls back
