@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1083,10 +1084,13 @@ typedef struct conn {
   int fails;
   ioa_syscall fail_sys[8];
   int fail_err[8];
+  uint32_t fail_ip[8]; /* an IPv4 peer's address (host order), else 0 */
   char fail_msg[8][160];
   int handshakes;
   int cancel_in_handshake; /* cancel from the nth on_handshake */
   int cancel_in_fail;      /* cancel from the first on_fail */
+  int attempts;            /* on_attempt calls (when set) */
+  uint32_t attempt_ip[32]; /* their IPv4 peers, as fail_ip */
   ioa_connect_req *req;
 } conn;
 
@@ -1111,6 +1115,12 @@ static void c_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) 
     assert_string_equal(f[i].message, k->fail_msg[i]);
   }
 }
+static uint32_t ipv4_of(const ioa_addr *a) {
+  if (a->family != AF_INET)
+    return 0;
+  return ntohl(((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr.s_addr);
+}
+
 static void c_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *data) {
   conn *k = data;
   assert_non_null(f->message);
@@ -1119,6 +1129,7 @@ static void c_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *dat
     k->fail_sys[k->fails] = f->syscall;
     k->fail_err[k->fails] = f->err;
     snprintf(k->fail_msg[k->fails], sizeof k->fail_msg[0], "%s", f->message);
+    k->fail_ip[k->fails] = ipv4_of(f->peer);
   }
   if (f->syscall == IOA_SYSCALL_TLS)
     assert_true(f->fd >= 0 && fcntl(f->fd, F_GETFD) >= 0); /* open during on_fail */
@@ -1346,6 +1357,132 @@ static void test_connect_bad_params(void **state) {
   ioa_tls_config_unref(cfg);
 }
 
+/* --------------------------------------- racing past black holes
+ *
+ * A TLS connect by name races with the connector's policy: 18 addresses
+ * that drop SYNs (full-backlog listeners) before a TLS server, a 10 ms
+ * attempt delay.  At most 16 attempts are in flight, so the oldest is
+ * abandoned for each new one and the server gets its turn: 19 attempts in
+ * the resolver's order, the 3 oldest reported abandoned ("connect",
+ * IOA_EABANDONED), one handshake, a verified stream.  The name comes from
+ * an /etc/hosts of the test's own inside `unshare -n -m`: a private
+ * loopback where every 127.0.0.x answers, and nothing leaves it. */
+
+#define RACE_HOLES 18
+#define RACE_NAME "race.ioa-test"
+static int race_setup_failed; /* the helper's premise could not be set up */
+
+static void c_attempt(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                      void *data) {
+  conn *k = data;
+  (void)req;
+  (void)local;
+  if (k->attempts < 32)
+    k->attempt_ip[k->attempts] = ipv4_of(peer);
+  k->attempts++;
+}
+
+static void race_past_black_holes(void **state) {
+  (void)state;
+  /* getaddrinfo's order (RFC 6724 may sort the file's): the server takes
+   * the last address, the black holes the others. */
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  char text[RACE_HOLES + 1][INET_ADDRSTRLEN];
+  uint32_t order[RACE_HOLES + 1];
+  int n = 0;
+  if (getaddrinfo(RACE_NAME, NULL, &hints, &ai) == 0)
+    for (const struct addrinfo *e = ai; e && n <= RACE_HOLES; e = e->ai_next, n++) {
+      const struct sockaddr_in *sa = (const struct sockaddr_in *)(const void *)e->ai_addr;
+      order[n] = ntohl(sa->sin_addr.s_addr);
+      inet_ntop(AF_INET, &sa->sin_addr, text[n], sizeof text[n]);
+    }
+  if (ai)
+    freeaddrinfo(ai);
+  if (n != RACE_HOLES + 1) {
+    print_message("getaddrinfo(%s) gave %d addresses, not %d\n", RACE_NAME, n, RACE_HOLES + 1);
+    race_setup_failed = 1;
+    skip();
+  }
+  tls_srv_opts so = {
+      .mode = TLS_SRV_ECHO, .cert = pki.leaf, .key = pki.leaf_key, .addr = text[RACE_HOLES]};
+  tls_srv *srv = tls_srv_start(&so);
+  assert_non_null(srv);
+  ioa_test_blackhole holes[RACE_HOLES];
+  for (int i = 0; i < RACE_HOLES; i++)
+    assert_int_equal(ioa_test_blackhole_open_at(&holes[i], text[i], tls_srv_port(srv)), 0);
+  ioa_tls_config *cfg = config_with(pki.ca, NULL);
+  conn k;
+  ioa_connect_params p;
+  conn_params(&k, &p, cfg);
+  char port[16];
+  snprintf(port, sizeof port, "%d", tls_srv_port(srv));
+  p.host = RACE_NAME;
+  p.service = port;
+  p.tls_server_name = "localhost"; /* the test leaf's name */
+  p.attempt_delay_ms = 10;
+  p.on_attempt = c_attempt;
+  conn_run(&k, &p);
+  if (!k.c.s)
+    fail_msg("no stream: %s (%s) after %d attempts", ioa_err_name(k.err),
+             ioa_syscall_name(k.sys), k.attempts);
+  /* Every address in the resolver's order, the server last. */
+  assert_int_equal(k.attempts, RACE_HOLES + 1);
+  for (int i = 0; i <= RACE_HOLES; i++)
+    assert_int_equal(k.attempt_ip[i], order[i]);
+  /* The oldest made room, in turn; the rest were closed unreported. */
+  assert_int_equal(k.fails, RACE_HOLES + 1 - IOA_CONNECT_MAX_INFLIGHT);
+  for (int i = 0; i < k.fails; i++) {
+    assert_int_equal(k.fail_sys[i], IOA_SYSCALL_CONNECT);
+    assert_int_equal(k.fail_err[i], IOA_EABANDONED);
+    assert_int_equal(k.fail_ip[i], order[i]);
+  }
+  assert_int_equal(k.handshakes, 1);
+  check_info(k.c.s, "localhost", 0);
+  set_cbs(&k.c);
+  echo_roundtrip(&k.c, "past eighteen black holes");
+  client_free(&k.c);
+  assert_int_equal(tls_srv_wait_done(srv, 1, 20000), 0);
+  assert_int_equal(tls_srv_accepted(srv), 1);
+  ioa_tls_config_unref(cfg);
+  for (int i = 0; i < RACE_HOLES; i++)
+    ioa_test_blackhole_close(&holes[i]);
+  tls_srv_stop(srv);
+}
+
+/* Runs as `unshare -n -m test_tls --race-helper` (ioa_test_in_netns). */
+static int race_helper(void) {
+  alarm(60);
+  signal(SIGPIPE, SIG_IGN);
+  char hosts[RACE_HOLES * 40 + 64] = "";
+  for (int i = 0; i <= RACE_HOLES; i++) /* 127.0.0.2 .. 127.0.0.20 */
+    snprintf(hosts + strlen(hosts), sizeof hosts - strlen(hosts), "127.0.0.%d %s\n", i + 2,
+             RACE_NAME);
+  char dir[] = "/tmp/ioa-tls-ns-XXXXXX";
+  if (system("ip link set lo up") != 0 || !mkdtemp(dir) || ioa_test_ns_hide_nscd() != 0 ||
+      ioa_test_ns_bind(dir, "hosts", hosts, "/etc/hosts") != 0 ||
+      ioa_test_ns_bind(dir, "nsswitch.conf", "hosts: files\nservices: files\n",
+                       "/etc/nsswitch.conf") != 0 ||
+      tls_pki_create(&pki) != 0)
+    return IOA_TEST_NS_SETUP;
+  const struct CMUnitTest tests[] = {IOA_TEST(race_past_black_holes)};
+  int failed = cmocka_run_group_tests_name("test_tls race helper", tests, NULL, NULL);
+  tls_pki_destroy(&pki);
+  char path[sizeof dir + 16];
+  snprintf(path, sizeof path, "%s/hosts", dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/nsswitch.conf", dir);
+  unlink(path);
+  rmdir(dir);
+  return race_setup_failed ? IOA_TEST_NS_SETUP : failed ? IOA_TEST_NS_FAIL : 0;
+}
+
+static void test_connect_race_black_holes(void **state) {
+  (void)state;
+  ioa_test_in_netns("--race-helper",
+                    "a TLS connect by name did not race past the black holes (see above)",
+                    "unshare -n -m or the hosts-file premise unavailable");
+}
+
 static int group_setup(void **state) {
   (void)state;
   signal(SIGPIPE, SIG_IGN);
@@ -1358,11 +1495,13 @@ static int group_teardown(void **state) {
   return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   if (!ioa_tls_available()) {
     printf("test_tls: skipped: built without TLS (OpenSSL)\n");
     return 77;
   }
+  if (argc > 1 && strcmp(argv[1], "--race-helper") == 0)
+    return race_helper();
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_available),
       IOA_TEST(test_config_errors),
@@ -1392,6 +1531,7 @@ int main(void) {
       IOA_TEST(test_connect_network_failures_move_on),
       IOA_TEST(test_connect_cancel),
       IOA_TEST(test_connect_bad_params),
+      IOA_TEST(test_connect_race_black_holes),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -118,15 +118,23 @@ int ioa_test_have_ipv6(void) {
   return 1;
 }
 
-int ioa_test_blackhole_open(ioa_test_blackhole *b) {
-  b->lfd = ioa_test_listen_tcp(AF_INET, 0, &b->port);
+int ioa_test_blackhole_open_at(ioa_test_blackhole *b, const char *ipv4, int port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, ipv4, &sa.sin_addr) != 1 || ntohl(sa.sin_addr.s_addr) >> 24 != 127)
+    return -1; /* loopback only */
+  b->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (b->lfd < 0)
     return -1;
+  socklen_t len = sizeof sa;
+  if (bind(b->lfd, (struct sockaddr *)&sa, len) < 0 || listen(b->lfd, 0) < 0 ||
+      getsockname(b->lfd, (struct sockaddr *)&sa, &len) < 0) {
+    close(b->lfd);
+    return -1;
+  }
+  b->port = ntohs(sa.sin_port);
   b->filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  struct sockaddr_storage ss;
-  socklen_t len = loopback(AF_INET, b->port, &ss);
   struct pollfd pfd = {.fd = b->filler, .events = POLLOUT};
-  if (b->filler < 0 || (connect(b->filler, (struct sockaddr *)&ss, len) < 0 &&
+  if (b->filler < 0 || (connect(b->filler, (struct sockaddr *)&sa, len) < 0 &&
                         errno != EINPROGRESS) ||
       poll(&pfd, 1, 2000) != 1) { /* the one queued connection is established */
     if (b->filler >= 0)
@@ -135,6 +143,10 @@ int ioa_test_blackhole_open(ioa_test_blackhole *b) {
     return -1;
   }
   return 0;
+}
+
+int ioa_test_blackhole_open(ioa_test_blackhole *b) {
+  return ioa_test_blackhole_open_at(b, "127.0.0.1", 0);
 }
 
 void ioa_test_blackhole_close(ioa_test_blackhole *b) {

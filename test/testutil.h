@@ -42,6 +42,9 @@ typedef struct ioa_test_blackhole {
   int lfd, filler, port;
 } ioa_test_blackhole;
 int ioa_test_blackhole_open(ioa_test_blackhole *b);
+/* The same at a given loopback IPv4 address (127.0.0.0/8: any of them
+ * answers on lo) and port (0: ephemeral, stored in b->port). */
+int ioa_test_blackhole_open_at(ioa_test_blackhole *b, const char *ipv4, int port);
 void ioa_test_blackhole_close(ioa_test_blackhole *b);
 
 /* Run the loop with IOA_RUN_ONCE until *flag is non-zero, the loop has no

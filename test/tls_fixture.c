@@ -462,6 +462,9 @@ tls_srv *tls_srv_start(const tls_srv_opts *o) {
     s4->sin_family = AF_INET;
     s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     len = sizeof *s4;
+    if (o->addr && (inet_pton(AF_INET, o->addr, &s4->sin_addr) != 1 ||
+                    ntohl(s4->sin_addr.s_addr) >> 24 != 127))
+      goto fail; /* loopback only */
   }
   if (bind(s->lfd, (struct sockaddr *)&ss, len) < 0 || listen(s->lfd, 64) < 0 ||
       getsockname(s->lfd, (struct sockaddr *)&ss, &len) < 0)

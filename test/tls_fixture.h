@@ -42,13 +42,14 @@ typedef struct tls_srv_opts {
   const char *alpn;       /* protocols it accepts, comma-separated; NULL = none */
   const char *client_ca;  /* require a client certificate from this CA */
   int family;             /* AF_INET (default) or AF_INET6 */
+  const char *addr;       /* AF_INET: a loopback address to listen on; NULL = 127.0.0.1 */
   int max_version;        /* 0 or TLS1_2_VERSION... */
   int no_tickets;         /* no session tickets */
 } tls_srv_opts;
 
 typedef struct tls_srv tls_srv;
 
-/* A server on an ephemeral loopback port, serving one connection at a
+/* A server on an ephemeral loopback port (of o->addr), serving one connection at a
  * time until stopped.  NULL on failure (printed). */
 tls_srv *tls_srv_start(const tls_srv_opts *o);
 int tls_srv_port(const tls_srv *s);
