@@ -302,18 +302,19 @@ static void drain(fz *f, unsigned flags) {
       CHECK(f->tls || a.syscall != IOA_SYSCALL_TLS);
       if (a.err == IOA_EABANDONED) {
         /* Made room: a connect in flight, or with TLS, when no slot was
-         * still connecting, a handshake. */
+         * still connecting, a handshake.  (Reported late under
+         * NO_CALLBACKS, a stale completion may have come meanwhile.) */
         CHECK(f->race && a.fd >= 0);
         CHECK(a.syscall == IOA_SYSCALL_CONNECT || a.syscall == IOA_SYSCALL_TLS);
         if (a.syscall == IOA_SYSCALL_CONNECT) {
-          CHECK(f->connecting[a.slot] == a.fd);
+          CHECK(f->connecting[a.slot] == a.fd || f->connecting[a.slot] < 0);
+          CHECK(f->handshaking[a.slot] < 0);
         } else {
-          CHECK(f->handshaking[a.slot] == a.fd);
+          CHECK(f->handshaking[a.slot] == a.fd || f->handshaking[a.slot] < 0);
           for (int s = 0; s < MAX_SLOTS; s++)
             CHECK(f->connecting[s] < 0);
         }
         f->connecting[a.slot] = f->handshaking[a.slot] = -1;
-        f->freed_since_hold = 1;
       }
       if (a.fd >= 0) {
         CHECK(fd_is_open(f, a.fd));

@@ -1435,6 +1435,171 @@ static void tls_cancel_and_no_callbacks(void **state) {
   ioa__cc_dispose(&h.cc);
 }
 
+/* ---- TLS with the racing policy ---- */
+
+/* A handshaking attempt is in flight: it holds its slot (the next attempt
+ * needs a new one: GROW), counts toward the limit, and at the limit the
+ * oldest attempt still connecting is abandoned before it, however old the
+ * handshake; only when every attempt in flight is handshaking is the
+ * oldest handshake abandoned ("tls", IOA_EABANDONED), and its late result
+ * is ignored. */
+static void tls_race_handshakes_count_in_flight(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 10, 0, 0, 1);
+  ioa__cc_set_tls(&h.cc, 1);
+  ioa__cc_set_max_inflight(&h.cc, 2);
+  for (int i = 0; i < 4; i++)
+    add_peer(&h, AF_INET, SOCK_STREAM, 0, (uint32_t)i);
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd0 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 5 * MSEC, h.opens[0].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nhs, 1);
+  assert_int_equal(h.hss[0].fd, fd0);
+  assert_int_equal(h.cc.nactive, 1); /* the handshake is the attempt still */
+  /* Its handshake gets the attempt delay again (a round trip of its own). */
+  assert_int_equal(h.timer, T0 + 15 * MSEC);
+  h_tick(&h, T0 + 10 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  h_tick(&h, T0 + 15 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ngrow, 1); /* the one slot is the handshake's */
+  assert_int_equal(h.nopen, 2);
+  assert_int_not_equal(h.opens[1].slot, h.opens[0].slot);
+  int fd1 = result(&h, T0 + 15 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.cc.nactive, 2);
+  assert_int_equal(h.timer, T0 + 25 * MSEC);
+  /* At the limit: the attempt still connecting goes, not the older handshake. */
+  h_tick(&h, T0 + 25 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.ngrow, 1);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_CONNECT);
+  assert_int_equal(h.fails[0].err, IOA_EABANDONED);
+  assert_int_equal(h.fails[0].fd, fd1);
+  assert_int_equal(h.closed[0], fd1);
+  assert_int_equal(h.nopen, 3);
+  assert_int_equal(open_peer(&h, 2), 2);
+  int fd2 = result(&h, T0 + 25 * MSEC, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 27 * MSEC, h.opens[2].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.nhs, 2);
+  assert_int_equal(h.hss[1].fd, fd2);
+  assert_int_equal(h.timer, T0 + 37 * MSEC);
+  /* Every attempt in flight handshaking: the oldest handshake goes. */
+  h_tick(&h, T0 + 37 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 2);
+  assert_int_equal(h.fails[1].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.fails[1].err, IOA_EABANDONED);
+  assert_int_equal(h.fails[1].fd, fd0);
+  assert_int_equal(h.closed[1], fd0);
+  assert_int_equal(h.nopen, 4);
+  assert_int_equal(open_peer(&h, 3), 3);
+  assert_int_equal(h.opens[3].slot, h.opens[0].slot);
+  result(&h, T0 + 37 * MSEC, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  assert_int_equal(h.nfail, 3);
+  /* The abandoned handshake's late answer, for a slot since reused and freed. */
+  ioa__cc_handshaked(&h.cc, T0 + 38 * MSEC, h.hss[0].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 0);
+  ioa__cc_handshaked(&h.cc, T0 + 40 * MSEC, h.hss[1].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.outcome, IOA_CC_OK);
+  assert_int_equal(h.done.fd, fd2);
+  assert_int_equal(h.nclose, 3); /* fd1, fd0 (abandoned), fd3 (refused) */
+  ioa__cc_dispose(&h.cc);
+}
+
+/* A handshake's network failure returns to the race at once, with the
+ * untried candidates in their order (families alternating), and the
+ * handshake's failure is reported even if a later one succeeds. */
+static void tls_handshake_failure_returns_to_the_race(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 100, 0, 0, 1);
+  ioa__cc_set_tls(&h.cc, 1);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'b'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  int fd0 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 2 * MSEC, h.opens[0].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.timer, T0 + 102 * MSEC);
+  ioa__cc_handshaked(&h.cc, T0 + 4 * MSEC, h.hss[0].slot, IOA_CC_HS_RETRY, -ECONNRESET);
+  drain(&h, 0);
+  assert_int_equal(h.nfail, 1);
+  assert_int_equal(h.fails[0].syscall, IOA_SYSCALL_TLS);
+  assert_int_equal(h.fails[0].fd, fd0);
+  assert_int_equal(h.nopen, 2); /* at once, not 100 ms after the first */
+  assert_int_equal(open_peer(&h, 1), TAG('4', 'a')); /* the other family's turn */
+  int fd1 = result(&h, T0 + 4 * MSEC, IOA_SYSCALL_NONE, 0, 1);
+  assert_int_equal(h.nhs, 2);
+  ioa__cc_handshaked(&h.cc, T0 + 6 * MSEC, h.hss[1].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.fd, fd1);
+  assert_int_equal(h.nopen, 2); /* 6b never needed */
+  ioa__cc_dispose(&h.cc);
+}
+
+/* The learned delay (2 x RTT) with TLS: a connect after one RTT leaves
+ * its handshake the same delay again, so a distant working path gets no
+ * needless second attempt; the handshake wins alone. */
+static void tls_learned_delay_covers_the_handshake(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 0, 0, 0, 1);
+  ioa__cc_set_tls(&h.cc, 1);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  ioa__cc_attempt_start(&h.cc, T0, h.opens[0].slot, 300000); /* a 300 ms path: 600 ms */
+  int fd0 = result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  assert_int_equal(h.timer, T0 + 600 * MSEC);
+  ioa__cc_connected(&h.cc, T0 + 300 * MSEC, h.opens[0].slot, 0);
+  drain(&h, 0);
+  assert_int_equal(h.timer, T0 + 900 * MSEC);
+  h_tick(&h, T0 + 600 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 1);
+  ioa__cc_handshaked(&h.cc, T0 + 620 * MSEC, h.hss[0].slot, IOA_CC_HS_OK, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.done.fd, fd0);
+  assert_int_equal(h.nopen, 1);
+  ioa__cc_dispose(&h.cc);
+  /* A handshake that outlives that too: the next address is tried. */
+  h_init(&h, 1, 0, 0, 0, 1);
+  ioa__cc_set_tls(&h.cc, 1);
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, 'a');
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, 'b');
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  ioa__cc_attempt_start(&h.cc, T0, h.opens[0].slot, 300000);
+  result(&h, T0, IOA_SYSCALL_NONE, 0, 0);
+  ioa__cc_connected(&h.cc, T0 + 300 * MSEC, h.opens[0].slot, 0);
+  drain(&h, 0);
+  h_tick(&h, T0 + 900 * MSEC);
+  drain(&h, 0);
+  assert_int_equal(h.nopen, 2);
+  assert_int_equal(open_peer(&h, 1), 'b');
+  ioa__cc_cancel(&h.cc, T0 + 901 * MSEC);
+  drain(&h, 0);
+  ioa__cc_opened(&h.cc, T0 + 901 * MSEC, h.opens[1].slot, -1, IOA_SYSCALL_SOCKET, -EMFILE, 0);
+  drain(&h, 0);
+  assert_int_equal(h.ndone, 1);
+  assert_int_equal(h.nfail, 0);
+  ioa__cc_dispose(&h.cc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(seq_local_major_cross_product_skips_mismatches),
@@ -1467,6 +1632,9 @@ int main(void) {
       IOA_TEST(tls_attempt_timeout_covers_the_handshake),
       IOA_TEST(tls_deadline_and_ranking),
       IOA_TEST(tls_cancel_and_no_callbacks),
+      IOA_TEST(tls_race_handshakes_count_in_flight),
+      IOA_TEST(tls_handshake_failure_returns_to_the_race),
+      IOA_TEST(tls_learned_delay_covers_the_handshake),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
