@@ -27,6 +27,15 @@
  * The decision core (connect_core.c) and the RTT cache (rtt.c) are the
  * library's own.  No socket is opened.
  *
+ * TLS requests (a configuration bit) never take a fast path: their
+ * handshake is the core's HANDSHAKE action, so both runs must make the
+ * same handshakes.  The TLS calls connect.c makes are faked too: the
+ * configuration's references, the transport (made or refused by the
+ * script), and the stream it runs on, whose handshake is a watcher the
+ * events fire (ok, reset, EOF without close_notify, or a verification
+ * failure).  Every handshake stream must be detached or finished before
+ * it is freed, and every reference returned.
+ *
  * Input: 4 configuration bytes (callbacks and what they do, the address or
  * a name, the hints, the length S of the syscall script), S script bytes
  * (one per syscall, wrapper or lookup call, in call order), then events:
@@ -78,6 +87,16 @@
 #define ioa_resolver_default fz_resolver_default
 #define ioa_resolver_capabilities fz_resolver_caps
 #define ioa_rtt_cache_default fz_rtt_cache_default
+#define ioa_tls_available fz_tls_available
+#define ioa__tls_check_name fz_tls_check_name
+#define ioa__tls_insecure fz_tls_insecure
+#define ioa__tls_transport_new fz_tls_transport_new
+#define ioa_tls_config_ref fz_tls_config_ref
+#define ioa_tls_config_unref fz_tls_config_unref
+#define ioa__stream_start_transport fz_stream_start_transport
+#define ioa__stream_detach_handshake fz_stream_detach_handshake
+#define ioa__stream_release_fd fz_stream_release_fd
+#define ioa_stream_free fz_stream_free
 
 static int fz_sys(int op, int a, int b, int c);
 static int ioa__sys_socket(int domain, int type, int protocol) {
@@ -138,8 +157,16 @@ typedef struct cursor {
 
 static unsigned next_byte(cursor *c) { return c->i < c->n ? c->d[c->i++] : 0; }
 
-typedef struct fake_wrapper { /* what fz_stream_new / fz_socket_new hand over */
-  int fd;
+#define MAX_WRAPPERS 4
+
+/* What fz_stream_new / fz_socket_new hand over; a stream may carry a TLS
+ * transport whose handshake is a watcher on its fd. */
+typedef struct fake_wrapper {
+  int used, fd, released;
+  ioa__transport *tr;
+  ioa__stream_handshake_cb on_hs; /* set while a handshake runs, not detached */
+  void *hs_data;
+  ioa_io hs_io;
 } fake_wrapper;
 
 typedef struct fake_lookup { /* the one lookup out (fz_resolve) */
@@ -163,8 +190,11 @@ typedef struct world {
   size_t ntrace;
   /* the caller */
   ioa_connect_req *req;
-  int in_connect, completions, cancel_in_fail, cancel_in_done;
-  fake_wrapper wrapper;
+  int in_connect, completions, cancel_in_fail, cancel_in_done, cancel_in_handshake;
+  fake_wrapper wrappers[MAX_WRAPPERS];
+  int tls_insecure;  /* what the fake configuration says */
+  int tls_refs;      /* references the connector holds */
+  int transports;    /* fake transports alive */
   fake_lookup lookup;
   ioa_rtt_cache *rtt; /* this run's: fz_rtt_cache_default */
 } world;
@@ -173,7 +203,7 @@ static world W;
 
 enum { /* trace tags */
   T_RETURN = 1, T_SYS, T_START, T_CLOSE, T_USER_CLOSE, T_FAIL, T_FAILURE, T_DONE, T_WRAP,
-  T_WARN, T_HOOK_WARN, T_OUT, T_LOOKUP, T_ANSWER,
+  T_WARN, T_HOOK_WARN, T_OUT, T_LOOKUP, T_ANSWER, T_TLS, T_HANDSHAKE, T_HS_DONE, T_HOOK_HS,
 };
 
 static void trace(uint64_t tag, uint64_t a, uint64_t b, uint64_t c) {
@@ -385,28 +415,155 @@ void fz_loop_warn(ioa_loop *loop, const char *fmt, ...) {
 
 /* The wrappers take the fd (or refuse, leaving it to the connector); the
  * options they were given are part of the trace. */
-static int fake_wrap(int fd, uint64_t opt1, uint64_t opt2) {
+static fake_wrapper *fake_wrap(int fd, uint64_t opt1, uint64_t opt2) {
   CHECK(fd_is_open(fd));
   unsigned s = next_byte(&W.script);
   int r = s % 4 == 3 ? -ENOMEM : 0;
   trace(T_WRAP, (uint64_t)fd << 32 | (uint32_t)r, opt1, opt2);
-  if (r == 0)
-    W.wrapper.fd = fd;
-  return r;
+  if (r < 0)
+    return NULL;
+  for (int i = 0; i < MAX_WRAPPERS; i++)
+    if (!W.wrappers[i].used) {
+      W.wrappers[i] = (fake_wrapper){.used = 1, .fd = fd};
+      return &W.wrappers[i];
+    }
+  CHECK(0); /* more than the connector ever holds at once */
+  return NULL;
+}
+
+static fake_wrapper *wrapper_of(const void *p) {
+  for (int i = 0; i < MAX_WRAPPERS; i++)
+    if (p == &W.wrappers[i]) {
+      CHECK(W.wrappers[i].used);
+      return &W.wrappers[i];
+    }
+  CHECK(0); /* not one of ours */
+  return NULL;
+}
+
+static void fake_tr_free(ioa__transport *t) {
+  CHECK(W.transports > 0);
+  W.transports--;
+  free(t);
+}
+
+static const ioa__transport_ops fake_tr_ops = {.free = fake_tr_free};
+
+/* The end of a wrapper: its fd closed (by the callee, or by the connector
+ * freeing a stream it kept), unless released; its transport freed. */
+static void wrapper_end(fake_wrapper *w, int by_user) {
+  CHECK(!w->on_hs && !w->hs_io.active_); /* a handshake is finished or detached first */
+  if (!w->released)
+    fz_close(w->fd, by_user);
+  if (w->tr)
+    w->tr->ops->free(w->tr);
+  w->used = 0;
 }
 
 int fz_stream_new(ioa_loop *loop, int fd, const ioa_stream_options *o, ioa_stream **out) {
   (void)loop;
-  int r = fake_wrap(fd, o ? o->read_size : 0, o ? o->high_water : 0);
-  *out = r == 0 ? (ioa_stream *)(void *)&W.wrapper : NULL;
-  return r;
+  fake_wrapper *w = fake_wrap(fd, o ? o->read_size : 0, o ? o->high_water : 0);
+  *out = (ioa_stream *)(void *)w;
+  return w ? 0 : -ENOMEM;
 }
 
 int fz_socket_new(ioa_loop *loop, int fd, const ioa_socket_options *o, ioa_socket **out) {
   (void)loop;
-  int r = fake_wrap(fd, o ? o->max_packet : 0, o ? o->batch : 0);
-  *out = r == 0 ? (ioa_socket *)(void *)&W.wrapper : NULL;
+  fake_wrapper *w = fake_wrap(fd, o ? o->max_packet : 0, o ? o->batch : 0);
+  *out = (ioa_socket *)(void *)w;
+  return w ? 0 : -ENOMEM;
+}
+
+void fz_stream_free(ioa_stream *s) { wrapper_end(wrapper_of(s), 0); }
+
+void fz_stream_release_fd(ioa_stream *s) { wrapper_of(s)->released = 1; }
+
+/* ---------------------------------------------------- TLS, faked */
+
+int fz_tls_available(void) { return 1; }
+
+int fz_tls_check_name(const char *name) {
+  (void)name;
+  return 0;
+}
+
+int fz_tls_insecure(const ioa_tls_config *c) {
+  (void)c;
+  return W.tls_insecure;
+}
+
+ioa_tls_config *fz_tls_config_ref(ioa_tls_config *c) {
+  W.tls_refs++;
+  return c;
+}
+
+void fz_tls_config_unref(ioa_tls_config *c) {
+  (void)c;
+  CHECK(W.tls_refs > 0);
+  W.tls_refs--;
+}
+
+int fz_tls_transport_new(ioa_tls_config *c, int fd, const char *server_name,
+                         const struct sockaddr *peer, socklen_t peerlen, ioa__transport **out) {
+  (void)c, (void)peer;
+  CHECK(fd_is_open(fd) && W.tls_refs > 0);
+  unsigned s = next_byte(&W.script);
+  int r = s % 5 == 4 ? -ENOMEM : 0;
+  ioa__transport *t = NULL;
+  if (r == 0) {
+    t = calloc(1, sizeof *t);
+    CHECK(t != NULL);
+    t->ops = &fake_tr_ops;
+    W.transports++;
+  }
+  trace(T_TLS, (uint64_t)fd << 32 | (uint32_t)r, server_name ? hash_text(server_name) : 0,
+        peerlen);
+  *out = t;
   return r;
+}
+
+/* The handshake: a watcher on the stream's fd; fire_io's revents say how
+ * it ends. */
+static void fake_handshake_io(ioa_io *io, unsigned revents, void *data) {
+  fake_wrapper *w = data;
+  static const char *msgs[4] = {NULL, "fuzz: reset during the handshake",
+                                "fuzz: closed without close_notify",
+                                "fuzz: certificate has expired"};
+  int k = revents == IOA_WRITE                 ? 0
+          : revents == (IOA_WRITE | IOA_ERROR) ? 1
+          : revents == (IOA_ERROR | IOA_HUP)   ? 2
+                                               : 3;
+  static const int errs[4] = {0, -ECONNRESET, IOA_ETLSEOF, IOA_ETLSVERIFY};
+  CHECK(w->on_hs && io == &w->hs_io);
+  fz_io_stop(io);
+  ioa__stream_handshake_cb cb = w->on_hs;
+  w->on_hs = NULL;
+  trace(T_HS_DONE, (uint64_t)w->fd, (uint64_t)(int64_t)errs[k], W.now);
+  cb((ioa_stream *)(void *)w, errs[k], msgs[k], w->hs_data);
+}
+
+int fz_stream_start_transport(ioa_stream *st, ioa__transport *t, ioa__stream_handshake_cb cb,
+                              void *data) {
+  fake_wrapper *w = wrapper_of(st);
+  CHECK(t && !w->tr && !w->on_hs);
+  unsigned s = next_byte(&W.script);
+  int r = s % 6 == 5 ? -ENOMEM : 0;
+  trace(T_HANDSHAKE, (uint64_t)w->fd << 32 | (uint32_t)r, W.now, 0);
+  if (r < 0)
+    return r;
+  w->tr = t;
+  w->on_hs = cb;
+  w->hs_data = data;
+  fz_io_init(NULL, &w->hs_io, w->fd, fake_handshake_io, w);
+  w->hs_io.active_ = 1;
+  list_add((void **)W.ios, &w->hs_io);
+  return 0;
+}
+
+void fz_stream_detach_handshake(ioa_stream *s) {
+  fake_wrapper *w = wrapper_of(s);
+  w->on_hs = NULL;
+  fz_io_stop(&w->hs_io);
 }
 
 /* The resolver: one lookup at a time, refused at the start when the script
@@ -495,6 +652,8 @@ static void trace_failures(ioa_connect_req *req) {
           (uint64_t)(uint32_t)f[i].fd << 32 | (uint32_t)f[i].socktype, f[i].start_ns);
     trace(T_FAILURE, f[i].end_ns, (uint64_t)f[i].family << 32 | (uint32_t)f[i].protocol,
           f[i].local != NULL);
+    CHECK(f[i].message != NULL);
+    trace(T_FAILURE, hash_text(f[i].message), 0, 0);
     trace_peer(f[i].peer);
   }
 }
@@ -517,18 +676,19 @@ static void on_connected(ioa_connect_req *req, int fd, const ioa_addr *peer, voi
 
 static void on_stream(ioa_connect_req *req, ioa_stream *s, const ioa_addr *peer, void *data) {
   (void)data;
-  CHECK(s == (ioa_stream *)(void *)&W.wrapper);
-  completed(req, 2, (uint64_t)W.wrapper.fd, 0);
+  fake_wrapper *w = wrapper_of(s);
+  completed(req, 2, (uint64_t)w->fd, w->tr != NULL);
   trace_peer(peer);
-  fz_close(W.wrapper.fd, 1);
+  wrapper_end(w, 1);
 }
 
 static void on_socket(ioa_connect_req *req, ioa_socket *s, const ioa_addr *peer, void *data) {
   (void)data;
-  CHECK(s == (ioa_socket *)(void *)&W.wrapper);
-  completed(req, 3, (uint64_t)W.wrapper.fd, 0);
+  fake_wrapper *w = wrapper_of(s);
+  CHECK(!w->tr);
+  completed(req, 3, (uint64_t)w->fd, 0);
   trace_peer(peer);
-  fz_close(W.wrapper.fd, 1);
+  wrapper_end(w, 1);
 }
 
 static void on_error(ioa_connect_req *req, ioa_syscall sys, int err, void *data) {
@@ -543,8 +703,20 @@ static void on_fail(ioa_connect_req *req, const ioa_attempt_failure *f, void *da
   trace(T_FAIL, (uint64_t)f->syscall << 32 | (uint32_t)f->err,
         (uint64_t)(uint32_t)f->fd << 32 | (uint32_t)f->socktype, f->start_ns);
   trace(T_FAIL, f->end_ns, (uint64_t)f->family << 32 | (uint32_t)f->protocol, f->local != NULL);
+  CHECK(f->message != NULL);
+  trace(T_FAIL, hash_text(f->message), 0, 0);
   trace_peer(f->peer);
   if (W.cancel_in_fail)
+    fz_connect_cancel(req);
+}
+
+static void on_handshake(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
+                         void *data) {
+  (void)data;
+  CHECK(!W.in_connect);
+  trace(T_HOOK_HS, local != NULL, W.now, 0);
+  trace_peer(peer);
+  if (W.cancel_in_handshake)
     fz_connect_cancel(req);
 }
 
@@ -560,8 +732,10 @@ typedef struct config {
   ioa_addr addr;
   ioa_stream_options so;
   ioa_socket_options ko;
-  int cancel_in_fail, cancel_in_done;
+  int cancel_in_fail, cancel_in_done, tls_insecure;
 } config;
+
+static char fake_tls_config; /* ioa_tls_config is opaque: any address will do */
 
 static void make_addr(unsigned b, ioa_addr *a) {
   static const int socktypes[8] = {0, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, 15, 0,
@@ -594,6 +768,9 @@ static void decode_config(const uint8_t *d, config *c) {
   fz_connect_params_init_size(p, sizeof *p);
   unsigned b0 = d[0], b2 = d[2];
   unsigned kind = b0 & 3;
+  int tls = (b2 & 128) != 0;
+  if (tls && kind == 3)
+    kind = 1; /* TLS wants on_stream (the other kinds are refused) */
   if (kind == 1)
     p->on_stream = on_stream;
   else if (kind == 2)
@@ -632,6 +809,13 @@ static void decode_config(const uint8_t *d, config *c) {
   p->socktype = st_hints[b2 & 3];
   p->protocol = proto_hints[(b2 >> 2) & 3];
   p->mode = (b2 >> 4) & 1 ? IOA_CONNECT_SEQUENTIAL : IOA_CONNECT_AUTO;
+  if (tls) { /* the name and insecure bits share the protocol hint's */
+    p->tls = (ioa_tls_config *)(void *)&fake_tls_config;
+    p->tls_server_name = b2 & 4 ? "fuzz-name.test" : NULL;
+    c->tls_insecure = (b2 & 8) != 0;
+    if (b0 & 4)
+      p->on_handshake = on_handshake;
+  }
 }
 
 /* Nothing left that could call back: the request completed and released
@@ -690,6 +874,8 @@ static void run(const uint8_t *d, size_t n, int path) {
   W.events = (cursor){d + events_at, n - events_at, 0};
   W.cancel_in_fail = c.cancel_in_fail;
   W.cancel_in_done = c.cancel_in_done;
+  W.cancel_in_handshake = c.cancel_in_fail && c.cancel_in_done;
+  W.tls_insecure = c.tls_insecure;
   ioa_loop *loop = (ioa_loop *)(void *)&W; /* only ever handed to the fakes */
 
   W.in_connect = 1;
@@ -699,7 +885,7 @@ static void run(const uint8_t *d, size_t n, int path) {
   trace(T_RETURN, (uint64_t)(int64_t)r, 0, 0);
   CHECK(r == 0 ? req != NULL : path == 1 || req == NULL);
   if (r < 0) {
-    CHECK(idle() && W.completions == 0);
+    CHECK(idle() && W.completions == 0 && W.tls_refs == 0);
     ioa_rtt_cache_free(W.rtt);
     return;
   }
@@ -726,6 +912,9 @@ static void run(const uint8_t *d, size_t n, int path) {
   CHECK(idle());
   for (int i = 0; i < NFD; i++)
     CHECK(!W.fd_open[i]); /* closed by the connector or by the callee */
+  for (int i = 0; i < MAX_WRAPPERS; i++)
+    CHECK(!W.wrappers[i].used); /* every stream handed over or freed */
+  CHECK(W.transports == 0 && W.tls_refs == 0);
   free(W.spare);
   W.spare = NULL;
   ioa_rtt_cache_free(W.rtt);
