@@ -318,6 +318,10 @@ static void begin_connecting(ioa__cc *cc) {
   } else if (cc->npeers) {
     cc->first_family = ioa__cc_peer(cc, 0)->family;
   }
+  /* A family no candidate has (its peers pair with no local address)
+   * cannot go first: the first candidate's does. */
+  if (cc->ncands && class_next(cc, family_class(cc->first_family)) >= cc->ncands)
+    cc->first_family = ioa__cc_peer(cc, cc->cands[0].peer)->family;
   cc->next_attempt_ns = cc->now_ns;
 }
 

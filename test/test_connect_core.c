@@ -876,6 +876,35 @@ static void first_address_family_count(void **state) {
   }
 }
 
+/* The first family must be one that has a candidate: here the resolver's
+ * first address (a unix path) pairs with no local address, so the first
+ * candidate's family (IPv4) goes first for the First Address Family Count,
+ * not whatever candidate comes next in the list. */
+static void first_family_has_a_candidate(void **state) {
+  (void)state;
+  harness h;
+  h_init(&h, 1, 10, 0, 0, 16);
+  ioa__cc_set_first_family_count(&h.cc, 2);
+  add_local(&h, AF_INET, SOCK_STREAM, 0, TAG('L', '4'));
+  add_local(&h, AF_INET6, SOCK_STREAM, 0, TAG('L', '6'));
+  add_local(&h, AF_INET, SOCK_STREAM, IPPROTO_TCP, TAG('L', 'T'));
+  add_peer(&h, AF_UNIX, SOCK_STREAM, 0, TAG('P', 'u'));
+  add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('P', '6'));
+  add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('P', '4'));
+  ioa__cc_start(&h.cc, T0, 0, 0, 0);
+  drain(&h, 0);
+  static const uint32_t want[3][2] = {
+      {TAG('L', '4'), TAG('P', '4')}, {TAG('L', 'T'), TAG('P', '4')}, {TAG('L', '6'), TAG('P', '6')}};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(h.nopen, i + 1);
+    assert_int_equal(open_local(&h, i), want[i][0]);
+    assert_int_equal(open_peer(&h, i), want[i][1]);
+    result(&h, T0, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  }
+  assert_int_equal(h.ndone, 1);
+  ioa__cc_dispose(&h.cc);
+}
+
 /* The attempt delay counts from the attempt's real start (attempt_start's
  * fresh time), not from the older time the OPEN was pulled at: the loop's
  * cached time can be several ms stale when an attempt is opened. */
@@ -1622,6 +1651,7 @@ int main(void) {
       IOA_TEST(abandoned_never_ranks),
       IOA_TEST(race_64_black_holes_then_live),
       IOA_TEST(first_address_family_count),
+      IOA_TEST(first_family_has_a_candidate),
       IOA_TEST(attempt_delay_counts_from_the_real_start),
       IOA_TEST(learned_attempt_delay),
       IOA_TEST(race_interleaving_over_the_maximum_list),
