@@ -197,7 +197,14 @@ static int pick_cand(ioa__cc *cc) {
     if (i < best)
       best = i;
   }
-  return best < cc->ncands ? (int)best : -1;
+  if (best >= cc->ncands)
+    return -1;
+  /* The first family is the first attempt's: one without candidates (its
+   * peers pair with no local address, or came in a batch of their own
+   * that paired with none) cannot go first. */
+  if (cc->ntried == 0)
+    cc->first_family = ioa__cc_peer(cc, cc->cands[best].peer)->family;
+  return (int)best;
 }
 
 static int free_slot(const ioa__cc *cc) {
@@ -318,10 +325,6 @@ static void begin_connecting(ioa__cc *cc) {
   } else if (cc->npeers) {
     cc->first_family = ioa__cc_peer(cc, 0)->family;
   }
-  /* A family no candidate has (its peers pair with no local address)
-   * cannot go first: the first candidate's does. */
-  if (cc->ncands && class_next(cc, family_class(cc->first_family)) >= cc->ncands)
-    cc->first_family = ioa__cc_peer(cc, cc->cands[0].peer)->family;
   cc->next_attempt_ns = cc->now_ns;
 }
 
