@@ -15,6 +15,7 @@
 
 #include <netdb.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ioasync/resolve.h"
 #include "list.h"
@@ -123,6 +124,36 @@ int ioa__resolve_gai_status(int rc, int sys_errno, char *msg, size_t msgsize);
 void ioa__pool_set_max_threads(ioa_resolver *r, unsigned max);
 unsigned ioa__pool_queued(ioa_resolver *r);
 const void *ioa__pool_job_of(ioa_resolve_req *req); /* NULL if none */
+
+/* The hosts table (resolve_hosts.c): /etc/hosts names answered on the
+ * loop thread exactly as getaddrinfo() would, from an in-memory copy kept
+ * in step with the files (checked at most every IOA__HOSTS_CHECK_NS), and
+ * the destination-address sorter it keeps in step with /etc/gai.conf.
+ * Loop thread only. */
+typedef struct ioa__hosts ioa__hosts;
+struct ioa__addrsort;
+#define IOA__HOSTS_CHECK_NS (5ull * 1000000000ull) /* as Go's resolver */
+enum {
+  IOA__HOSTS_DECLINE = 0,  /* not answered here: the backend's (also when unsure) */
+  IOA__HOSTS_ANSWERED = 1, /* *addrs (and *canonname with AI_CANONNAME), malloc'd */
+  IOA__HOSTS_ABSENT = 2,   /* the file does not name host at all */
+};
+int ioa__hosts_new(ioa__hosts **out);
+void ioa__hosts_free(ioa__hosts *h);
+struct ioa__addrsort *ioa__hosts_sorter(ioa__hosts *h);
+/* Look at the files again if the last look is older than the interval. */
+void ioa__hosts_refresh(ioa__hosts *h, uint64_t now_ns);
+/* Make the next refresh look at every file (tests; ioa_resolver_cache_flush). */
+void ioa__hosts_expire(ioa__hosts *h);
+/* Tests and fuzzers: use text as the hosts file, nsswitch "files" first,
+ * and host.conf's multi as given; the files are not looked at until
+ * ioa__hosts_expire.  0 or -ENOMEM. */
+int ioa__hosts_load(ioa__hosts *h, const char *text, size_t len, int multi);
+/* host NUL-terminated (checked), service NULL or checked.  Returns an
+ * IOA__HOSTS_* or -ENOMEM. */
+int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
+                      const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
+                      char **canonname);
 
 /* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
  * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */

@@ -30,9 +30,11 @@
 #include <unistd.h>
 
 #include "addrsort.h"
+#include "resolve_internal.h"
 
 static int failed;
 static const char *current_gaiconf; /* what fresh sorters are given */
+static const char *current_label = ""; /* for failure messages */
 static char workdir[256];
 
 #define NS_CHECK(cond, ...)                                                                        \
@@ -153,7 +155,10 @@ static const setup setups[] = {
 static int apply_setup(const setup *st) {
   /* A fresh veth pair: addresses and routes go with it. */
   sh("ip link del v0 2>/dev/null");
-  if (sh("ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up") != 0)
+  /* No automatic link-local addresses: they would appear a moment later,
+   * between getaddrinfo's look at the interfaces and the sorter's. */
+  if (sh("ip link add v0 type veth peer name v1 && ip link set v0 addrgenmode none && "
+         "ip link set v1 addrgenmode none && ip link set v0 up && ip link set v1 up") != 0)
     return -1;
   if (*st->cmds && sh(st->cmds) != 0)
     return -1;
@@ -310,6 +315,255 @@ static int sort_scenario(void) {
   return failed ? IOA_TEST_NS_FAIL : 0;
 }
 
+/* --------------------------------------------------------- hosts table */
+
+static const char *const names[] = {"a", "B", "host.test", "Host.Test", "c-d", "x.y.z", "e"};
+#define NNAMES (sizeof names / sizeof names[0])
+static const char *const haddrs[] = {
+    "127.0.0.1", "::1",       "10.0.0.7",        "2001:db8:1::5", "fd00:1::5",  "::ffff:10.0.0.9",
+    "fe80::5",   "10.9.9.9",  "::ffff:127.0.0.1", "192.168.5.9",  "::",         "0.0.0.0",
+    "1.2.3",     "01.2.3.4",  "1.2.3.4.5",       "::1%lo",        "garbage",    "2001:db8::1/64",
+    "::10.0.0.7", "100.64.0.9", "2001:db8:2::5",  "255.255.255.255",
+};
+#define NHADDRS (sizeof haddrs / sizeof haddrs[0])
+static const char *const seps[] = {" ", "\t", "  ", " \t ", "\r", "\v", "\f"};
+
+/* A random hosts file: names in several spellings, odd and invalid
+ * addresses, comments, blank and address-only lines. */
+static size_t gen_hosts(char *buf, size_t size) {
+  size_t len = 0;
+  unsigned lines = 1 + rnd(12);
+  for (unsigned i = 0; i < lines && len + 256 < size; i++) {
+    unsigned kind = rnd(20);
+    if (kind == 0) {
+      len += (size_t)snprintf(buf + len, size - len, "# a comment %s\n", names[rnd(NNAMES)]);
+      continue;
+    }
+    if (kind == 1) {
+      len += (size_t)snprintf(buf + len, size - len, "%s\n", rnd(2) ? "" : "   ");
+      continue;
+    }
+    if (rnd(4) == 0)
+      len += (size_t)snprintf(buf + len, size - len, "%s", seps[rnd(3)]);
+    len += (size_t)snprintf(buf + len, size - len, "%s", haddrs[rnd(NHADDRS)]);
+    unsigned nn = rnd(5);
+    for (unsigned k = 0; k < nn; k++)
+      len += (size_t)snprintf(buf + len, size - len, "%s%s", seps[rnd(7)], names[rnd(NNAMES)]);
+    if (rnd(6) == 0)
+      len += (size_t)snprintf(buf + len, size - len, " #%s", names[rnd(NNAMES)]);
+    if (rnd(8) == 0)
+      len += (size_t)snprintf(buf + len, size - len, "%s", seps[rnd(7)]);
+    if (i + 1 < lines || rnd(2))
+      buf[len++] = '\n';
+  }
+  buf[len] = '\0';
+  return len;
+}
+
+static const char *const services[] = {NULL, "80", "0", "http", "domain", "65535"};
+#define NSERVICES (sizeof services / sizeof services[0])
+
+/* Random hints of the kinds connects use, and odd ones. */
+static void gen_hints(ioa_resolve_hints *h) {
+  static const int fams[] = {AF_UNSPEC, AF_UNSPEC, AF_INET, AF_INET6};
+  static const int types[] = {0, SOCK_STREAM, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW};
+  static const int protos[] = {0, 0, 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP};
+  static const int flagbits[] = {AI_CANONNAME, AI_ADDRCONFIG, AI_V4MAPPED, AI_ALL,
+                                 AI_NUMERICSERV, AI_PASSIVE};
+  h->family = fams[rnd(4)];
+  h->socktype = types[rnd(5)];
+  h->protocol = protos[rnd(6)];
+  h->flags = 0;
+  for (size_t i = 0; i < sizeof flagbits / sizeof flagbits[0]; i++)
+    if (rnd(3) == 0)
+      h->flags |= flagbits[i];
+}
+
+typedef struct hosts_stats {
+  unsigned answered, absent, declined, errors;
+  unsigned missed; /* declined, though getaddrinfo answered from the file */
+} hosts_stats;
+
+/* One lookup both ways; 1 if they disagree. */
+static int compare_lookup(ioa__hosts *h, const char *name, const char *service,
+                          const ioa_resolve_hints *hi, hosts_stats *st, const char *file) {
+  struct addrinfo gh = {.ai_family = hi->family,
+                        .ai_socktype = hi->socktype,
+                        .ai_protocol = hi->protocol,
+                        .ai_flags = hi->flags};
+  struct addrinfo *res = NULL;
+  int grc = getaddrinfo(name, service, &gh, &res);
+  ioa_addr *v = NULL;
+  size_t n = 0;
+  char *canon = NULL;
+  int rc = ioa__hosts_lookup(h, name, service, hi, &v, &n, &canon);
+  int bad = 0;
+  char why[128] = "";
+  if (rc == IOA__HOSTS_ANSWERED) {
+    st->answered++;
+    size_t i = 0;
+    const struct addrinfo *p = res;
+    for (; grc == 0 && p && i < n; p = p->ai_next, i++)
+      if (p->ai_family != v[i].family || p->ai_socktype != v[i].socktype ||
+          p->ai_protocol != v[i].protocol || p->ai_addrlen != v[i].addrlen ||
+          memcmp(p->ai_addr, &v[i].addr, p->ai_addrlen) != 0)
+        break;
+    if (grc != 0)
+      snprintf(why, sizeof why, "getaddrinfo failed (%s) but the table answered",
+               gai_strerror(grc));
+    else if (p || i != n)
+      snprintf(why, sizeof why, "lists differ at entry %zu", i);
+    else if ((hi->flags & AI_CANONNAME) &&
+             (!canon || !res->ai_canonname || strcmp(canon, res->ai_canonname) != 0))
+      snprintf(why, sizeof why, "canonical name %s, getaddrinfo %s", canon ? canon : "(none)",
+               res->ai_canonname ? res->ai_canonname : "(none)");
+    bad = why[0] != 0;
+  } else if (rc == IOA__HOSTS_ABSENT) {
+    st->absent++;
+    /* nsswitch says "files" only: nothing else can answer a name the file
+     * lacks (a numeric name never reaches the table). */
+    if (grc == 0)
+      snprintf(why, sizeof why, "the table says absent but getaddrinfo answered");
+    bad = grc == 0;
+  } else if (rc == IOA__HOSTS_DECLINE) {
+    st->declined++;
+    if (grc == 0) {
+      st->missed++;
+      if (getenv("IOA_DIFF_VERBOSE"))
+        fprintf(stderr, "missed: %s %s fam %d type %d proto %d flags %#x\n", name,
+                service ? service : "-", hi->family, hi->socktype, hi->protocol, hi->flags);
+    }
+  } else {
+    st->errors++;
+    snprintf(why, sizeof why, "lookup error %d", rc);
+    bad = 1;
+  }
+  if (bad && failed < 10) {
+    char b[INET6_ADDRSTRLEN];
+    fprintf(stderr, "FAIL hosts (%s): %s\n  name %s service %s family %d socktype %d protocol %d "
+                    "flags %#x\n--- hosts file:\n",
+            current_label, why, name, service ? service : "(null)", hi->family, hi->socktype,
+            hi->protocol, hi->flags);
+    for (const char *c = file; *c; c++) /* control bytes made visible */
+      if (*c == '\n' || (*c >= 0x20 && *c < 0x7f))
+        fputc(*c, stderr);
+      else
+        fprintf(stderr, "\\x%02x", (unsigned char)*c);
+    fprintf(stderr, "<EOF>\n---\n");
+    fprintf(stderr, "  getaddrinfo:");
+    for (const struct addrinfo *p = grc == 0 ? res : NULL; p; p = p->ai_next) {
+      ioa_addr a = {.family = p->ai_family};
+      memcpy(&a.addr, p->ai_addr, p->ai_addrlen);
+      fprintf(stderr, " %s/%d/%d", fmt_addr(&a, b, sizeof b), p->ai_socktype, p->ai_protocol);
+    }
+    fprintf(stderr, "\n  table:      ");
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, " %s/%d/%d", fmt_addr(&v[i], b, sizeof b), v[i].socktype, v[i].protocol);
+    fprintf(stderr, "\n");
+  }
+  if (bad)
+    failed++;
+  if (res)
+    freeaddrinfo(res);
+  free(v);
+  free(canon);
+  return bad;
+}
+
+/* Random files and lookups: the table reads the real files (bind-mounted
+ * copies), as the resolver does. */
+static void compare_hosts(int trials, const char *label) {
+  hosts_stats st = {0};
+  ioa__hosts *h = NULL;
+  if (ioa__hosts_new(&h) < 0)
+    return;
+  int before = failed;
+  current_label = label;
+  for (int t = 0; t < trials; t++) {
+    char file[4096];
+    gen_hosts(file, sizeof file);
+    write_file("hosts", file);
+    ioa__hosts_expire(h);
+    ioa__hosts_refresh(h, 0);
+    for (int k = 0; k < 8; k++) {
+      ioa_resolve_hints hi;
+      gen_hints(&hi);
+      compare_lookup(h, names[rnd(NNAMES)], services[rnd(NSERVICES)], &hi, &st, file);
+    }
+  }
+  ioa__hosts_free(h);
+  fprintf(stderr,
+          "hosts %s: %d files, %u answered, %u absent, %u declined (%u of them answered by "
+          "getaddrinfo), %d mismatches\n",
+          label, trials, st.answered, st.absent, st.declined, st.missed, failed - before);
+  NS_CHECK(st.answered > (unsigned)trials, "%s: the table answered too rarely", label);
+  /* With nsswitch "hosts: files", whatever getaddrinfo answers came from
+   * the file: the table must have answered it too. */
+  NS_CHECK(st.missed == 0, "%s: the table declined %u lookups the file answers", label,
+           st.missed);
+}
+
+static const char *const hostconfs[] = {"multi on\n", "multi off\n", NULL, "order hosts,bind\n"};
+#define NHOSTCONFS (sizeof hostconfs / sizeof hostconfs[0])
+
+/* In a fresh process: host.conf #g is in place (glibc reads it once). */
+static int hosts_scenario(size_t g) {
+  if (g >= NHOSTCONFS)
+    return IOA_TEST_NS_SETUP;
+  rng_state = 4242 + g;
+  char label[96];
+  for (size_t i = 0; i < 4; i++) {
+    /* AI_ADDRCONFIG sees: nothing, IPv4 only, IPv6 only, both. */
+    static const char *const cmds[] = {
+        "",
+        "ip addr add 10.0.0.1/24 dev v0",
+        "ip addr add 2001:db8:1::1/64 dev v0 nodad",
+        "ip addr add 10.0.0.1/24 dev v0 && ip addr add 2001:db8:1::1/64 dev v0 nodad && "
+        "ip route add default dev v0 && ip -6 route add default dev v0",
+    };
+    setup st = {"addrconfig", cmds[i]};
+    if (apply_setup(&st) < 0)
+      return IOA_TEST_NS_SETUP;
+    snprintf(label, sizeof label, "host.conf #%zu, interfaces #%zu", g, i);
+    compare_hosts(250, label);
+  }
+  return failed ? IOA_TEST_NS_FAIL : 0;
+}
+
+/* Runs each host.conf in a process of its own. */
+static int hosts_main(void) {
+  if (bind_file("hosts", "/etc/hosts") < 0 || bind_file("host.conf", "/etc/host.conf") < 0 ||
+      bind_file("nsswitch.conf", "/etc/nsswitch.conf") < 0 ||
+      bind_file("gai.conf", "/etc/gai.conf") < 0 || bind_file("resolv.conf", "/etc/resolv.conf") < 0)
+    return IOA_TEST_NS_SETUP;
+  /* "files" alone: a name the file lacks can only fail.  No DNS server. */
+  if (write_file("nsswitch.conf", "hosts: files\n") < 0 ||
+      write_file("resolv.conf", "nameserver 127.0.0.1\n") < 0 || sh("ip link set lo up") != 0)
+    return IOA_TEST_NS_SETUP;
+  char self[PATH_MAX];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (sl <= 0)
+    return IOA_TEST_NS_SETUP;
+  self[sl] = '\0';
+  for (size_t g = 0; g < NHOSTCONFS; g++) {
+    if (hostconfs[g])
+      write_file("host.conf", hostconfs[g]);
+    else
+      umount("/etc/host.conf");
+    char arg[32];
+    snprintf(arg, sizeof arg, "--hostconf=%zu", g);
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(self, self, arg, workdir, (char *)NULL);
+      _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    NS_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "host.conf #%zu: child status %d", g, st);
+  }
+  return failed ? IOA_TEST_NS_FAIL : 0;
+}
+
 /* In a fresh process (same namespaces): gai.conf #g is in place. */
 static int gaiconf_scenario(size_t g) {
   if (g >= NGAICONFS)
@@ -355,13 +609,23 @@ static int helper(const char *scenario) {
   int rc = IOA_TEST_NS_SETUP;
   if (strcmp(scenario, "sort") == 0)
     rc = sort_scenario();
+  else if (strcmp(scenario, "hosts") == 0)
+    rc = hosts_main();
   char cmd[PATH_MAX + 16];
   snprintf(cmd, sizeof cmd, "rm -rf %s", workdir);
-  umount("/etc/hosts");
-  umount("/etc/gai.conf");
+  static const char *const mounted[] = {"/etc/hosts", "/etc/gai.conf", "/etc/host.conf",
+                                        "/etc/nsswitch.conf", "/etc/resolv.conf"};
+  for (size_t i = 0; i < sizeof mounted / sizeof mounted[0]; i++)
+    umount(mounted[i]);
   sh(cmd);
   fprintf(stderr, "%s helper: %s\n", scenario, rc == 0 ? "all checks passed" : "FAILED");
   return rc;
+}
+
+static void test_hosts_vs_getaddrinfo(void **state) {
+  (void)state;
+  ioa_test_in_netns("--hosts", "the hosts table's answers differ from getaddrinfo's (see stderr)",
+                    "unshare -n -m or veth unavailable here: differential hosts test");
 }
 
 static void test_sort_vs_getaddrinfo(void **state) {
@@ -371,6 +635,10 @@ static void test_sort_vs_getaddrinfo(void **state) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 2 && strncmp(argv[1], "--hostconf=", 11) == 0) {
+    snprintf(workdir, sizeof workdir, "%s", argv[2]);
+    return hosts_scenario(strtoul(argv[1] + 11, NULL, 10));
+  }
   if (argc > 2 && strncmp(argv[1], "--gaiconf=", 10) == 0) {
     snprintf(workdir, sizeof workdir, "%s", argv[2]);
     return gaiconf_scenario(strtoul(argv[1] + 10, NULL, 10));
@@ -379,6 +647,7 @@ int main(int argc, char **argv) {
     return helper(argv[1] + 2);
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_sort_vs_getaddrinfo),
+      IOA_TEST(test_hosts_vs_getaddrinfo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
