@@ -721,7 +721,7 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
   *addrs = NULL;
   *naddrs = 0;
   *canonname = NULL;
-  if (!host || !h->table_ok)
+  if (!host || !h->table_ok || strcmp(host, "*") == 0) /* glibc reads "*" as no host */
     return IOA__HOSTS_DECLINE;
   const hname *e = find_name(h, host);
   if (!e)

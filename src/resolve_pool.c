@@ -19,6 +19,14 @@
  *    getaddrinfo(), whose answer is at most one lookup's duration older
  *    than the request.  An abandoned job is never joined.  Every waiter
  *    gets the answer.
+ *  - Where the dispatch allows it (req->families_apart), an AF_UNSPEC
+ *    lookup runs as two jobs, AF_INET6 and AF_INET, on two threads, as Ruby
+ *    3.4's Socket.tcp does: each family reaches on_partial as soon as its
+ *    getaddrinfo() returns (RFC 8305 section 3: an AAAA query the DNS
+ *    server answers late, or never, no longer holds back the A answers),
+ *    and on_done gets both joined in getaddrinfo's order (addrsort).  Each
+ *    family's job is shared like any other (a lookup of AF_INET alone joins
+ *    the A half of another's).
  *
  * Locking: the queue, running and posted lists, the counters, job->state
  * and job->abandoned are guarded by pool->lock.  A job's waiters list is the
@@ -62,7 +70,7 @@ typedef struct pool {
 typedef struct gai_job {
   pool *p;        /* NULL once the pool is gone (posted jobs only) */
   ioa__list link; /* in p->queue, p->running or p->posted */
-  ioa__list waiters; /* pool_req.waiter: every request this job answers */
+  ioa__list waiters; /* pool_wait.link: every request this job answers */
   enum job_state state;
   int abandoned; /* running, and nobody waits any more: the worker frees it */
   struct addrinfo hints;
@@ -70,18 +78,42 @@ typedef struct gai_job {
   int gai_rc, sys_errno;
   ioa_addr *addrs;
   size_t naddrs;
+  char *canonname; /* with AI_CANONNAME */
   ioa_post post;
   char strings[];
 } gai_job;
 
-/* Per-request state (ioa__resolve_req_state). */
+/* One job a request waits for. */
+typedef struct pool_wait {
+  gai_job *job;   /* or NULL */
+  ioa__list link; /* in job->waiters */
+  unsigned slot;  /* its index in pool_req.w */
+} pool_wait;
+
+/* One family's outcome, when the families are apart. */
+typedef struct family_part {
+  int arrived;
+  int gai_rc, sys_errno;
+  ioa_addr *addrs;
+  size_t n;
+} family_part;
+
+/* Per-request state (ioa__resolve_req_state).  w[0] is the whole lookup,
+ * or its AF_INET6 half when apart; w[1] the AF_INET half. */
 typedef struct pool_req {
-  gai_job *job;     /* the job answering it, or NULL */
-  ioa__list waiter; /* in job->waiters */
+  pool_wait w[2];
+  int apart;
+  family_part part[2];
+  ioa_addr *all; /* the joined answer */
 } pool_req;
+
+static pool_req *req_of_wait(pool_wait *w) {
+  return IOA__CONTAINER_OF(w - w->slot, pool_req, w);
+}
 
 static void job_free(gai_job *job) {
   ioa__free(job->addrs);
+  ioa__free(job->canonname);
   ioa__free(job);
 }
 
@@ -111,6 +143,13 @@ static void run_job(gai_job *job) {
   int e = errno;
   if (rc == 0) {
     rc = ioa__resolve_addrs_from_ai(ai, &job->addrs, &job->naddrs);
+    if (rc == 0 && ai->ai_canonname) {
+      size_t cl = strlen(ai->ai_canonname) + 1;
+      if ((job->canonname = ioa__malloc(cl)))
+        memcpy(job->canonname, ai->ai_canonname, cl);
+      else
+        rc = EAI_MEMORY;
+    }
     freeaddrinfo(ai);
   }
   job->gai_rc = rc;
@@ -162,6 +201,56 @@ static int pool_maybe_spawn(pool *p) {
 
 /* ------------------------------------------------------ the loop side */
 
+/* Loop thread, families apart: one family's job answered.  Returns 0 if
+ * req ended meanwhile (in on_partial or on_done). */
+static int part_arrived(pool_req *pr, unsigned slot, const gai_job *job) {
+  ioa_resolve_req *req = ioa__resolve_req_of(pr);
+  family_part *f = &pr->part[slot];
+  f->arrived = 1;
+  f->gai_rc = job->gai_rc;
+  f->sys_errno = job->sys_errno;
+  if (job->gai_rc == 0 && job->naddrs) {
+    f->addrs = ioa__malloc(job->naddrs * sizeof *f->addrs); /* the job goes before the other */
+    if (!f->addrs) {
+      f->gai_rc = EAI_MEMORY;
+    } else {
+      memcpy(f->addrs, job->addrs, job->naddrs * sizeof *f->addrs);
+      f->n = job->naddrs;
+      if (!ioa__resolve_partial(req, slot == 0 ? AF_INET6 : AF_INET, f->addrs, f->n))
+        return 0;
+    }
+  }
+  family_part *six = &pr->part[0], *four = &pr->part[1];
+  if (!six->arrived || !four->arrived)
+    return 1;
+  /* Both in: A before AAAA, as glibc's DNS source hands them to its sort. */
+  char msg[192];
+  ioa__answer a = {.ttl_s = IOA__TTL_UNKNOWN};
+  size_t total = four->n + six->n;
+  if (total && !(pr->all = ioa__malloc(total * sizeof *pr->all))) {
+    ioa__resolve_fail(req, IOA_EAI_MEMORY, NULL);
+    return 0;
+  }
+  if (total) {
+    memcpy(pr->all, four->addrs, four->n * sizeof *pr->all);
+    memcpy(pr->all + four->n, six->addrs, six->n * sizeof *pr->all);
+    ioa__resolve_sort(req, pr->all, total);
+    a.addrs = pr->all;
+    a.naddrs = total;
+  }
+  int st4 = ioa__resolve_gai_status(four->gai_rc, four->sys_errno, msg, sizeof msg);
+  int st6 = ioa__resolve_gai_status(six->gai_rc, six->sys_errno, msg, sizeof msg);
+  /* One family's answers make a success; a family that failed for another
+   * reason than having no such records keeps it out of the cache. */
+  a.incomplete = !ioa__resolve_definite(st4) || !ioa__resolve_definite(st6);
+  const family_part *why = ioa__resolve_worse_status(st4, st6) == st6 ? six : four;
+  a.status = total ? 0 : ioa__resolve_gai_status(why->gai_rc, why->sys_errno, msg, sizeof msg);
+  a.sys_errno = total ? 0 : why->sys_errno;
+  a.message = total ? NULL : msg;
+  ioa__resolve_finish(req, &a);
+  return 0;
+}
+
 /* Loop thread: a worker's result arrived. */
 static void job_posted(ioa_post *post, void *data) {
   (void)post;
@@ -176,14 +265,23 @@ static void job_posted(ioa_post *post, void *data) {
    * cancels them all), and the job stays ours to free. */
   if (!ioa__list_empty(&job->waiters)) {
     char msg[192];
-    int status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+    ioa__answer a = {.sys_errno = job->sys_errno,
+                     .message = msg,
+                     .addrs = job->addrs,
+                     .naddrs = job->naddrs,
+                     .canonname = job->canonname,
+                     .ttl_s = IOA__TTL_UNKNOWN};
+    a.status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
     ioa__list *n;
     while ((n = ioa__list_first(&job->waiters)) != NULL) {
-      pool_req *pr = IOA__CONTAINER_OF(n, pool_req, waiter);
+      pool_wait *w = IOA__CONTAINER_OF(n, pool_wait, link);
+      pool_req *pr = req_of_wait(w);
       ioa__list_remove(n);
-      pr->job = NULL;
-      ioa__resolve_deliver(ioa__resolve_req_of(pr), status, job->sys_errno, msg, job->addrs,
-                           job->naddrs);
+      w->job = NULL;
+      if (pr->apart)
+        (void)part_arrived(pr, w->slot, job);
+      else
+        ioa__resolve_finish(ioa__resolve_req_of(pr), &a);
     }
   }
   job_free(job);
@@ -258,25 +356,21 @@ static int job_queue(pool *p, gai_job *job) {
   return 0;
 }
 
-static int pool_start(ioa_resolve_req *req, const char *host, const char *service,
-                      const ioa_resolve_hints *hints) {
-  pool *p = req->r->backend;
-  pool_req *pr = ioa__resolve_req_state(req);
-  struct addrinfo h = {.ai_family = hints->family,
-                       .ai_socktype = hints->socktype,
-                       .ai_protocol = hints->protocol,
-                       .ai_flags = hints->flags & ~AI_CANONNAME};
+/* Make w wait for a job for this lookup: a twin's, or a new one.  Returns
+ * 0, IOA__RESOLVE_JOINED, or a negative code. */
+static int wait_for(pool *p, pool_wait *w, const char *host, const char *service,
+                    const struct addrinfo *h) {
   pthread_mutex_lock(&p->lock);
-  gai_job *twin = find_twin(p, host, service, &h);
+  gai_job *twin = find_twin(p, host, service, h);
   pthread_mutex_unlock(&p->lock);
   /* Joined outside the lock: the waiters list is the loop thread's, and
    * only this thread frees a job nobody abandoned (job_posted). */
   if (twin) {
-    pr->job = twin;
-    ioa__list_push_back(&twin->waiters, &pr->waiter);
+    w->job = twin;
+    ioa__list_push_back(&twin->waiters, &w->link);
     return IOA__RESOLVE_JOINED;
   }
-  gai_job *job = job_new(p, host, service, &h);
+  gai_job *job = job_new(p, host, service, h);
   if (!job)
     return -ENOMEM;
   int e = job_queue(p, job);
@@ -284,19 +378,49 @@ static int pool_start(ioa_resolve_req *req, const char *host, const char *servic
     job_free(job);
     return e;
   }
-  pr->job = job;
-  ioa__list_push_back(&job->waiters, &pr->waiter);
+  w->job = job;
+  ioa__list_push_back(&job->waiters, &w->link);
   return 0;
 }
 
-/* Loop thread: req no longer waits for its job. */
-static void pool_detach(ioa_resolve_req *req) {
+static void pool_detach(ioa_resolve_req *req);
+
+static int pool_start(ioa_resolve_req *req, const char *host, const char *service,
+                      const ioa_resolve_hints *hints) {
+  pool *p = req->r->backend;
   pool_req *pr = ioa__resolve_req_state(req);
-  gai_job *job = pr->job;
+  for (unsigned i = 0; i < 2; i++) {
+    pr->w[i].slot = i;
+    ioa__list_init(&pr->w[i].link);
+  }
+  struct addrinfo h = {.ai_family = hints->family,
+                       .ai_socktype = hints->socktype,
+                       .ai_protocol = hints->protocol,
+                       .ai_flags = hints->flags};
+  if (!req->families_apart)
+    return wait_for(p, &pr->w[0], host, service, &h);
+  pr->apart = 1;
+  h.ai_flags = req->flags_apart;
+  h.ai_family = AF_INET6;
+  int r6 = wait_for(p, &pr->w[0], host, service, &h);
+  if (r6 < 0)
+    return r6;
+  h.ai_family = AF_INET;
+  int r4 = wait_for(p, &pr->w[1], host, service, &h);
+  if (r4 < 0) {
+    pool_detach(req);
+    return r4;
+  }
+  return r6 == IOA__RESOLVE_JOINED && r4 == IOA__RESOLVE_JOINED ? IOA__RESOLVE_JOINED : 0;
+}
+
+/* Loop thread: w no longer waits for its job. */
+static void wait_detach(pool_wait *w) {
+  gai_job *job = w->job;
   if (!job)
     return;
-  pr->job = NULL;
-  ioa__list_remove(&pr->waiter);
+  w->job = NULL;
+  ioa__list_remove(&w->link);
   if (!ioa__list_empty(&job->waiters))
     return; /* the job goes on for the others */
   pool *p = job->p;
@@ -325,6 +449,19 @@ static void pool_detach(ioa_resolve_req *req) {
   pthread_mutex_unlock(&p->lock);
   if (free_now)
     job_free(job);
+}
+
+static void pool_detach(ioa_resolve_req *req) {
+  pool_req *pr = ioa__resolve_req_state(req);
+  wait_detach(&pr->w[0]);
+  wait_detach(&pr->w[1]);
+}
+
+static void pool_release(ioa_resolve_req *req) {
+  pool_req *pr = ioa__resolve_req_state(req);
+  ioa__free(pr->part[0].addrs);
+  ioa__free(pr->part[1].addrs);
+  ioa__free(pr->all);
 }
 
 /* -------------------------------------------------------- lifecycle */
@@ -381,13 +518,15 @@ static void pool_free(void *backend) {
 }
 
 const ioa__resolver_ops ioa__resolver_pool_ops = {
-    /* One getaddrinfo() call answers both families at once, sorted. */
-    .caps = IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS,
+    /* Families apart where the dispatch allows it, each sorted by glibc,
+     * joined by addrsort. */
+    .caps = IOA_RESOLVER_CAP_EARLY_FAMILIES | IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS,
     .req_size = sizeof(pool_req),
     .init = pool_init,
     .free = pool_free,
     .start = pool_start,
     .detach = pool_detach,
+    .release = pool_release,
 };
 
 /* ------------------------------------------------- white-box test hooks */
@@ -408,5 +547,5 @@ unsigned ioa__pool_queued(ioa_resolver *r) {
 }
 
 const void *ioa__pool_job_of(ioa_resolve_req *req) {
-  return ((pool_req *)ioa__resolve_req_state(req))->job;
+  return ((pool_req *)ioa__resolve_req_state(req))->w[0].job;
 }

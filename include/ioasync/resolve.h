@@ -98,6 +98,7 @@ typedef struct ioa_resolver_stats {
   uint64_t joined;      /* joined an identical getaddrinfo() already queued or running */
   uint64_t sent;        /* handed to getaddrinfo() (a new pool job) or to c-ares */
   size_t cache_entries; /* answers in the cache now */
+  uint64_t hosts;       /* answered from the in-memory copy of /etc/hosts */
 } ioa_resolver_stats;
 /* Fills size bytes of out (the caller's sizeof: counters added later are
  * left out for an older caller). */
@@ -137,15 +138,20 @@ typedef struct ioa_resolve_hints {
   int family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
   int socktype; /* 0 = any */
   int protocol;
-  int flags;    /* AI_* flags; AI_CANONNAME is ignored (no canonical name is reported) */
+  int flags;    /* AI_* flags (AI_CANONNAME: ioa_resolve_result.canonname) */
 } ioa_resolve_hints;
 
 typedef struct ioa_resolve_result {
   int status;            /* 0, IOA_EAI_*, -ETIMEDOUT, or another negative code */
   int sys_errno;         /* errno when status is IOA_EAI_SYSTEM */
   const char *message;   /* the real message for status (gai_strerror text) */
-  const ioa_addr *addrs; /* in resolver order; valid only during the callback */
+  const ioa_addr *addrs; /* in getaddrinfo's order (RFC 6724 destination address
+                            selection, as /etc/gai.conf sets it); valid only
+                            during the callback */
   size_t naddrs;
+  /* With AI_CANONNAME, the host's canonical name (getaddrinfo's
+   * ai_canonname), else NULL; valid only during the callback. */
+  const char *canonname;
 } ioa_resolve_result;
 
 typedef void (*ioa_resolve_cb)(ioa_resolve_req *req, const ioa_resolve_result *res, void *data);
