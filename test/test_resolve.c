@@ -669,6 +669,8 @@ static const ioa_dns_record records[] = {
     {.name = "refused.ioa.test", .rcode = 5},
     {.name = "drop.ioa.test", .drop_a = 1, .drop_aaaa = 1},
     {.name = "drop6.ioa.test", .a = {"127.0.0.7"}, .drop_aaaa = 1},
+    {.name = "short.ioa.test", .a = {"127.0.0.9"}, .aaaa = {"::9"}, .ttl_s = 1},
+    {.name = "nocache.ioa.test", .a = {"127.0.0.10"}, .ttl_s = IOA_DNS_TTL_ZERO},
 };
 
 typedef struct cares_env {
@@ -1019,6 +1021,75 @@ static void test_cache_cares(void **state) {
   cares_close(&env);
 }
 
+/* The cache keeps a c-ares answer no longer than its records' DNS TTL
+ * (1 s here, against a 60 s cache_ttl_ms), a TTL of 0 not at all, and an
+ * answer one of whose families failed (AAAA never answered: c-ares timed
+ * it out) not at all either: the next lookup asks again. */
+static void test_cache_ttl_and_incomplete(void **state) {
+  SKIP_WITHOUT_CARES();
+  cares_env env;
+  cares_open_cached(&env, 200, 1, 60000);
+  outcome a = {0}, b = {0}, c = {0};
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &a, NULL),
+                   0);
+  wait_for(env.loop, &a, 5000);
+  assert_int_equal(a.status, 0);
+  unsigned qa = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A);
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &b, NULL),
+                   0);
+  wait_for(env.loop, &b, 5000);
+  assert_int_equal(stats_of(env.r).cache_hits, 1); /* within the TTL: from the cache */
+  assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A), qa);
+  ioa_test_run_for(env.loop, 1100); /* past the records' TTL, far from cache_ttl_ms */
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &c, NULL),
+                   0);
+  wait_for(env.loop, &c, 5000);
+  assert_int_equal(c.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1); /* expired: asked again */
+  assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A) > qa);
+
+  /* TTL 0: answered, never kept. */
+  outcome z1 = {0}, z2 = {0};
+  assert_int_equal(
+      start(env.r, "nocache.ioa.test.", "80", AF_INET, SOCK_STREAM, 0, 0, &z1, NULL), 0);
+  wait_for(env.loop, &z1, 5000);
+  assert_int_equal(
+      start(env.r, "nocache.ioa.test.", "80", AF_INET, SOCK_STREAM, 0, 0, &z2, NULL), 0);
+  wait_for(env.loop, &z2, 5000);
+  assert_int_equal(z1.status, 0);
+  assert_int_equal(z2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1);
+
+  /* A answered, AAAA never: a success, but not a complete answer. */
+  outcome d1 = {0}, d2 = {0};
+  assert_int_equal(start(env.r, "drop6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &d1, NULL),
+                   0);
+  wait_for(env.loop, &d1, 5000);
+  assert_int_equal(d1.status, 0);
+  assert_int_equal(d1.naddrs, 1);
+  size_t entries = stats_of(env.r).cache_entries;
+  unsigned q6 = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA);
+  assert_int_equal(start(env.r, "drop6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &d2, NULL),
+                   0);
+  wait_for(env.loop, &d2, 5000);
+  assert_int_equal(d2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1);
+  assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA) > q6); /* AAAA asked again */
+  assert_int_equal(stats_of(env.r).cache_entries, entries);
+
+  /* No AAAA record at all (NODATA) is a complete answer: kept. */
+  outcome n1 = {0}, n2 = {0};
+  assert_int_equal(start(env.r, "only4.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &n1, NULL),
+                   0);
+  wait_for(env.loop, &n1, 5000);
+  assert_int_equal(start(env.r, "only4.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &n2, NULL),
+                   0);
+  wait_for(env.loop, &n2, 5000);
+  assert_int_equal(n2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 2);
+  cares_close(&env);
+}
+
 /* ------------------------------------------------------ capabilities */
 
 /* Each backend's bits say what it does: the pool runs lookups on a thread
@@ -1198,6 +1269,7 @@ static const ioa_dns_record ns_records[] = {
     {.name = "www.ioa-ns.test", .a = {"127.0.0.8"}, .aaaa = {"fd00:10a::8"}},
     {.name = "fail.ioa-ns.test", .rcode = 2},
     {.name = "drop.ioa-ns.test", .drop_a = 1, .drop_aaaa = 1},
+    {.name = "drop6.ioa-ns.test", .a = {"127.0.0.9"}, .drop_aaaa = 1},
 };
 
 #define NS_CHECK(cond, ...)                                                                \
@@ -1294,6 +1366,46 @@ static int netns_helper(void) {
   NS_CHECK(after.calls == 1 && drop.calls == 1, "calls");
   ioa_resolver_free(r); /* joins the thread still waiting for drop.ioa-ns.test */
 
+  /* The pool's families apart, with the answer cache: A is handed over at
+   * once while glibc waits for the AAAA answer that never comes; the
+   * lookup succeeds with A alone (timed out AAAA: EAI_AGAIN), and is not
+   * cached as a complete answer: the next lookup asks glibc again. */
+  ioa_resolver_options copts = {.struct_size = sizeof(ioa_resolver_options),
+                                .backend = IOA_RESOLVER_GETADDRINFO,
+                                .max_threads = 2,
+                                .cache_ttl_ms = 60000};
+  NS_CHECK(ioa_resolver_new(loop, &copts, &r) == 0, "cached pool");
+  outcome d1 = {0}, d2 = {0};
+  p.host = "drop6.ioa-ns.test";
+  p.hints.flags = 0;
+  p.data = &d1;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6");
+  NS_CHECK(family_came_early(loop, &d1) == 1, "drop6: A not handed over before on_done");
+  NS_CHECK(d1.status == 0 && d1.naddrs == 1, "drop6: %s n=%zu", d1.message, d1.naddrs);
+  NS_CHECK(d1.partials == 1 && d1.partial_family[0] == AF_INET, "drop6: %d partials",
+           d1.partials);
+  p.data = &d2;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6 again");
+  ioa_test_run_until(loop, &d2.calls, 10000);
+  ioa_resolver_stats cst;
+  ioa_resolver_get_stats(r, &cst);
+  NS_CHECK(d2.status == 0 && cst.cache_hits == 0 && cst.sent == 2,
+           "drop6 again: %s, %llu cache hits, %llu sent", d2.message,
+           (unsigned long long)cst.cache_hits, (unsigned long long)cst.sent);
+  /* The same name of both families is a complete answer: kept. */
+  outcome w1 = {0}, w2 = {0};
+  p.host = "www.ioa-ns.test";
+  p.data = &w1;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www (cached)");
+  ioa_test_run_until(loop, &w1.calls, 10000);
+  p.data = &w2;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www again");
+  ioa_test_run_until(loop, &w2.calls, 10000);
+  ioa_resolver_get_stats(r, &cst);
+  NS_CHECK(w2.status == 0 && w2.naddrs == 2 && cst.cache_hits == 1, "www again: %s, %llu hits",
+           w2.message, (unsigned long long)cst.cache_hits);
+  ioa_resolver_free(r);
+
   /* c-ares with the system configuration reads the same resolv.conf. */
   if (ioa_resolver_have_cares()) {
     ioa_resolver_options co = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES};
@@ -1342,6 +1454,7 @@ int main(int argc, char **argv) {
       IOA_TEST(test_cache_pool),
       IOA_TEST(test_cache_expiry_and_bound),
       IOA_TEST(test_cache_cares),
+      IOA_TEST(test_cache_ttl_and_incomplete),
       IOA_TEST(test_capabilities),
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
