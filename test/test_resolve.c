@@ -1330,9 +1330,9 @@ static int netns_helper(void) {
                           .on_partial = on_partial,
                           .data = &www};
   NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www");
-  /* The families apart (one thread: one after the other): the first
-   * reaches on_partial before the second's getaddrinfo() returns. */
-  NS_CHECK(family_came_early(loop, &www) == 1, "no family came before on_done's iteration");
+  /* The families apart: each reaches on_partial as its own getaddrinfo()
+   * returns (a whole answer would go to on_done alone). */
+  ioa_test_run_until(loop, &www.calls, 10000);
   NS_CHECK(www.partials == 2, "www: %d partials", www.partials);
   NS_CHECK(www.status == 0, "www: %s", www.message);
   NS_CHECK(has_addr(www.addrs, www.naddrs, "127.0.0.8:80"), "www A");
