@@ -139,6 +139,8 @@ static uint32_t hash_name(const char *s) {
 }
 
 static int same_name(const char *a, const char *b) {
+  if (strcmp(a, b) == 0) /* the usual case: spelt as in the file */
+    return 1;
   for (; *a && lower((unsigned char)*a) == lower((unsigned char)*b); a++, b++)
     ;
   return lower((unsigned char)*a) == lower((unsigned char)*b);
@@ -750,7 +752,9 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
   size_t nlines = 0;
   for (uint32_t id = e->first; id; id = h->links[id - 1].next)
     nlines++;
-  tuple *t = ioa__malloc(2 * nlines * sizeof *t);
+  tuple small[8]; /* a name is rarely on more than four lines */
+  tuple *t = 2 * nlines <= sizeof small / sizeof small[0] ? small
+                                                          : ioa__malloc(2 * nlines * sizeof *t);
   if (!t)
     return -ENOMEM;
   const char *canon = NULL;
@@ -811,7 +815,8 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
       rc = s < 0 ? s : IOA__HOSTS_DECLINE; /* an unmodelled gai.conf */
     }
   }
-  ioa__free(t);
+  if (t != small)
+    ioa__free(t);
   return rc;
 }
 
