@@ -341,9 +341,17 @@ static int refresh(ioa__addrsort *s) {
   s->seen_v4 = s->seen_v6 = 0;
   if (nl_dump(s, RTM_GETADDR, add_if) == 0) {
     s->have_ifs = 1;
+    if (!s->seen_v6) {
+      /* glibc keeps the list only when an IPv6 address other than ::1
+       * exists: without one, no source has flags, prefix or interface. */
+      ioa__free(s->ifs);
+      s->ifs = NULL;
+      s->nifs = 0;
+    }
     /* glibc's own qsort (a stable merge sort here) and bsearch: the same
      * entry is found when an address is configured twice. */
-    qsort(s->ifs, s->nifs, sizeof *s->ifs, if_cmp);
+    if (s->nifs)
+      qsort(s->ifs, s->nifs, sizeof *s->ifs, if_cmp);
   } else {
     /* As glibc when the kernel cannot be asked: no flags, both families. */
     ioa__free(s->ifs);

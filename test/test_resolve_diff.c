@@ -147,8 +147,10 @@ static const setup setups[] = {
      "ip addr add 2002:a00:1::9/48 dev v1 nodad && "
      "ip -6 route add default dev v0"},
     {"global IPv4, link-local-only IPv6",
-     "ip addr add 100.64.0.1/10 dev v0 && ip route add default dev v0 && "
-     "ip -6 route add default dev v0"},
+     "ip addr add 100.64.0.1/10 dev v0 && ip -6 addr add fe80::1/64 dev v0 nodad && "
+     "ip route add default dev v0 && ip -6 route add default dev v0"},
+    /* No IPv6 address but ::1: glibc then keeps no interface list at all. */
+    {"IPv4 only, no IPv6 address", "ip addr add 10.0.0.1/24 dev v0 && ip route add default dev v0"},
 };
 #define NSETUPS (sizeof setups / sizeof setups[0])
 
@@ -601,18 +603,32 @@ static int gaiconf_scenario(size_t g) {
 /* ------------------------------------------------------------------ main */
 
 /* The helpers bind-mount over /etc files and add interfaces: only ever in
- * namespaces of their own, never in the ones PID 1 has (run by hand, say). */
-static int in_private_namespaces(void) {
-  static const char *const kinds[] = {"mnt", "net"};
-  for (size_t i = 0; i < 2; i++) {
-    char a[64], b[64];
-    struct stat sa, sb;
-    snprintf(a, sizeof a, "/proc/self/ns/%s", kinds[i]);
-    snprintf(b, sizeof b, "/proc/1/ns/%s", kinds[i]);
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0 || sa.st_ino == sb.st_ino)
-      return 0;
+ * namespaces of their own, never in the test's (run by hand, say).  The
+ * test passes its namespaces' identities down in IOA_DIFF_OUTER_NS. */
+static int ns_ids(unsigned long long *mnt, unsigned long long *net) {
+  struct stat a, b;
+  if (stat("/proc/self/ns/mnt", &a) != 0 || stat("/proc/self/ns/net", &b) != 0)
+    return -1;
+  *mnt = (unsigned long long)a.st_ino;
+  *net = (unsigned long long)b.st_ino;
+  return 0;
+}
+
+static void export_outer_ns(void) {
+  unsigned long long mnt, net;
+  char v[64];
+  if (ns_ids(&mnt, &net) == 0) {
+    snprintf(v, sizeof v, "%llu:%llu", mnt, net);
+    setenv("IOA_DIFF_OUTER_NS", v, 1);
   }
-  return 1;
+}
+
+static int in_private_namespaces(void) {
+  const char *outer = getenv("IOA_DIFF_OUTER_NS");
+  unsigned long long omnt, onet, mnt, net;
+  if (!outer || sscanf(outer, "%llu:%llu", &omnt, &onet) != 2 || ns_ids(&mnt, &net) != 0)
+    return 0;
+  return mnt != omnt && net != onet;
 }
 
 static int helper(const char *scenario) {
@@ -644,12 +660,14 @@ static int helper(const char *scenario) {
 
 static void test_hosts_vs_getaddrinfo(void **state) {
   (void)state;
+  export_outer_ns();
   ioa_test_in_netns("--hosts", "the hosts table's answers differ from getaddrinfo's (see stderr)",
                     "unshare -n -m or veth unavailable here: differential hosts test");
 }
 
 static void test_sort_vs_getaddrinfo(void **state) {
   (void)state;
+  export_outer_ns();
   ioa_test_in_netns("--sort", "the sorter's order differs from getaddrinfo's (see stderr)",
                     "unshare -n -m or veth unavailable here: differential sort test");
 }
