@@ -1173,9 +1173,9 @@ static void test_fault_eai_system(void **state) {
   assert_int_equal(o.sys_errno, EMFILE);
   assert_non_null(strstr(o.message, gai_strerror(EAI_SYSTEM)));
   assert_non_null(strstr(o.message, strerror(EMFILE)));
-  /* pool: the fast path's call is the 1st, the worker's the 2nd */
+  /* pool: a name skips the numeric parse, so the worker's call is the 1st */
   outcome p = {0};
-  ioa__fault_arm(2, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
+  ioa__fault_arm(1, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &p, NULL), 0);
   wait_for(loop, &p, 5000);
   assert_int_equal(p.status, IOA_EAI_AGAIN);
@@ -1251,6 +1251,55 @@ static void test_fault_sweep_pool(void **state) {
               FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_PTHREAD_CREATE) |
                   FAULT_BIT(IOA_FOP_GETADDRINFO));
   fault_sweep(IOA_RESOLVER_GETADDRINFO, "127.0.0.1", AF_INET, FAULT_BIT(IOA_FOP_MALLOC));
+}
+
+/* The hosts table and the sorter under every failure: reading the
+ * system's files (open, stat, read, allocations), and sorting a name with
+ * two addresses (netlink dump and subscription, UDP probes).  Each run
+ * ends with one completion and nothing leaked; a failure in the table may
+ * send "localhost" on to the pool, whose getaddrinfo() finds it in
+ * /etc/hosts as well (never DNS). */
+static void hosts_sweep(int loaded, unsigned long mask) {
+  for (unsigned long nth = 1; nth < 400; nth++) {
+    ioa_loop *loop = ioa_test_new_loop();
+    ioa_resolver *r = NULL;
+    assert_int_equal(ioa_resolver_new(loop, NULL, &r), 0);
+    static const char two[] = "127.0.0.1 localhost\n::1 localhost\n";
+    if (loaded)
+      assert_int_equal(ioa__hosts_load(r->hosts, two, sizeof two - 1, 1), 0);
+    outcome o = {0};
+    ioa__fault_arm(nth, mask, 0);
+    int rc = start(r, "localhost", "80", loaded ? AF_UNSPEC : AF_INET, SOCK_STREAM, 0, 0, &o,
+                   NULL);
+    if (rc == 0)
+      ioa_test_run_until(loop, &o.calls, 5000);
+    int fired = ioa__fault_fired();
+    ioa__fault_arm(0, 0, 0);
+    assert_int_equal(o.calls, rc == 0 ? 1 : 0);
+    if (rc == 0 && o.status == 0)
+      assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.1:80"));
+    ioa_resolver_free(r);
+    drain(loop);
+    ioa_loop_free(loop);
+    if (!fired) {
+      print_message("# hosts table (%s): %lu failure points, each handled\n",
+                    loaded ? "two addresses, sorted" : "system files", nth - 1);
+      assert_true(nth > 2);
+      break;
+    }
+  }
+}
+
+static void test_fault_sweep_hosts(void **state) {
+  hosts_sweep(0, FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_OPEN) | FAULT_BIT(IOA_FOP_STAT) |
+                     FAULT_BIT(IOA_FOP_READ) | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                     FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
+  if (ioa_test_have_ipv6())
+    hosts_sweep(1, FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_SOCKET) |
+                       FAULT_BIT(IOA_FOP_BIND) | FAULT_BIT(IOA_FOP_CONNECT) |
+                       FAULT_BIT(IOA_FOP_GETSOCKNAME) | FAULT_BIT(IOA_FOP_SENDMSG) |
+                       FAULT_BIT(IOA_FOP_RECVMSG) | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                       FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
 }
 
 static void test_fault_sweep_cares(void **state) {
@@ -1464,6 +1513,7 @@ int main(int argc, char **argv) {
       IOA_TEST(test_fault_no_thread),
       IOA_TEST(test_fault_sweep_pool),
       IOA_TEST(test_fault_sweep_cares),
+      IOA_TEST(test_fault_sweep_hosts),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
