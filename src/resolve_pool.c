@@ -238,15 +238,16 @@ static int part_arrived(pool_req *pr, unsigned slot, const gai_job *job) {
     a.addrs = pr->all;
     a.naddrs = total;
   }
-  int st4 = ioa__resolve_gai_status(four->gai_rc, four->sys_errno, msg, sizeof msg);
-  int st6 = ioa__resolve_gai_status(six->gai_rc, six->sys_errno, msg, sizeof msg);
+  int st4 = ioa_err_from_gai(four->gai_rc), st6 = ioa_err_from_gai(six->gai_rc);
   /* One family's answers make a success; a family that failed for another
    * reason than having no such records keeps it out of the cache. */
   a.incomplete = !ioa__resolve_definite(st4) || !ioa__resolve_definite(st6);
-  const family_part *why = ioa__resolve_worse_status(st4, st6) == st6 ? six : four;
-  a.status = total ? 0 : ioa__resolve_gai_status(why->gai_rc, why->sys_errno, msg, sizeof msg);
-  a.sys_errno = total ? 0 : why->sys_errno;
-  a.message = total ? NULL : msg;
+  if (!total) { /* the message only now: formatting it costs as much as the rest */
+    const family_part *why = ioa__resolve_worse_status(st4, st6) == st6 ? six : four;
+    a.status = ioa__resolve_gai_status(why->gai_rc, why->sys_errno, msg, sizeof msg);
+    a.sys_errno = why->sys_errno;
+    a.message = msg;
+  }
   ioa__resolve_finish(req, &a);
   return 0;
 }
@@ -271,17 +272,20 @@ static void job_posted(ioa_post *post, void *data) {
                      .naddrs = job->naddrs,
                      .canonname = job->canonname,
                      .ttl_s = IOA__TTL_UNKNOWN};
-    a.status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+    int formatted = 0; /* the message only for a waiter that takes the whole answer */
     ioa__list *n;
     while ((n = ioa__list_first(&job->waiters)) != NULL) {
       pool_wait *w = IOA__CONTAINER_OF(n, pool_wait, link);
       pool_req *pr = req_of_wait(w);
       ioa__list_remove(n);
       w->job = NULL;
-      if (pr->apart)
+      if (pr->apart) {
         (void)part_arrived(pr, w->slot, job);
-      else
-        ioa__resolve_finish(ioa__resolve_req_of(pr), &a);
+        continue;
+      }
+      if (!formatted++)
+        a.status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+      ioa__resolve_finish(ioa__resolve_req_of(pr), &a);
     }
   }
   job_free(job);
