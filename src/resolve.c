@@ -543,32 +543,30 @@ static int start_backend(ioa_resolve_req *req, const lookup *lk, const ioa_resol
   return rc;
 }
 
-/* Answer req from the cache, the numeric fast path or the hosts table
+/* Answer req from the numeric fast path, the hosts table or the cache
  * (delivered on the next loop iteration), else send it to the backend.
  * *counter gets the statistic the lookup counts in.  Returns 0 or a
  * negative code. */
 static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints,
                   uint64_t **counter) {
   ioa_resolver *r = req->r;
-  /* The cache first: numeric lookups never enter it, so a hit saves the
-   * numeric parse (a getaddrinfo() call). */
-  unsigned char key[IOA_RCACHE_KEY_MAX];
-  size_t klen = 0;
-  int rc = 0, absent = 0;
-  if (r->cache) {
-    klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
-    rc = cache_lookup(req, key, klen);
-    *counter = &r->stats.cache_hits;
-  }
-  if (rc == 0) {
-    rc = try_numeric(req, lk, hints);
-    *counter = &r->stats.numeric;
-  }
+  int absent = 0;
+  /* Names skip the numeric parse (surely_a_name), so it goes first; the
+   * hosts table before the cache: it is cheaper, and never stale. */
+  int rc = try_numeric(req, lk, hints);
+  *counter = &r->stats.numeric;
   if (rc == 0 && lk->host && !r->no_hosts_table) {
     rc = hosts_lookup(req, lk, hints, &absent);
     *counter = &r->stats.hosts;
     if (rc < 0)
       return rc;
+  }
+  unsigned char key[IOA_RCACHE_KEY_MAX];
+  size_t klen = 0;
+  if (rc == 0 && r->cache) {
+    klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
+    rc = cache_lookup(req, key, klen);
+    *counter = &r->stats.cache_hits;
   }
   if (rc == 1) {
     ioa_defer_start(&req->defer);
