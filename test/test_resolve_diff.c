@@ -520,8 +520,8 @@ static int hosts_scenario(size_t g) {
         "",
         "ip addr add 10.0.0.1/24 dev v0",
         "ip addr add 2001:db8:1::1/64 dev v0 nodad",
-        "ip addr add 10.0.0.1/24 dev v0 && ip addr add 2001:db8:1::1/64 dev v0 nodad && "
-        "ip route add default dev v0 && ip -6 route add default dev v0",
+        ("ip addr add 10.0.0.1/24 dev v0 && ip addr add 2001:db8:1::1/64 dev v0 nodad && "
+         "ip route add default dev v0 && ip -6 route add default dev v0"),
     };
     setup st = {"addrconfig", cmds[i]};
     if (apply_setup(&st) < 0)
