@@ -1441,6 +1441,18 @@ static int netns_helper(void) {
   NS_CHECK(d2.status == 0 && cst.cache_hits == 0 && cst.sent == 2,
            "drop6 again: %s, %llu cache hits, %llu sent", d2.message,
            (unsigned long long)cst.cache_hits, (unsigned long long)cst.sent);
+  /* Cancelled from inside the first family's on_partial: one completion,
+   * cancelled; the AAAA call still running is abandoned. */
+  outcome cp = {0};
+  cp.cancel_in_partial = 1;
+  p.data = &cp;
+  p.host = "drop6.ioa-ns.test";
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6 (cancel in partial)");
+  ioa_test_run_until(loop, &cp.calls, 10000);
+  ioa_test_run_for(loop, 50);
+  NS_CHECK(cp.calls == 1 && cp.status == IOA_EAI_CANCELED && cp.partials == 1,
+           "cancel in partial: %d calls, %s, %d partials", cp.calls, ioa_err_name(cp.status),
+           cp.partials);
   /* The same name of both families is a complete answer: kept. */
   outcome w1 = {0}, w2 = {0};
   p.host = "www.ioa-ns.test";
