@@ -28,14 +28,19 @@
  *    family's job is shared like any other (a lookup of AF_INET alone joins
  *    the A half of another's).
  *
- * Locking: the queue, running and posted lists, the counters, job->state
- * and job->abandoned are guarded by pool->lock.  A job's waiters list is the
- * loop thread's alone (workers never look at it).
+ * Locking: the queue and running lists, the counters, job->state and
+ * job->abandoned are guarded by pool->lock, taken once per job by the loop
+ * thread (to queue it, or join a twin) and twice by its worker (to take it,
+ * and to post its result).  Delivering a result takes no lock: posted jobs
+ * are only counted (nposted), and a pool freed while some are still in the
+ * loop's post queue is freed by the last of them.  A job's waiters list is
+ * the loop thread's alone (workers never look at it).
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -63,13 +68,14 @@ typedef struct pool {
   unsigned nqueued;
   ioa__list queue;   /* jobs waiting for a worker, oldest first */
   ioa__list running; /* jobs whose getaddrinfo() a worker is running */
-  ioa__list posted;  /* results handed to ioa_loop_post, not yet run */
+  atomic_uint nposted; /* results handed to ioa_loop_post, not yet run */
   int shutdown;
+  int dead; /* loop thread: pool_free ran; the last posted result frees it */
 } pool;
 
 typedef struct gai_job {
-  pool *p;        /* NULL once the pool is gone (posted jobs only) */
-  ioa__list link; /* in p->queue, p->running or p->posted */
+  pool *p;
+  ioa__list link; /* in p->queue or p->running (neither once posted) */
   ioa__list waiters; /* pool_wait.link: every request this job answers */
   enum job_state state;
   int abandoned; /* running, and nobody waits any more: the worker frees it */
@@ -121,6 +127,7 @@ static void job_free(gai_job *job) {
 
 static int pool_maybe_spawn(pool *p);
 static void job_posted(ioa_post *post, void *data);
+static void pool_destroy(pool *p);
 
 /* Under p->lock: the worker's result for job. */
 static void job_done(pool *p, gai_job *job) {
@@ -132,7 +139,7 @@ static void job_done(pool *p, gai_job *job) {
   }
   p->nbusy--;
   job->state = JOB_POSTED;
-  ioa__list_push_back(&p->posted, &job->link);
+  atomic_fetch_add(&p->nposted, 1);
   ioa_loop_post(p->loop, &job->post, job_posted, job);
 }
 
@@ -256,11 +263,7 @@ static int part_arrived(pool_req *pr, unsigned slot, const gai_job *job) {
 static void job_posted(ioa_post *post, void *data) {
   (void)post;
   gai_job *job = data;
-  if (job->p) {
-    pthread_mutex_lock(&job->p->lock);
-    ioa__list_remove(&job->link);
-    pthread_mutex_unlock(&job->p->lock);
-  }
+  pool *p = job->p;
   /* Each waiter leaves the list before its callbacks run; they may cancel
    * other waiters (which then leave it too) or free the resolver (which
    * cancels them all), and the job stays ours to free. */
@@ -289,6 +292,9 @@ static void job_posted(ioa_post *post, void *data) {
     }
   }
   job_free(job);
+  /* Loop thread, as pool_free: the last result of a freed pool frees it. */
+  if (atomic_fetch_sub(&p->nposted, 1) == 1 && p->dead)
+    pool_destroy(p);
 }
 
 static int job_is_twin(const gai_job *job, const char *host, const char *service,
@@ -342,33 +348,15 @@ static gai_job *job_new(pool *p, const char *host, const char *service,
   return job;
 }
 
-/* Queue a new job; 0 or a negated errno (no thread exists to run it). */
-static int job_queue(pool *p, gai_job *job) {
-  pthread_mutex_lock(&p->lock);
-  ioa__list_push_back(&p->queue, &job->link);
-  p->nqueued++;
-  int e = pool_maybe_spawn(p);
-  if (e && p->nthreads == 0) { /* this lookup cannot run: fail it here */
-    ioa__list_remove(&job->link);
-    p->nqueued--;
-    pthread_mutex_unlock(&p->lock);
-    return -e;
-  }
-  if (p->nidle)
-    pthread_cond_signal(&p->cond);
-  pthread_mutex_unlock(&p->lock);
-  return 0;
-}
 
-/* Make w wait for a job for this lookup: a twin's, or a new one.  Returns
- * 0, IOA__RESOLVE_JOINED, or a negative code. */
+/* Make w wait for a job for this lookup: a twin's, or a new one (queued;
+ * *wake counts the workers to wake).  Under p->lock.  Returns 0,
+ * IOA__RESOLVE_JOINED, or a negative code. */
 static int wait_for(pool *p, pool_wait *w, const char *host, const char *service,
-                    const struct addrinfo *h) {
-  pthread_mutex_lock(&p->lock);
+                    const struct addrinfo *h, int *wake) {
+  /* Joining touches the waiters list, the loop thread's alone: only this
+   * thread frees a job nobody abandoned (job_posted). */
   gai_job *twin = find_twin(p, host, service, h);
-  pthread_mutex_unlock(&p->lock);
-  /* Joined outside the lock: the waiters list is the loop thread's, and
-   * only this thread frees a job nobody abandoned (job_posted). */
   if (twin) {
     w->job = twin;
     ioa__list_push_back(&twin->waiters, &w->link);
@@ -377,11 +365,16 @@ static int wait_for(pool *p, pool_wait *w, const char *host, const char *service
   gai_job *job = job_new(p, host, service, h);
   if (!job)
     return -ENOMEM;
-  int e = job_queue(p, job);
-  if (e < 0) {
+  ioa__list_push_back(&p->queue, &job->link);
+  p->nqueued++;
+  int e = pool_maybe_spawn(p);
+  if (e && p->nthreads == 0) { /* this lookup cannot run: fail it here */
+    ioa__list_remove(&job->link);
+    p->nqueued--;
     job_free(job);
-    return e;
+    return -e;
   }
+  (*wake)++;
   w->job = job;
   ioa__list_push_back(&job->waiters, &w->link);
   return 0;
@@ -401,21 +394,30 @@ static int pool_start(ioa_resolve_req *req, const char *host, const char *servic
                        .ai_socktype = hints->socktype,
                        .ai_protocol = hints->protocol,
                        .ai_flags = hints->flags};
-  if (!req->families_apart)
-    return wait_for(p, &pr->w[0], host, service, &h);
-  pr->apart = 1;
-  h.ai_flags = req->flags_apart;
-  h.ai_family = AF_INET6;
-  int r6 = wait_for(p, &pr->w[0], host, service, &h);
-  if (r6 < 0)
-    return r6;
-  h.ai_family = AF_INET;
-  int r4 = wait_for(p, &pr->w[1], host, service, &h);
-  if (r4 < 0) {
-    pool_detach(req);
-    return r4;
+  int wake = 0, rc;
+  /* One critical section for the lookup, both families' jobs included. */
+  pthread_mutex_lock(&p->lock);
+  if (!req->families_apart) {
+    rc = wait_for(p, &pr->w[0], host, service, &h, &wake);
+  } else {
+    pr->apart = 1;
+    h.ai_flags = req->flags_apart;
+    h.ai_family = AF_INET6;
+    int r6 = wait_for(p, &pr->w[0], host, service, &h, &wake);
+    h.ai_family = AF_INET;
+    int r4 = r6 < 0 ? r6 : wait_for(p, &pr->w[1], host, service, &h, &wake);
+    rc = r4 < 0 ? r4 : r6 == IOA__RESOLVE_JOINED && r4 == IOA__RESOLVE_JOINED ? IOA__RESOLVE_JOINED : 0;
   }
-  return r6 == IOA__RESOLVE_JOINED && r4 == IOA__RESOLVE_JOINED ? IOA__RESOLVE_JOINED : 0;
+  /* Idle workers to wake: one per new job, never more than wait; woken
+   * after the unlock, so that they do not wake only to wait for the lock. */
+  if ((unsigned)wake > p->nidle)
+    wake = (int)p->nidle;
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < wake; i++)
+    pthread_cond_signal(&p->cond);
+  if (rc < 0 && pr->apart)
+    pool_detach(req); /* the AAAA half went out: take it back */
+  return rc;
 }
 
 /* Loop thread: w no longer waits for its job. */
@@ -482,7 +484,7 @@ static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **o
   p->hard_cap = max * IOA_RESOLVER_THREAD_FACTOR;
   ioa__list_init(&p->queue);
   ioa__list_init(&p->running);
-  ioa__list_init(&p->posted);
+  atomic_init(&p->nposted, 0);
   p->threads = ioa__calloc(p->hard_cap, sizeof *p->threads);
   int e = p->threads ? pthread_mutex_init(&p->lock, NULL) : ENOMEM;
   if (e == 0) {
@@ -499,8 +501,17 @@ static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **o
   return 0;
 }
 
+static void pool_destroy(pool *p) {
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->lock);
+  ioa__free(p->threads);
+  ioa__free(p);
+}
+
 /* Every request has left: queued jobs are gone and running ones abandoned
- * (their workers free them).  Joins the workers. */
+ * (their workers free them).  Joins the workers.  Results still waiting in
+ * the loop's post queue (the loop runs them on its next iteration, or in
+ * ioa_loop_free) free the pool with the last of them. */
 static void pool_free(void *backend) {
   pool *p = backend;
   pthread_mutex_lock(&p->lock);
@@ -509,16 +520,10 @@ static void pool_free(void *backend) {
   pthread_mutex_unlock(&p->lock);
   for (unsigned i = 0; i < p->nthreads; i++)
     pthread_join(p->threads[i], NULL);
-  /* Results still waiting in the loop's post queue free themselves when it
-   * runs them (ioa_loop_free runs them too); they must not look at p. */
-  IOA__LIST_FOREACH_SAFE(n, &p->posted) {
-    ioa__list_remove(n);
-    IOA__CONTAINER_OF(n, gai_job, link)->p = NULL;
-  }
-  pthread_cond_destroy(&p->cond);
-  pthread_mutex_destroy(&p->lock);
-  ioa__free(p->threads);
-  ioa__free(p);
+  if (atomic_load(&p->nposted) == 0)
+    pool_destroy(p);
+  else
+    p->dead = 1;
 }
 
 const ioa__resolver_ops ioa__resolver_pool_ops = {
