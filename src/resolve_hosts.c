@@ -51,8 +51,10 @@
 #include "resolve_internal.h"
 #include "sys.h"
 
-/* Larger files are not mirrored (the backend reads them as ever). */
-#define FILE_MAX (64u << 20)
+/* Larger files are not mirrored: parsing one would hold the loop thread
+ * for milliseconds (about 5 ms per MiB here), so the backend reads them as
+ * ever, on its own threads (c-ares: on the loop, as before). */
+#define FILE_MAX (1u << 20)
 
 enum { F_HOSTS, F_NSSWITCH, F_HOSTCONF, F_GAICONF, NFILES };
 static const char *const paths[NFILES] = {"/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf",
@@ -154,7 +156,12 @@ static int read_file(const char *path, char **out, size_t *len) {
     return -errno;
   struct stat st;
   size_t cap = 4096, n = 0;
-  if (ioa__sys_fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < FILE_MAX)
+  int sized = ioa__sys_fstat(fd, &st) == 0 && st.st_size > 0;
+  if (sized && (uint64_t)st.st_size >= FILE_MAX) {
+    ioa__sys_close(fd);
+    return -EFBIG;
+  }
+  if (sized)
     cap = (size_t)st.st_size + 1;
   char *buf = ioa__malloc(cap + 1);
   int rc = buf ? 0 : -ENOMEM;
@@ -488,8 +495,8 @@ static int load(ioa__hosts *h, int f, char **text, size_t *len) {
   int rc = read_file(paths[f], text, len);
   if (rc == -ENOENT)
     return 0;
-  if (rc < 0)
-    h->stamps[f].state = 0; /* try again at the next check */
+  if (rc < 0 && rc != -EFBIG)
+    h->stamps[f].state = 0; /* try again at the next check (too big: once changed) */
   return rc;
 }
 
