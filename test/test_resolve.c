@@ -1467,6 +1467,34 @@ static int netns_helper(void) {
            w2.message, (unsigned long long)cst.cache_hits);
   ioa_resolver_free(r);
 
+  /* A hosts file of 1 MiB or more is the backend's: the table declines
+   * (no parse on the loop thread) and glibc finds the name in it. */
+  {
+    char path[64];
+    snprintf(path, sizeof path, "%s/hosts", dir);
+    FILE *f = fopen(path, "w"); /* the bind-mounted inode */
+    for (int i = 0; f && i < 40000; i++)
+      fprintf(f, "10.%d.%d.1 filler-%d.test\n", i / 250, i % 250, i);
+    if (f) {
+      fputs("127.0.0.1 localhost\n127.0.0.7 big.ioa-ns.test\n", f);
+      fclose(f);
+    }
+    ioa_resolver *br = NULL;
+    NS_CHECK(ioa_resolver_new(loop, NULL, &br) == 0, "resolver for the big file");
+    outcome big = {0};
+    p.host = "big.ioa-ns.test";
+    p.data = &big;
+    NS_CHECK(ioa_resolve(br, &p, NULL) == 0, "start big");
+    ioa_test_run_until(loop, &big.calls, 10000);
+    ioa_resolver_stats bst;
+    ioa_resolver_get_stats(br, &bst);
+    NS_CHECK(big.status == 0 && has_addr(big.addrs, big.naddrs, "127.0.0.7:80") &&
+                 bst.hosts == 0 && bst.sent == 1,
+             "big hosts file: %s, %llu from the table, %llu sent", big.message,
+             (unsigned long long)bst.hosts, (unsigned long long)bst.sent);
+    ioa_resolver_free(br);
+  }
+
   /* c-ares with the system configuration reads the same resolv.conf. */
   if (ioa_resolver_have_cares()) {
     ioa_resolver_options co = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_CARES};
