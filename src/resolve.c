@@ -500,7 +500,8 @@ static int hosts_lookup(ioa_resolve_req *req, const lookup *lk, const ioa_resolv
 }
 
 /* RFC 8305 section 3 for every backend: may the two families be looked up
- * apart, each answer acted on as it arrives?  Only where one AF_UNSPEC
+ * apart, each answer acted on as it arrives?  Only for a caller that acts
+ * on them (on_partial), and only where one AF_UNSPEC
  * getaddrinfo() would give the same answer: no flag that needs one answer
  * (AI_CANONNAME: one canonical name; AI_V4MAPPED and AI_ALL, which glibc
  * ignores for AF_UNSPEC but another C library may not), a name the hosts
@@ -510,7 +511,8 @@ static int hosts_lookup(ioa_resolve_req *req, const lookup *lk, const ioa_resolv
  * is a lookup of that family alone, left as it is). */
 static void decide_apart(ioa_resolve_req *req, const ioa_resolve_hints *hints, int absent) {
   int flags = hints->flags;
-  if (hints->family != AF_UNSPEC || !absent ||
+  /* Without on_partial nobody acts early: one call costs half as much. */
+  if (!req->on_partial || hints->family != AF_UNSPEC || !absent ||
       (flags & (AI_CANONNAME | AI_V4MAPPED | AI_ALL)))
     return;
   ioa__addrsort *sorter = ioa__hosts_sorter(req->r->hosts);

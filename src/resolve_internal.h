@@ -83,8 +83,8 @@ struct ioa_resolve_req {
   int done;       /* on_done has been called */
   int in_partial; /* inside on_partial: free after it returns */
   /* The dispatch found the two families may be looked up apart (AF_UNSPEC,
-   * no flag needing one answer, a name the hosts file lacks, gai.conf
-   * modelled): a backend may resolve them separately and join them with
+   * an on_partial, no flag needing one answer, a name the hosts file lacks,
+   * gai.conf modelled): a backend may resolve them separately and join them with
    * ioa__resolve_sort, giving each family's lookup the flags flags_apart. */
   int families_apart;
   int flags_apart;
