@@ -65,6 +65,7 @@ typedef struct outcome {
   int status;
   int sys_errno;
   char message[256];
+  char canonname[256]; /* "" when the result has none */
   size_t naddrs;
   ioa_addr addrs[32];
   int partials;
@@ -82,6 +83,7 @@ static void on_done(ioa_resolve_req *req, const ioa_resolve_result *res, void *d
   o->status = res->status;
   o->sys_errno = res->sys_errno;
   snprintf(o->message, sizeof o->message, "%s", res->message ? res->message : "(null)");
+  snprintf(o->canonname, sizeof o->canonname, "%s", res->canonname ? res->canonname : "");
   o->naddrs = res->naddrs;
   for (size_t i = 0; i < res->naddrs && i < 32; i++)
     o->addrs[i] = res->addrs[i];
@@ -771,6 +773,45 @@ static void test_cancel_in_partial(void **state) {
   assert_int_equal(o.status, IOA_EAI_CANCELED);
   ioa_test_run_for(env.loop, 50);
   assert_int_equal(o.calls, 1);
+  cares_close(&env);
+}
+
+/* AI_CANONNAME: each path reports the canonical name getaddrinfo would
+ * (numeric: the text itself; /etc/hosts through the pool: the line's
+ * first name; c-ares: the name asked), none without the flag. */
+static void test_canonical_names(void **state) {
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_resolver *r = new_pool(loop, 1);
+  outcome num = {0}, pool = {0}, none = {0};
+  assert_int_equal(start(r, "127.0.0.1", "80", AF_INET, SOCK_STREAM, AI_CANONNAME, 0, &num, NULL),
+                   0);
+  assert_int_equal(start(r, "LocalHost", "80", AF_INET, SOCK_STREAM, AI_CANONNAME, 0, &pool, NULL),
+                   0);
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &none, NULL), 0);
+  wait_for(loop, &num, 5000);
+  wait_for(loop, &pool, 5000);
+  wait_for(loop, &none, 5000);
+  assert_string_equal(num.canonname, "127.0.0.1");
+  struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_CANONNAME};
+  struct addrinfo *res = NULL;
+  assert_int_equal(getaddrinfo("LocalHost", "80", &h, &res), 0);
+  assert_string_equal(pool.canonname, res->ai_canonname);
+  freeaddrinfo(res);
+  assert_string_equal(none.canonname, "");
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+  if (!ioa_resolver_have_cares())
+    return;
+  cares_env env;
+  cares_open(&env, 1000);
+  outcome ca = {0};
+  assert_int_equal(start(env.r, "both.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, AI_CANONNAME, 0,
+                         &ca, NULL),
+                   0);
+  wait_for(env.loop, &ca, 5000);
+  assert_int_equal(ca.status, 0);
+  assert_true(strncmp(ca.canonname, "both.ioa.test", 13) == 0);
   cares_close(&env);
 }
 
@@ -1544,6 +1585,7 @@ int main(int argc, char **argv) {
       IOA_TEST(test_cache_expiry_and_bound),
       IOA_TEST(test_cache_cares),
       IOA_TEST(test_cache_ttl_and_incomplete),
+      IOA_TEST(test_canonical_names),
       IOA_TEST(test_capabilities),
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
