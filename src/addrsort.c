@@ -331,12 +331,13 @@ static int if_cmp(const void *a, const void *b) {
   return memcmp(((const if_entry *)a)->addr, ((const if_entry *)b)->addr, 16);
 }
 
-/* Bring the cached kernel state up to date: 0, or -ENOMEM. */
-static int refresh(ioa__addrsort *s) {
+/* Bring the cached kernel state up to date (what cannot be read stays
+ * unknown, as glibc treats it). */
+static void refresh(ioa__addrsort *s) {
   if (s->nl_fd < 0)
     s->nl_fd = nl_subscribe(); /* before the dump: later changes are seen */
   if (s->known && s->nl_fd >= 0 && nl_quiet(s->nl_fd))
-    return 0;
+    return;
   forget_kernel_state(s);
   s->seen_v4 = s->seen_v6 = 0;
   if (nl_dump(s, RTM_GETADDR, add_if) == 0) {
@@ -361,7 +362,6 @@ static int refresh(ioa__addrsort *s) {
   }
   /* Without a subscription nothing may be kept for the next sort. */
   s->known = s->nl_fd >= 0 && s->have_ifs;
-  return 0;
 }
 
 void ioa__addrsort_families(ioa__addrsort *s, int *v4, int *v6) {
@@ -721,8 +721,6 @@ typedef struct item {
 
 typedef struct sort_ctx {
   ioa__addrsort *s;
-  item *items;
-  size_t n;
 } sort_ctx;
 
 /* Rule 7's question, asked of the kernel's link list once per state. */
@@ -887,7 +885,7 @@ int ioa__addrsort_sort(ioa__addrsort *s, ioa_addr *v, size_t n) {
   }
   ioa__sys_close(ps.fd4);
   ioa__sys_close(ps.fd6);
-  sort_ctx c = {s, items, n};
+  sort_ctx c = {s};
   msort(&c, order, n, tmp);
   for (size_t i = 0; i < n; i++)
     out[i] = *order[i]->dst;
