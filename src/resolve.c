@@ -244,8 +244,12 @@ int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs
 }
 
 void ioa__resolve_sort(ioa_resolve_req *req, ioa_addr *v, size_t n) {
-  if (n > 1)
-    (void)ioa__addrsort_sort(ioa__hosts_sorter(req->r->hosts), v, n);
+  ioa__resolver_order(req->r, v, n);
+}
+
+void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n) {
+  if (r && n > 1)
+    (void)ioa__addrsort_sort(ioa__hosts_sorter(r->hosts), v, n);
 }
 
 static int status_rank(int st) {

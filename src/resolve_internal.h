@@ -138,6 +138,10 @@ int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs
  * answers before AAAA ones, as glibc's DNS source).  Left as is when the
  * sorter cannot model /etc/gai.conf or lacks memory. */
 void ioa__resolve_sort(ioa_resolve_req *req, ioa_addr *v, size_t n);
+/* The same for callers outside the resolver (the connector, ordering the
+ * first addresses of two families that arrived apart, RFC 8305 section 4):
+ * getaddrinfo's order with r's sorter; loop thread. */
+void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n);
 /* Of two failed families, the status that describes the name best (a
  * definite "no such name" over a transient failure over "no address of
  * this family"). */
