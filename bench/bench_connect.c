@@ -479,12 +479,6 @@ static void footprint(long m, int json, const char *host) {
     fprintf(stderr, "bench_connect: could not fill the listener's queue\n");
     exit(1);
   }
-  if (ioa_loop_new(NULL, &ioa_lp) < 0)
-    die("ioa_loop_new");
-  ioa_connect_params_init(&ioa_params);
-  ioa_params.addr = &g_addr;
-  ioa_params.on_connected = ioa_on_connected;
-  ioa_params.on_connect_error = ioa_on_error;
   ioa_connect_req **reqs = calloc((size_t)m, sizeof *reqs);
   g_n = 0; /* no restarts */
   char service[16];

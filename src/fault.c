@@ -51,6 +51,8 @@ static const struct {
     [IOA_FOP_PTHREAD_CREATE] = {"pthread_create", EAGAIN},
     [IOA_FOP_GETADDRINFO] = {"getaddrinfo", EAI_AGAIN},
     [IOA_FOP_FCNTL] = {"fcntl", EBADF},
+    [IOA_FOP_OPEN] = {"open", EMFILE},
+    [IOA_FOP_STAT] = {"stat", EIO},
 };
 
 int ioa__fault_errno(ioa__fault_op op) {

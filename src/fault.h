@@ -37,6 +37,8 @@ typedef enum ioa__fault_op {
   IOA_FOP_PTHREAD_CREATE,
   IOA_FOP_GETADDRINFO,
   IOA_FOP_FCNTL,
+  IOA_FOP_OPEN,
+  IOA_FOP_STAT,
   IOA_FOP_COUNT_
 } ioa__fault_op;
 
