@@ -3,6 +3,7 @@
  * libuv's uv_getaddrinfo, in one run, with the ratio.
  *
  *   bench_resolve [numeric_lookups [localhost_lookups [in_flight]]]
+ *   bench_resolve --seq pool|cares HOST N
  *
  * Run by scripts/bench (no arguments, IOA_BENCH_PORT set) it prints JSON
  * result lines instead: lookups_per_s for contenders ioasync (getaddrinfo
@@ -11,9 +12,17 @@
  * under IOA_BENCH_QUICK=1).
  *
  * Names: a numeric address (no thread: ioasync's fast path; libuv still uses
- * its pool) and "localhost" from /etc/hosts, AF_INET only so no lookup can
- * ever leave the machine.  c-ares is pointed at a closed loopback port for
- * the same reason.  Both pools run 4 threads (libuv's default). */
+ * its pool) and "localhost" from /etc/hosts (ioasync: its hosts table, no
+ * thread), AF_INET only so no lookup can ever leave the machine.  c-ares is
+ * pointed at a closed loopback port for the same reason.  With
+ * IOA_BENCH_DNS_HOST set (scripts/bench: a name its namespace's own DNS
+ * server answers, not in /etc/hosts) that name too, c-ares then asking the
+ * system's servers (that DNS server).  Both pools run 4 threads (libuv's
+ * default).
+ *
+ * --seq: N lookups of HOST one after the other (AF_UNSPEC, as a connect by
+ * name), for callgrind's instructions per lookup (scripts/bench
+ * --callgrind); prints one result line. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -43,6 +52,8 @@ static double now_s(void) {
 
 /* ---------------------------------------------------------------- ioasync */
 
+static int seq_family = AF_INET; /* --seq: AF_UNSPEC, as a connect by name */
+
 typedef struct ioa_ctx {
   run *run;
   ioa_resolver *r;
@@ -69,7 +80,7 @@ static void ioa_start_one(ioa_ctx *c) {
       .service_len = IOA_NUL_TERMINATED,
       .host = c->run->host,
       .service = "80",
-      .hints = {.family = AF_INET, .socktype = SOCK_STREAM},
+      .hints = {.family = seq_family, .socktype = SOCK_STREAM},
       .on_done = ioa_cb,
       .data = c,
   };
@@ -191,7 +202,27 @@ static void line(const char *what, double rate, long failed) {
     printf("%-34s %12.0f lookups/s%s\n", what, rate, failed ? "  (with failures!)" : "");
 }
 
+/* --seq BACKEND HOST N */
+static int seq(const char *backend, const char *host, long n) {
+  int cares = strcmp(backend, "cares") == 0;
+  if ((!cares && strcmp(backend, "pool") != 0) || n <= 0 || (cares && !ioa_resolver_have_cares()))
+    return 2;
+  seq_family = AF_UNSPEC;
+  run rn = {.max_secs = 250, .host = host, .total = n, .in_flight = 1};
+  double rate = bench_ioa(cares ? IOA_RESOLVER_CARES : IOA_RESOLVER_GETADDRINFO, NULL, &rn);
+  if (rate < 0 || rn.failed) {
+    fprintf(stderr, "bench_resolve --seq: %ld of %ld lookups failed\n", rn.failed, n);
+    return 1;
+  }
+  printf("{\"contender\":\"%s\",\"workload\":\"lookup %s\",\"n\":%ld,\"k\":1,"
+         "\"lookups_per_s\":%.1f}\n",
+         cares ? "ioasync-cares" : "ioasync", host, n, rate);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && strcmp(argv[1], "--seq") == 0)
+    return seq(argv[2], argv[3], atol(argv[4]));
   long n_numeric = argc > 1 ? atol(argv[1]) : 50000;
   long n_local = argc > 2 ? atol(argv[2]) : 10000;
   int in_flight = argc > 3 ? atoi(argv[3]) : 64;
@@ -220,17 +251,24 @@ int main(int argc, char **argv) {
     printf("bench_resolve: %ld numeric + %ld localhost lookups, %d in flight, 4 threads\n",
            n_numeric, n_local, in_flight);
 
+  const char *dns_host = runner ? getenv("IOA_BENCH_DNS_HOST") : NULL;
   struct {
     const char *host;
     long n;
-  } names[] = {{"127.0.0.1", n_numeric}, {"localhost", n_local}};
+  } names[] = {{"127.0.0.1", n_numeric}, {"localhost", n_local}, {dns_host, n_local / 4}};
+  size_t nnames = dns_host && *dns_host ? 3 : 2;
+  if (runner) /* six runs per name */
+    max_secs = max_secs * 2 / (double)nnames;
   int status = 0;
-  for (size_t k = 0; k < 2; k++) {
+  for (size_t k = 0; k < nnames; k++) {
     run a = {.max_secs = max_secs, .host = names[k].host, .total = names[k].n,
              .in_flight = in_flight};
     run b = a, u = a;
     double ra = bench_ioa(IOA_RESOLVER_GETADDRINFO, NULL, &a);
-    double rb = ioa_resolver_have_cares() ? bench_ioa(IOA_RESOLVER_CARES, servers, &b) : -1;
+    /* c-ares: the namespace's DNS server for the DNS name, else nobody */
+    double rb = ioa_resolver_have_cares()
+                    ? bench_ioa(IOA_RESOLVER_CARES, k == 2 ? NULL : servers, &b)
+                    : -1;
     double ru = bench_uv(&u);
     if (runner) {
       json_line("ioasync", names[k].host, ra, &a);

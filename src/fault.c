@@ -52,6 +52,8 @@ static const struct {
     [IOA_FOP_GETADDRINFO] = {"getaddrinfo", EAI_AGAIN},
     [IOA_FOP_FCNTL] = {"fcntl", EBADF},
     [IOA_FOP_SSL_MALLOC] = {"ssl_malloc", ENOMEM},
+    [IOA_FOP_OPEN] = {"open", EMFILE},
+    [IOA_FOP_STAT] = {"stat", EIO},
 };
 
 int ioa__fault_errno(ioa__fault_op op) {

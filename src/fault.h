@@ -38,6 +38,8 @@ typedef enum ioa__fault_op {
   IOA_FOP_GETADDRINFO,
   IOA_FOP_FCNTL,
   IOA_FOP_SSL_MALLOC, /* OpenSSL's own allocations (fault builds route them here) */
+  IOA_FOP_OPEN,
+  IOA_FOP_STAT,
   IOA_FOP_COUNT_
 } ioa__fault_op;
 

@@ -7,7 +7,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,12 +48,11 @@ struct ioa_loop {
   ioa__list defers; /* active ioa_defer handles, in start order */
   size_t active_defer;
 
-  /* A singly linked FIFO, not an ioa__list: ioa_post has room for one
-   * link only (its size is ABI), and the queue is only appended to under
-   * the lock and taken whole, which one link does. */
-  pthread_mutex_t post_lock;
-  ioa_post *post_head, *post_tail;
-  atomic_int post_woken; /* posts queued and a wakeup outstanding */
+  /* Posts from any thread: a lock-free stack (a push is one
+   * compare-and-swap, no lock shared with the loop thread), which the loop
+   * takes whole with one exchange and turns into FIFO order.  ioa_post has
+   * room for one link only (its size is ABI), which is all this needs. */
+  _Atomic(ioa_post *) post_stack;
   atomic_size_t refs;
 
   uint64_t now;
@@ -114,13 +112,8 @@ static int loop_init_common(const ioa_loop_options *opts, ioa_loop **out) {
   ioa__list_init(&loop->defers);
   loop->warn_cb = o.on_warning;
   loop->warn_data = o.warning_data;
-  int e = pthread_mutex_init(&loop->post_lock, NULL);
-  if (e) {
-    ioa__free(loop);
-    return -e;
-  }
   atomic_init(&loop->refs, 0);
-  atomic_init(&loop->post_woken, 0);
+  atomic_init(&loop->post_stack, NULL);
   loop->now = mono_ns();
   *out = loop;
   return 0;
@@ -149,7 +142,6 @@ fail:
   r = -errno;
   ioa__sys_close(loop->wakefd);
   ioa__sys_close(loop->epfd);
-  pthread_mutex_destroy(&loop->post_lock);
   ioa__free(loop);
   return r;
 }
@@ -204,7 +196,6 @@ void ioa_loop_free(ioa_loop *loop) {
     loop->backend.cleanup(loop->backend.ctx);
   ioa__sys_close(loop->wakefd);
   ioa__sys_close(loop->epfd);
-  pthread_mutex_destroy(&loop->post_lock);
   ioa__free(loop->fds);
   ioa__free(loop->heap);
   ioa__free(loop->spare);
@@ -286,9 +277,8 @@ void ioa_loop_unref(ioa_loop *loop) {
   backend_resched(loop);
 }
 
-/* Lock-free check for the run loop's liveness test: post_woken is set with
- * the first queued post and cleared when the queue is taken. */
-static int posts_pending(ioa_loop *loop) { return atomic_load(&loop->post_woken); }
+/* The run loop's liveness test: posts are queued. */
+static int posts_pending(ioa_loop *loop) { return atomic_load(&loop->post_stack) != NULL; }
 
 size_t ioa_loop_active(const ioa_loop *loop) {
   return loop->active_io + loop->heap_len + loop->active_defer + atomic_load(&loop->refs);
@@ -666,17 +656,14 @@ static void run_defers(ioa_loop *loop) {
 void ioa_loop_post(ioa_loop *loop, ioa_post *post, ioa_post_cb cb, void *data) {
   post->cb_ = cb;
   post->data_ = data;
-  post->next_ = NULL;
-  pthread_mutex_lock(&loop->post_lock);
-  if (loop->post_tail)
-    loop->post_tail->next_ = post;
-  else
-    loop->post_head = post;
-  loop->post_tail = post;
-  int first = !atomic_load(&loop->post_woken);
-  atomic_store(&loop->post_woken, 1);
-  pthread_mutex_unlock(&loop->post_lock);
-  if (first)
+  ioa_post *head = atomic_load_explicit(&loop->post_stack, memory_order_relaxed);
+  do
+    post->next_ = head;
+  while (!atomic_compare_exchange_weak_explicit(&loop->post_stack, &head, post,
+                                                memory_order_release, memory_order_relaxed));
+  /* Only the post that found the stack empty wakes the loop: the others
+   * ride on that wakeup, which has not taken the stack yet. */
+  if (!head)
     wake(loop);
 }
 
@@ -702,11 +689,16 @@ static void run_posts(ioa_loop *loop) {
       r = read(loop->wakefd, &v, sizeof v);
     while (r < 0 && errno == EINTR);
   }
-  pthread_mutex_lock(&loop->post_lock);
-  ioa_post *p = loop->post_head;
-  loop->post_head = loop->post_tail = NULL;
-  atomic_store(&loop->post_woken, 0);
-  pthread_mutex_unlock(&loop->post_lock);
+  /* After the eventfd read: a post that finds the stack empty from now on
+   * writes the eventfd again. */
+  ioa_post *stack = atomic_exchange_explicit(&loop->post_stack, NULL, memory_order_acquire);
+  ioa_post *p = NULL;
+  while (stack) { /* newest first: reverse into posting order */
+    ioa_post *next = stack->next_;
+    stack->next_ = p;
+    p = stack;
+    stack = next;
+  }
   while (p) {
     ioa_post *next = p->next_; /* p may be freed by its callback */
     p->cb_(p, p->data_);

@@ -2,15 +2,15 @@
 /* Asynchronous name resolution: the dispatch.
  *
  * Input checks, the numeric fast path, the answer cache (resolve_cache.c),
- * every request's lifecycle (loop reference, timeout, cancel, completion
- * helpers) and the public API.  The lookups themselves belong to a backend,
- * chosen once in ioa_resolver_new() and reached only through its
- * ioa__resolver_ops (resolve_internal.h): the getaddrinfo thread pool
- * (resolve_pool.c) or c-ares (resolve_cares.c).
+ * the hosts table (resolve_hosts.c), every request's lifecycle (loop
+ * reference, timeout, cancel, completion helpers) and the public API.  The
+ * lookups themselves belong to a backend, chosen once in ioa_resolver_new()
+ * and reached only through its ioa__resolver_ops (resolve_internal.h): the
+ * getaddrinfo thread pool (resolve_pool.c) or c-ares (resolve_cares.c).
  *
  * Each request holds a loop reference (ioa_loop_ref) until on_done.  Answers
- * found here (numeric, cached) are delivered from req->defer, so no callback
- * ever runs inside ioa_resolve().
+ * found here (numeric, cached, hosts) are delivered from req->defer, so no
+ * callback ever runs inside ioa_resolve().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 
 #include "abi.h"
 #include "addr_internal.h"
+#include "addrsort.h"
 #include "alloc.h"
 #include "ioasync/error.h"
 #include "loop_internal.h"
@@ -186,6 +187,7 @@ static void req_free(ioa_resolve_req *req) {
   if (req->release)
     req->release(req);
   ioa__free(req->addrs);
+  ioa__free(req->canonname);
   ioa__free(req->cache_key);
   ioa__free(req);
 }
@@ -198,29 +200,33 @@ static void req_detach(ioa_resolve_req *req) {
   }
 }
 
-void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const char *message,
-                         const ioa_addr *addrs, size_t naddrs) {
+void ioa__resolve_finish(ioa_resolve_req *req, const ioa__answer *a) {
   ioa_resolver *r = req->r;
   ioa__list_remove(&req->link);
   ioa_timer_stop(&req->timer);
   ioa_defer_stop(&req->defer);
   req->sent = 0;
   req->done = 1;
-  if (req->cache_key && status == 0 && r->cache) /* before on_done: it may free r */
-    ioa__rcache_put(r->cache, req->cache_key, req->cache_keylen, ioa_loop_now(r->loop), addrs,
-                    naddrs);
+  if (req->cache_key && r->cache) /* before on_done: it may free r */
+    ioa__rcache_put(r->cache, req->cache_key, req->cache_keylen, ioa_loop_now(r->loop), a);
   /* Before on_done: the callback may free the loop. */
   ioa_loop_unref(r->loop);
   ioa_resolve_result res = {
-      .status = status,
-      .sys_errno = sys_errno,
-      .message = message ? message : ioa_strerror(status),
-      .addrs = addrs,
-      .naddrs = naddrs,
+      .status = a->status,
+      .sys_errno = a->sys_errno,
+      .message = a->message ? a->message : ioa_strerror(a->status),
+      .addrs = a->addrs,
+      .naddrs = a->naddrs,
+      .canonname = a->status == 0 ? a->canonname : NULL,
   };
   req->on_done(req, &res, req->data);
   if (!req->in_partial)
     req_free(req);
+}
+
+void ioa__resolve_fail(ioa_resolve_req *req, int status, const char *message) {
+  ioa__answer a = {.status = status, .message = message, .ttl_s = IOA__TTL_UNKNOWN};
+  ioa__resolve_finish(req, &a);
 }
 
 int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs,
@@ -237,38 +243,40 @@ int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs
   return 1;
 }
 
-void ioa__resolve_deliver(ioa_resolve_req *req, int status, int sys_errno, const char *message,
-                          const ioa_addr *addrs, size_t n) {
-  if (status == 0 && req->on_partial && n > 0) {
-    ioa_addr *grouped = ioa__malloc(n * sizeof *grouped);
-    if (grouped) { /* on_partial is an optimisation: skip it without memory */
-      int fams[2] = {0, 0};
-      for (size_t i = 0; i < n; i++) {
-        int f = addrs[i].family;
-        if ((f == AF_INET || f == AF_INET6) && fams[0] != f && fams[1] != f)
-          fams[fams[0] ? 1 : 0] = f;
-      }
-      int alive = 1;
-      for (int k = 0; k < 2 && fams[k] && alive; k++) {
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-          if (addrs[i].family == fams[k])
-            grouped[m++] = addrs[i];
-        alive = ioa__resolve_partial(req, fams[k], grouped, m);
-      }
-      ioa__free(grouped);
-      if (!alive)
-        return;
-    }
-  }
-  ioa__resolve_finish(req, status, sys_errno, message, addrs, n);
+void ioa__resolve_sort(ioa_resolve_req *req, ioa_addr *v, size_t n) {
+  ioa__resolver_order(req->r, v, n);
+}
+
+void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n) {
+  if (r && n > 1)
+    (void)ioa__addrsort_sort(ioa__hosts_sorter(r->hosts), v, n);
+}
+
+static int status_rank(int st) {
+  if (st == IOA_EAI_NONAME)
+    return 5;
+  if (st == IOA_EAI_AGAIN)
+    return 4;
+  if (st == IOA_EAI_FAIL)
+    return 3;
+  if (st == IOA_EAI_NODATA)
+    return 1;
+  return 2;
+}
+
+int ioa__resolve_worse_status(int a, int b) {
+  if (a == 0)
+    return b;
+  if (b == 0)
+    return a;
+  return status_rank(b) > status_rank(a) ? b : a;
 }
 
 void ioa_resolve_cancel(ioa_resolve_req *req) {
   if (!req || req->done)
     return;
   req_detach(req);
-  ioa__resolve_finish(req, IOA_EAI_CANCELED, 0, NULL, NULL, 0);
+  ioa__resolve_fail(req, IOA_EAI_CANCELED, NULL);
 }
 
 static void on_timeout(ioa_timer *t, void *data) {
@@ -277,14 +285,21 @@ static void on_timeout(ioa_timer *t, void *data) {
   req_detach(req);
   snprintf(req->message, sizeof req->message, "Name resolution timed out after %u ms",
            req->timeout_ms);
-  ioa__resolve_finish(req, -ETIMEDOUT, 0, req->message, NULL, 0);
+  ioa__resolve_fail(req, -ETIMEDOUT, req->message);
 }
 
 /* An answer found without a backend, on the loop iteration after it. */
 static void on_local_defer(ioa_defer *d, void *data) {
   (void)d;
   ioa_resolve_req *req = data;
-  ioa__resolve_deliver(req, req->status, req->sys_errno, req->message, req->addrs, req->naddrs);
+  ioa__answer a = {.status = req->status,
+                   .sys_errno = req->sys_errno,
+                   .message = req->message,
+                   .addrs = req->addrs,
+                   .naddrs = req->naddrs,
+                   .canonname = req->canonname,
+                   .ttl_s = IOA__TTL_UNKNOWN};
+  ioa__resolve_finish(req, &a);
 }
 
 /* -------------------------------------------------------- public API */
@@ -324,13 +339,14 @@ int ioa_resolver_new(ioa_loop *loop, const ioa_resolver_options *user_opts, ioa_
   r->ops = ops;
   r->default_timeout_ms = opts.default_timeout_ms;
   ioa__list_init(&r->reqs);
-  int rc = 0;
-  if (opts.cache_ttl_ms)
+  int rc = ioa__hosts_new(&r->hosts);
+  if (rc == 0 && opts.cache_ttl_ms)
     rc = ioa__rcache_new(opts.cache_ttl_ms, opts.cache_max, &r->cache);
   if (rc == 0)
     rc = ops->init(r, &opts, &r->backend);
   if (rc < 0) {
     ioa__rcache_free(r->cache);
+    ioa__hosts_free(r->hosts);
     ioa__free(r);
     return rc;
   }
@@ -347,6 +363,7 @@ void ioa_resolver_free(ioa_resolver *r) {
     ioa_resolve_cancel(IOA__CONTAINER_OF(n, ioa_resolve_req, link));
   r->ops->free(r->backend);
   ioa__rcache_free(r->cache);
+  ioa__hosts_free(r->hosts);
   ioa__free(r);
 }
 
@@ -363,9 +380,13 @@ void ioa_resolver_get_stats_size(const ioa_resolver *r, ioa_resolver_stats *out,
   memcpy(out, &st, size < sizeof st ? size : sizeof st);
 }
 
+void ioa__resolver_set_hosts_table(ioa_resolver *r, int on) { r->no_hosts_table = !on; }
+
 void ioa_resolver_cache_flush(ioa_resolver *r) {
-  if (r)
-    ioa__rcache_flush(r->cache);
+  if (!r)
+    return;
+  ioa__rcache_flush(r->cache);
+  ioa__hosts_expire(r->hosts); /* and look at /etc/hosts and co. again */
 }
 
 /* Only ever called by ioa_loop_free(), which then runs the posts still
@@ -388,16 +409,33 @@ int ioa_resolver_default(ioa_loop *loop, ioa_resolver **out) {
 
 /* ----------------------------------------------------------- a lookup */
 
+/* Whether host cannot be numeric: getaddrinfo's numeric forms (inet_aton's
+ * "127.1" and "0x7f.1", IPv6 with ':', "*" for no host) use no other
+ * characters.  Saves the numeric parse for names. */
+static int surely_a_name(const char *host, size_t len) {
+  if (memchr(host, ':', len))
+    return 0; /* IPv6, perhaps with a scope name after '%' */
+  for (size_t i = 0; i < len; i++) {
+    char c = host[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+          c == 'x' || c == 'X' || c == '.' || c == ':' || c == '*'))
+      return 1;
+  }
+  return 0;
+}
+
 /* Returns 1 if answered (req->status etc. filled), 0 if a real lookup is
  * needed. */
 static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints) {
+  if (lk->host && !(hints->flags & AI_NUMERICHOST) && surely_a_name(lk->host, lk->hlen))
+    return 0;
   struct addrinfo h = {
       .ai_family = hints->family,
       .ai_socktype = hints->socktype,
       .ai_protocol = hints->protocol,
-      /* Numeric-only never blocks: no NSS, no DNS, no /etc/services.  No
-       * canonical name is reported, so never ask for one (a reverse lookup). */
-      .ai_flags = (hints->flags & ~AI_CANONNAME) | AI_NUMERICHOST | AI_NUMERICSERV,
+      /* Numeric-only never blocks: no NSS, no DNS, no /etc/services (and
+       * AI_CANONNAME gives the text back, with no reverse lookup). */
+      .ai_flags = hints->flags | AI_NUMERICHOST | AI_NUMERICSERV,
   };
   struct addrinfo *ai = NULL;
   errno = 0;
@@ -415,6 +453,14 @@ static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve
   }
   if (rc == 0) {
     rc = ioa__resolve_addrs_from_ai(ai, &req->addrs, &req->naddrs);
+    if (rc == 0 && ai->ai_canonname) {
+      size_t cl = strlen(ai->ai_canonname) + 1;
+      req->canonname = ioa__malloc(cl);
+      if (req->canonname)
+        memcpy(req->canonname, ai->ai_canonname, cl);
+      else
+        rc = EAI_MEMORY;
+    }
     freeaddrinfo(ai);
   }
   req->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
@@ -425,8 +471,8 @@ static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve
 /* The answer cache: 1 if it answered key (req->addrs etc. filled). */
 static int cache_lookup(ioa_resolve_req *req, const unsigned char *key, size_t klen) {
   ioa_resolver *r = req->r;
-  if (ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &req->addrs, &req->naddrs) !=
-      1)
+  if (ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &req->addrs, &req->naddrs,
+                      &req->canonname) != 1)
     return 0;
   req->status = ioa__resolve_gai_status(0, 0, req->message, sizeof req->message);
   return 1;
@@ -440,6 +486,51 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
     memcpy(req->cache_key, key, klen);
     req->cache_keylen = klen;
   }
+}
+
+/* The hosts table: 1 if it answered (req->addrs etc. filled), 0 if the
+ * backend must, or -ENOMEM.  *absent: the hosts file lacks the name. */
+static int hosts_lookup(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints,
+                        int *absent) {
+  ioa_resolver *r = req->r;
+  ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
+  int rc = ioa__hosts_lookup(r->hosts, lk->host, lk->service, hints, &req->addrs, &req->naddrs,
+                             &req->canonname);
+  *absent = rc == IOA__HOSTS_ABSENT;
+  if (rc != IOA__HOSTS_ANSWERED)
+    return rc < 0 ? rc : 0;
+  req->status = ioa__resolve_gai_status(0, 0, req->message, sizeof req->message);
+  return 1;
+}
+
+/* RFC 8305 section 3 for every backend: may the two families be looked up
+ * apart, each answer acted on as it arrives?  Only for a caller that acts
+ * on them (on_partial), and only where one AF_UNSPEC
+ * getaddrinfo() would give the same answer: no flag that needs one answer
+ * (AI_CANONNAME: one canonical name; AI_V4MAPPED and AI_ALL, which glibc
+ * ignores for AF_UNSPEC but another C library may not), a name the hosts
+ * file does not have (else files would answer both families at once),
+ * a gai.conf the sorter models (it orders the joined answer), and
+ * AI_ADDRCONFIG narrowing to neither or both families (narrowing to one
+ * is a lookup of that family alone, left as it is). */
+static void decide_apart(ioa_resolve_req *req, const ioa_resolve_hints *hints, int absent) {
+  int flags = hints->flags;
+  /* Without on_partial nobody acts early: one call costs half as much. */
+  if (!req->on_partial || hints->family != AF_UNSPEC || !absent ||
+      (flags & (AI_CANONNAME | AI_V4MAPPED | AI_ALL)))
+    return;
+  ioa__addrsort *sorter = ioa__hosts_sorter(req->r->hosts);
+  if (!ioa__addrsort_exact(sorter))
+    return;
+  if (flags & AI_ADDRCONFIG) {
+    int v4, v6;
+    ioa__addrsort_families(sorter, &v4, &v6);
+    if (v4 != v6)
+      return;
+    flags &= ~AI_ADDRCONFIG; /* decided here, once for both */
+  }
+  req->families_apart = 1;
+  req->flags_apart = flags;
 }
 
 /* Hand req to the backend, with its timeout.  Returns what start did. */
@@ -458,30 +549,36 @@ static int start_backend(ioa_resolve_req *req, const lookup *lk, const ioa_resol
   return rc;
 }
 
-/* Answer req from the cache or the numeric fast path (delivered on the
- * next loop iteration), else send it to the backend.  *counter gets the
- * statistic the lookup counts in.  Returns 0 or a negative code. */
+/* Answer req from the numeric fast path, the hosts table or the cache
+ * (delivered on the next loop iteration), else send it to the backend.
+ * *counter gets the statistic the lookup counts in.  Returns 0 or a
+ * negative code. */
 static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints,
                   uint64_t **counter) {
   ioa_resolver *r = req->r;
-  /* The cache first: numeric lookups never enter it, so a hit saves the
-   * numeric parse (a getaddrinfo() call). */
+  int absent = 0;
+  /* Names skip the numeric parse (surely_a_name), so it goes first; the
+   * hosts table before the cache: it is cheaper, and never stale. */
+  int rc = try_numeric(req, lk, hints);
+  *counter = &r->stats.numeric;
+  if (rc == 0 && lk->host && !r->no_hosts_table) {
+    rc = hosts_lookup(req, lk, hints, &absent);
+    *counter = &r->stats.hosts;
+    if (rc < 0)
+      return rc;
+  }
   unsigned char key[IOA_RCACHE_KEY_MAX];
   size_t klen = 0;
-  int rc = 0;
-  if (r->cache) {
+  if (rc == 0 && r->cache) {
     klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
     rc = cache_lookup(req, key, klen);
     *counter = &r->stats.cache_hits;
-  }
-  if (rc == 0) {
-    rc = try_numeric(req, lk, hints);
-    *counter = &r->stats.numeric;
   }
   if (rc == 1) {
     ioa_defer_start(&req->defer);
     return 0;
   }
+  decide_apart(req, hints, absent);
   if (r->cache)
     cache_remember(req, key, klen);
   rc = start_backend(req, lk, hints);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The resolver's answer cache (opt-in: ioa_resolver_options.cache_ttl_ms).
  *
- * glibc keeps no answers (without nscd) and c-ares 1.18 re-reads /etc/hosts
- * on every query, so each connect by name pays a lookup that costs as much
- * CPU as the loopback connect itself.  curl keeps resolved names for 60 s by
- * default; this is the same idea: successful answers only (a failure is
- * asked again next time), kept for a fixed time on the loop's clock, the
- * least recently used dropped beyond a bound.  Loop thread only.
+ * glibc keeps no answers (without nscd), so each connect to a DNS name pays
+ * a lookup.  curl keeps resolved names for 60 s by default; this is the
+ * same idea: complete successful answers only (a failure, or an answer one
+ * of whose families failed, is asked again next time), kept for the
+ * configured time on the loop's clock -- or the records' DNS TTL where the
+ * backend knows it (c-ares), whichever is shorter -- the least recently
+ * used dropped beyond a bound.  Loop thread only.
  *
  * A key is a byte string: the hints, then the host (ASCII case-folded: DNS
  * and /etc/hosts compare names without case) and the service, each behind
@@ -25,6 +26,7 @@ struct rc_entry {
   uint64_t expires_ns;
   uint32_t hash, keylen;
   const unsigned char *key; /* stored after addrs[] */
+  const char *canon;        /* after the key, or NULL */
   size_t naddrs;
   ioa_addr addrs[];
 };
@@ -57,7 +59,7 @@ size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const 
   put_int(p, h->family);
   put_int(p + 4, h->socktype);
   put_int(p + 8, h->protocol);
-  put_int(p + 12, h->flags & ~AI_CANONNAME); /* ignored by every backend */
+  put_int(p + 12, h->flags);
   p += 16;
   *p++ = host != NULL;
   for (size_t i = 0; host && i < hlen; i++) {
@@ -119,7 +121,7 @@ static void remove_at(ioa__rcache *c, rc_entry **link) {
 }
 
 int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
-                    ioa_addr **addrs, size_t *n) {
+                    ioa_addr **addrs, size_t *n, char **canon) {
   uint32_t hash = hash_bytes(key, keylen);
   rc_entry **link = find_link(c, key, keylen, hash);
   rc_entry *e = *link;
@@ -129,12 +131,20 @@ int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uin
     remove_at(c, link);
     return 0;
   }
-  /* A copy: the entry may be evicted or flushed before the answer is
+  /* Copies: the entry may be evicted or flushed before the answer is
    * delivered on the next loop iteration. */
+  size_t cl = e->canon ? strlen(e->canon) + 1 : 0;
   ioa_addr *copy = ioa__malloc(e->naddrs * sizeof *copy);
-  if (!copy)
+  char *ccopy = cl ? ioa__malloc(cl) : NULL;
+  if (!copy || (cl && !ccopy)) {
+    ioa__free(copy);
+    ioa__free(ccopy);
     return -ENOMEM;
+  }
   memcpy(copy, e->addrs, e->naddrs * sizeof *copy);
+  if (cl)
+    memcpy(ccopy, e->canon, cl);
+  *canon = ccopy;
   lru_touch(c, e);
   *addrs = copy;
   *n = e->naddrs;
@@ -142,36 +152,43 @@ int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uin
 }
 
 void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
-                     const ioa_addr *addrs, size_t n) {
-  if (n == 0)
+                     const ioa__answer *a) {
+  size_t n = a->naddrs;
+  if (n == 0 || a->status != 0 || a->incomplete || a->ttl_s == 0)
     return;
+  uint64_t life = c->ttl_ns;
+  if (a->ttl_s != IOA__TTL_UNKNOWN && (uint64_t)a->ttl_s * 1000000000u < life)
+    life = (uint64_t)a->ttl_s * 1000000000u;
+  size_t cl = a->canonname ? strlen(a->canonname) + 1 : 0;
   uint32_t hash = hash_bytes(key, keylen);
   rc_entry **link = find_link(c, key, keylen, hash);
   if (*link) {
     rc_entry *old = *link;
-    if (old->naddrs == n && memcmp(old->addrs, addrs, n * sizeof addrs[0]) == 0) {
+    if (old->naddrs == n && memcmp(old->addrs, a->addrs, n * sizeof a->addrs[0]) == 0 &&
+        !old->canon == !a->canonname && (!cl || strcmp(old->canon, a->canonname) == 0)) {
       /* The same answer again (every waiter of one shared lookup stores
        * it): only its lifetime and recency change. */
-      old->expires_ns = now + c->ttl_ns;
+      old->expires_ns = now + life;
       lru_touch(c, old);
       return;
     }
     remove_at(c, link); /* the newer answer replaces it */
   }
-  rc_entry *e = ioa__malloc(sizeof *e + n * sizeof e->addrs[0] + keylen);
+  rc_entry *e = ioa__malloc(sizeof *e + n * sizeof e->addrs[0] + keylen + cl);
   if (!e)
     return; /* only an optimisation: the next lookup asks again */
   e->hash = hash;
   e->keylen = (uint32_t)keylen;
-  e->expires_ns = now + c->ttl_ns;
+  e->expires_ns = now + life;
   e->naddrs = n;
-  memcpy(e->addrs, addrs, n * sizeof e->addrs[0]);
+  memcpy(e->addrs, a->addrs, n * sizeof e->addrs[0]);
   unsigned char *k = (unsigned char *)(e->addrs + n);
   memcpy(k, key, keylen);
   e->key = k;
+  e->canon = cl ? memcpy(k + keylen, a->canonname, cl) : NULL;
   if (c->n >= c->max) { /* drop the least recently used */
-    rc_entry *old = IOA__CONTAINER_OF(c->lru.prev, rc_entry, lru);
-    remove_at(c, find_link(c, old->key, old->keylen, old->hash));
+    rc_entry *lru = IOA__CONTAINER_OF(c->lru.prev, rc_entry, lru);
+    remove_at(c, find_link(c, lru->key, lru->keylen, lru->hash));
   }
   rc_entry **head = &c->buckets[hash & c->mask];
   e->hnext = *head;

@@ -6,7 +6,10 @@
  * AF_UNSPEC lookups run as two ares_getaddrinfo() calls, one per family, so
  * the A and AAAA answers are delivered separately as they arrive (on_partial)
  * — RFC 8305 §3 needs that; a single AF_UNSPEC ares_getaddrinfo() waits for
- * both.
+ * both.  c-ares keeps the resolver's order, so each family's batch is sorted
+ * as getaddrinfo would sort it (addrsort, RFC 6724 with glibc's tables) and
+ * the complete answer again across both families.  Each answer carries the
+ * smallest TTL of its records (and CNAMEs) for the answer cache.
  *
  * c-ares has no per-query cancel.  A cancelled or timed-out request detaches
  * its queries (query->cr = NULL) and their late callbacks just free them;
@@ -63,11 +66,14 @@ typedef struct family_slot {
   const char *message;
   ioa_addr *addrs;
   size_t naddrs;
+  uint32_t ttl_s; /* smallest TTL of its records, or IOA__TTL_UNKNOWN */
+  char *canonname;
 } family_slot;
 
 /* Per-request state (ioa__resolve_req_state). */
 struct cares_req {
   cares *c;
+  int want_canon; /* AI_CANONNAME */
   ioa_defer defer;     /* delivers what arrived, outside c-ares */
   family_slot slot[2]; /* AF_UNSPEC: [0] AAAA, [1] A */
   unsigned nslots;
@@ -212,53 +218,48 @@ static int status_from_ares(int st) {
   }
 }
 
-/* Rank for choosing one status when both families failed: the most
- * informative wins (a definite "no such name" over a transient failure over
- * "no address of this family"). */
-static int status_rank(int st) {
-  if (st == IOA_EAI_NONAME)
-    return 5;
-  if (st == IOA_EAI_AGAIN)
-    return 4;
-  if (st == IOA_EAI_FAIL)
-    return 3;
-  if (st == IOA_EAI_NODATA)
-    return 1;
-  return 2;
-}
-
-/* Every slot is in: one answer for on_done.  Families in slot order: AAAA
- * first, then A (RFC 6724's usual preference; on_partial already gave
- * arrival order).  One family's answers make the lookup succeed. */
+/* Every slot is in: one answer for on_done, A before AAAA (as glibc's DNS
+ * source hands them to its sort), sorted across both families.  One
+ * family's answers make the lookup succeed. */
 static void finish_all(cares_req *cr) {
   ioa_resolve_req *req = ioa__resolve_req_of(cr);
   size_t total = 0;
-  int status = 0, best = -1;
+  int status = 0, incomplete = 0;
   const char *message = NULL;
+  ioa__answer a = {.ttl_s = IOA__TTL_UNKNOWN};
   for (unsigned i = 0; i < cr->nslots; i++) {
     family_slot *s = &cr->slot[i];
     total += s->naddrs;
-    if (s->status != 0 && status_rank(s->status) > best) {
-      best = status_rank(s->status);
+    incomplete |= !ioa__resolve_definite(s->status);
+    if (s->ttl_s < a.ttl_s)
+      a.ttl_s = s->ttl_s;
+    if (!a.canonname)
+      a.canonname = s->canonname;
+    if (s->status != 0 && ioa__resolve_worse_status(status, s->status) == s->status) {
       status = s->status;
       message = s->message;
     }
   }
   if (total == 0) {
-    ioa__resolve_finish(req, status, 0, message, NULL, 0);
+    ioa__resolve_fail(req, status, message);
     return;
   }
   cr->all = ioa__malloc(total * sizeof *cr->all);
   if (!cr->all) {
-    ioa__resolve_finish(req, IOA_EAI_MEMORY, 0, NULL, NULL, 0);
+    ioa__resolve_fail(req, IOA_EAI_MEMORY, NULL);
     return;
   }
-  for (unsigned i = 0; i < cr->nslots; i++) {
-    if (cr->slot[i].naddrs)
-      memcpy(cr->all + cr->nall, cr->slot[i].addrs, cr->slot[i].naddrs * sizeof *cr->all);
-    cr->nall += cr->slot[i].naddrs;
+  for (unsigned k = cr->nslots; k-- > 0;) { /* slots are [AAAA, A] */
+    family_slot *s = &cr->slot[k];
+    if (s->naddrs)
+      memcpy(cr->all + cr->nall, s->addrs, s->naddrs * sizeof *cr->all);
+    cr->nall += s->naddrs;
   }
-  ioa__resolve_finish(req, 0, 0, NULL, cr->all, cr->nall);
+  ioa__resolve_sort(req, cr->all, cr->nall);
+  a.addrs = cr->all;
+  a.naddrs = cr->nall;
+  a.incomplete = incomplete;
+  ioa__resolve_finish(req, &a);
 }
 
 static void on_cares_defer(ioa_defer *d, void *data) {
@@ -272,16 +273,20 @@ static void on_cares_defer(ioa_defer *d, void *data) {
     if (s->delivered)
       continue;
     s->delivered = 1;
-    if (s->status == 0 &&
-        !ioa__resolve_partial(ioa__resolve_req_of(cr), s->family, s->addrs, s->naddrs))
+    if (s->status != 0)
+      continue;
+    ioa__resolve_sort(ioa__resolve_req_of(cr), s->addrs, s->naddrs);
+    if (!ioa__resolve_partial(ioa__resolve_req_of(cr), s->family, s->addrs, s->naddrs))
       return; /* cancelled (or resolver freed) inside on_partial */
   }
   if (arrived == cr->nslots)
     finish_all(cr);
 }
 
-/* The answers of the slot's family into s->addrs; the status if none. */
-static void slot_store(family_slot *s, const struct ares_addrinfo *res) {
+/* The answers of the slot's family into s->addrs, with their smallest TTL
+ * (CNAMEs on the way included) and the canonical name; the status if
+ * none. */
+static void slot_store(family_slot *s, const struct ares_addrinfo *res, int want_canon) {
   size_t n = 0;
   for (struct ares_addrinfo_node *p = res->nodes; p; p = p->ai_next)
     if (p->ai_family == s->family && p->ai_addrlen <= sizeof(struct sockaddr_storage))
@@ -306,6 +311,16 @@ static void slot_store(family_slot *s, const struct ares_addrinfo *res) {
     a->protocol = p->ai_protocol;
     a->addrlen = p->ai_addrlen;
     memcpy(&a->addr, p->ai_addr, p->ai_addrlen);
+    if (p->ai_ttl >= 0 && (uint32_t)p->ai_ttl < s->ttl_s)
+      s->ttl_s = (uint32_t)p->ai_ttl;
+  }
+  for (struct ares_addrinfo_cname *c = res->cnames; c; c = c->next)
+    if (c->ttl >= 0 && (uint32_t)c->ttl < s->ttl_s)
+      s->ttl_s = (uint32_t)c->ttl;
+  if (want_canon && res->name) {
+    size_t cl = strlen(res->name) + 1;
+    if ((s->canonname = ioa__malloc(cl)))
+      memcpy(s->canonname, res->name, cl);
   }
 }
 
@@ -322,7 +337,7 @@ static void on_addrinfo(void *arg, int st, int timeouts, struct ares_addrinfo *r
     s->status = status_from_ares(st);
     s->message = ares_strerror(st);
     if (st == ARES_SUCCESS && res)
-      slot_store(s, res);
+      slot_store(s, res, cr->want_canon);
     ioa_defer_start(&cr->defer); /* deliver outside c-ares */
   }
   if (res)
@@ -382,7 +397,7 @@ static void cares_free(void *backend) {
 }
 
 static int ares_flags(int ai_flags) {
-  int f = ARES_AI_NOSORT; /* sorting would connect() UDP probes; we keep resolver order */
+  int f = ARES_AI_NOSORT; /* sorted by addrsort instead, with glibc's rules */
   if (ai_flags & AI_PASSIVE)
     f |= ARES_AI_PASSIVE;
   if (ai_flags & AI_NUMERICHOST)
@@ -395,6 +410,8 @@ static int ares_flags(int ai_flags) {
     f |= ARES_AI_ALL;
   if (ai_flags & AI_ADDRCONFIG)
     f |= ARES_AI_ADDRCONFIG;
+  if (ai_flags & AI_CANONNAME)
+    f |= ARES_AI_CANONNAME;
   return f;
 }
 
@@ -455,9 +472,11 @@ static int cares_start(ioa_resolve_req *req, const char *host, const char *servi
     }
   }
   cr->c = c;
+  cr->want_canon = (hints->flags & AI_CANONNAME) != 0;
   ioa_defer_init(c->loop, &cr->defer, on_cares_defer, cr);
   cr->nslots = n;
   for (unsigned i = 0; i < n; i++) {
+    cr->slot[i].ttl_s = IOA__TTL_UNKNOWN;
     cr->slot[i].family = fams[i];
     cr->slot[i].query = qs[i];
     *qs[i] = (cares_query){.c = c, .cr = cr, .slot = i};
@@ -490,13 +509,15 @@ static void cares_detach(ioa_resolve_req *req) {
 
 static void cares_release(ioa_resolve_req *req) {
   cares_req *cr = ioa__resolve_req_state(req);
-  for (unsigned i = 0; i < cr->nslots; i++)
+  for (unsigned i = 0; i < cr->nslots; i++) {
     ioa__free(cr->slot[i].addrs);
+    ioa__free(cr->slot[i].canonname);
+  }
   ioa__free(cr->all);
 }
 
 const ioa__resolver_ops ioa__resolver_cares_ops = {
-    .caps = IOA_RESOLVER_CAP_EARLY_FAMILIES,
+    .caps = IOA_RESOLVER_CAP_EARLY_FAMILIES | IOA_RESOLVER_CAP_SORTED,
     .req_size = sizeof(cares_req),
     .init = cares_init,
     .free = cares_free,

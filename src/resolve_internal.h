@@ -15,11 +15,14 @@
 
 #include <netdb.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "ioasync/error.h"
 #include "ioasync/resolve.h"
 #include "list.h"
 
 typedef struct ioa__rcache ioa__rcache;
+typedef struct ioa__hosts ioa__hosts;
 
 /* start()'s answer when the lookup joined an identical one in flight. */
 #define IOA__RESOLVE_JOINED 1
@@ -35,7 +38,7 @@ typedef struct ioa__resolver_ops {
   /* Send a lookup: host and service are NUL-terminated (or NULL; not both)
    * and checked.  Returns 0, IOA__RESOLVE_JOINED, or a negative code (then
    * nothing was sent).  Never calls back from inside start: an answer goes
-   * through ioa__resolve_deliver / _partial / _finish later. */
+   * through ioa__resolve_partial / _finish later. */
   int (*start)(ioa_resolve_req *req, const char *host, const char *service,
                const ioa_resolve_hints *hints);
   /* Forget a sent request that is completing early (cancel, timeout, the
@@ -61,6 +64,8 @@ struct ioa_resolver {
   ioa__list reqs;           /* outstanding requests; loop thread only */
   int freeing;              /* inside ioa_resolver_free */
   ioa__rcache *cache;       /* answer cache, or NULL (off) */
+  ioa__hosts *hosts;        /* the hosts table and the sorter */
+  int no_hosts_table;       /* tests: /etc/hosts names go to the backend too */
   ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
 };
 
@@ -77,11 +82,18 @@ struct ioa_resolve_req {
   int sent;       /* the backend has it: detach before completing early */
   int done;       /* on_done has been called */
   int in_partial; /* inside on_partial: free after it returns */
+  /* The dispatch found the two families may be looked up apart (AF_UNSPEC,
+   * an on_partial, no flag needing one answer, a name the hosts file lacks,
+   * gai.conf modelled): a backend may resolve them separately and join them with
+   * ioa__resolve_sort, giving each family's lookup the flags flags_apart. */
+  int families_apart;
+  int flags_apart;
 
-  /* an answer found without a backend (numeric, cache) */
+  /* an answer found without a backend (numeric, cache, hosts table) */
   int status, sys_errno;
   ioa_addr *addrs;
   size_t naddrs;
+  char *canonname;
   char message[192];
 
   unsigned char *cache_key; /* sent to the backend with the cache on: store the answer */
@@ -95,20 +107,50 @@ static inline ioa_resolve_req *ioa__resolve_req_of(void *state) {
   return IOA__CONTAINER_OF(state, ioa_resolve_req, state);
 }
 
+/* A complete answer: what a backend (or the dispatch) hands to on_done. */
+typedef struct ioa__answer {
+  int status;            /* 0, IOA_EAI_*, or another negative code */
+  int sys_errno;         /* with IOA_EAI_SYSTEM */
+  const char *message;   /* NULL: ioa_strerror(status) */
+  const ioa_addr *addrs; /* in the order getaddrinfo would give them */
+  size_t naddrs;
+  const char *canonname; /* with AI_CANONNAME (else NULL) */
+  uint32_t ttl_s;        /* the smallest DNS TTL of its records, or IOA__TTL_UNKNOWN */
+  int incomplete;        /* a family failed (timeout, SERVFAIL): not cached */
+} ioa__answer;
+#define IOA__TTL_UNKNOWN UINT32_MAX
+
 /* Completion helpers (resolve.c), for backends.
  *
  * ioa__resolve_finish calls on_done and frees req (unless inside its
  * on_partial); nothing may touch req or its resolver afterwards.
- * ioa__resolve_partial gives on_partial one family's answers; it returns 0
- * if req ended (cancelled, or its resolver freed) meanwhile.
- * ioa__resolve_deliver hands over a complete answer: each family present to
- * on_partial (in order of first appearance), then all of it to on_done. */
-void ioa__resolve_finish(ioa_resolve_req *req, int status, int sys_errno, const char *message,
-                         const ioa_addr *addrs, size_t naddrs);
+ * ioa__resolve_fail is ioa__resolve_finish with an error alone.
+ * ioa__resolve_partial gives on_partial one family's answers, for a
+ * family that arrives apart from the other (an answer that comes whole goes
+ * to ioa__resolve_finish alone); it returns 0 if req ended (cancelled, or
+ * its resolver freed) meanwhile. */
+void ioa__resolve_finish(ioa_resolve_req *req, const ioa__answer *a);
+void ioa__resolve_fail(ioa_resolve_req *req, int status, const char *message);
 int ioa__resolve_partial(ioa_resolve_req *req, int family, const ioa_addr *addrs,
                          size_t naddrs);
-void ioa__resolve_deliver(ioa_resolve_req *req, int status, int sys_errno, const char *message,
-                          const ioa_addr *addrs, size_t n);
+/* Sort v into getaddrinfo's order (addrsort.h) with req's resolver's
+ * sorter; v arrives in the order getaddrinfo's sources would give it (A
+ * answers before AAAA ones, as glibc's DNS source).  Left as is when the
+ * sorter cannot model /etc/gai.conf or lacks memory. */
+void ioa__resolve_sort(ioa_resolve_req *req, ioa_addr *v, size_t n);
+/* The same for callers outside the resolver (the connector, ordering the
+ * first addresses of two families that arrived apart, RFC 8305 section 4):
+ * getaddrinfo's order with r's sorter; loop thread. */
+void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n);
+/* Of two failed families, the status that describes the name best (a
+ * definite "no such name" over a transient failure over "no address of
+ * this family"). */
+int ioa__resolve_worse_status(int a, int b);
+/* Whether a family's failure leaves the other family's answer complete
+ * (it has no such records) or not (it timed out or failed). */
+static inline int ioa__resolve_definite(int status) {
+  return status == 0 || status == IOA_EAI_NODATA || status == IOA_EAI_NONAME;
+}
 
 /* getaddrinfo() helpers (resolve.c), for every caller of getaddrinfo. */
 /* Copy a list into an ioa_addr array: 0, or EAI_MEMORY (an empty list gives
@@ -117,12 +159,45 @@ int ioa__resolve_addrs_from_ai(const struct addrinfo *ai, ioa_addr **out, size_t
 /* The status for a getaddrinfo() return value, and its message into msg. */
 int ioa__resolve_gai_status(int rc, int sys_errno, char *msg, size_t msgsize);
 
+/* Tests: with on 0, names /etc/hosts has go to the backend like any other
+ * (so that pool tests can use "localhost"). */
+void ioa__resolver_set_hosts_table(ioa_resolver *r, int on);
+
 /* White-box hooks of the getaddrinfo pool (resolve_pool.c) for
  * test_resolve_coalesce; r must use the pool.  Workers run only while fewer
  * than max jobs run (0 holds every job queued). */
 void ioa__pool_set_max_threads(ioa_resolver *r, unsigned max);
 unsigned ioa__pool_queued(ioa_resolver *r);
 const void *ioa__pool_job_of(ioa_resolve_req *req); /* NULL if none */
+
+/* The hosts table (resolve_hosts.c): /etc/hosts names answered on the
+ * loop thread exactly as getaddrinfo() would, from an in-memory copy kept
+ * in step with the files (checked at most every IOA__HOSTS_CHECK_NS), and
+ * the destination-address sorter it keeps in step with /etc/gai.conf.
+ * Loop thread only. */
+struct ioa__addrsort;
+#define IOA__HOSTS_CHECK_NS (5ull * 1000000000ull) /* as Go's resolver */
+enum {
+  IOA__HOSTS_DECLINE = 0,  /* not answered here: the backend's (also when unsure) */
+  IOA__HOSTS_ANSWERED = 1, /* *addrs (and *canonname with AI_CANONNAME), malloc'd */
+  IOA__HOSTS_ABSENT = 2,   /* the file does not name host at all */
+};
+int ioa__hosts_new(ioa__hosts **out);
+void ioa__hosts_free(ioa__hosts *h);
+struct ioa__addrsort *ioa__hosts_sorter(ioa__hosts *h);
+/* Look at the files again if the last look is older than the interval. */
+void ioa__hosts_refresh(ioa__hosts *h, uint64_t now_ns);
+/* Make the next refresh look at every file (tests; ioa_resolver_cache_flush). */
+void ioa__hosts_expire(ioa__hosts *h);
+/* Tests and fuzzers: use text as the hosts file, nsswitch "files" first,
+ * and host.conf's multi as given; the files are not looked at until
+ * ioa__hosts_expire.  0 or -ENOMEM. */
+int ioa__hosts_load(ioa__hosts *h, const char *text, size_t len, int multi);
+/* host NUL-terminated (checked), service NULL or checked.  Returns an
+ * IOA__HOSTS_* or -ENOMEM. */
+int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
+                      const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
+                      char **canonname);
 
 /* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
  * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */
@@ -133,11 +208,14 @@ void ioa__rcache_flush(ioa__rcache *c);
 size_t ioa__rcache_count(const ioa__rcache *c);
 size_t ioa__rcache_key(unsigned char *buf, const char *host, size_t hlen, const char *service,
                        size_t slen, const ioa_resolve_hints *h);
-/* 1 and a malloc'd copy of a live answer, 0 for a miss, or -ENOMEM. */
+/* 1 and malloc'd copies of a live answer (*canon NULL if it has none), 0
+ * for a miss, or -ENOMEM. */
 int ioa__rcache_get(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
-                    ioa_addr **addrs, size_t *n);
-/* Keep addrs (replacing an answer for the same key); silent without memory. */
+                    ioa_addr **addrs, size_t *n, char **canon);
+/* Keep a complete successful answer (replacing one for the same key) for
+ * the cache's lifetime or its ttl_s, whichever is shorter; a TTL of 0 keeps
+ * nothing.  Silent without memory. */
 void ioa__rcache_put(ioa__rcache *c, const unsigned char *key, size_t keylen, uint64_t now,
-                     const ioa_addr *addrs, size_t n);
+                     const ioa__answer *a);
 
 #endif

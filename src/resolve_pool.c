@@ -19,15 +19,28 @@
  *    getaddrinfo(), whose answer is at most one lookup's duration older
  *    than the request.  An abandoned job is never joined.  Every waiter
  *    gets the answer.
+ *  - Where the dispatch allows it (req->families_apart), an AF_UNSPEC
+ *    lookup runs as two jobs, AF_INET6 and AF_INET, on two threads, as Ruby
+ *    3.4's Socket.tcp does: each family reaches on_partial as soon as its
+ *    getaddrinfo() returns (RFC 8305 section 3: an AAAA query the DNS
+ *    server answers late, or never, no longer holds back the A answers),
+ *    and on_done gets both joined in getaddrinfo's order (addrsort).  Each
+ *    family's job is shared like any other (a lookup of AF_INET alone joins
+ *    the A half of another's).
  *
- * Locking: the queue, running and posted lists, the counters, job->state
- * and job->abandoned are guarded by pool->lock.  A job's waiters list is the
- * loop thread's alone (workers never look at it).
+ * Locking: the queue and running lists, the counters, job->state and
+ * job->abandoned are guarded by pool->lock, taken once per job by the loop
+ * thread (to queue it, or join a twin) and twice by its worker (to take it,
+ * and to post its result).  Delivering a result takes no lock: posted jobs
+ * are only counted (nposted), and a pool freed while some are still in the
+ * loop's post queue is freed by the last of them.  A job's waiters list is
+ * the loop thread's alone (workers never look at it).
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -55,14 +68,15 @@ typedef struct pool {
   unsigned nqueued;
   ioa__list queue;   /* jobs waiting for a worker, oldest first */
   ioa__list running; /* jobs whose getaddrinfo() a worker is running */
-  ioa__list posted;  /* results handed to ioa_loop_post, not yet run */
+  atomic_uint nposted; /* results handed to ioa_loop_post, not yet run */
   int shutdown;
+  int dead; /* loop thread: pool_free ran; the last posted result frees it */
 } pool;
 
 typedef struct gai_job {
-  pool *p;        /* NULL once the pool is gone (posted jobs only) */
-  ioa__list link; /* in p->queue, p->running or p->posted */
-  ioa__list waiters; /* pool_req.waiter: every request this job answers */
+  pool *p;
+  ioa__list link; /* in p->queue or p->running (neither once posted) */
+  ioa__list waiters; /* pool_wait.link: every request this job answers */
   enum job_state state;
   int abandoned; /* running, and nobody waits any more: the worker frees it */
   struct addrinfo hints;
@@ -70,18 +84,42 @@ typedef struct gai_job {
   int gai_rc, sys_errno;
   ioa_addr *addrs;
   size_t naddrs;
+  char *canonname; /* with AI_CANONNAME */
   ioa_post post;
   char strings[];
 } gai_job;
 
-/* Per-request state (ioa__resolve_req_state). */
+/* One job a request waits for. */
+typedef struct pool_wait {
+  gai_job *job;   /* or NULL */
+  ioa__list link; /* in job->waiters */
+  unsigned slot;  /* its index in pool_req.w */
+} pool_wait;
+
+/* One family's outcome, when the families are apart. */
+typedef struct family_part {
+  int arrived;
+  int gai_rc, sys_errno;
+  ioa_addr *addrs;
+  size_t n;
+} family_part;
+
+/* Per-request state (ioa__resolve_req_state).  w[0] is the whole lookup,
+ * or its AF_INET6 half when apart; w[1] the AF_INET half. */
 typedef struct pool_req {
-  gai_job *job;     /* the job answering it, or NULL */
-  ioa__list waiter; /* in job->waiters */
+  pool_wait w[2];
+  int apart;
+  family_part part[2];
+  ioa_addr *all; /* the joined answer */
 } pool_req;
+
+static pool_req *req_of_wait(pool_wait *w) {
+  return IOA__CONTAINER_OF(w - w->slot, pool_req, w);
+}
 
 static void job_free(gai_job *job) {
   ioa__free(job->addrs);
+  ioa__free(job->canonname);
   ioa__free(job);
 }
 
@@ -89,6 +127,7 @@ static void job_free(gai_job *job) {
 
 static int pool_maybe_spawn(pool *p);
 static void job_posted(ioa_post *post, void *data);
+static void pool_destroy(pool *p);
 
 /* Under p->lock: the worker's result for job. */
 static void job_done(pool *p, gai_job *job) {
@@ -100,7 +139,7 @@ static void job_done(pool *p, gai_job *job) {
   }
   p->nbusy--;
   job->state = JOB_POSTED;
-  ioa__list_push_back(&p->posted, &job->link);
+  atomic_fetch_add(&p->nposted, 1);
   ioa_loop_post(p->loop, &job->post, job_posted, job);
 }
 
@@ -111,6 +150,13 @@ static void run_job(gai_job *job) {
   int e = errno;
   if (rc == 0) {
     rc = ioa__resolve_addrs_from_ai(ai, &job->addrs, &job->naddrs);
+    if (rc == 0 && ai->ai_canonname) {
+      size_t cl = strlen(ai->ai_canonname) + 1;
+      if ((job->canonname = ioa__malloc(cl)))
+        memcpy(job->canonname, ai->ai_canonname, cl);
+      else
+        rc = EAI_MEMORY;
+    }
     freeaddrinfo(ai);
   }
   job->gai_rc = rc;
@@ -162,31 +208,93 @@ static int pool_maybe_spawn(pool *p) {
 
 /* ------------------------------------------------------ the loop side */
 
+/* Loop thread, families apart: one family's job answered.  Returns 0 if
+ * req ended meanwhile (in on_partial or on_done). */
+static int part_arrived(pool_req *pr, unsigned slot, const gai_job *job) {
+  ioa_resolve_req *req = ioa__resolve_req_of(pr);
+  family_part *f = &pr->part[slot];
+  f->arrived = 1;
+  f->gai_rc = job->gai_rc;
+  f->sys_errno = job->sys_errno;
+  if (job->gai_rc == 0 && job->naddrs) {
+    f->addrs = ioa__malloc(job->naddrs * sizeof *f->addrs); /* the job goes before the other */
+    if (!f->addrs) {
+      f->gai_rc = EAI_MEMORY;
+    } else {
+      memcpy(f->addrs, job->addrs, job->naddrs * sizeof *f->addrs);
+      f->n = job->naddrs;
+      if (!ioa__resolve_partial(req, slot == 0 ? AF_INET6 : AF_INET, f->addrs, f->n))
+        return 0;
+    }
+  }
+  family_part *six = &pr->part[0], *four = &pr->part[1];
+  if (!six->arrived || !four->arrived)
+    return 1;
+  /* Both in: A before AAAA, as glibc's DNS source hands them to its sort. */
+  char msg[192];
+  ioa__answer a = {.ttl_s = IOA__TTL_UNKNOWN};
+  size_t total = four->n + six->n;
+  if (total && !(pr->all = ioa__malloc(total * sizeof *pr->all))) {
+    ioa__resolve_fail(req, IOA_EAI_MEMORY, NULL);
+    return 0;
+  }
+  if (total) {
+    memcpy(pr->all, four->addrs, four->n * sizeof *pr->all);
+    memcpy(pr->all + four->n, six->addrs, six->n * sizeof *pr->all);
+    ioa__resolve_sort(req, pr->all, total);
+    a.addrs = pr->all;
+    a.naddrs = total;
+  }
+  int st4 = ioa_err_from_gai(four->gai_rc), st6 = ioa_err_from_gai(six->gai_rc);
+  /* One family's answers make a success; a family that failed for another
+   * reason than having no such records keeps it out of the cache. */
+  a.incomplete = !ioa__resolve_definite(st4) || !ioa__resolve_definite(st6);
+  if (!total) { /* the message only now: formatting it costs as much as the rest */
+    const family_part *why = ioa__resolve_worse_status(st4, st6) == st6 ? six : four;
+    a.status = ioa__resolve_gai_status(why->gai_rc, why->sys_errno, msg, sizeof msg);
+    a.sys_errno = why->sys_errno;
+    a.message = msg;
+  }
+  ioa__resolve_finish(req, &a);
+  return 0;
+}
+
 /* Loop thread: a worker's result arrived. */
 static void job_posted(ioa_post *post, void *data) {
   (void)post;
   gai_job *job = data;
-  if (job->p) {
-    pthread_mutex_lock(&job->p->lock);
-    ioa__list_remove(&job->link);
-    pthread_mutex_unlock(&job->p->lock);
-  }
+  pool *p = job->p;
   /* Each waiter leaves the list before its callbacks run; they may cancel
    * other waiters (which then leave it too) or free the resolver (which
    * cancels them all), and the job stays ours to free. */
   if (!ioa__list_empty(&job->waiters)) {
     char msg[192];
-    int status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+    ioa__answer a = {.sys_errno = job->sys_errno,
+                     .message = msg,
+                     .addrs = job->addrs,
+                     .naddrs = job->naddrs,
+                     .canonname = job->canonname,
+                     .ttl_s = IOA__TTL_UNKNOWN};
+    int formatted = 0; /* the message only for a waiter that takes the whole answer */
     ioa__list *n;
     while ((n = ioa__list_first(&job->waiters)) != NULL) {
-      pool_req *pr = IOA__CONTAINER_OF(n, pool_req, waiter);
+      pool_wait *w = IOA__CONTAINER_OF(n, pool_wait, link);
+      pool_req *pr = req_of_wait(w);
       ioa__list_remove(n);
-      pr->job = NULL;
-      ioa__resolve_deliver(ioa__resolve_req_of(pr), status, job->sys_errno, msg, job->addrs,
-                           job->naddrs);
+      w->job = NULL;
+      if (pr->apart) {
+        (void)part_arrived(pr, w->slot, job);
+        continue;
+      }
+      if (!formatted++)
+        a.status = ioa__resolve_gai_status(job->gai_rc, job->sys_errno, msg, sizeof msg);
+      ioa__resolve_finish(ioa__resolve_req_of(pr), &a);
     }
   }
   job_free(job);
+  /* Loop thread, as pool_free: the last result of a freed pool frees it. */
+  if (atomic_fetch_sub(&p->nposted, 1) == 1 && p->dead)
+    pool_destroy(p);
 }
 
 static int job_is_twin(const gai_job *job, const char *host, const char *service,
@@ -240,63 +348,85 @@ static gai_job *job_new(pool *p, const char *host, const char *service,
   return job;
 }
 
-/* Queue a new job; 0 or a negated errno (no thread exists to run it). */
-static int job_queue(pool *p, gai_job *job) {
-  pthread_mutex_lock(&p->lock);
+
+/* Make w wait for a job for this lookup: a twin's, or a new one (queued;
+ * *wake counts the workers to wake).  Under p->lock.  Returns 0,
+ * IOA__RESOLVE_JOINED, or a negative code. */
+static int wait_for(pool *p, pool_wait *w, const char *host, const char *service,
+                    const struct addrinfo *h, int *wake) {
+  /* Joining touches the waiters list, the loop thread's alone: only this
+   * thread frees a job nobody abandoned (job_posted). */
+  gai_job *twin = find_twin(p, host, service, h);
+  if (twin) {
+    w->job = twin;
+    ioa__list_push_back(&twin->waiters, &w->link);
+    return IOA__RESOLVE_JOINED;
+  }
+  gai_job *job = job_new(p, host, service, h);
+  if (!job)
+    return -ENOMEM;
   ioa__list_push_back(&p->queue, &job->link);
   p->nqueued++;
   int e = pool_maybe_spawn(p);
   if (e && p->nthreads == 0) { /* this lookup cannot run: fail it here */
     ioa__list_remove(&job->link);
     p->nqueued--;
-    pthread_mutex_unlock(&p->lock);
+    job_free(job);
     return -e;
   }
-  if (p->nidle)
-    pthread_cond_signal(&p->cond);
-  pthread_mutex_unlock(&p->lock);
+  (*wake)++;
+  w->job = job;
+  ioa__list_push_back(&job->waiters, &w->link);
   return 0;
 }
+
+static void pool_detach(ioa_resolve_req *req);
 
 static int pool_start(ioa_resolve_req *req, const char *host, const char *service,
                       const ioa_resolve_hints *hints) {
   pool *p = req->r->backend;
   pool_req *pr = ioa__resolve_req_state(req);
+  for (unsigned i = 0; i < 2; i++) {
+    pr->w[i].slot = i;
+    ioa__list_init(&pr->w[i].link);
+  }
   struct addrinfo h = {.ai_family = hints->family,
                        .ai_socktype = hints->socktype,
                        .ai_protocol = hints->protocol,
-                       .ai_flags = hints->flags & ~AI_CANONNAME};
+                       .ai_flags = hints->flags};
+  int wake = 0, rc;
+  /* One critical section for the lookup, both families' jobs included. */
   pthread_mutex_lock(&p->lock);
-  gai_job *twin = find_twin(p, host, service, &h);
+  if (!req->families_apart) {
+    rc = wait_for(p, &pr->w[0], host, service, &h, &wake);
+  } else {
+    pr->apart = 1;
+    h.ai_flags = req->flags_apart;
+    h.ai_family = AF_INET6;
+    int r6 = wait_for(p, &pr->w[0], host, service, &h, &wake);
+    h.ai_family = AF_INET;
+    int r4 = r6 < 0 ? r6 : wait_for(p, &pr->w[1], host, service, &h, &wake);
+    rc = r4 < 0 ? r4 : r6 == IOA__RESOLVE_JOINED && r4 == IOA__RESOLVE_JOINED ? IOA__RESOLVE_JOINED : 0;
+  }
+  /* Idle workers to wake: one per new job, never more than wait; woken
+   * after the unlock, so that they do not wake only to wait for the lock. */
+  if ((unsigned)wake > p->nidle)
+    wake = (int)p->nidle;
   pthread_mutex_unlock(&p->lock);
-  /* Joined outside the lock: the waiters list is the loop thread's, and
-   * only this thread frees a job nobody abandoned (job_posted). */
-  if (twin) {
-    pr->job = twin;
-    ioa__list_push_back(&twin->waiters, &pr->waiter);
-    return IOA__RESOLVE_JOINED;
-  }
-  gai_job *job = job_new(p, host, service, &h);
-  if (!job)
-    return -ENOMEM;
-  int e = job_queue(p, job);
-  if (e < 0) {
-    job_free(job);
-    return e;
-  }
-  pr->job = job;
-  ioa__list_push_back(&job->waiters, &pr->waiter);
-  return 0;
+  for (int i = 0; i < wake; i++)
+    pthread_cond_signal(&p->cond);
+  if (rc < 0 && pr->apart)
+    pool_detach(req); /* the AAAA half went out: take it back */
+  return rc;
 }
 
-/* Loop thread: req no longer waits for its job. */
-static void pool_detach(ioa_resolve_req *req) {
-  pool_req *pr = ioa__resolve_req_state(req);
-  gai_job *job = pr->job;
+/* Loop thread: w no longer waits for its job. */
+static void wait_detach(pool_wait *w) {
+  gai_job *job = w->job;
   if (!job)
     return;
-  pr->job = NULL;
-  ioa__list_remove(&pr->waiter);
+  w->job = NULL;
+  ioa__list_remove(&w->link);
   if (!ioa__list_empty(&job->waiters))
     return; /* the job goes on for the others */
   pool *p = job->p;
@@ -327,6 +457,19 @@ static void pool_detach(ioa_resolve_req *req) {
     job_free(job);
 }
 
+static void pool_detach(ioa_resolve_req *req) {
+  pool_req *pr = ioa__resolve_req_state(req);
+  wait_detach(&pr->w[0]);
+  wait_detach(&pr->w[1]);
+}
+
+static void pool_release(ioa_resolve_req *req) {
+  pool_req *pr = ioa__resolve_req_state(req);
+  ioa__free(pr->part[0].addrs);
+  ioa__free(pr->part[1].addrs);
+  ioa__free(pr->all);
+}
+
 /* -------------------------------------------------------- lifecycle */
 
 static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **out) {
@@ -341,7 +484,7 @@ static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **o
   p->hard_cap = max * IOA_RESOLVER_THREAD_FACTOR;
   ioa__list_init(&p->queue);
   ioa__list_init(&p->running);
-  ioa__list_init(&p->posted);
+  atomic_init(&p->nposted, 0);
   p->threads = ioa__calloc(p->hard_cap, sizeof *p->threads);
   int e = p->threads ? pthread_mutex_init(&p->lock, NULL) : ENOMEM;
   if (e == 0) {
@@ -358,8 +501,17 @@ static int pool_init(ioa_resolver *r, const ioa_resolver_options *opts, void **o
   return 0;
 }
 
+static void pool_destroy(pool *p) {
+  pthread_cond_destroy(&p->cond);
+  pthread_mutex_destroy(&p->lock);
+  ioa__free(p->threads);
+  ioa__free(p);
+}
+
 /* Every request has left: queued jobs are gone and running ones abandoned
- * (their workers free them).  Joins the workers. */
+ * (their workers free them).  Joins the workers.  Results still waiting in
+ * the loop's post queue (the loop runs them on its next iteration, or in
+ * ioa_loop_free) free the pool with the last of them. */
 static void pool_free(void *backend) {
   pool *p = backend;
   pthread_mutex_lock(&p->lock);
@@ -368,26 +520,22 @@ static void pool_free(void *backend) {
   pthread_mutex_unlock(&p->lock);
   for (unsigned i = 0; i < p->nthreads; i++)
     pthread_join(p->threads[i], NULL);
-  /* Results still waiting in the loop's post queue free themselves when it
-   * runs them (ioa_loop_free runs them too); they must not look at p. */
-  IOA__LIST_FOREACH_SAFE(n, &p->posted) {
-    ioa__list_remove(n);
-    IOA__CONTAINER_OF(n, gai_job, link)->p = NULL;
-  }
-  pthread_cond_destroy(&p->cond);
-  pthread_mutex_destroy(&p->lock);
-  ioa__free(p->threads);
-  ioa__free(p);
+  if (atomic_load(&p->nposted) == 0)
+    pool_destroy(p);
+  else
+    p->dead = 1;
 }
 
 const ioa__resolver_ops ioa__resolver_pool_ops = {
-    /* One getaddrinfo() call answers both families at once, sorted. */
-    .caps = IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS,
+    /* Families apart where the dispatch allows it, each sorted by glibc,
+     * joined by addrsort. */
+    .caps = IOA_RESOLVER_CAP_EARLY_FAMILIES | IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS,
     .req_size = sizeof(pool_req),
     .init = pool_init,
     .free = pool_free,
     .start = pool_start,
     .detach = pool_detach,
+    .release = pool_release,
 };
 
 /* ------------------------------------------------- white-box test hooks */
@@ -408,5 +556,5 @@ unsigned ioa__pool_queued(ioa_resolver *r) {
 }
 
 const void *ioa__pool_job_of(ioa_resolve_req *req) {
-  return ((pool_req *)ioa__resolve_req_state(req))->job;
+  return ((pool_req *)ioa__resolve_req_state(req))->w[0].job;
 }

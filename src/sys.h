@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,6 +159,19 @@ static inline int ioa__sys_getaddrinfo(const char *host, const char *serv,
   }
 #endif
   return getaddrinfo(host, serv, hints, res);
+}
+/* Configuration files (/etc/hosts, ...): read-only, close-on-exec. */
+static inline int ioa__sys_open_read(const char *path) {
+  IOA_FAULT_SYS(IOA_FOP_OPEN, -1);
+  return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+static inline int ioa__sys_stat(const char *path, struct stat *st) {
+  IOA_FAULT_SYS(IOA_FOP_STAT, -1);
+  return stat(path, st);
+}
+static inline int ioa__sys_fstat(int fd, struct stat *st) {
+  IOA_FAULT_SYS(IOA_FOP_STAT, -1);
+  return fstat(fd, st);
 }
 /* Make an fd we did not create (user-supplied) non-blocking and close-on-exec. */
 static inline int ioa__sys_set_nonblock_cloexec(int fd) {

@@ -132,8 +132,13 @@ static size_t build_reply(ioa_dns_fixture *f, const unsigned char *m, size_t len
     p[3] = (unsigned char)qtype;
     p[4] = 0;
     p[5] = 1; /* IN */
-    p[6] = p[7] = p[8] = 0;
-    p[9] = 60; /* TTL */
+    uint32_t ttl = rec->ttl_s ? rec->ttl_s : 60;
+    if (ttl == IOA_DNS_TTL_ZERO)
+      ttl = 0;
+    p[6] = (unsigned char)(ttl >> 24);
+    p[7] = (unsigned char)(ttl >> 16);
+    p[8] = (unsigned char)(ttl >> 8);
+    p[9] = (unsigned char)ttl;
     p[10] = 0;
     p[11] = (unsigned char)rdlen;
     memcpy(p + 12, rdata, (size_t)rdlen);

@@ -23,7 +23,9 @@ typedef struct ioa_dns_record {
   unsigned delay_aaaa_ms;
   int drop_a;           /* never answer A */
   int drop_aaaa;
+  unsigned ttl_s;       /* the records' TTL: 0 = 60 s, IOA_DNS_TTL_ZERO = 0 s */
 } ioa_dns_record;
+#define IOA_DNS_TTL_ZERO 0xffffffffu
 
 typedef struct ioa_dns_fixture ioa_dns_fixture;
 

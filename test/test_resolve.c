@@ -22,7 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "addrsort.h"
 #include "dns_fixture.h"
+#include "resolve_internal.h"
 
 /* ------------------------------------------------------------- helpers */
 
@@ -46,12 +48,16 @@ static const char *fmt(const ioa_addr *a, char *buf, size_t size) {
   return buf;
 }
 
-static int has_addr(const ioa_addr *addrs, size_t n, const char *text) {
+static const ioa_addr *find_addr(const ioa_addr *addrs, size_t n, const char *text) {
   char buf[80];
   for (size_t i = 0; i < n; i++)
     if (strcmp(fmt(&addrs[i], buf, sizeof buf), text) == 0)
-      return 1;
-  return 0;
+      return &addrs[i];
+  return NULL;
+}
+
+static int has_addr(const ioa_addr *addrs, size_t n, const char *text) {
+  return find_addr(addrs, n, text) != NULL;
 }
 
 typedef struct outcome {
@@ -59,6 +65,7 @@ typedef struct outcome {
   int status;
   int sys_errno;
   char message[256];
+  char canonname[256]; /* "" when the result has none */
   size_t naddrs;
   ioa_addr addrs[32];
   int partials;
@@ -76,6 +83,7 @@ static void on_done(ioa_resolve_req *req, const ioa_resolve_result *res, void *d
   o->status = res->status;
   o->sys_errno = res->sys_errno;
   snprintf(o->message, sizeof o->message, "%s", res->message ? res->message : "(null)");
+  snprintf(o->canonname, sizeof o->canonname, "%s", res->canonname ? res->canonname : "");
   o->naddrs = res->naddrs;
   for (size_t i = 0; i < res->naddrs && i < 32; i++)
     o->addrs[i] = res->addrs[i];
@@ -187,10 +195,13 @@ static void drain(ioa_loop *loop) {
     usleep(1000);
 }
 
+/* A getaddrinfo pool that answers "localhost" through getaddrinfo too,
+ * not from the hosts table, so that these tests reach its threads. */
 static ioa_resolver *new_pool(ioa_loop *loop, unsigned max_threads) {
   ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = max_threads};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
+  ioa__resolver_set_hosts_table(r, 0);
   return r;
 }
 
@@ -211,8 +222,7 @@ static void test_numeric_fast_path(void **state) {
   assert_int_equal(o4.addrs[0].family, AF_INET);
   assert_int_equal(o4.addrs[0].socktype, SOCK_STREAM);
   assert_true(has_addr(o4.addrs, o4.naddrs, "127.0.0.1:8080"));
-  assert_int_equal(o4.partials, 1);
-  assert_int_equal(o4.partial_family[0], AF_INET);
+  assert_int_equal(o4.partials, 0); /* a whole answer goes to on_done alone */
   assert_int_equal(o6.status, 0);
   assert_true(has_addr(o6.addrs, o6.naddrs, "[::1]:53"));
   assert_int_equal(o6.addrs[0].socktype, SOCK_DGRAM);
@@ -238,7 +248,7 @@ static void test_localhost_pool(void **state) {
   assert_int_equal(o.calls, 1);
   assert_int_equal(o.status, 0);
   assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.1:80"));
-  assert_int_equal(o.partials, 1);
+  assert_int_equal(o.partials, 0); /* one getaddrinfo call: whole, to on_done */
   assert_int_equal(os.status, 0);
   assert_true(has_addr(os.addrs, os.naddrs, "127.0.0.1:80"));
   /* no host: getaddrinfo's loopback (or wildcard with AI_PASSIVE) */
@@ -417,20 +427,6 @@ static void test_cancel_other_from_callback(void **state) {
   ioa_loop_free(loop);
 }
 
-static void test_cancel_in_partial(void **state) {
-  ioa_loop *loop = ioa_test_new_loop();
-  ioa_resolver *r = new_pool(loop, 1);
-  outcome o = {0};
-  o.cancel_in_partial = 1;
-  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
-  wait_for(loop, &o, 5000);
-  assert_int_equal(o.partials, 1);
-  assert_int_equal(o.calls, 1);
-  assert_int_equal(o.status, IOA_EAI_CANCELED);
-  ioa_resolver_free(r);
-  drain(loop);
-  ioa_loop_free(loop);
-}
 
 static void test_free_with_lookups_in_flight(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
@@ -530,6 +526,7 @@ static ioa_resolver *new_cached_pool(ioa_loop *loop, unsigned ttl_ms, unsigned m
                             .cache_max = max};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
+  ioa__resolver_set_hosts_table(r, 0); /* "localhost" through the pool, as a DNS name */
   return r;
 }
 
@@ -674,6 +671,8 @@ static const ioa_dns_record records[] = {
     {.name = "refused.ioa.test", .rcode = 5},
     {.name = "drop.ioa.test", .drop_a = 1, .drop_aaaa = 1},
     {.name = "drop6.ioa.test", .a = {"127.0.0.7"}, .drop_aaaa = 1},
+    {.name = "short.ioa.test", .a = {"127.0.0.9"}, .aaaa = {"::9"}, .ttl_s = 1},
+    {.name = "nocache.ioa.test", .a = {"127.0.0.10"}, .ttl_s = IOA_DNS_TTL_ZERO},
 };
 
 typedef struct cares_env {
@@ -736,7 +735,18 @@ static void test_cares_both_families(void **state) {
   assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.2:80"));
   assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.3:80"));
   assert_true(has_addr(o.addrs, o.naddrs, "[::2]:80"));
-  assert_int_equal(o.addrs[0].family, AF_INET6); /* AAAA first in on_done */
+  /* on_done: getaddrinfo's order, which the sorter gives the answers in
+   * glibc's DNS order (A, then AAAA): here, where ::2 has no route, IPv4
+   * first (rule 1), else IPv6 (rule 6). */
+  ioa_addr want[3];
+  memcpy(&want[0], find_addr(o.addrs, o.naddrs, "127.0.0.2:80"), sizeof want[0]);
+  memcpy(&want[1], find_addr(o.addrs, o.naddrs, "127.0.0.3:80"), sizeof want[0]);
+  memcpy(&want[2], find_addr(o.addrs, o.naddrs, "[::2]:80"), sizeof want[0]);
+  ioa__addrsort *sorter = NULL;
+  assert_int_equal(ioa__addrsort_new(&sorter), 0);
+  assert_int_equal(ioa__addrsort_sort(sorter, want, 3), 1);
+  ioa__addrsort_free(sorter);
+  assert_memory_equal(o.addrs, want, sizeof want);
   assert_int_equal(o.partials, 2);
   assert_int_not_equal(o.partial_family[0], o.partial_family[1]);
   assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A) >= 1);
@@ -747,6 +757,64 @@ static void test_cares_both_families(void **state) {
 }
 
 /* A and AAAA are delivered separately, in arrival order. */
+/* A cancel from inside the first family's on_partial completes the lookup
+ * once, cancelled (the pool's families apart: the netns helper). */
+static void test_cancel_in_partial(void **state) {
+  SKIP_WITHOUT_CARES();
+  cares_env env;
+  cares_open(&env, 2000);
+  outcome o = {0};
+  o.cancel_in_partial = 1;
+  assert_int_equal(start(env.r, "slow6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &o, NULL),
+                   0);
+  wait_for(env.loop, &o, 5000);
+  assert_int_equal(o.partials, 1);
+  assert_int_equal(o.calls, 1);
+  assert_int_equal(o.status, IOA_EAI_CANCELED);
+  ioa_test_run_for(env.loop, 50);
+  assert_int_equal(o.calls, 1);
+  cares_close(&env);
+}
+
+/* AI_CANONNAME: each path reports the canonical name getaddrinfo would
+ * (numeric: the text itself; /etc/hosts through the pool: the line's
+ * first name; c-ares: the name asked), none without the flag. */
+static void test_canonical_names(void **state) {
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_resolver *r = new_pool(loop, 1);
+  outcome num = {0}, pool = {0}, none = {0};
+  assert_int_equal(start(r, "127.0.0.1", "80", AF_INET, SOCK_STREAM, AI_CANONNAME, 0, &num, NULL),
+                   0);
+  assert_int_equal(start(r, "LocalHost", "80", AF_INET, SOCK_STREAM, AI_CANONNAME, 0, &pool, NULL),
+                   0);
+  assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &none, NULL), 0);
+  wait_for(loop, &num, 5000);
+  wait_for(loop, &pool, 5000);
+  wait_for(loop, &none, 5000);
+  assert_string_equal(num.canonname, "127.0.0.1");
+  struct addrinfo h = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_CANONNAME};
+  struct addrinfo *res = NULL;
+  assert_int_equal(getaddrinfo("LocalHost", "80", &h, &res), 0);
+  assert_string_equal(pool.canonname, res->ai_canonname);
+  freeaddrinfo(res);
+  assert_string_equal(none.canonname, "");
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+  if (!ioa_resolver_have_cares())
+    return;
+  cares_env env;
+  cares_open(&env, 1000);
+  outcome ca = {0};
+  assert_int_equal(start(env.r, "both.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, AI_CANONNAME, 0,
+                         &ca, NULL),
+                   0);
+  wait_for(env.loop, &ca, 5000);
+  assert_int_equal(ca.status, 0);
+  assert_true(strncmp(ca.canonname, "both.ioa.test", 13) == 0);
+  cares_close(&env);
+}
+
 static void test_cares_partial_order(void **state) {
   SKIP_WITHOUT_CARES();
   cares_env env;
@@ -972,7 +1040,7 @@ static void test_cache_cares(void **state) {
   assert_int_equal(b.status, 0);
   assert_int_equal(b.naddrs, 3);
   assert_memory_equal(b.addrs, a.addrs, a.naddrs * sizeof a.addrs[0]);
-  assert_int_equal(b.partials, 2);
+  assert_int_equal(b.partials, 0); /* a cached answer is whole: on_done alone */
   assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A), qa); /* no packet */
   assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA), q6);
   assert_int_equal(stats_of(env.r).cache_hits, 1);
@@ -994,6 +1062,75 @@ static void test_cache_cares(void **state) {
   cares_close(&env);
 }
 
+/* The cache keeps a c-ares answer no longer than its records' DNS TTL
+ * (1 s here, against a 60 s cache_ttl_ms), a TTL of 0 not at all, and an
+ * answer one of whose families failed (AAAA never answered: c-ares timed
+ * it out) not at all either: the next lookup asks again. */
+static void test_cache_ttl_and_incomplete(void **state) {
+  SKIP_WITHOUT_CARES();
+  cares_env env;
+  cares_open_cached(&env, 200, 1, 60000);
+  outcome a = {0}, b = {0}, c = {0};
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &a, NULL),
+                   0);
+  wait_for(env.loop, &a, 5000);
+  assert_int_equal(a.status, 0);
+  unsigned qa = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A);
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &b, NULL),
+                   0);
+  wait_for(env.loop, &b, 5000);
+  assert_int_equal(stats_of(env.r).cache_hits, 1); /* within the TTL: from the cache */
+  assert_int_equal(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A), qa);
+  ioa_test_run_for(env.loop, 1100); /* past the records' TTL, far from cache_ttl_ms */
+  assert_int_equal(start(env.r, "short.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &c, NULL),
+                   0);
+  wait_for(env.loop, &c, 5000);
+  assert_int_equal(c.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1); /* expired: asked again */
+  assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_A) > qa);
+
+  /* TTL 0: answered, never kept. */
+  outcome z1 = {0}, z2 = {0};
+  assert_int_equal(
+      start(env.r, "nocache.ioa.test.", "80", AF_INET, SOCK_STREAM, 0, 0, &z1, NULL), 0);
+  wait_for(env.loop, &z1, 5000);
+  assert_int_equal(
+      start(env.r, "nocache.ioa.test.", "80", AF_INET, SOCK_STREAM, 0, 0, &z2, NULL), 0);
+  wait_for(env.loop, &z2, 5000);
+  assert_int_equal(z1.status, 0);
+  assert_int_equal(z2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1);
+
+  /* A answered, AAAA never: a success, but not a complete answer. */
+  outcome d1 = {0}, d2 = {0};
+  assert_int_equal(start(env.r, "drop6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &d1, NULL),
+                   0);
+  wait_for(env.loop, &d1, 5000);
+  assert_int_equal(d1.status, 0);
+  assert_int_equal(d1.naddrs, 1);
+  size_t entries = stats_of(env.r).cache_entries;
+  unsigned q6 = ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA);
+  assert_int_equal(start(env.r, "drop6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &d2, NULL),
+                   0);
+  wait_for(env.loop, &d2, 5000);
+  assert_int_equal(d2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 1);
+  assert_true(ioa_dns_fixture_queries(env.dns, IOA_DNS_TYPE_AAAA) > q6); /* AAAA asked again */
+  assert_int_equal(stats_of(env.r).cache_entries, entries);
+
+  /* No AAAA record at all (NODATA) is a complete answer: kept. */
+  outcome n1 = {0}, n2 = {0};
+  assert_int_equal(start(env.r, "only4.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &n1, NULL),
+                   0);
+  wait_for(env.loop, &n1, 5000);
+  assert_int_equal(start(env.r, "only4.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &n2, NULL),
+                   0);
+  wait_for(env.loop, &n2, 5000);
+  assert_int_equal(n2.status, 0);
+  assert_int_equal(stats_of(env.r).cache_hits, 2);
+  cares_close(&env);
+}
+
 /* ------------------------------------------------------ capabilities */
 
 /* Each backend's bits say what it does: the pool runs lookups on a thread
@@ -1005,8 +1142,10 @@ static void test_capabilities(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_default(loop, &r), 0);
-  assert_int_equal(ioa_resolver_capabilities(r),
-                   IOA_RESOLVER_CAP_SORTED | IOA_RESOLVER_CAP_THREADS);
+  assert_int_equal(ioa_resolver_capabilities(r), IOA_RESOLVER_CAP_EARLY_FAMILIES |
+                                                     IOA_RESOLVER_CAP_SORTED |
+                                                     IOA_RESOLVER_CAP_THREADS);
+  ioa__resolver_set_hosts_table(r, 0); /* "localhost" by a thread, as a DNS name */
   int before = thread_count();
   outcome o = {0};
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &o, NULL), 0);
@@ -1020,7 +1159,8 @@ static void test_capabilities(void **state) {
 
   cares_env env;
   cares_open(&env, 2000);
-  assert_int_equal(ioa_resolver_capabilities(env.r), IOA_RESOLVER_CAP_EARLY_FAMILIES);
+  assert_int_equal(ioa_resolver_capabilities(env.r),
+                   IOA_RESOLVER_CAP_EARLY_FAMILIES | IOA_RESOLVER_CAP_SORTED);
   before = thread_count();
   outcome o6 = {0};
   assert_int_equal(start(env.r, "slow6.ioa.test.", "80", AF_UNSPEC, SOCK_STREAM, 0, 0, &o6, NULL),
@@ -1074,9 +1214,9 @@ static void test_fault_eai_system(void **state) {
   assert_int_equal(o.sys_errno, EMFILE);
   assert_non_null(strstr(o.message, gai_strerror(EAI_SYSTEM)));
   assert_non_null(strstr(o.message, strerror(EMFILE)));
-  /* pool: the fast path's call is the 1st, the worker's the 2nd */
+  /* pool: a name skips the numeric parse, so the worker's call is the 1st */
   outcome p = {0};
-  ioa__fault_arm(2, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
+  ioa__fault_arm(1, FAULT_BIT(IOA_FOP_GETADDRINFO), EAI_AGAIN);
   assert_int_equal(start(r, "localhost", "80", AF_INET, SOCK_STREAM, 0, 0, &p, NULL), 0);
   wait_for(loop, &p, 5000);
   assert_int_equal(p.status, IOA_EAI_AGAIN);
@@ -1154,6 +1294,55 @@ static void test_fault_sweep_pool(void **state) {
   fault_sweep(IOA_RESOLVER_GETADDRINFO, "127.0.0.1", AF_INET, FAULT_BIT(IOA_FOP_MALLOC));
 }
 
+/* The hosts table and the sorter under every failure: reading the
+ * system's files (open, stat, read, allocations), and sorting a name with
+ * two addresses (netlink dump and subscription, UDP probes).  Each run
+ * ends with one completion and nothing leaked; a failure in the table may
+ * send "localhost" on to the pool, whose getaddrinfo() finds it in
+ * /etc/hosts as well (never DNS). */
+static void hosts_sweep(int loaded, unsigned long mask) {
+  for (unsigned long nth = 1; nth < 400; nth++) {
+    ioa_loop *loop = ioa_test_new_loop();
+    ioa_resolver *r = NULL;
+    assert_int_equal(ioa_resolver_new(loop, NULL, &r), 0);
+    static const char two[] = "127.0.0.1 localhost\n::1 localhost\n";
+    if (loaded)
+      assert_int_equal(ioa__hosts_load(r->hosts, two, sizeof two - 1, 1), 0);
+    outcome o = {0};
+    ioa__fault_arm(nth, mask, 0);
+    int rc = start(r, "localhost", "80", loaded ? AF_UNSPEC : AF_INET, SOCK_STREAM, 0, 0, &o,
+                   NULL);
+    if (rc == 0)
+      ioa_test_run_until(loop, &o.calls, 5000);
+    int fired = ioa__fault_fired();
+    ioa__fault_arm(0, 0, 0);
+    assert_int_equal(o.calls, rc == 0 ? 1 : 0);
+    if (rc == 0 && o.status == 0)
+      assert_true(has_addr(o.addrs, o.naddrs, "127.0.0.1:80"));
+    ioa_resolver_free(r);
+    drain(loop);
+    ioa_loop_free(loop);
+    if (!fired) {
+      print_message("# hosts table (%s): %lu failure points, each handled\n",
+                    loaded ? "two addresses, sorted" : "system files", nth - 1);
+      assert_true(nth > 2);
+      break;
+    }
+  }
+}
+
+static void test_fault_sweep_hosts(void **state) {
+  hosts_sweep(0, FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_OPEN) | FAULT_BIT(IOA_FOP_STAT) |
+                     FAULT_BIT(IOA_FOP_READ) | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                     FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
+  if (ioa_test_have_ipv6())
+    hosts_sweep(1, FAULT_BIT(IOA_FOP_MALLOC) | FAULT_BIT(IOA_FOP_SOCKET) |
+                       FAULT_BIT(IOA_FOP_BIND) | FAULT_BIT(IOA_FOP_CONNECT) |
+                       FAULT_BIT(IOA_FOP_GETSOCKNAME) | FAULT_BIT(IOA_FOP_SENDMSG) |
+                       FAULT_BIT(IOA_FOP_RECVMSG) | FAULT_BIT(IOA_FOP_GETADDRINFO) |
+                       FAULT_BIT(IOA_FOP_PTHREAD_CREATE));
+}
+
 static void test_fault_sweep_cares(void **state) {
   SKIP_WITHOUT_CARES();
   fault_sweep(IOA_RESOLVER_CARES, "both.ioa.test.", AF_UNSPEC,
@@ -1170,6 +1359,7 @@ static const ioa_dns_record ns_records[] = {
     {.name = "www.ioa-ns.test", .a = {"127.0.0.8"}, .aaaa = {"fd00:10a::8"}},
     {.name = "fail.ioa-ns.test", .rcode = 2},
     {.name = "drop.ioa-ns.test", .drop_a = 1, .drop_aaaa = 1},
+    {.name = "drop6.ioa-ns.test", .a = {"127.0.0.9"}, .drop_aaaa = 1},
 };
 
 #define NS_CHECK(cond, ...)                                                                \
@@ -1230,8 +1420,9 @@ static int netns_helper(void) {
                           .on_partial = on_partial,
                           .data = &www};
   NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www");
-  /* Without IOA_RESOLVER_CAP_EARLY_FAMILIES both families come with on_done. */
-  NS_CHECK(family_came_early(loop, &www) == 0, "a family came before on_done's iteration");
+  /* The families apart: each reaches on_partial as its own getaddrinfo()
+   * returns (a whole answer would go to on_done alone). */
+  ioa_test_run_until(loop, &www.calls, 10000);
   NS_CHECK(www.partials == 2, "www: %d partials", www.partials);
   NS_CHECK(www.status == 0, "www: %s", www.message);
   NS_CHECK(has_addr(www.addrs, www.naddrs, "127.0.0.8:80"), "www A");
@@ -1264,6 +1455,86 @@ static int netns_helper(void) {
   NS_CHECK(after.status == 0, "after drop: %s %s", ioa_err_name(after.status), after.message);
   NS_CHECK(after.calls == 1 && drop.calls == 1, "calls");
   ioa_resolver_free(r); /* joins the thread still waiting for drop.ioa-ns.test */
+
+  /* The pool's families apart, with the answer cache: A is handed over at
+   * once while glibc waits for the AAAA answer that never comes; the
+   * lookup succeeds with A alone (timed out AAAA: EAI_AGAIN), and is not
+   * cached as a complete answer: the next lookup asks glibc again. */
+  ioa_resolver_options copts = {.struct_size = sizeof(ioa_resolver_options),
+                                .backend = IOA_RESOLVER_GETADDRINFO,
+                                .max_threads = 2,
+                                .cache_ttl_ms = 60000};
+  NS_CHECK(ioa_resolver_new(loop, &copts, &r) == 0, "cached pool");
+  outcome d1 = {0}, d2 = {0};
+  p.host = "drop6.ioa-ns.test";
+  p.hints.flags = 0;
+  p.data = &d1;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6");
+  NS_CHECK(family_came_early(loop, &d1) == 1, "drop6: A not handed over before on_done");
+  NS_CHECK(d1.status == 0 && d1.naddrs == 1, "drop6: %s n=%zu", d1.message, d1.naddrs);
+  NS_CHECK(d1.partials == 1 && d1.partial_family[0] == AF_INET, "drop6: %d partials",
+           d1.partials);
+  p.data = &d2;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6 again");
+  ioa_test_run_until(loop, &d2.calls, 10000);
+  ioa_resolver_stats cst;
+  ioa_resolver_get_stats(r, &cst);
+  NS_CHECK(d2.status == 0 && cst.cache_hits == 0 && cst.sent == 2,
+           "drop6 again: %s, %llu cache hits, %llu sent", d2.message,
+           (unsigned long long)cst.cache_hits, (unsigned long long)cst.sent);
+  /* Cancelled from inside the first family's on_partial: one completion,
+   * cancelled; the AAAA call still running is abandoned. */
+  outcome cp = {0};
+  cp.cancel_in_partial = 1;
+  p.data = &cp;
+  p.host = "drop6.ioa-ns.test";
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start drop6 (cancel in partial)");
+  ioa_test_run_until(loop, &cp.calls, 10000);
+  ioa_test_run_for(loop, 50);
+  NS_CHECK(cp.calls == 1 && cp.status == IOA_EAI_CANCELED && cp.partials == 1,
+           "cancel in partial: %d calls, %s, %d partials", cp.calls, ioa_err_name(cp.status),
+           cp.partials);
+  /* The same name of both families is a complete answer: kept. */
+  outcome w1 = {0}, w2 = {0};
+  p.host = "www.ioa-ns.test";
+  p.data = &w1;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www (cached)");
+  ioa_test_run_until(loop, &w1.calls, 10000);
+  p.data = &w2;
+  NS_CHECK(ioa_resolve(r, &p, NULL) == 0, "start www again");
+  ioa_test_run_until(loop, &w2.calls, 10000);
+  ioa_resolver_get_stats(r, &cst);
+  NS_CHECK(w2.status == 0 && w2.naddrs == 2 && cst.cache_hits == 1, "www again: %s, %llu hits",
+           w2.message, (unsigned long long)cst.cache_hits);
+  ioa_resolver_free(r);
+
+  /* A hosts file of 1 MiB or more is the backend's: the table declines
+   * (no parse on the loop thread) and glibc finds the name in it. */
+  {
+    char path[64];
+    snprintf(path, sizeof path, "%s/hosts", dir);
+    FILE *f = fopen(path, "w"); /* the bind-mounted inode */
+    for (int i = 0; f && i < 40000; i++)
+      fprintf(f, "10.%d.%d.1 filler-%d.test\n", i / 250, i % 250, i);
+    if (f) {
+      fputs("127.0.0.1 localhost\n127.0.0.7 big.ioa-ns.test\n", f);
+      fclose(f);
+    }
+    ioa_resolver *br = NULL;
+    NS_CHECK(ioa_resolver_new(loop, NULL, &br) == 0, "resolver for the big file");
+    outcome big = {0};
+    p.host = "big.ioa-ns.test";
+    p.data = &big;
+    NS_CHECK(ioa_resolve(br, &p, NULL) == 0, "start big");
+    ioa_test_run_until(loop, &big.calls, 10000);
+    ioa_resolver_stats bst;
+    ioa_resolver_get_stats(br, &bst);
+    NS_CHECK(big.status == 0 && has_addr(big.addrs, big.naddrs, "127.0.0.7:80") &&
+                 bst.hosts == 0 && bst.sent == 1,
+             "big hosts file: %s, %llu from the table, %llu sent", big.message,
+             (unsigned long long)bst.hosts, (unsigned long long)bst.sent);
+    ioa_resolver_free(br);
+  }
 
   /* c-ares with the system configuration reads the same resolv.conf. */
   if (ioa_resolver_have_cares()) {
@@ -1313,6 +1584,8 @@ int main(int argc, char **argv) {
       IOA_TEST(test_cache_pool),
       IOA_TEST(test_cache_expiry_and_bound),
       IOA_TEST(test_cache_cares),
+      IOA_TEST(test_cache_ttl_and_incomplete),
+      IOA_TEST(test_canonical_names),
       IOA_TEST(test_capabilities),
       IOA_TEST(test_stress_pool),
       IOA_TEST(test_stress_cares),
@@ -1322,6 +1595,7 @@ int main(int argc, char **argv) {
       IOA_TEST(test_fault_no_thread),
       IOA_TEST(test_fault_sweep_pool),
       IOA_TEST(test_fault_sweep_cares),
+      IOA_TEST(test_fault_sweep_hosts),
 #endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,7 @@ static ioa_resolver *held_pool(ioa_loop *loop) {
   ioa_resolver_options o = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 1};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &o, &r), 0);
+  ioa__resolver_set_hosts_table(r, 0); /* "localhost" through the pool */
   ioa__pool_set_max_threads(r, 0);
   return r;
 }
@@ -190,6 +191,7 @@ static void test_bursts_on_running_pool(void **state) {
   ioa_resolver_options opts = {.struct_size = sizeof(ioa_resolver_options), .backend = IOA_RESOLVER_GETADDRINFO, .max_threads = 2};
   ioa_resolver *r = NULL;
   assert_int_equal(ioa_resolver_new(loop, &opts, &r), 0);
+  ioa__resolver_set_hosts_table(r, 0);
   enum { N = 300 };
   static outcome o[N];
   memset(o, 0, sizeof o);

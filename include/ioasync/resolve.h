@@ -2,21 +2,26 @@
 /* ioasync — asynchronous name resolution.
  *
  * getaddrinfo() off the loop thread on a small, lazily started thread pool
- * (the default backend), or c-ares driven by the loop itself (no threads,
- * A and AAAA answers delivered separately as they arrive).  Results are
- * always delivered on the loop thread.
+ * (the default backend; AF_UNSPEC lookups as two per-family calls where one
+ * call would give the same answer), or c-ares driven by the loop itself (no
+ * threads).  Both deliver A and AAAA answers separately as they arrive
+ * (RFC 8305 section 3).  Names /etc/hosts holds are answered on the loop
+ * thread from an in-memory copy, exactly as getaddrinfo() would answer them.
+ * Every answer is in getaddrinfo()'s order (RFC 6724 destination address
+ * selection with glibc's tables and /etc/gai.conf).  Results are always
+ * delivered on the loop thread.
  *
  * Contract:
  *  - ioa_resolve() either returns a negative code and calls nothing, or
  *    returns 0 and later calls on_done exactly once — never from inside
  *    ioa_resolve() itself, even for numeric hosts answered without a thread.
  *  - on_partial (optional) is called before on_done, at most once per
- *    family, with that family's answers as they arrive (with
- *    IOA_RESOLVER_CAP_EARLY_FAMILIES, as c-ares has: A and AAAA separately,
- *    as each reply lands; otherwise each family present, just before
- *    on_done).  It is never called for a
- *    family without answers.  on_done always receives the complete list, so
- *    a caller may ignore on_partial entirely.
+ *    family, with that family's answers (sorted), for a family that arrives
+ *    apart from the other (IOA_RESOLVER_CAP_EARLY_FAMILIES: A and AAAA as
+ *    each lands).  It is never called for a family without answers, nor for
+ *    an answer that comes whole (numeric, hosts table, cache, one
+ *    getaddrinfo() call): that goes to on_done alone.  on_done always
+ *    receives the complete list, so a caller may ignore on_partial entirely.
  *  - ioa_resolve_cancel() calls on_done with IOA_EAI_CANCELED before it
  *    returns; the request is gone after on_done returns.  Cancelling from
  *    inside on_partial is allowed; from inside on_done it is a no-op.
@@ -61,9 +66,11 @@ typedef struct ioa_resolver_options {
    * that long on the loop's clock and an identical lookup (same host,
    * compared without ASCII case, service and hints) is answered from it
    * without a thread or packet — still on a later loop iteration.  Failures
-   * are never kept.  DNS TTLs are not consulted (curl's cache, 60 s by
-   * default, works the same way).  cache_max bounds the answers kept; the
-   * least recently used goes first.  Numeric lookups never enter it. */
+   * are never kept, nor answers one of whose families failed (timeout,
+   * SERVFAIL).  Where the backend knows DNS TTLs (c-ares) an answer lives no
+   * longer than its records' TTL.  cache_max bounds the answers kept; the
+   * least recently used goes first.  Numeric lookups and answers of the
+   * hosts table never enter it. */
   unsigned cache_ttl_ms;   /* 0 = no cache */
   unsigned cache_max;      /* 0 = IOA_RESOLVER_DEFAULT_CACHE_MAX */
 } ioa_resolver_options;
@@ -98,6 +105,7 @@ typedef struct ioa_resolver_stats {
   uint64_t joined;      /* joined an identical getaddrinfo() already queued or running */
   uint64_t sent;        /* handed to getaddrinfo() (a new pool job) or to c-ares */
   size_t cache_entries; /* answers in the cache now */
+  uint64_t hosts;       /* answered by the hosts table (/etc/hosts, no thread) */
 } ioa_resolver_stats;
 /* Fills size bytes of out (the caller's sizeof: counters added later are
  * left out for an older caller). */
@@ -114,17 +122,18 @@ IOA_EXPORT void ioa_resolver_cache_flush(ioa_resolver *r);
 IOA_EXPORT int ioa_resolver_have_cares(void);
 
 /* What a resolver's backend does, for callers that adapt to it (their own
- * Happy Eyeballs, say).  Answers from the numeric fast path and the answer
- * cache come whole, as from a backend without IOA_RESOLVER_CAP_EARLY_FAMILIES.
- * Later versions may add bits: ignore unknown ones. */
+ * Happy Eyeballs, say).  Answers from the numeric fast path, the hosts table
+ * and the answer cache come whole, to on_done alone.  Later versions may add
+ * bits: ignore unknown ones. */
 enum {
   /* on_partial gets each family as soon as its own answer arrives, possibly
    * well before the other family's (RFC 8305 section 3): worth acting on
-   * at once.  Without it on_partial runs just before on_done. */
+   * at once.  Without it everything comes with on_done.  Both backends
+   * have it (the pool for lookups it runs as two calls). */
   IOA_RESOLVER_CAP_EARLY_FAMILIES = 1u << 0,
-  /* The answer is in the system's destination-address order (RFC 6724,
-   * /etc/gai.conf); without it the order is the backend's own (c-ares: the
-   * AAAA answers, then the A answers). */
+  /* The answer is in getaddrinfo()'s destination-address order (RFC 6724,
+   * /etc/gai.conf); without it the order is the backend's own.  Both
+   * backends have it. */
   IOA_RESOLVER_CAP_SORTED = 1u << 1,
   /* Lookups run on worker threads: ioa_resolver_free() may wait for one
    * in progress.  Without it everything runs on the loop thread. */
@@ -137,15 +146,20 @@ typedef struct ioa_resolve_hints {
   int family;   /* AF_UNSPEC, AF_INET, AF_INET6 */
   int socktype; /* 0 = any */
   int protocol;
-  int flags;    /* AI_* flags; AI_CANONNAME is ignored (no canonical name is reported) */
+  int flags;    /* AI_* flags (AI_CANONNAME: ioa_resolve_result.canonname) */
 } ioa_resolve_hints;
 
 typedef struct ioa_resolve_result {
   int status;            /* 0, IOA_EAI_*, -ETIMEDOUT, or another negative code */
   int sys_errno;         /* errno when status is IOA_EAI_SYSTEM */
   const char *message;   /* the real message for status (gai_strerror text) */
-  const ioa_addr *addrs; /* in resolver order; valid only during the callback */
+  const ioa_addr *addrs; /* in getaddrinfo's order (RFC 6724 destination address
+                            selection, as /etc/gai.conf sets it); valid only
+                            during the callback */
   size_t naddrs;
+  /* With AI_CANONNAME, the host's canonical name (getaddrinfo's
+   * ai_canonname), else NULL; valid only during the callback. */
+  const char *canonname;
 } ioa_resolve_result;
 
 typedef void (*ioa_resolve_cb)(ioa_resolve_req *req, const ioa_resolve_result *res, void *data);
