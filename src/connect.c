@@ -40,6 +40,7 @@
 #include "connect_core.h"
 #include "guard.h"
 #include "loop_internal.h"
+#include "resolve_internal.h"
 #include "rtt.h"
 #include "stream_internal.h"
 #include "sys.h"
@@ -975,9 +976,10 @@ FAST_INLINE void fast_attempt(ioa_connect_req *req, const entry *e, int in_sync)
   }
   inflate(req, fd, at, err, connected);
   ioa__guard_enter(&req->guard);
-  req->in_sync = (uint8_t)in_sync;
+  uint8_t was = req->in_sync; /* in ioa_connect() already: stays so */
+  req->in_sync = (uint8_t)(in_sync || was);
   pump(req);
-  req->in_sync = 0;
+  req->in_sync = was;
   guard_leave(req);
 }
 
@@ -1248,22 +1250,12 @@ static void peer_partial(ioa_resolve_req *rr, int family, const ioa_addr *addrs,
   guard_leave(req);
 }
 
-static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_result *res) {
-  res_state *rs = req_res(req);
-  if (finished(req))
-    return;
-  ioa__guard_enter(&req->guard);
-  int r = res->status;
-  if (r < 0) {
-    if (!rs->message && res->message) {
-      size_t len = strlen(res->message);
-      rs->message = ioa__malloc(len + 1);
-      if (rs->message)
-        memcpy(rs->message, res->message, len + 1);
-    }
-  } else {
-    r = take_addrs(req, is_local, res->addrs, res->naddrs, is_local ? 0 : rs->partial_families);
-  }
+/* One side's answer (r 0 with addrs) or failure (r < 0) into the request.
+ * The caller pumps, unless the request finished or is still fast. */
+static void side_answer(ioa_connect_req *req, int is_local, int r, const ioa_addr *addrs,
+                        size_t n) {
+  if (r == 0)
+    r = take_addrs(req, is_local, addrs, n, is_local ? 0 : req_res(req)->partial_families);
   if (req->fast && !finished(req)) {
     /* One candidate: its attempt, as connect_fast makes it; anything
      * else is the core's. */
@@ -1271,14 +1263,27 @@ static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_resu
       req->fast = FAST_NAME_ATTEMPT;
       req->slot0.start_ns = now_of(req);
       fast_attempt(req, (const entry *)(const void *)ioa__cc_peer(&req->cc, 0), 0);
-      guard_leave(req);
       return;
     }
     inflate(req, -1, IOA_SYSCALL_NONE, 0, 0);
   }
   if (!finished(req))
     ioa__cc_resolved(&req->cc, now_of(req), is_local, r);
-  if (!finished(req))
+}
+
+static void side_done(ioa_connect_req *req, int is_local, const ioa_resolve_result *res) {
+  res_state *rs = req_res(req);
+  if (finished(req))
+    return;
+  ioa__guard_enter(&req->guard);
+  if (res->status < 0 && !rs->message && res->message) {
+    size_t len = strlen(res->message);
+    rs->message = ioa__malloc(len + 1);
+    if (rs->message)
+      memcpy(rs->message, res->message, len + 1);
+  }
+  side_answer(req, is_local, res->status, res->addrs, res->naddrs);
+  if (!req->fast && !finished(req))
     pump(req);
   guard_leave(req);
 }
@@ -1685,6 +1690,24 @@ static int start_side(ioa_connect_req *req, ioa_resolver *r, int is_local, const
   return e;
 }
 
+/* The peer side answered at once, when the resolver has the name at hand
+ * (hosts table, cache): no lookup request, no deferral, no second loop
+ * iteration -- the attempts start inside ioa_connect(), as with addresses.
+ * Not with an on_resolved hook, which may not run inside ioa_connect().
+ * Returns 1 if answered. */
+static int take_at_hand(ioa_connect_req *req, ioa_resolver *r, const ioa_connect_params *p,
+                        const ioa_resolve_hints *hints) {
+  if (req_hooks(req) && req_hooks(req)->on_resolved)
+    return 0;
+  ioa_addr *v;
+  size_t n;
+  if (ioa__resolve_at_hand(r, p->host, p->service, hints, &v, &n) != 1)
+    return 0;
+  side_answer(req, 0, 0, v, n);
+  ioa__free(v); /* take_addrs copied them */
+  return 1;
+}
+
 /* Start the lookups (resolving mode). */
 static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
   const ioa_connect_params *p = pl->p;
@@ -1694,7 +1717,8 @@ static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
   if (pl->res_local)
     e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
   /* The candidates' storage comes with the answers (block_fit). */
-  if (pl->resolving && (req->fast || req->cc.state == IOA_CC_RESOLVING))
+  if (pl->resolving && (req->fast || req->cc.state == IOA_CC_RESOLVING) &&
+      !(e == 0 && take_at_hand(req, r, p, &hints)))
     (void)start_side(req, r, 0, p->host, p->service, &hints, now, e);
 }
 

@@ -183,11 +183,17 @@ static int check_lookup(const ioa_resolve_params *p, lookup *lk) {
 
 /* --------------------------------------------------- request completion */
 
+static void found_clear(ioa__found *f) {
+  ioa__free(f->addrs);
+  ioa__free(f->canonname);
+  f->addrs = NULL;
+  f->canonname = NULL;
+}
+
 static void req_free(ioa_resolve_req *req) {
   if (req->release)
     req->release(req);
-  ioa__free(req->addrs);
-  ioa__free(req->canonname);
+  found_clear(&req->found);
   ioa__free(req->cache_key);
   ioa__free(req);
 }
@@ -292,12 +298,13 @@ static void on_timeout(ioa_timer *t, void *data) {
 static void on_local_defer(ioa_defer *d, void *data) {
   (void)d;
   ioa_resolve_req *req = data;
-  ioa__answer a = {.status = req->status,
-                   .sys_errno = req->sys_errno,
-                   .message = req->message,
-                   .addrs = req->addrs,
-                   .naddrs = req->naddrs,
-                   .canonname = req->canonname,
+  const ioa__found *f = &req->found;
+  ioa__answer a = {.status = f->status,
+                   .sys_errno = f->sys_errno,
+                   .message = f->message,
+                   .addrs = f->addrs,
+                   .naddrs = f->naddrs,
+                   .canonname = f->canonname,
                    .ttl_s = IOA__TTL_UNKNOWN};
   ioa__resolve_finish(req, &a);
 }
@@ -424,7 +431,7 @@ static int surely_a_name(const char *host, size_t len) {
   return 0;
 }
 
-/* Returns 1 if answered (req->status etc. filled), 0 if a real lookup is
+/* Returns 1 if answered (req->found filled), 0 if a real lookup is
  * needed. */
 static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints) {
   if (lk->host && !(hints->flags & AI_NUMERICHOST) && surely_a_name(lk->host, lk->hlen))
@@ -451,31 +458,29 @@ static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve
     if (!(host_final && serv_final))
       return 0;
   }
+  ioa__found *f = &req->found;
   if (rc == 0) {
-    rc = ioa__resolve_addrs_from_ai(ai, &req->addrs, &req->naddrs);
+    rc = ioa__resolve_addrs_from_ai(ai, &f->addrs, &f->naddrs);
     if (rc == 0 && ai->ai_canonname) {
       size_t cl = strlen(ai->ai_canonname) + 1;
-      req->canonname = ioa__malloc(cl);
-      if (req->canonname)
-        memcpy(req->canonname, ai->ai_canonname, cl);
+      f->canonname = ioa__malloc(cl);
+      if (f->canonname)
+        memcpy(f->canonname, ai->ai_canonname, cl);
       else
         rc = EAI_MEMORY;
     }
     freeaddrinfo(ai);
   }
-  req->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
-  req->status = ioa__resolve_gai_status(rc, req->sys_errno, req->message, sizeof req->message);
+  f->sys_errno = rc == EAI_SYSTEM ? (e ? e : EIO) : 0;
+  f->status = ioa__resolve_gai_status(rc, f->sys_errno, req->message, sizeof req->message);
+  f->message = req->message;
   return 1;
 }
 
-/* The answer cache: 1 if it answered key (req->addrs etc. filled). */
-static int cache_lookup(ioa_resolve_req *req, const unsigned char *key, size_t klen) {
-  ioa_resolver *r = req->r;
-  if (ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &req->addrs, &req->naddrs,
-                      &req->canonname) != 1)
-    return 0;
-  req->status = ioa__resolve_gai_status(0, 0, req->message, sizeof req->message);
-  return 1;
+/* The answer cache: 1 if it answered key (f filled). */
+static int cache_lookup(ioa_resolver *r, const unsigned char *key, size_t klen, ioa__found *f) {
+  return ioa__rcache_get(r->cache, key, klen, ioa_loop_now(r->loop), &f->addrs, &f->naddrs,
+                         &f->canonname) == 1;
 }
 
 /* A lookup going to the backend keeps its key, so that its answer is
@@ -488,19 +493,41 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
   }
 }
 
-/* The hosts table: 1 if it answered (req->addrs etc. filled), 0 if the
- * backend must, or -ENOMEM.  *absent: the hosts file lacks the name. */
-static int hosts_lookup(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hints *hints,
-                        int *absent) {
-  ioa_resolver *r = req->r;
+/* The hosts table: 1 if it answered (f filled), 0 if the backend must, or
+ * -ENOMEM.  *absent: the hosts file lacks the name. */
+static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
+                        ioa__found *f, int *absent) {
   ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
-  int rc = ioa__hosts_lookup(r->hosts, lk->host, lk->service, hints, &req->addrs, &req->naddrs,
-                             &req->canonname);
+  int rc = ioa__hosts_lookup(r->hosts, lk->host, lk->service, hints, &f->addrs, &f->naddrs,
+                             &f->canonname);
   *absent = rc == IOA__HOSTS_ABSENT;
   if (rc != IOA__HOSTS_ANSWERED)
     return rc < 0 ? rc : 0;
-  req->status = ioa__resolve_gai_status(0, 0, req->message, sizeof req->message);
   return 1;
+}
+
+/* The hosts table, then the cache (cheaper, and never stale, first):
+ * 1 if one answered (f filled; *counter the statistic it counts in), 0 if
+ * neither did (the cache key in key[*klen] when the cache is on), or
+ * -ENOMEM.  *absent: the hosts file lacks the name. */
+static int found_locally(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
+                         ioa__found *f, unsigned char *key, size_t *klen, int *absent,
+                         uint64_t **counter) {
+  int rc = 0;
+  *absent = 0;
+  *klen = 0;
+  if (lk->host && !r->no_hosts_table) {
+    rc = hosts_lookup(r, lk, hints, f, absent);
+    *counter = &r->stats.hosts;
+    if (rc != 0)
+      return rc;
+  }
+  if (r->cache) {
+    *klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
+    rc = cache_lookup(r, key, *klen, f);
+    *counter = &r->stats.cache_hits;
+  }
+  return rc;
 }
 
 /* RFC 8305 section 3 for every backend: may the two families be looked up
@@ -557,23 +584,15 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
                   uint64_t **counter) {
   ioa_resolver *r = req->r;
   int absent = 0;
-  /* Names skip the numeric parse (surely_a_name), so it goes first; the
-   * hosts table before the cache: it is cheaper, and never stale. */
-  int rc = try_numeric(req, lk, hints);
-  *counter = &r->stats.numeric;
-  if (rc == 0 && lk->host && !r->no_hosts_table) {
-    rc = hosts_lookup(req, lk, hints, &absent);
-    *counter = &r->stats.hosts;
-    if (rc < 0)
-      return rc;
-  }
   unsigned char key[IOA_RCACHE_KEY_MAX];
   size_t klen = 0;
-  if (rc == 0 && r->cache) {
-    klen = ioa__rcache_key(key, lk->host, lk->hlen, lk->service, lk->slen, hints);
-    rc = cache_lookup(req, key, klen);
-    *counter = &r->stats.cache_hits;
-  }
+  /* Names skip the numeric parse (surely_a_name), so it goes first. */
+  int rc = try_numeric(req, lk, hints);
+  *counter = &r->stats.numeric;
+  if (rc == 0)
+    rc = found_locally(r, lk, hints, &req->found, key, &klen, &absent, counter);
+  if (rc < 0)
+    return rc;
   if (rc == 1) {
     ioa_defer_start(&req->defer);
     return 0;
@@ -584,6 +603,38 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
   rc = start_backend(req, lk, hints);
   *counter = rc == IOA__RESOLVE_JOINED ? &r->stats.joined : &r->stats.sent;
   return rc < 0 ? rc : 0;
+}
+
+int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
+                         const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *n) {
+  *addrs = NULL;
+  *n = 0;
+  if (!host || r->freeing || (r->no_hosts_table && !r->cache))
+    return 0;
+  ioa_resolve_params p = {.host = host,
+                          .service = service,
+                          .host_len = IOA_NUL_TERMINATED,
+                          .service_len = IOA_NUL_TERMINATED,
+                          .hints = *hints};
+  lookup lk;
+  if (check_lookup(&p, &lk) < 0 || (hints->flags & AI_NUMERICHOST) ||
+      !surely_a_name(lk.host, lk.hlen))
+    return 0;
+  ioa__found f = {0};
+  unsigned char key[IOA_RCACHE_KEY_MAX];
+  size_t klen;
+  int absent;
+  uint64_t *counter = NULL;
+  if (found_locally(r, &lk, hints, &f, key, &klen, &absent, &counter) != 1) {
+    found_clear(&f);
+    return 0;
+  }
+  ioa__free(f.canonname); /* the connector has no use for it */
+  r->stats.lookups++;
+  (*counter)++;
+  *addrs = f.addrs;
+  *n = f.naddrs;
+  return 1;
 }
 
 static ioa_resolve_req *req_new(ioa_resolver *r, const ioa_resolve_params *p) {

@@ -69,6 +69,16 @@ struct ioa_resolver {
   ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
 };
 
+/* An answer found without a backend: numeric, the hosts table or the
+ * cache.  The arrays are the finder's to free. */
+typedef struct ioa__found {
+  int status, sys_errno;
+  const char *message; /* NULL: ioa_strerror(status) */
+  ioa_addr *addrs;
+  size_t naddrs;
+  char *canonname;
+} ioa__found;
+
 struct ioa_resolve_req {
   ioa_resolver *r;
   ioa_resolve_cb on_done;
@@ -89,12 +99,8 @@ struct ioa_resolve_req {
   int families_apart;
   int flags_apart;
 
-  /* an answer found without a backend (numeric, cache, hosts table) */
-  int status, sys_errno;
-  ioa_addr *addrs;
-  size_t naddrs;
-  char *canonname;
-  char message[192];
+  ioa__found found;     /* an answer found without a backend */
+  char message[192];    /* found.message's storage, or the timeout's */
 
   unsigned char *cache_key; /* sent to the backend with the cache on: store the answer */
   size_t cache_keylen;
@@ -142,6 +148,15 @@ void ioa__resolve_sort(ioa_resolve_req *req, ioa_addr *v, size_t n);
  * first addresses of two families that arrived apart, RFC 8305 section 4):
  * getaddrinfo's order with r's sorter; loop thread. */
 void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n);
+/* The connector's shortcut: the answer for host and service when the
+ * resolver has it at hand (the hosts table or the cache), without a
+ * request, a deferral or a callback -- what ioa_resolve() would deliver on
+ * the next loop iteration.  Returns 1 with *addrs (the caller frees it with
+ * ioa__free) and *n; 0 when only ioa_resolve() can tell (a lookup, a
+ * numeric host, a failure, input it would refuse: it reports those);
+ * counted in the statistics as ioa_resolve() counts it.  Loop thread. */
+int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
+                         const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *n);
 /* Of two failed families, the status that describes the name best (a
  * definite "no such name" over a transient failure over "no address of
  * this family"). */

@@ -1493,6 +1493,76 @@ static void resolve_error_is_deferred_with_message(void **state) {
   finish(&c);
 }
 
+/* A name the hosts table holds is answered inside ioa_connect(): the
+ * attempt's socket is open when it returns (no lookup request, no extra
+ * loop turn), yet every callback still comes later; with an on_resolved
+ * hook (which may not run inside ioa_connect) the answer is delivered as
+ * before.  Cancelling right away leaks nothing.  Modes: 0 the lean request,
+ * 1 with an overall timeout (the full connector), 2 with on_resolved,
+ * 3 cancelled at once, 4 refused (a closed port). */
+static void hosts_name_answered_inside_connect(void **state) {
+  (void)state;
+  for (int mode = 0; mode < 5; mode++) {
+    ctx c;
+    new_loop(&c);
+    ioa_resolver *r;
+    assert_int_equal(ioa_resolver_default(c.loop, &r), 0);
+    ioa_resolver_stats before, after;
+    ioa_resolver_get_stats(r, &before);
+    int port;
+    int lfd = ioa_test_listen_tcp(AF_INET, 8, &port);
+    assert_true(lfd >= 0);
+    char service[16];
+    snprintf(service, sizeof service, "%d", mode == 4 ? ioa_test_closed_port(AF_INET) : port);
+    ioa_connect_params p;
+    params_for(&p, &c);
+    p.host = "localhost";
+    p.service = service;
+    p.family = AF_INET; /* /etc/hosts may also map localhost to ::1 */
+    p.socktype = SOCK_STREAM;
+    p.on_fail = NULL; /* the lean request */
+    if (mode == 1)
+      p.timeout_ms = 5000;
+    if (mode == 2)
+      p.on_resolved = on_resolved;
+    if (mode == 4)
+      p.on_fail = on_fail;
+    int fds = ioa_test_fd_count();
+    assert_int_equal(start(&c, &p), 0);
+    ioa_resolver_get_stats(r, &after);
+    if (after.hosts != before.hosts + 1) {
+      /* nsswitch.conf does not put files first: nothing to test here */
+      ioa_connect_cancel(c.req);
+      run(&c);
+      finish(&c);
+      close(lfd);
+      skip();
+    }
+    assert_int_equal(after.sent, before.sent);
+    /* The attempt started inside, except where on_resolved must come first. */
+    assert_int_equal(ioa_test_fd_count(), mode == 2 ? fds : fds + 1);
+    assert_int_equal(c.done, 0);
+    if (mode == 3) {
+      ioa_connect_cancel(c.req);
+      assert_int_equal(ioa_test_fd_count(), fds);
+    }
+    run(&c);
+    assert_int_equal(c.nresolved, mode == 2 ? 1 : 0);
+    if (mode == 3) {
+      assert_int_equal(c.err, -ECANCELED);
+    } else if (mode == 4) {
+      assert_int_equal(c.err, -ECONNREFUSED);
+      assert_int_equal(c.err_syscall, IOA_SYSCALL_CONNECT);
+      assert_int_equal(c.nfail, 1);
+    } else {
+      assert_true(c.connected_fd >= 0);
+      assert_int_equal(addr_port(&c.peer), port);
+    }
+    finish(&c);
+    close(lfd);
+  }
+}
+
 /* host + service through the default resolver, racing and sequential, with
  * a local host to bind; "localhost" comes from /etc/hosts. */
 static void host_service_modes_and_local_host(void **state) {
@@ -2406,6 +2476,7 @@ int main(int argc, char **argv) {
       IOA_TEST(bad_options_refused),
       IOA_TEST(warning_without_hook_goes_to_stderr),
       IOA_TEST(resolve_localhost_and_cancel_in_on_resolved),
+      IOA_TEST(hosts_name_answered_inside_connect),
       IOA_TEST(resolve_error_is_deferred_with_message),
       IOA_TEST(host_service_modes_and_local_host),
       IOA_TEST(host_service_black_hole_times_out),
