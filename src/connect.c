@@ -1343,7 +1343,31 @@ typedef struct plan {
   /* the allocation: head_size() | ext | res | cands | peers | locals */
   size_t ncands, pstride, lstride;
   size_t o_res, o_cands, o_peers, o_locals, size;
+  struct at_hand *ans; /* the peer side's answer if asked already, or NULL */
 } plan;
+
+/* What the resolver had at hand for the peer side (ioa__resolve_at_hand),
+ * asked once per ioa_connect(). */
+typedef struct at_hand {
+  int asked, have;
+  ioa_addr buf[2], *v; /* a name is rarely on more lines */
+  size_t n;
+} at_hand;
+
+static int ask_at_hand(at_hand *a, ioa_resolver *r, const ioa_connect_params *p,
+                       const ioa_resolve_hints *hints) {
+  if (!a->asked) {
+    a->asked = 1;
+    a->have = ioa__resolve_at_hand(r, p->host, p->service, hints, a->buf, 2, &a->v, &a->n) == 1;
+  }
+  return a->have;
+}
+
+static void at_hand_free(at_hand *a) {
+  if (a->have && a->v != a->buf)
+    ioa__free(a->v);
+  a->have = 0;
+}
 
 /* Exactly one success callback, the error callback, mode and delays. */
 FAST_INLINE int check_callbacks(const ioa_connect_params *p, plan *pl) {
@@ -1412,6 +1436,13 @@ FAST_INLINE int peer_fits(const plan *pl, const ioa_addr *a) {
   return kind_fits(pl->ok_kind, peer_socktype(a->socktype, pl->st_default));
 }
 
+/* IO::Async's warning for a lookup without socktype or protocol hints;
+ * on_stream gives the socktype itself. */
+static int hint_missing(const ioa_connect_params *p, const plan *pl) {
+  return pl->socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET &&
+         pl->ok_kind != OK_STREAM;
+}
+
 /* Every address (peers and locals) as ioa_addr(3) checks it; the counts;
  * and at least one peer the completion callback can take. */
 static int check_addrs(const ioa_connect_params *p, plan *pl) {
@@ -1446,9 +1477,7 @@ static int check_addrs(const ioa_connect_params *p, plan *pl) {
   pl->need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
                    p->on_resolve_error || p->on_warning || p->on_handshake;
   pl->proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
-  /* IO::Async's warning; on_stream gives the socktype itself. */
-  pl->warn_hint = pl->socktype == IOA_HINT_UNSET && p->protocol == IOA_HINT_UNSET &&
-                  pl->ok_kind != OK_STREAM;
+  pl->warn_hint = hint_missing(p, pl);
   return 0;
 }
 
@@ -1695,16 +1724,15 @@ static int start_side(ioa_connect_req *req, ioa_resolver *r, int is_local, const
  * iteration -- the attempts start inside ioa_connect(), as with addresses.
  * Not with an on_resolved hook, which may not run inside ioa_connect().
  * Returns 1 if answered. */
-static int take_at_hand(ioa_connect_req *req, ioa_resolver *r, const ioa_connect_params *p,
+static int take_at_hand(ioa_connect_req *req, ioa_resolver *r, const plan *pl,
                         const ioa_resolve_hints *hints) {
   if (req_hooks(req) && req_hooks(req)->on_resolved)
     return 0;
-  ioa_addr *v;
-  size_t n;
-  if (ioa__resolve_at_hand(r, p->host, p->service, hints, &v, &n) != 1)
+  at_hand own = {0}, *a = pl->ans ? pl->ans : &own;
+  if (!ask_at_hand(a, r, pl->p, hints))
     return 0;
-  side_answer(req, 0, 0, v, n);
-  ioa__free(v); /* take_addrs copied them */
+  side_answer(req, 0, 0, a->v, a->n); /* take_addrs copies them */
+  at_hand_free(a);
   return 1;
 }
 
@@ -1718,8 +1746,14 @@ static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
     e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
   /* The candidates' storage comes with the answers (block_fit). */
   if (pl->resolving && (req->fast || req->cc.state == IOA_CC_RESOLVING) &&
-      !(e == 0 && take_at_hand(req, r, p, &hints)))
+      !(e == 0 && take_at_hand(req, r, pl, &hints)))
     (void)start_side(req, r, 0, p->host, p->service, &hints, now, e);
+}
+
+static void warn_no_hint(ioa_connect_req *req, const ioa_connect_params *p) {
+  warn(req, p->on_warning, p->data,
+       "ioa_connect: neither socktype nor protocol hint given for the getaddrinfo lookup; "
+       "pass socktype 0 for no particular socktype");
 }
 
 /* Step 4: warnings, the core's start, lookups and the first actions (no
@@ -1740,9 +1774,7 @@ static void req_start(ioa_connect_req *req, const plan *pl, int allow_fast) {
   /* IO::Async's warning: a getaddrinfo lookup without socktype or protocol
    * hints (an explicit socktype 0 says "none in particular" and is quiet). */
   if ((pl->resolving || pl->res_local) && pl->warn_hint)
-    warn(req, p->on_warning, p->data,
-         "ioa_connect: neither socktype nor protocol hint given for the getaddrinfo lookup; "
-         "pass socktype 0 for no particular socktype");
+    warn_no_hint(req, p);
   for (unsigned i = 0; i < req->cc.npeers; i++) {
     const unsigned char *e = (const unsigned char *)ioa__cc_peer(&req->cc, i);
     if (sa_unspecified(ENTRY_SA(e)))
@@ -1762,6 +1794,9 @@ static void req_start(ioa_connect_req *req, const plan *pl, int allow_fast) {
   guard_leave(req);
 }
 
+static int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
+                      ioa_connect_req **out);
+
 /* See "fast path" above: one address, nothing but a connect to make.  The
  * same checks as validate(), for the one address. */
 static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out) {
@@ -1774,6 +1809,14 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
     return r;
   if (!peer_fits(pl, a))
     return IOA_EBADPARAM;
+  return fast_start(loop, pl, a, 0, out);
+}
+
+/* The fast request for address a (checked), after the lookup's warning if
+ * warn_hint. */
+static int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
+                      ioa_connect_req **out) {
+  const ioa_connect_params *p = pl->p;
   /* Without a lookup, on_fail is the only optional callback that can run
    * after ioa_connect() returns (on_resolved and on_resolve_error never do,
    * and the unspecified-address warning is given below, from p): callers
@@ -1792,6 +1835,8 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
   req->fast = FAST_ADDR;
   unsigned char *pe = mem + o_cands + 8;
   entry_store(pe, a, peer_socktype(a->socktype, pl->st_default));
+  if (warn_hint)
+    warn_no_hint(req, p);
   if (sa_unspecified(ENTRY_SA(pe)))
     warn_unspecified(req, p->on_warning, p->data, pe);
   req->slot0.start_ns = ioa_loop_now(loop);
@@ -1801,6 +1846,40 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
   return 0;
 }
 
+/* By name with nothing but a connect to make (no local side, timeouts,
+ * per-attempt hooks, TLS, or on_resolved, which may not run inside
+ * ioa_connect()). */
+static int name_lean_shaped(const ioa_connect_params *p) {
+  uintptr_t extra = (uintptr_t)p->local_host | (uintptr_t)p->local_service |
+                    (uintptr_t)p->local_addrs | (uintptr_t)p->local_addr |
+                    p->attempt_timeout_ms | p->timeout_ms | (uintptr_t)(p->on_attempt != NULL) |
+                    (uintptr_t)(p->on_sockopt != NULL) | (uintptr_t)(p->on_resolved != NULL) |
+                    (uintptr_t)p->tls | (uintptr_t)p->tls_server_name |
+                    (uintptr_t)(p->on_handshake != NULL);
+  return !extra && p->host;
+}
+
+/* A lean request by name whose answer the resolver has at hand and is one
+ * address: the numeric fast path for that address, as if the caller had
+ * given it (one candidate: nothing to race, nothing to learn).  Returns 1
+ * if it took the request (*rc the result); 0 leaves it, and any answer in
+ * ans, to the general path, which reports bad input as always. */
+static int connect_named_fast(ioa_loop *loop, const ioa_connect_params *p, at_hand *ans,
+                              ioa_connect_req **out, int *rc) {
+  plan fast;
+  conn_opts opts;
+  ioa_resolver *r = p->resolver;
+  if (check_params(p, &fast, &opts) < 0 || (!r && ioa_resolver_default(loop, &r) < 0))
+    return 0;
+  ioa_resolve_hints hints = {p->family, fast.st_hint,
+                             p->protocol == IOA_HINT_UNSET ? 0 : p->protocol, p->flags};
+  if (!ask_at_hand(ans, r, p, &hints) || ans->n != 1 || !peer_fits(&fast, ans->v))
+    return 0;
+  *rc = fast_start(loop, &fast, ans->v, hint_missing(p, &fast), out);
+  at_hand_free(ans);
+  return 1;
+}
+
 /* ioa_connect() once the params are in this library's layout.  allow_fast
  * 0 sends a single address through the core as well (the differential
  * fuzzer compares both). */
@@ -1808,19 +1887,26 @@ static int start_connect(ioa_loop *loop, const ioa_connect_params *p, int allow_
                          ioa_connect_req **out) {
   if (allow_fast && fast_shaped(p))
     return connect_fast(loop, p, out);
+  at_hand ans = {0};
+  int r;
+  if (allow_fast && name_lean_shaped(p) && connect_named_fast(loop, p, &ans, out, &r))
+    return r;
   plan pl;
   conn_opts opts;
-  int r = validate(p, &pl, &opts);
-  if (r < 0)
-    return r;
-  plan_layout(&pl);
-  ioa_connect_req *req = req_alloc(loop, &pl);
-  if (!req)
-    return -ENOMEM;
-  req_start(req, &pl, allow_fast);
-  if (out)
+  r = validate(p, &pl, &opts);
+  ioa_connect_req *req = NULL;
+  if (r == 0) {
+    plan_layout(&pl);
+    pl.ans = &ans;
+    req = req_alloc(loop, &pl);
+    r = req ? 0 : -ENOMEM;
+  }
+  if (req)
+    req_start(req, &pl, allow_fast);
+  at_hand_free(&ans); /* if req_start did not take it */
+  if (req && out)
     *out = req;
-  return 0;
+  return r;
 }
 
 int ioa_connect(ioa_loop *loop, const ioa_connect_params *p, ioa_connect_req **out) {

@@ -107,41 +107,45 @@ static int all_digits(const char *s, size_t len) {
 
 /* ------------------------------------------------------- input checks */
 
-static int check_host(const char *host, size_t len) {
-  if (len == 0 || memchr(host, '\0', len))
+/* nul_free: the caller gave no length (strlen found it), so no NUL byte can
+ * hide inside.  Labels are found with memchr: a name is checked in a few
+ * calls rather than a branch per byte (this runs on every by-name connect). */
+static int check_host(const char *host, size_t len, int nul_free) {
+  if (len == 0 || (!nul_free && memchr(host, '\0', len)))
     return IOA_EHOSTNAME;
   size_t body = len;
   if (host[len - 1] == '.')
     body--; /* the root label's dot does not count */
   if (body == 0 || body > HOST_MAX)
     return IOA_EHOSTNAME;
-  size_t label = 0;
-  for (size_t i = 0; i < body; i++) {
-    if (host[i] == '.') {
-      if (label == 0)
-        return IOA_EHOSTNAME;
-      label = 0;
-    } else if (++label > LABEL_MAX) {
+  const char *p = host, *end = host + body;
+  for (;;) {
+    const char *dot = memchr(p, '.', (size_t)(end - p));
+    size_t label = (size_t)((dot ? dot : end) - p);
+    if (label == 0 || label > LABEL_MAX)
       return IOA_EHOSTNAME;
-    }
+    if (!dot)
+      return 0;
+    p = dot + 1;
+    if (p == end)
+      return IOA_EHOSTNAME; /* an empty label before the root's dot */
   }
-  return label == 0 ? IOA_EHOSTNAME : 0;
 }
 
-static int check_service(const char *service, size_t len, int socktype) {
-  if (len == 0 || len > SERVICE_MAX || memchr(service, '\0', len))
+static int check_service(const char *service, size_t len, int nul_free, int socktype) {
+  if (len == 0 || len > SERVICE_MAX || (!nul_free && memchr(service, '\0', len)))
     return IOA_EAI_SERVICE;
-  if (all_digits(service, len)) {
-    unsigned long port = 0;
-    for (size_t i = 0; i < len && port <= 65535; i++)
+  unsigned long port = 0;
+  size_t i = 0;
+  for (; i < len && service[i] >= '0' && service[i] <= '9'; i++)
+    if (port <= 65535)
       port = port * 10 + (unsigned long)(service[i] - '0');
-    /* getaddrinfo would silently truncate a larger number to 16 bits */
+  if (i == len) /* getaddrinfo would silently truncate a larger number to 16 bits */
     return port <= 65535 ? 0 : IOA_EAI_SERVICE;
-  }
   /* A name: the services database is a local file, cheap enough for the
    * loop thread, and catches typos without spending a thread. */
-  int port;
-  int e = ioa__service_port(service, len, socktype, &port);
+  int num;
+  int e = ioa__service_port(service, len, socktype, &num);
   if (e == -ENOENT)
     return IOA_EAI_SERVICE;
   if (e == -ERANGE)
@@ -165,15 +169,17 @@ static int check_lookup(const ioa_resolve_params *p, lookup *lk) {
   if (!p->host && !p->service)
     return IOA_EAI_NONAME;
   if (p->host) {
-    lk->hlen = p->host_len == IOA_NUL_TERMINATED ? strlen(p->host) : p->host_len;
-    int rc = check_host(p->host, lk->hlen);
+    int nul_free = p->host_len == IOA_NUL_TERMINATED;
+    lk->hlen = nul_free ? strlen(p->host) : p->host_len;
+    int rc = check_host(p->host, lk->hlen, nul_free);
     if (rc < 0)
       return rc;
     lk->host = terminated(p->host, lk->hlen, p->host_len, lk->hbuf);
   }
   if (p->service) {
-    lk->slen = p->service_len == IOA_NUL_TERMINATED ? strlen(p->service) : p->service_len;
-    int rc = check_service(p->service, lk->slen, p->hints.socktype);
+    int nul_free = p->service_len == IOA_NUL_TERMINATED;
+    lk->slen = nul_free ? strlen(p->service) : p->service_len;
+    int rc = check_service(p->service, lk->slen, nul_free, p->hints.socktype);
     if (rc < 0)
       return rc;
     lk->service = terminated(p->service, lk->slen, p->service_len, lk->sbuf);
@@ -496,10 +502,10 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
 /* The hosts table: 1 if it answered (f filled), 0 if the backend must, or
  * -ENOMEM.  *absent: the hosts file lacks the name. */
 static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
-                        ioa__found *f, int *absent) {
+                        ioa_addr *buf, size_t cap, ioa__found *f, int *absent) {
   ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
-  int rc = ioa__hosts_lookup(r->hosts, lk->host, lk->service, hints, &f->addrs, &f->naddrs,
-                             &f->canonname);
+  int rc = ioa__hosts_lookup_into(r->hosts, lk->host, lk->service, hints, buf, cap, &f->addrs,
+                                  &f->naddrs, &f->canonname);
   *absent = rc == IOA__HOSTS_ABSENT;
   if (rc != IOA__HOSTS_ANSWERED)
     return rc < 0 ? rc : 0;
@@ -507,17 +513,18 @@ static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hin
 }
 
 /* The hosts table, then the cache (cheaper, and never stale, first):
- * 1 if one answered (f filled; *counter the statistic it counts in), 0 if
+ * 1 if one answered (f filled, the hosts table's answer in buf if it fits;
+ * *counter the statistic it counts in), 0 if
  * neither did (the cache key in key[*klen] when the cache is on), or
  * -ENOMEM.  *absent: the hosts file lacks the name. */
 static int found_locally(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
-                         ioa__found *f, unsigned char *key, size_t *klen, int *absent,
-                         uint64_t **counter) {
+                         ioa_addr *buf, size_t cap, ioa__found *f, unsigned char *key,
+                         size_t *klen, int *absent, uint64_t **counter) {
   int rc = 0;
   *absent = 0;
   *klen = 0;
   if (lk->host && !r->no_hosts_table) {
-    rc = hosts_lookup(r, lk, hints, f, absent);
+    rc = hosts_lookup(r, lk, hints, buf, cap, f, absent);
     *counter = &r->stats.hosts;
     if (rc != 0)
       return rc;
@@ -590,7 +597,7 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
   int rc = try_numeric(req, lk, hints);
   *counter = &r->stats.numeric;
   if (rc == 0)
-    rc = found_locally(r, lk, hints, &req->found, key, &klen, &absent, counter);
+    rc = found_locally(r, lk, hints, NULL, 0, &req->found, key, &klen, &absent, counter);
   if (rc < 0)
     return rc;
   if (rc == 1) {
@@ -606,7 +613,8 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
 }
 
 int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
-                         const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *n) {
+                         const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
+                         ioa_addr **addrs, size_t *n) {
   *addrs = NULL;
   *n = 0;
   if (!host || r->freeing || (r->no_hosts_table && !r->cache))
@@ -625,10 +633,8 @@ int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
   size_t klen;
   int absent;
   uint64_t *counter = NULL;
-  if (found_locally(r, &lk, hints, &f, key, &klen, &absent, &counter) != 1) {
-    found_clear(&f);
-    return 0;
-  }
+  if (found_locally(r, &lk, hints, buf, cap, &f, key, &klen, &absent, &counter) != 1)
+    return 0; /* nothing was kept */
   ioa__free(f.canonname); /* the connector has no use for it */
   r->stats.lookups++;
   (*counter)++;

@@ -129,7 +129,7 @@ struct ioa__hosts {
 /* ------------------------------------------------------------ helpers */
 
 static int is_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
+static int lower(int c) { return (unsigned)(c - 'A') < 26u ? c | 0x20 : c; }
 
 static uint32_t hash_name(const char *s) {
   uint32_t h = 2166136261u; /* FNV-1a over the lower-cased name */
@@ -727,6 +727,12 @@ static void fill_addr(ioa_addr *a, const tuple *t, const servtuple *st) {
 int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
                       const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
                       char **canonname) {
+  return ioa__hosts_lookup_into(h, host, service, hints, NULL, 0, addrs, naddrs, canonname);
+}
+
+int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service,
+                           const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
+                           ioa_addr **addrs, size_t *naddrs, char **canonname) {
   *addrs = NULL;
   *naddrs = 0;
   *canonname = NULL;
@@ -796,7 +802,7 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
   int rc = IOA__HOSTS_DECLINE; /* no line for this family: the next source's */
   ioa_addr *v = NULL;
   size_t nv = n * (size_t)nst;
-  if (n > 0 && !(v = ioa__malloc(nv * sizeof *v)))
+  if (n > 0 && !(v = nv <= cap ? buf : ioa__malloc(nv * sizeof *v)))
     rc = -ENOMEM;
   if (v) {
     for (size_t i = 0; i < n; i++)
@@ -818,7 +824,8 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
       *naddrs = nv;
       rc = IOA__HOSTS_ANSWERED;
     } else {
-      ioa__free(v);
+      if (v != buf)
+        ioa__free(v);
       rc = s < 0 ? s : IOA__HOSTS_DECLINE; /* an unmodelled gai.conf */
     }
   }

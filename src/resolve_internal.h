@@ -151,12 +151,13 @@ void ioa__resolver_order(ioa_resolver *r, ioa_addr *v, size_t n);
 /* The connector's shortcut: the answer for host and service when the
  * resolver has it at hand (the hosts table or the cache), without a
  * request, a deferral or a callback -- what ioa_resolve() would deliver on
- * the next loop iteration.  Returns 1 with *addrs (the caller frees it with
- * ioa__free) and *n; 0 when only ioa_resolve() can tell (a lookup, a
+ * the next loop iteration.  Returns 1 with *addrs and *n: buf when it has
+ * room for the answer, else memory the caller frees with ioa__free; 0 when only ioa_resolve() can tell (a lookup, a
  * numeric host, a failure, input it would refuse: it reports those);
  * counted in the statistics as ioa_resolve() counts it.  Loop thread. */
 int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
-                         const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *n);
+                         const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
+                         ioa_addr **addrs, size_t *n);
 /* Of two failed families, the status that describes the name best (a
  * definite "no such name" over a transient failure over "no address of
  * this family"). */
@@ -213,6 +214,11 @@ int ioa__hosts_load(ioa__hosts *h, const char *text, size_t len, int multi);
 int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
                       const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
                       char **canonname);
+/* The same, the answer in buf when it has room for it (*addrs == buf then:
+ * not to be freed). */
+int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service,
+                           const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
+                           ioa_addr **addrs, size_t *naddrs, char **canonname);
 
 /* Answer cache (resolve_cache.c); loop thread only.  Keys are at most
  * IOA_RCACHE_KEY_MAX bytes (ioa__rcache_key writes one into buf). */
