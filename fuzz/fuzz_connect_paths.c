@@ -86,6 +86,7 @@
 #define ioa_resolve_cancel fz_resolve_cancel
 #define ioa_resolver_default fz_resolver_default
 #define ioa_resolver_capabilities fz_resolver_caps
+#define ioa__resolve_at_hand fz_resolve_at_hand
 #define ioa_rtt_cache_default fz_rtt_cache_default
 #define ioa_tls_available fz_tls_available
 #define ioa__tls_check_name fz_tls_check_name
@@ -627,6 +628,32 @@ static void answer_lookup(unsigned b) {
   }
   trace(T_ANSWER, (uint64_t)(int64_t)res.status, res.naddrs, 0);
   lookup_done(&res);
+}
+
+/* The answer the resolver has at hand (hosts table, cache), given inside
+ * ioa_connect(): one script byte says whether, then 1-3 addresses from the
+ * event bytes, in buf when they fit.  Both runs ask exactly once (else the
+ * scripts part ways).  Not traced: when it is asked relative to the
+ * lookup warning is no caller's business. */
+int fz_resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
+                       const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
+                       ioa_addr **addrs, size_t *n) {
+  (void)r;
+  (void)host, (void)service, (void)hints;
+  unsigned s = next_byte(&W.script);
+  *addrs = NULL;
+  *n = 0;
+  if (s % 4 != 3)
+    return 0;
+  size_t k = 1 + (s >> 2) % 3;
+  ioa_addr *v = k <= cap ? buf : malloc(k * sizeof *v);
+  if (!v)
+    return 0;
+  for (size_t i = 0; i < k; i++)
+    make_addr(next_byte(&W.events), &v[i]);
+  *addrs = v;
+  *n = k;
+  return 1;
 }
 
 int fz_rtt_cache_default(ioa_loop *loop, ioa_rtt_cache **out) {

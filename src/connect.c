@@ -1873,7 +1873,9 @@ static int connect_named_fast(ioa_loop *loop, const ioa_connect_params *p, at_ha
     return 0;
   ioa_resolve_hints hints = {p->family, fast.st_hint,
                              p->protocol == IOA_HINT_UNSET ? 0 : p->protocol, p->flags};
-  if (!ask_at_hand(ans, r, p, &hints) || ans->n != 1 || !peer_fits(&fast, ans->v))
+  /* resolved_keep()'s test, for the one address */
+  if (!ask_at_hand(ans, r, p, &hints) || ans->n != 1 || addr_check(ans->v) < 0 ||
+      !peer_fits(&fast, ans->v))
     return 0;
   *rc = fast_start(loop, &fast, ans->v, hint_missing(p, &fast), out);
   at_hand_free(ans);
