@@ -45,6 +45,7 @@ static const ioa__resolver_ops *const backends[] = {
 typedef struct lookup {
   const char *host, *service; /* NULL, the caller's string, or hbuf / sbuf */
   size_t hlen, slen;
+  int port; /* the service's number, or -1 (a name, or none) */
   char hbuf[HOST_MAX + 2], sbuf[SERVICE_MAX + 1];
 } lookup;
 
@@ -96,15 +97,6 @@ int ioa__resolve_gai_status(int rc, int sys_errno, char *msg, size_t msgsize) {
   return status;
 }
 
-static int all_digits(const char *s, size_t len) {
-  if (len == 0)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
-  return 1;
-}
-
 /* ------------------------------------------------------- input checks */
 
 /* nul_free: the caller gave no length (strlen found it), so no NUL byte can
@@ -132,20 +124,27 @@ static int check_host(const char *host, size_t len, int nul_free) {
   }
 }
 
-static int check_service(const char *service, size_t len, int nul_free, int socktype) {
+static int check_service(const char *service, size_t len, int nul_free, int socktype,
+                         int *port) {
+  *port = -1;
   if (len == 0 || len > SERVICE_MAX || (!nul_free && memchr(service, '\0', len)))
     return IOA_EAI_SERVICE;
-  unsigned long port = 0;
+  unsigned long num = 0;
   size_t i = 0;
-  for (; i < len && service[i] >= '0' && service[i] <= '9'; i++)
-    if (port <= 65535)
-      port = port * 10 + (unsigned long)(service[i] - '0');
-  if (i == len) /* getaddrinfo would silently truncate a larger number to 16 bits */
-    return port <= 65535 ? 0 : IOA_EAI_SERVICE;
+  for (; i < len; i++) {
+    unsigned d = (unsigned)(unsigned char)service[i] - '0';
+    if (d > 9)
+      break;
+    num = num > 65535 ? num : num * 10 + d;
+  }
+  if (i == len) { /* getaddrinfo would silently truncate a larger number to 16 bits */
+    *port = (int)num;
+    return num <= 65535 ? 0 : IOA_EAI_SERVICE;
+  }
   /* A name: the services database is a local file, cheap enough for the
    * loop thread, and catches typos without spending a thread. */
-  int num;
-  int e = ioa__service_port(service, len, socktype, &num);
+  int named;
+  int e = ioa__service_port(service, len, socktype, &named);
   if (e == -ENOENT)
     return IOA_EAI_SERVICE;
   if (e == -ERANGE)
@@ -163,28 +162,36 @@ static const char *terminated(const char *s, size_t len, size_t given_len, char 
   return buf;
 }
 
-static int check_lookup(const ioa_resolve_params *p, lookup *lk) {
+/* host and service (either may be NULL) given with their lengths, or
+ * IOA_NUL_TERMINATED. */
+static int check_parts(const char *host, size_t host_len, const char *service,
+                       size_t service_len, int socktype, lookup *lk) {
   lk->host = lk->service = NULL;
   lk->hlen = lk->slen = 0;
-  if (!p->host && !p->service)
+  lk->port = -1;
+  if (!host && !service)
     return IOA_EAI_NONAME;
-  if (p->host) {
-    int nul_free = p->host_len == IOA_NUL_TERMINATED;
-    lk->hlen = nul_free ? strlen(p->host) : p->host_len;
-    int rc = check_host(p->host, lk->hlen, nul_free);
+  if (host) {
+    int nul_free = host_len == IOA_NUL_TERMINATED;
+    lk->hlen = nul_free ? strlen(host) : host_len;
+    int rc = check_host(host, lk->hlen, nul_free);
     if (rc < 0)
       return rc;
-    lk->host = terminated(p->host, lk->hlen, p->host_len, lk->hbuf);
+    lk->host = terminated(host, lk->hlen, host_len, lk->hbuf);
   }
-  if (p->service) {
-    int nul_free = p->service_len == IOA_NUL_TERMINATED;
-    lk->slen = nul_free ? strlen(p->service) : p->service_len;
-    int rc = check_service(p->service, lk->slen, nul_free, p->hints.socktype);
+  if (service) {
+    int nul_free = service_len == IOA_NUL_TERMINATED;
+    lk->slen = nul_free ? strlen(service) : service_len;
+    int rc = check_service(service, lk->slen, nul_free, socktype, &lk->port);
     if (rc < 0)
       return rc;
-    lk->service = terminated(p->service, lk->slen, p->service_len, lk->sbuf);
+    lk->service = terminated(service, lk->slen, service_len, lk->sbuf);
   }
   return 0;
+}
+
+static int check_lookup(const ioa_resolve_params *p, lookup *lk) {
+  return check_parts(p->host, p->host_len, p->service, p->service_len, p->hints.socktype, lk);
 }
 
 /* --------------------------------------------------- request completion */
@@ -460,7 +467,7 @@ static int try_numeric(ioa_resolve_req *req, const lookup *lk, const ioa_resolve
      * name: a bad IPv6 literal (or scope) must not become a DNS query. */
     int host_final = !lk->host || (hints->flags & AI_NUMERICHOST) || memchr(lk->host, ':', lk->hlen);
     int serv_final =
-        !lk->service || (hints->flags & AI_NUMERICSERV) || all_digits(lk->service, lk->slen);
+        !lk->service || (hints->flags & AI_NUMERICSERV) || lk->port >= 0;
     if (!(host_final && serv_final))
       return 0;
   }
@@ -504,8 +511,8 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
 static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
                         ioa_addr *buf, size_t cap, ioa__found *f, int *absent) {
   ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
-  int rc = ioa__hosts_lookup_into(r->hosts, lk->host, lk->service, hints, buf, cap, &f->addrs,
-                                  &f->naddrs, &f->canonname);
+  int rc = ioa__hosts_lookup_into(r->hosts, lk->host, lk->service, lk->port, hints, buf, cap,
+                                  &f->addrs, &f->naddrs, &f->canonname);
   *absent = rc == IOA__HOSTS_ABSENT;
   if (rc != IOA__HOSTS_ANSWERED)
     return rc < 0 ? rc : 0;
@@ -612,21 +619,62 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
   return rc < 0 ? rc : 0;
 }
 
+static int same_hints(const ioa_resolve_hints *a, const ioa_resolve_hints *b) {
+  return a->family == b->family && a->socktype == b->socktype && a->protocol == b->protocol &&
+         a->flags == b->flags;
+}
+
+/* The memo answers if it holds exactly this question, asked since the
+ * table last changed. */
+static int memo_get(ioa_resolver *r, const char *host, const char *service,
+                    const ioa_resolve_hints *hints, ioa_addr *out) {
+  const ioa__hosts_memo *m = &r->memo;
+  if (!m->valid || m->generation != ioa__hosts_generation(r->hosts) ||
+      !same_hints(&m->hints, hints) || strcmp(m->host, host) != 0 ||
+      strcmp(m->service, service ? service : "") != 0)
+    return 0;
+  *out = m->addr;
+  return 1;
+}
+
+static void memo_put(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
+                     const ioa_addr *a) {
+  ioa__hosts_memo *m = &r->memo;
+  m->valid = 0;
+  /* Sorting and AI_ADDRCONFIG read interface state the generation does not
+   * follow; a named service, /etc/services. */
+  if ((hints->flags & AI_ADDRCONFIG) || lk->hlen >= sizeof m->host ||
+      (lk->service && lk->port < 0) || lk->slen >= sizeof m->service)
+    return;
+  memcpy(m->host, lk->host, lk->hlen + 1);
+  memcpy(m->service, lk->service ? lk->service : "", lk->slen + 1);
+  m->hints = *hints;
+  m->addr = *a;
+  m->generation = ioa__hosts_generation(r->hosts);
+  m->valid = 1;
+}
+
 int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
                          const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
                          ioa_addr **addrs, size_t *n) {
   *addrs = NULL;
   *n = 0;
-  if (!host || r->freeing || (r->no_hosts_table && !r->cache))
+  if (!host || r->freeing || (r->no_hosts_table && !r->cache) || cap == 0)
     return 0;
-  ioa_resolve_params p = {.host = host,
-                          .service = service,
-                          .host_len = IOA_NUL_TERMINATED,
-                          .service_len = IOA_NUL_TERMINATED,
-                          .hints = *hints};
+  if (!r->no_hosts_table) {
+    ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop)); /* may change the generation */
+    if (memo_get(r, host, service, hints, buf)) {
+      r->stats.lookups++;
+      r->stats.hosts++;
+      *addrs = buf;
+      *n = 1;
+      return 1;
+    }
+  }
   lookup lk;
-  if (check_lookup(&p, &lk) < 0 || (hints->flags & AI_NUMERICHOST) ||
-      !surely_a_name(lk.host, lk.hlen))
+  if (check_parts(host, IOA_NUL_TERMINATED, service, IOA_NUL_TERMINATED, hints->socktype, &lk) <
+          0 ||
+      (hints->flags & AI_NUMERICHOST) || !surely_a_name(lk.host, lk.hlen))
     return 0;
   ioa__found f = {0};
   unsigned char key[IOA_RCACHE_KEY_MAX];
@@ -636,6 +684,8 @@ int ioa__resolve_at_hand(ioa_resolver *r, const char *host, const char *service,
   if (found_locally(r, &lk, hints, buf, cap, &f, key, &klen, &absent, &counter) != 1)
     return 0; /* nothing was kept */
   ioa__free(f.canonname); /* the connector has no use for it */
+  if (counter == &r->stats.hosts && f.naddrs == 1)
+    memo_put(r, &lk, hints, f.addrs);
   r->stats.lookups++;
   (*counter)++;
   *addrs = f.addrs;

@@ -107,6 +107,7 @@ struct ioa__hosts {
   ioa__addrsort *sorter;
   uint64_t next_check_ns;
   int checked_once;
+  uint32_t generation; /* changes whenever an answer might (ioa__hosts_generation) */
   stamp stamps[NFILES];
   /* the table */
   int table_ok;  /* hosts file read (or absent: an empty table) */
@@ -346,6 +347,7 @@ static int table_build(ioa__hosts *h, char *text, size_t len) {
 }
 
 int ioa__hosts_load(ioa__hosts *h, const char *text, size_t len, int multi) {
+  h->generation++;
   table_clear(h);
   char *copy = ioa__malloc(len + 1);
   if (!copy)
@@ -535,6 +537,7 @@ void ioa__hosts_refresh(ioa__hosts *h, uint64_t now_ns) {
     return;
   h->checked_once = 1;
   h->next_check_ns = now_ns + IOA__HOSTS_CHECK_NS;
+  h->generation++; /* whatever changed, if anything, is read now */
   for (int f = 0; f < NFILES; f++)
     if (changed(&h->stamps[f], paths[f]))
       reload(h, f);
@@ -547,6 +550,7 @@ void ioa__hosts_refresh(ioa__hosts *h, uint64_t now_ns) {
 }
 
 void ioa__hosts_expire(ioa__hosts *h) {
+  h->generation++;
   h->checked_once = 0;
   memset(h->stamps, 0, sizeof h->stamps);
 }
@@ -632,10 +636,12 @@ static int tuples_glibc(ioa__hosts *h, const char *service, const ioa_resolve_hi
   return m->n < 0 ? -1 : 0;
 }
 
-static int tuples_for(ioa__hosts *h, const char *service, const ioa_resolve_hints *hi,
-                      servtuple *t, int *n) {
+static int tuples_for(ioa__hosts *h, const char *service, int known_port,
+                      const ioa_resolve_hints *hi, servtuple *t, int *n) {
   int port = 0;
-  if (service) {
+  if (service && known_port >= 0) {
+    port = known_port; /* the caller parsed the digits already */
+  } else if (service) {
     size_t i = 0;
     for (; service[i] >= '0' && service[i] <= '9'; i++)
       port = port * 10 + (service[i] - '0');
@@ -727,16 +733,16 @@ static void fill_addr(ioa_addr *a, const tuple *t, const servtuple *st) {
 int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
                       const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
                       char **canonname) {
-  return ioa__hosts_lookup_into(h, host, service, hints, NULL, 0, addrs, naddrs, canonname);
+  return ioa__hosts_lookup_into(h, host, service, -1, hints, NULL, 0, addrs, naddrs, canonname);
 }
 
-int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service,
+int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service, int port,
                            const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
                            ioa_addr **addrs, size_t *naddrs, char **canonname) {
   *addrs = NULL;
   *naddrs = 0;
   *canonname = NULL;
-  if (!host || !h->table_ok || strcmp(host, "*") == 0) /* glibc reads "*" as no host */
+  if (!host || !h->table_ok || (host[0] == '*' && !host[1])) /* glibc reads "*" as no host */
     return IOA__HOSTS_DECLINE;
   const hname *e = find_name(h, host);
   if (!e)
@@ -759,7 +765,7 @@ int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service,
   }
   servtuple st[MAX_TUPLES];
   int nst = 0;
-  if (tuples_for(h, service, hints, st, &nst) < 0 || nst == 0)
+  if (tuples_for(h, service, port, hints, st, &nst) < 0 || nst == 0)
     return IOA__HOSTS_DECLINE;
   /* The addresses, as nss_files returns them to getaddrinfo. */
   size_t nlines = 0;
@@ -857,3 +863,5 @@ void ioa__hosts_free(ioa__hosts *h) {
 }
 
 ioa__addrsort *ioa__hosts_sorter(ioa__hosts *h) { return h->sorter; }
+
+uint32_t ioa__hosts_generation(const ioa__hosts *h) { return h->generation; }

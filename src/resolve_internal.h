@@ -56,6 +56,18 @@ extern const ioa__resolver_ops ioa__resolver_pool_ops;
 extern const ioa__resolver_ops ioa__resolver_cares_ops;
 #endif
 
+/* The last one-address answer the hosts table gave ioa__resolve_at_hand:
+ * a client reconnecting to the same name is answered with two string
+ * compares (valid while the table's generation holds). */
+typedef struct ioa__hosts_memo {
+  int valid;
+  uint32_t generation;
+  ioa_resolve_hints hints;
+  char host[64];   /* shorter names only */
+  char service[8]; /* a port number, or "" for none */
+  ioa_addr addr;
+} ioa__hosts_memo;
+
 struct ioa_resolver {
   ioa_loop *loop;
   const ioa__resolver_ops *ops;
@@ -66,6 +78,7 @@ struct ioa_resolver {
   ioa__rcache *cache;       /* answer cache, or NULL (off) */
   ioa__hosts *hosts;        /* the hosts table and the sorter */
   int no_hosts_table;       /* tests: /etc/hosts names go to the backend too */
+  ioa__hosts_memo memo;     /* the hosts table's last one-address answer */
   ioa_resolver_stats stats; /* loop thread only; cache_entries filled on read */
 };
 
@@ -205,6 +218,11 @@ struct ioa__addrsort *ioa__hosts_sorter(ioa__hosts *h);
 void ioa__hosts_refresh(ioa__hosts *h, uint64_t now_ns);
 /* Make the next refresh look at every file (tests; ioa_resolver_cache_flush). */
 void ioa__hosts_expire(ioa__hosts *h);
+/* Changes with every refresh that looks at the files (at most every
+ * IOA__HOSTS_CHECK_NS), every load and every expiry: between two changes,
+ * an answer that needs no sorting (one address) and no interface state
+ * (no AI_ADDRCONFIG) is a function of the name, service and hints alone. */
+uint32_t ioa__hosts_generation(const ioa__hosts *h);
 /* Tests and fuzzers: use text as the hosts file, nsswitch "files" first,
  * and host.conf's multi as given; the files are not looked at until
  * ioa__hosts_expire.  0 or -ENOMEM. */
@@ -215,8 +233,8 @@ int ioa__hosts_lookup(ioa__hosts *h, const char *host, const char *service,
                       const ioa_resolve_hints *hints, ioa_addr **addrs, size_t *naddrs,
                       char **canonname);
 /* The same, the answer in buf when it has room for it (*addrs == buf then:
- * not to be freed). */
-int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service,
+ * not to be freed); port: service's number if the caller parsed it, or -1. */
+int ioa__hosts_lookup_into(ioa__hosts *h, const char *host, const char *service, int port,
                            const ioa_resolve_hints *hints, ioa_addr *buf, size_t cap,
                            ioa_addr **addrs, size_t *naddrs, char **canonname);
 

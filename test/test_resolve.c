@@ -546,6 +546,77 @@ static int resolve_wait(ioa_loop *loop, ioa_resolver *r, const char *host, const
   return o->status;
 }
 
+/* The connector's shortcut (ioa__resolve_at_hand) answers from the hosts
+ * table inside the call, and remembers a one-address answer: asked again,
+ * the memo must give what the table gives -- the same answer for the same
+ * question, a new one when the table changes, and never one for another
+ * service, family or name, or with AI_ADDRCONFIG (interface state). */
+static void test_at_hand_and_memo(void **state) {
+  (void)state;
+  ioa_loop *loop = ioa_test_new_loop();
+  ioa_resolver *r = NULL;
+  assert_int_equal(ioa_resolver_new(loop, NULL, &r), 0);
+  static const char v1[] = "127.0.0.1 memo.test\n::1 memo6.test\n";
+  static const char v2[] = "127.0.0.2 memo.test\n";
+  assert_int_equal(ioa__hosts_load(r->hosts, v1, sizeof v1 - 1, 0), 0);
+  ioa_resolve_hints h = {AF_UNSPEC, SOCK_STREAM, 0, 0};
+  ioa_addr buf[2], *v;
+  size_t n;
+  char text[IOA_ADDR_STRLEN];
+  struct {
+    const char *host, *service;
+    int family, flags;
+    const char *want; /* NULL: not at hand */
+  } steps[] = {
+      {"memo.test", "80", AF_UNSPEC, 0, "127.0.0.1:80"},
+      {"memo.test", "80", AF_UNSPEC, 0, "127.0.0.1:80"}, /* the memo */
+      {"memo.test", "81", AF_UNSPEC, 0, "127.0.0.1:81"},
+      {"memo.test", "81", AF_INET6, 0, NULL},            /* no IPv6 line: the backend's */
+      {"memo6.test", "81", AF_UNSPEC, 0, "[::1]:81"},
+      {"memo.test", NULL, AF_UNSPEC, 0, "127.0.0.1:0"},
+      {"memo.test", NULL, AF_UNSPEC, 0, "127.0.0.1:0"},
+      {"absent.test", "80", AF_UNSPEC, 0, NULL},
+      {"memo.test", "80", AF_UNSPEC, 0, "127.0.0.1:80"},
+      {"v2", NULL, 0, 0, NULL}, /* the table changes here */
+      {"memo.test", "80", AF_UNSPEC, 0, "127.0.0.2:80"},
+      {"memo.test", "80", AF_UNSPEC, 0, "127.0.0.2:80"},
+      {"memo.test", "http", AF_UNSPEC, 0, "127.0.0.2:80"}, /* a named service: never memoised */
+      {"memo.test", "http", AF_UNSPEC, 0, "127.0.0.2:80"},
+      {"bad..name", "80", AF_UNSPEC, 0, NULL},
+      {"127.0.0.1", "80", AF_UNSPEC, 0, NULL}, /* numeric: ioa_resolve's own path */
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    if (strcmp(steps[i].host, "v2") == 0) {
+      assert_int_equal(ioa__hosts_load(r->hosts, v2, sizeof v2 - 1, 0), 0);
+      continue;
+    }
+    if (steps[i].service && strcmp(steps[i].service, "http") == 0 &&
+        !getservbyname("http", "tcp"))
+      continue; /* no /etc/services (netbase) on this machine */
+    ioa_resolver_stats before, after;
+    ioa_resolver_get_stats(r, &before);
+    h.family = steps[i].family;
+    h.flags = steps[i].flags;
+    int rc = ioa__resolve_at_hand(r, steps[i].host, steps[i].service, &h, buf, 2, &v, &n);
+    ioa_resolver_get_stats(r, &after);
+    if (!steps[i].want) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(after.lookups, before.lookups); /* ioa_resolve() counts it */
+      continue;
+    }
+    assert_int_equal(rc, 1);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v, buf);
+    assert_true(ioa_addr_format(v, text, sizeof text) > 0);
+    assert_string_equal(text, steps[i].want);
+    assert_int_equal(after.hosts, before.hosts + 1);
+    assert_int_equal(after.lookups, before.lookups + 1);
+  }
+  ioa_resolver_free(r);
+  drain(loop);
+  ioa_loop_free(loop);
+}
+
 static void test_cache_pool(void **state) {
   ioa_loop *loop = ioa_test_new_loop();
   ioa_resolver *r = new_cached_pool(loop, 60000, 0);
@@ -1567,6 +1638,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       IOA_TEST(test_numeric_fast_path),
       IOA_TEST(test_localhost_pool),
+      IOA_TEST(test_at_hand_and_memo),
       IOA_TEST(test_bad_input),
       IOA_TEST(test_gai_errors),
       IOA_TEST(test_cancel),
