@@ -14,6 +14,7 @@ Usage: scripts/abi.py COMMAND ARGS...
       grow-struct NAME               one size_t-sized member more at the end
       retype-member STRUCT MEMBER    MEMBER's type becomes another of its size
       set-attr ATTR VALUE            a corpus attribute (soname) changed
+      cut                            the first half of the file only
 
 What may grow (README, "Versioning"): a struct whose first member is
 size_t struct_size (its _init() records the caller's size, so the library
@@ -36,7 +37,10 @@ GROWABLE_TOO = {"ioa_resolver_stats", "ioa_resolve_result"}
 
 
 def load(path):
-    return ET.parse(path)
+    try:
+        return ET.parse(path)
+    except (OSError, ET.ParseError) as e:
+        sys.exit(f"abi.py: cannot read {path}: {e}")
 
 
 def structs(root, name=None):
@@ -83,6 +87,12 @@ def trim(base_path, new_path, out_path):
 
 
 def mutate(src, dst, op, args):
+    if op == "cut":
+        with open(src, encoding="utf-8") as f:
+            text = f.read()
+        with open(dst, "w", encoding="utf-8") as f:
+            f.write(text[:len(text) // 2])
+        return
     tree = load(src)
     root = tree.getroot()
     parent = {c: p for p in root.iter() for c in p}
