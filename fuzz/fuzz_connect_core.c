@@ -8,7 +8,9 @@
  * aborts, including cancels from inside on_fail and the socket-option hook.
  * Slot storage starts small and grows when the core asks (GROW), or is
  * refused; attempts report a fuzzed fresh start time and destination RTT
- * (ioa__cc_attempt_start).
+ * (ioa__cc_attempt_start).  With a configuration bit, the driver's
+ * family-order hook (ioa__cc_set_family_order) answers with a fuzzed
+ * ranking of the two families' heads.
  *
  * Input: 8 configuration bytes, the address metas, then events (see
  * decode_event).  No syscall is made; nothing touches a network.
@@ -32,6 +34,10 @@
  *  - after the final cancel every fd is closed and the failure list freed
  *    (LeakSanitizer);
  *  - no livelock: a bounded number of actions per drain;
+ *  - the family-order hook is asked at most once, only when racing after
+ *    a family came early, with the first IPv6 peer and the first IPv4 one;
+ *    when the family it ranked first has a candidate, the first OPEN is of
+ *    that family (RFC 8305 section 4);
  *  - TLS (a configuration bit): a connected attempt asks for a HANDSHAKE
  *    (never under NO_CALLBACKS) on its own open fd before it can win; the
  *    harness answers with fuzzed results (ok, network failure, fatal),
@@ -97,6 +103,8 @@ typedef struct fz {
   int cancelled; /* cancel/abort reached the core before completion */
   int cancel_err;
   int finished_seen;
+  int partials;    /* early families delivered (ioa__cc_peers_partial) */
+  int order_first; /* the family the order hook ranked first; 0 = not asked */
 } fz;
 
 static unsigned byte(fz *f) { return f->i < f->n ? f->d[f->i++] : 0; }
@@ -235,8 +243,38 @@ static void answer_open(fz *f, const ioa__cc_action *a) {
     f->connecting[slot] = fd;
 }
 
+/* The first peer of family in the core's list, or NULL. */
+static const ioa__cc_meta *head_of(const fz *f, int family) {
+  for (unsigned i = 0; i < f->cc.npeers; i++)
+    if (ioa__cc_peer(&f->cc, i)->family == family)
+      return ioa__cc_peer(&f->cc, i);
+  return NULL;
+}
+
+/* The driver's family-order hook: a fuzzed ranking of the heads. */
+static int order_hook(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
+  fz *f = data;
+  CHECK(f->race && f->partials > 0 && f->order_first == 0);
+  CHECK(a == head_of(f, AF_INET6) && b == head_of(f, AF_INET));
+  f->order_first = byte(f) & 1 ? AF_INET : AF_INET6;
+  return f->order_first == AF_INET;
+}
+
+/* RFC 8305 section 4: the first attempt is of the family the hook ranked
+ * first, when that family has a candidate. */
+static void check_first_family(const fz *f, const ioa__cc_action *a) {
+  if (f->opens != 0 || f->order_first == 0)
+    return;
+  for (unsigned i = 0; i < f->cc.ncands; i++)
+    if (ioa__cc_peer(&f->cc, f->cc.cands[i].peer)->family == f->order_first) {
+      CHECK(ioa__cc_peer(&f->cc, f->cc.cands[a->cand].peer)->family == f->order_first);
+      return;
+    }
+}
+
 static void check_open(fz *f, const ioa__cc_action *a, unsigned flags) {
   CHECK(!(flags & IOA_CC_NO_OPEN));
+  check_first_family(f, a);
   int in_flight = 0; /* a handshake is part of its attempt */
   for (int s = 0; s < MAX_SLOTS; s++)
     in_flight += f->connecting[s] >= 0 || f->handshaking[s] >= 0;
@@ -410,6 +448,7 @@ static void decode_event(fz *f) {
     if (f->need_peers && !f->peers_resolved && f->npeers) {
       unsigned k = f->peers_given + 1 + arg % 3;
       show_peers(f, k);
+      f->partials++;
       ioa__cc_peers_partial(&f->cc, f->now, f->peers[f->peers_given - 1].meta.family);
     }
     break;
@@ -528,6 +567,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ioa__cc_set_slots(&f.cc, f.slots, (uint16_t)nslots);
   ioa__cc_set_max_inflight(&f.cc, max_inflight);
   ioa__cc_set_first_family_count(&f.cc, (c6 >> 4) & 3);
+  if (c6 & 0x40)
+    ioa__cc_set_family_order(&f.cc, order_hook, &f);
   ioa__cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
   if (f.need_peers)
     ioa__cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);

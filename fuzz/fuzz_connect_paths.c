@@ -87,6 +87,7 @@
 #define ioa_resolver_default fz_resolver_default
 #define ioa_resolver_capabilities fz_resolver_caps
 #define ioa__resolve_at_hand fz_resolve_at_hand
+#define ioa__resolver_order fz_resolver_order
 #define ioa_rtt_cache_default fz_rtt_cache_default
 #define ioa_tls_available fz_tls_available
 #define ioa__tls_check_name fz_tls_check_name
@@ -578,6 +579,13 @@ int fz_resolver_default(ioa_loop *loop, ioa_resolver **out) {
 unsigned fz_resolver_caps(const ioa_resolver *r) {
   (void)r;
   return IOA_RESOLVER_CAP_SORTED; /* families come whole: no on_partial */
+}
+
+/* The core asks for the families' order only when answers come per family,
+ * which this resolver never does. */
+void fz_resolver_order(ioa_resolver *r, ioa_addr *v, size_t n) {
+  (void)r, (void)v, (void)n;
+  CHECK(0);
 }
 
 int fz_resolve(ioa_resolver *r, const ioa_resolve_params *p, ioa_resolve_req **out) {

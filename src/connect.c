@@ -1302,6 +1302,18 @@ static void local_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void 
   side_done(req, 1, res);
 }
 
+/* The core's family-order hook (ioa__cc_set_family_order): whether the
+ * IPv4 head b goes before the IPv6 head a in getaddrinfo's order, as r's
+ * sorter ranks them.  r outlives the call: the core asks while the lookup
+ * is out or from its on_done. */
+static int heads_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *r) {
+  ioa_addr v[2];
+  entry_load(&v[0], (const unsigned char *)a);
+  entry_load(&v[1], (const unsigned char *)b);
+  ioa__resolver_order(r, v, 2);
+  return v[0].family != a->family;
+}
+
 static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, const char *host,
                         const char *service, const ioa_resolve_hints *hints, unsigned timeout_ms) {
   /* A designated initialiser rather than the _init call: on every by-name
@@ -1322,6 +1334,8 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
    * first against that order, so the whole answer is waited for instead. */
   int early = (ioa_resolver_capabilities(r) & IOA_RESOLVER_CAP_EARLY_FAMILIES) != 0;
   rp.on_partial = !is_local && req->cc.race && early ? peer_partial : NULL;
+  if (rp.on_partial)
+    ioa__cc_set_family_order(&req->cc, heads_order, r);
   rp.data = req;
   return ioa_resolve(r, &rp, is_local ? &req_res(req)->local_req : &req_res(req)->peer_req);
 }

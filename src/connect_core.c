@@ -317,11 +317,21 @@ static void begin_connecting(ioa__cc *cc) {
   cc->ready_ns = 0;
   add_cands(cc);
   if (cc->partial_families) {
-    /* Answers came per family: prefer IPv6 if it is here (RFC 8305 §3). */
-    cc->first_family = AF_INET;
-    for (unsigned i = 0; i < cc->npeers; i++)
-      if (ioa__cc_peer(cc, i)->family == AF_INET6)
-        cc->first_family = AF_INET6;
+    /* Answers came per family, each in RFC 6724 order: the first family is
+     * the one alone here, else the one whose head ranks first (see
+     * ioa__cc_set_family_order). */
+    int h6 = -1, h4 = -1;
+    for (unsigned i = 0; i < cc->npeers && (h6 < 0 || h4 < 0); i++) {
+      int f = ioa__cc_peer(cc, i)->family;
+      if (f == AF_INET6 && h6 < 0)
+        h6 = (int)i;
+      else if (f == AF_INET && h4 < 0)
+        h4 = (int)i;
+    }
+    cc->first_family = h6 < 0 ? AF_INET : AF_INET6;
+    if (h6 >= 0 && h4 >= 0 && cc->race && cc->order &&
+        cc->order(ioa__cc_peer(cc, (unsigned)h6), ioa__cc_peer(cc, (unsigned)h4), cc->order_data))
+      cc->first_family = AF_INET;
   } else if (cc->npeers) {
     cc->first_family = ioa__cc_peer(cc, 0)->family;
   }

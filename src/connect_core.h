@@ -147,6 +147,12 @@ typedef enum ioa__cc_outcome {
   IOA_CC_RESOLVE_ERROR, /* err: the resolver's code */
 } ioa__cc_outcome;
 
+/* RFC 8305 section 4 for answers that came per family (on_partial): which
+ * of two peers getaddrinfo would put first (RFC 6724 destination address
+ * selection, /etc/gai.conf).  Non-zero if b ranks above a.  See
+ * ioa__cc_set_family_order. */
+typedef int (*ioa__cc_order_fn)(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data);
+
 /* Family classes of the pick cursors: AF_INET, AF_INET6, anything else. */
 #define IOA_CC_CLASSES 3
 
@@ -174,6 +180,8 @@ typedef struct ioa__cc {
   uint8_t max_inflight;       /* slots the core may ask for (GROW) */
   uint16_t delay_ms;          /* race: the attempt delay of the latest attempt */
   uint64_t deadline_ns; /* overall; 0 = none */
+  ioa__cc_order_fn order; /* ranks the families' heads; NULL: IPv6 first */
+  void *order_data;
 
   /* progress */
   uint64_t now_ns;
@@ -260,6 +268,22 @@ static inline void ioa__cc_set_cand_storage(ioa__cc *cc, ioa__cc_cand *cands, ui
  * gets its first (0 is taken as 1). */
 static inline void ioa__cc_set_first_family_count(ioa__cc *cc, unsigned n) {
   cc->first_family_count = (uint8_t)(n == 0 ? 1 : n > 255 ? 255 : n);
+}
+/* Racing: how the first family is chosen when answers came per family and
+ * both are here as connecting begins (AAAA within the Resolution Delay, by
+ * on_partial or with the final answer): each family arrives in RFC 6724
+ * order, so RFC 8305 section 4's sorted list starts with whichever of the
+ * two heads order(IPv6 head, IPv4 head, data) ranks first; ties, and no
+ * hook, keep IPv6.  One family alone goes first whatever the hook says, and
+ * an answer that came whole starts with its own first address.
+ * A hook rather than a value the driver sets: only the core knows when
+ * connecting begins (an answer, the delay's end, the final answer), and
+ * the driver's ranking needs the resolver's sorter, whose source-address
+ * probes are syscalls the core must not make.  Called at most once, from
+ * inside the event that begins connecting; it must not call the core. */
+static inline void ioa__cc_set_family_order(ioa__cc *cc, ioa__cc_order_fn order, void *data) {
+  cc->order = order;
+  cc->order_data = data;
 }
 /* Attempts in flight at most (1..255); the core asks for slots up to it. */
 static inline void ioa__cc_set_max_inflight(ioa__cc *cc, unsigned n) {

@@ -1984,14 +1984,31 @@ static void fault_sweep_connect(void **state) {
 typedef struct he_order_ctx {
   ctx c;
   int first_family;
+  unsigned seen;       /* families resolved so far: bit 0 IPv4, bit 1 IPv6 */
+  unsigned seen_first; /* ... when the first attempt started */
 } he_order_ctx;
 
 static void on_attempt_family(ioa_connect_req *req, const ioa_addr *peer, const ioa_addr *local,
                               void *data) {
   he_order_ctx *h = data;
   (void)req, (void)local;
-  if (h->c.nattempt++ == 0)
+  if (h->c.nattempt++ == 0) {
     h->first_family = peer->family;
+    h->seen_first = h->seen;
+  }
+}
+
+/* A fresh loop and a race by name whose first attempt's family is kept. */
+static void he_order_start(he_order_ctx *h, ioa_connect_params *p, const char *host,
+                           const char *service) {
+  memset(h, 0, sizeof *h);
+  new_loop(&h->c);
+  params_for(p, &h->c);
+  p->data = h;
+  p->host = host;
+  p->service = service;
+  p->socktype = SOCK_STREAM;
+  p->on_attempt = on_attempt_family;
 }
 
 static int he_order_helper(void) {
@@ -2029,15 +2046,8 @@ static int he_order_helper(void) {
   freeaddrinfo(ai);
 
   he_order_ctx h;
-  memset(&h, 0, sizeof h);
-  new_loop(&h.c);
   ioa_connect_params p;
-  params_for(&p, &h.c);
-  p.data = &h;
-  p.host = "dual.ioa-test";
-  p.service = service;
-  p.socktype = SOCK_STREAM;
-  p.on_attempt = on_attempt_family;
+  he_order_start(&h, &p, "dual.ioa-test", service);
   int failed = 0;
   if (ioa_connect(h.c.loop, &p, &h.c.req) != 0 ||
       ioa_test_run_until(h.c.loop, &h.c.done, 10000) != 0) {
@@ -2059,6 +2069,100 @@ static int he_order_helper(void) {
   close(lfd);
   return failed ? IOA_TEST_NS_FAIL : 0;
 }
+
+#if IOA_TEST_HAVE_DNS_FIXTURE
+/* The same with answers per family (c-ares hands each over as it comes):
+ * A first, AAAA within the Resolution Delay, so both are in when
+ * connecting begins; RFC 8305 section 4 then starts with the family whose
+ * first address getaddrinfo ranks first (RFC 6724): IPv4 under a gai.conf
+ * giving it precedence 100, IPv6 under the default table.  Live 127.0.0.1,
+ * black-holed ::1 (dual), so a wrong start still connects, late. */
+static void on_resolved_family(ioa_connect_req *req, const ioa_addr *addrs, size_t n,
+                               int is_local, void *data) {
+  he_order_ctx *h = data;
+  (void)req, (void)is_local;
+  for (size_t i = 0; i < n; i++)
+    h->seen |= addrs[i].family == AF_INET ? 1u : addrs[i].family == AF_INET6 ? 2u : 0u;
+}
+
+/* One race by name through a fresh resolver (so /etc/gai.conf is read
+ * again); 0 if it started with want_family and connected to IPv4. */
+static int he_partial_case(const char *servers, const char *service, int want_family) {
+  he_order_ctx h;
+  ioa_connect_params p;
+  he_order_start(&h, &p, "he.test", service);
+  ioa_resolver_options ro = {.struct_size = sizeof(ioa_resolver_options),
+                             .backend = IOA_RESOLVER_CARES,
+                             .servers = servers};
+  ioa_resolver *r = NULL;
+  p.resolution_delay_ms = 2000; /* AAAA, 100 ms after A, comes well within it */
+  p.attempt_delay_ms = 50;
+  p.on_resolved = on_resolved_family;
+  int failed = 1;
+  if (ioa_resolver_new(h.c.loop, &ro, &r) != 0) {
+    fprintf(stderr, "he partial helper: no c-ares resolver\n");
+  } else if ((p.resolver = r, ioa_connect(h.c.loop, &p, &h.c.req)) != 0 ||
+             ioa_test_run_until(h.c.loop, &h.c.done, 10000) != 0) {
+    fprintf(stderr, "he partial helper: connect did not complete\n");
+  } else if (h.seen_first != 3) {
+    fprintf(stderr, "he partial helper: first attempt with families 0x%x resolved, want both\n",
+            h.seen_first);
+  } else if (h.first_family != want_family) {
+    fprintf(stderr, "he partial helper: first attempt family %d, want %d\n", h.first_family,
+            want_family);
+  } else if (h.c.connected_fd < 0 || h.c.peer.family != AF_INET || h.c.nfail != 0) {
+    fprintf(stderr, "he partial helper: fd %d, family %d, %d failures\n", h.c.connected_fd,
+            h.c.peer.family, h.c.nfail);
+  } else {
+    failed = 0;
+  }
+  if (h.c.connected_fd >= 0)
+    close(h.c.connected_fd);
+  if (r)
+    ioa_resolver_free(r);
+  ioa_loop_free(h.c.loop);
+  return failed;
+}
+
+static int he_partial_order_helper(void) {
+  alarm(60);
+  if (!ioa_resolver_have_cares() || system("ip link set lo up") != 0 || !ioa_test_have_ipv6())
+    return IOA_TEST_NS_SETUP;
+  char dir[] = "/tmp/ioa-connect-ns-XXXXXX";
+  if (!mkdtemp(dir))
+    return IOA_TEST_NS_SETUP;
+  char gai[PATH_MAX];
+  snprintf(gai, sizeof gai, "%s/gai.conf", dir);
+  int rc = IOA_TEST_NS_SETUP;
+  dual d = {.v4 = -1, .v6 = -1, .filler = -1};
+  ioa_dns_record rec = {.name = "he.test", .a = {"127.0.0.1"}, .aaaa = {"::1"},
+                        .delay_aaaa_ms = 100};
+  ioa_dns_fixture *fx = NULL;
+  if (ioa_test_ns_bind(dir, "gai.conf", "precedence ::ffff:0:0/96 100\n", "/etc/gai.conf") == 0 &&
+      dual_open(&d) == 0 && ioa_dns_fixture_start(&fx, "127.0.0.1", 0, &rec, 1) == 0) {
+    char servers[64], service[16];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", ioa_dns_fixture_port(fx));
+    snprintf(service, sizeof service, "%d", d.port);
+    rc = he_partial_case(servers, service, AF_INET) ? IOA_TEST_NS_FAIL : 0;
+    /* The same file emptied (the bind mount shows the new contents): the
+     * default table ranks ::1 above 127.0.0.1. */
+    FILE *f = rc == 0 ? fopen(gai, "w") : NULL;
+    if (f) {
+      fclose(f);
+      rc = he_partial_case(servers, service, AF_INET6) ? IOA_TEST_NS_FAIL : 0;
+    } else if (rc == 0) {
+      rc = IOA_TEST_NS_SETUP;
+    }
+  }
+  if (fx)
+    ioa_dns_fixture_stop(fx);
+  dual_close(&d);
+  umount("/etc/gai.conf");
+  unlink(gai);
+  rmdir(dir);
+  return rc;
+}
+#endif
 
 /* ------------------------------------------------ racing: RFC 8305 */
 
@@ -2438,9 +2542,23 @@ static void he_starts_with_resolver_first_family(void **state) {
                     "unshare -n -m or the gai.conf premise unavailable");
 }
 
+#if IOA_TEST_HAVE_DNS_FIXTURE
+static void he_partial_starts_with_rfc6724_first_family(void **state) {
+  (void)state;
+  ioa_test_in_netns("--he-partial-order-helper",
+                    "Happy Eyeballs with answers per family did not start with the family "
+                    "RFC 6724 ranks first (see stderr)",
+                    "unshare -n -m, IPv6 or c-ares unavailable");
+}
+#endif
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--he-order-helper") == 0)
     return he_order_helper();
+#if IOA_TEST_HAVE_DNS_FIXTURE
+  if (argc > 1 && strcmp(argv[1], "--he-partial-order-helper") == 0)
+    return he_partial_order_helper();
+#endif
 
   const struct CMUnitTest tests[] = {
       IOA_TEST(refused_v6_then_listening_v4),
@@ -2483,6 +2601,9 @@ int main(int argc, char **argv) {
       IOA_TEST(failures_list_stays_valid),
       IOA_TEST(cancel_from_warning_ends_callbacks),
       IOA_TEST(he_starts_with_resolver_first_family),
+#if IOA_TEST_HAVE_DNS_FIXTURE
+      IOA_TEST(he_partial_starts_with_rfc6724_first_family),
+#endif
       IOA_TEST(race_more_black_holes_than_slots),
       IOA_TEST(first_family_count_orders_attempts),
       IOA_TEST(new_params_checked_and_short_layout_refused),

@@ -465,6 +465,151 @@ static void resolution_delay_expires_then_late_aaaa(void **state) {
   ioa__cc_dispose(&h.cc);
 }
 
+/* ---- RFC 8305 section 4: the first family when answers come per family
+ *
+ * The driver's hook ranks the two families' heads (RFC 6724, the
+ * resolver's sorter); this one answers as told and logs what it was asked. */
+typedef struct order_hook {
+  int answer; /* non-zero: b (the IPv4 head) ranks first */
+  int calls;
+  uint32_t a_tag, b_tag;
+} order_hook;
+
+static int fake_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
+  order_hook *o = data;
+  o->calls++;
+  o->a_tag = ((const ent *)(const void *)a)->tag;
+  o->b_tag = ((const ent *)(const void *)b)->tag;
+  return o->answer;
+}
+
+/* Let the attempts from the next one on fail at once, each opening the
+ * next; their peers' tags as "6a 4a ...". */
+static void tried_order(harness *h, char *out, size_t size) {
+  out[0] = '\0';
+  for (int i = 0; i < 16 && h->ndone == 0 && i < h->nopen; i++) {
+    uint32_t t = open_peer(h, i);
+    char w[4] = {(char)(t >> 8), (char)t, ' ', 0};
+    if (strlen(out) + 4 <= size)
+      strcat(out, w);
+    result(h, h->cc.now_ns, IOA_SYSCALL_CONNECT, -ECONNREFUSED, 0);
+  }
+  size_t n = strlen(out);
+  if (n)
+    out[n - 1] = '\0';
+}
+
+/* A, then AAAA within the Resolution Delay (by on_partial, or with the
+ * final answer): both are here as connecting begins, so the heads' ranking
+ * picks the first family, and the families alternate from it. */
+static void family_order_ranks_the_heads(void **state) {
+  (void)state;
+  for (int via_final = 0; via_final < 2; via_final++) {
+    for (int answer = 0; answer < 2; answer++) {
+      harness h;
+      order_hook o = {.answer = answer};
+      h_init(&h, 1, 0, 0, 0, 16);
+      ioa__cc_set_family_order(&h.cc, fake_order, &o);
+      ioa__cc_start(&h.cc, T0, 1, 0, 0);
+      add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
+      add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
+      ioa__cc_peers_partial(&h.cc, T0, AF_INET);
+      drain(&h, 0);
+      assert_int_equal(h.nopen, 0); /* the Resolution Delay runs */
+      assert_int_equal(o.calls, 0);
+      add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'a'));
+      add_peer(&h, AF_INET6, SOCK_STREAM, 0, TAG('6', 'b'));
+      if (via_final)
+        ioa__cc_resolved(&h.cc, T0 + 30 * MSEC, 0, 0);
+      else
+        ioa__cc_peers_partial(&h.cc, T0 + 30 * MSEC, AF_INET6);
+      drain(&h, 0);
+      assert_int_equal(h.nopen, 1);
+      assert_int_equal(o.calls, 1);
+      assert_int_equal(o.a_tag, TAG('6', 'a')); /* the heads, IPv6 first */
+      assert_int_equal(o.b_tag, TAG('4', 'a'));
+      char got[64];
+      tried_order(&h, got, sizeof got);
+      assert_string_equal(got, answer ? "4a 6a 4b 6b" : "6a 4a 6b 4b");
+      assert_int_equal(o.calls, 1); /* asked once, when connecting began */
+      if (!via_final) { /* the final answer, nothing new in it: every attempt failed */
+        ioa__cc_resolved(&h.cc, h.cc.now_ns, 0, 0);
+        drain(&h, 0);
+      }
+      assert_int_equal(h.ndone, 1);
+      assert_int_equal(h.done.err, -ECONNREFUSED);
+      ioa__cc_dispose(&h.cc);
+    }
+  }
+}
+
+/* One family alone when connecting begins goes first, whatever the hook
+ * would say: A alone at the end of the Resolution Delay, or AAAA first,
+ * which starts at once (RFC 8305 section 3); the other family, later,
+ * takes its turn in the alternation. */
+static void family_order_one_family_alone(void **state) {
+  (void)state;
+  for (int aaaa_first = 0; aaaa_first < 2; aaaa_first++) {
+    harness h;
+    order_hook o = {.answer = aaaa_first}; /* the other family, were it asked */
+    h_init(&h, 1, 0, 0, 0, 16);
+    ioa__cc_set_family_order(&h.cc, fake_order, &o);
+    ioa__cc_start(&h.cc, T0, 1, 0, 0);
+    int first = aaaa_first ? AF_INET6 : AF_INET, second = aaaa_first ? AF_INET : AF_INET6;
+    char f = aaaa_first ? '6' : '4', s2 = aaaa_first ? '4' : '6';
+    add_peer(&h, first, SOCK_STREAM, 0, TAG(f, 'a'));
+    add_peer(&h, first, SOCK_STREAM, 0, TAG(f, 'b'));
+    ioa__cc_peers_partial(&h.cc, T0, first);
+    drain(&h, 0);
+    if (!aaaa_first) {
+      assert_int_equal(h.nopen, 0);
+      h_tick(&h, T0 + 50 * MSEC); /* the Resolution Delay ends, A alone */
+      drain(&h, 0);
+    }
+    assert_int_equal(h.nopen, 1);
+    assert_int_equal(open_peer(&h, 0), TAG(f, 'a'));
+    result(&h, h.cc.now_ns, IOA_SYSCALL_NONE, 0, 0); /* in progress */
+    add_peer(&h, second, SOCK_STREAM, 0, TAG(s2, 'a'));
+    ioa__cc_peers_partial(&h.cc, T0 + 60 * MSEC, second);
+    drain(&h, 0);
+    h_tick(&h, h.timer);
+    drain(&h, 0);
+    assert_int_equal(h.nopen, 2);
+    assert_int_equal(open_peer(&h, 1), TAG(s2, 'a')); /* alternation */
+    assert_int_equal(o.calls, 0);
+    ioa__cc_cancel(&h.cc, h.cc.now_ns);
+    drain(&h, 0);
+    ioa__cc_opened(&h.cc, h.cc.now_ns, h.opens[1].slot, 90, IOA_SYSCALL_NONE, 0, 0);
+    drain(&h, 0);
+    assert_int_equal(h.ndone, 1);
+    assert_int_equal(h.nclose, 2);
+    ioa__cc_dispose(&h.cc);
+  }
+}
+
+/* An answer that came whole is in the resolver's order already: its first
+ * address's family goes first and the hook is not asked. */
+static void family_order_whole_answer_keeps_its_order(void **state) {
+  (void)state;
+  for (int v6_head = 0; v6_head < 2; v6_head++) {
+    harness h;
+    order_hook o = {.answer = v6_head}; /* the opposite of the list, were it asked */
+    h_init(&h, 1, 0, 0, 0, 16);
+    ioa__cc_set_family_order(&h.cc, fake_order, &o);
+    ioa__cc_start(&h.cc, T0, 1, 0, 0);
+    add_peer(&h, v6_head ? AF_INET6 : AF_INET, SOCK_STREAM, 0, TAG('h', 'd'));
+    add_peer(&h, v6_head ? AF_INET : AF_INET6, SOCK_STREAM, 0, TAG('n', 'x'));
+    ioa__cc_resolved(&h.cc, T0, 0, 0);
+    drain(&h, 0);
+    char got[64];
+    tried_order(&h, got, sizeof got);
+    assert_string_equal(got, "hd nx");
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(h.ndone, 1);
+    ioa__cc_dispose(&h.cc);
+  }
+}
+
 static void sequential_waits_for_the_full_answer(void **state) {
   (void)state;
   harness h;
@@ -1138,6 +1283,17 @@ static void rig_drain(rig *r, unsigned flags) {
   fail_msg("no quiescence");
 }
 
+/* A random ranking of the families' heads, asked at most once per run
+ * and only with an IPv6 head and an IPv4 one. */
+static int rnd_order_calls;
+static int rnd_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
+  (void)data;
+  assert_int_equal(a->family, AF_INET6);
+  assert_int_equal(b->family, AF_INET);
+  assert_int_equal(rnd_order_calls++, 0);
+  return (int)rnd(2);
+}
+
 static void random_event_sequences_keep_invariants(void **state) {
   (void)state;
   static rig r;
@@ -1154,6 +1310,9 @@ static void random_event_sequences_keep_invariants(void **state) {
     ioa__cc_set_first_family_count(&r.cc, rnd(4));
     ioa__cc_set_tls(&r.cc, rnd(3) == 0);
     ioa__cc_set_cand_storage(&r.cc, r.cands, 64);
+    rnd_order_calls = 0;
+    if (rnd(2))
+      ioa__cc_set_family_order(&r.cc, rnd_order, NULL);
     unsigned np = rnd(6), nl = rnd(3);
     for (unsigned i = 0; i < np; i++) {
       r.peers[i].meta.family = rnd(2) ? AF_INET : AF_INET6;
@@ -1641,6 +1800,9 @@ int main(void) {
       IOA_TEST(race_attempt_delay_is_configurable),
       IOA_TEST(resolution_delay_aaaa_in_time),
       IOA_TEST(resolution_delay_expires_then_late_aaaa),
+      IOA_TEST(family_order_ranks_the_heads),
+      IOA_TEST(family_order_one_family_alone),
+      IOA_TEST(family_order_whole_answer_keeps_its_order),
       IOA_TEST(sequential_waits_for_the_full_answer),
       IOA_TEST(resolve_error_completes),
       IOA_TEST(attempt_timeout_moves_on),
