@@ -54,6 +54,7 @@
 #include <sys/socket.h>
 
 #include "connect_core.h"
+#include "list.h"
 
 #include "fuzz_check.h"
 
@@ -252,8 +253,8 @@ static const ioa__cc_meta *head_of(const fz *f, int family) {
 }
 
 /* The driver's family-order hook: a fuzzed ranking of the heads. */
-static int order_hook(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
-  fz *f = data;
+static int order_hook(ioa__cc *cc, const ioa__cc_meta *a, const ioa__cc_meta *b) {
+  fz *f = IOA__CONTAINER_OF(cc, fz, cc);
   CHECK(f->race && f->partials > 0 && f->order_first == 0);
   CHECK(a == head_of(f, AF_INET6) && b == head_of(f, AF_INET));
   f->order_first = byte(f) & 1 ? AF_INET : AF_INET6;
@@ -568,7 +569,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ioa__cc_set_max_inflight(&f.cc, max_inflight);
   ioa__cc_set_first_family_count(&f.cc, (c6 >> 4) & 3);
   if (c6 & 0x40)
-    ioa__cc_set_family_order(&f.cc, order_hook, &f);
+    ioa__cc_set_family_order(&f.cc, order_hook);
   ioa__cc_set_cand_storage(&f.cc, f.cands, (uint16_t)(sizeof f.cands / sizeof f.cands[0]));
   if (f.need_peers)
     ioa__cc_set_peers(&f.cc, f.peers, sizeof(ent), 0);

@@ -107,6 +107,7 @@ typedef struct res_state {
   uint8_t partial_families; /* families already taken from on_partial */
   uint8_t st_default;       /* socket type of a socktype-0 peer (see peer_socktype) */
   uint8_t own_peers, own_locals; /* that side is looked up: its entries are in blk */
+  ioa_resolver *orderer; /* whose sorter ranks the families (heads_order) */
   unsigned char inline_blk[INLINE_BLK] __attribute__((aligned(8)));
 } res_state;
 
@@ -1303,10 +1304,11 @@ static void local_done(ioa_resolve_req *rr, const ioa_resolve_result *res, void 
 }
 
 /* The core's family-order hook (ioa__cc_set_family_order): whether the
- * IPv4 head b goes before the IPv6 head a in getaddrinfo's order, as r's
- * sorter ranks them.  r outlives the call: the core asks while the lookup
- * is out or from its on_done. */
-static int heads_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *r) {
+ * IPv4 head b goes before the IPv6 head a in getaddrinfo's order, as the
+ * lookup's resolver's sorter ranks them.  The resolver outlives the call:
+ * the core asks while the lookup is out or from its on_done. */
+static int heads_order(ioa__cc *cc, const ioa__cc_meta *a, const ioa__cc_meta *b) {
+  ioa_resolver *r = req_res(IOA__CONTAINER_OF(cc, ioa_connect_req, cc))->orderer;
   ioa_addr v[2];
   entry_load(&v[0], (const unsigned char *)a);
   entry_load(&v[1], (const unsigned char *)b);
@@ -1334,8 +1336,10 @@ static int start_lookup(ioa_connect_req *req, ioa_resolver *r, int is_local, con
    * first against that order, so the whole answer is waited for instead. */
   int early = (ioa_resolver_capabilities(r) & IOA_RESOLVER_CAP_EARLY_FAMILIES) != 0;
   rp.on_partial = !is_local && req->cc.race && early ? peer_partial : NULL;
-  if (rp.on_partial)
-    ioa__cc_set_family_order(&req->cc, heads_order, r);
+  if (rp.on_partial) {
+    req_res(req)->orderer = r;
+    ioa__cc_set_family_order(&req->cc, heads_order);
+  }
   rp.data = req;
   return ioa_resolve(r, &rp, is_local ? &req_res(req)->local_req : &req_res(req)->peer_req);
 }

@@ -330,7 +330,7 @@ static void begin_connecting(ioa__cc *cc) {
     }
     cc->first_family = h6 < 0 ? AF_INET : AF_INET6;
     if (h6 >= 0 && h4 >= 0 && cc->race && cc->order &&
-        cc->order(ioa__cc_peer(cc, (unsigned)h6), ioa__cc_peer(cc, (unsigned)h4), cc->order_data))
+        cc->order(cc, ioa__cc_peer(cc, (unsigned)h6), ioa__cc_peer(cc, (unsigned)h4)))
       cc->first_family = AF_INET;
   } else if (cc->npeers) {
     cc->first_family = ioa__cc_peer(cc, 0)->family;

@@ -151,7 +151,8 @@ typedef enum ioa__cc_outcome {
  * of two peers getaddrinfo would put first (RFC 6724 destination address
  * selection, /etc/gai.conf).  Non-zero if b ranks above a.  See
  * ioa__cc_set_family_order. */
-typedef int (*ioa__cc_order_fn)(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data);
+struct ioa__cc;
+typedef int (*ioa__cc_order_fn)(struct ioa__cc *cc, const ioa__cc_meta *a, const ioa__cc_meta *b);
 
 /* Family classes of the pick cursors: AF_INET, AF_INET6, anything else. */
 #define IOA_CC_CLASSES 3
@@ -180,8 +181,10 @@ typedef struct ioa__cc {
   uint8_t max_inflight;       /* slots the core may ask for (GROW) */
   uint16_t delay_ms;          /* race: the attempt delay of the latest attempt */
   uint64_t deadline_ns; /* overall; 0 = none */
-  ioa__cc_order_fn order; /* ranks the families' heads; NULL: IPv6 first */
-  void *order_data;
+  /* ranks the families' heads; NULL: IPv6 first.  No data pointer: the
+   * driver finds its state around cc (every request carries this struct,
+   * the numeric fast path's too, so each byte here is paid by all). */
+  ioa__cc_order_fn order;
 
   /* progress */
   uint64_t now_ns;
@@ -281,9 +284,8 @@ static inline void ioa__cc_set_first_family_count(ioa__cc *cc, unsigned n) {
  * the driver's ranking needs the resolver's sorter, whose source-address
  * probes are syscalls the core must not make.  Called at most once, from
  * inside the event that begins connecting; it must not call the core. */
-static inline void ioa__cc_set_family_order(ioa__cc *cc, ioa__cc_order_fn order, void *data) {
+static inline void ioa__cc_set_family_order(ioa__cc *cc, ioa__cc_order_fn order) {
   cc->order = order;
-  cc->order_data = data;
 }
 /* Attempts in flight at most (1..255); the core asks for slots up to it. */
 static inline void ioa__cc_set_max_inflight(ioa__cc *cc, unsigned n) {

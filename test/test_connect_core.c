@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "connect_core.h"
+#include "list.h"
 
 #define MSEC 1000000ull
 #define T0 (1000 * MSEC) /* fake clock origin: any non-zero time */
@@ -44,6 +45,7 @@ typedef struct harness {
   int next_fd;
   int ngrow;       /* GROW actions answered */
   int refuse_grow; /* answer GROW with ioa__cc_grow_failed */
+  struct order_hook *ordering; /* fake_order's answers */
 } harness;
 
 static void h_init(harness *h, int race, unsigned delay, unsigned res_delay, unsigned att_to,
@@ -475,8 +477,8 @@ typedef struct order_hook {
   uint32_t a_tag, b_tag;
 } order_hook;
 
-static int fake_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
-  order_hook *o = data;
+static int fake_order(ioa__cc *cc, const ioa__cc_meta *a, const ioa__cc_meta *b) {
+  order_hook *o = IOA__CONTAINER_OF(cc, harness, cc)->ordering;
   o->calls++;
   o->a_tag = ((const ent *)(const void *)a)->tag;
   o->b_tag = ((const ent *)(const void *)b)->tag;
@@ -509,7 +511,8 @@ static void family_order_ranks_the_heads(void **state) {
       harness h;
       order_hook o = {.answer = answer};
       h_init(&h, 1, 0, 0, 0, 16);
-      ioa__cc_set_family_order(&h.cc, fake_order, &o);
+      h.ordering = &o;
+      ioa__cc_set_family_order(&h.cc, fake_order);
       ioa__cc_start(&h.cc, T0, 1, 0, 0);
       add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'a'));
       add_peer(&h, AF_INET, SOCK_STREAM, 0, TAG('4', 'b'));
@@ -553,7 +556,8 @@ static void family_order_one_family_alone(void **state) {
     harness h;
     order_hook o = {.answer = aaaa_first}; /* the other family, were it asked */
     h_init(&h, 1, 0, 0, 0, 16);
-    ioa__cc_set_family_order(&h.cc, fake_order, &o);
+    h.ordering = &o;
+    ioa__cc_set_family_order(&h.cc, fake_order);
     ioa__cc_start(&h.cc, T0, 1, 0, 0);
     int first = aaaa_first ? AF_INET6 : AF_INET, second = aaaa_first ? AF_INET : AF_INET6;
     char f = aaaa_first ? '6' : '4', s2 = aaaa_first ? '4' : '6';
@@ -595,7 +599,8 @@ static void family_order_whole_answer_keeps_its_order(void **state) {
     harness h;
     order_hook o = {.answer = v6_head}; /* the opposite of the list, were it asked */
     h_init(&h, 1, 0, 0, 0, 16);
-    ioa__cc_set_family_order(&h.cc, fake_order, &o);
+    h.ordering = &o;
+    ioa__cc_set_family_order(&h.cc, fake_order);
     ioa__cc_start(&h.cc, T0, 1, 0, 0);
     add_peer(&h, v6_head ? AF_INET6 : AF_INET, SOCK_STREAM, 0, TAG('h', 'd'));
     add_peer(&h, v6_head ? AF_INET : AF_INET6, SOCK_STREAM, 0, TAG('n', 'x'));
@@ -1286,8 +1291,8 @@ static void rig_drain(rig *r, unsigned flags) {
 /* A random ranking of the families' heads, asked at most once per run
  * and only with an IPv6 head and an IPv4 one. */
 static int rnd_order_calls;
-static int rnd_order(const ioa__cc_meta *a, const ioa__cc_meta *b, void *data) {
-  (void)data;
+static int rnd_order(ioa__cc *cc, const ioa__cc_meta *a, const ioa__cc_meta *b) {
+  (void)cc;
   assert_int_equal(a->family, AF_INET6);
   assert_int_equal(b->family, AF_INET);
   assert_int_equal(rnd_order_calls++, 0);
@@ -1312,7 +1317,7 @@ static void random_event_sequences_keep_invariants(void **state) {
     ioa__cc_set_cand_storage(&r.cc, r.cands, 64);
     rnd_order_calls = 0;
     if (rnd(2))
-      ioa__cc_set_family_order(&r.cc, rnd_order, NULL);
+      ioa__cc_set_family_order(&r.cc, rnd_order);
     unsigned np = rnd(6), nl = rnd(3);
     for (unsigned i = 0; i < np; i++) {
       r.peers[i].meta.family = rnd(2) ? AF_INET : AF_INET6;
