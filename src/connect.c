@@ -1812,7 +1812,7 @@ static void req_start(ioa_connect_req *req, const plan *pl, int allow_fast) {
   guard_leave(req);
 }
 
-static int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
+FAST_INLINE int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
                       ioa_connect_req **out);
 
 /* See "fast path" above: one address, nothing but a connect to make.  The
@@ -1832,7 +1832,7 @@ static int connect_fast(ioa_loop *loop, const ioa_connect_params *p, ioa_connect
 
 /* The fast request for address a (checked), after the lookup's warning if
  * warn_hint. */
-static int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
+FAST_INLINE int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, int warn_hint,
                       ioa_connect_req **out) {
   const ioa_connect_params *p = pl->p;
   /* Without a lookup, on_fail is the only optional callback that can run
