@@ -506,11 +506,11 @@ static void cache_remember(ioa_resolve_req *req, const unsigned char *key, size_
   }
 }
 
-/* The hosts table: 1 if it answered (f filled), 0 if the backend must, or
- * -ENOMEM.  *absent: the hosts file lacks the name. */
+/* The hosts table (refreshed by the caller): 1 if it answered (f filled),
+ * 0 if the backend must, or -ENOMEM.  *absent: the hosts file lacks the
+ * name. */
 static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
                         ioa_addr *buf, size_t cap, ioa__found *f, int *absent) {
-  ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
   int rc = ioa__hosts_lookup_into(r->hosts, lk->host, lk->service, lk->port, hints, buf, cap,
                                   &f->addrs, &f->naddrs, &f->canonname);
   *absent = rc == IOA__HOSTS_ABSENT;
@@ -519,11 +519,12 @@ static int hosts_lookup(ioa_resolver *r, const lookup *lk, const ioa_resolve_hin
   return 1;
 }
 
-/* The hosts table, then the cache (cheaper, and never stale, first):
- * 1 if one answered (f filled, the hosts table's answer in buf if it fits;
- * *counter the statistic it counts in), 0 if
- * neither did (the cache key in key[*klen] when the cache is on), or
- * -ENOMEM.  *absent: the hosts file lacks the name. */
+/* The hosts table (refreshed by the caller), then the cache (the table is
+ * cheaper, and never stale, so it goes first).  1 if one answered (f
+ * filled, the hosts table's answer in buf if it fits; *counter the
+ * statistic it counts in), 0 if neither did (the cache key in key[*klen]
+ * when the cache is on), or -ENOMEM.  *absent: the hosts file lacks the
+ * name. */
 static int found_locally(ioa_resolver *r, const lookup *lk, const ioa_resolve_hints *hints,
                          ioa_addr *buf, size_t cap, ioa__found *f, unsigned char *key,
                          size_t *klen, int *absent, uint64_t **counter) {
@@ -603,6 +604,8 @@ static int answer(ioa_resolve_req *req, const lookup *lk, const ioa_resolve_hint
   /* Names skip the numeric parse (surely_a_name), so it goes first. */
   int rc = try_numeric(req, lk, hints);
   *counter = &r->stats.numeric;
+  if (rc == 0 && lk->host && !r->no_hosts_table)
+    ioa__hosts_refresh(r->hosts, ioa_loop_now(r->loop));
   if (rc == 0)
     rc = found_locally(r, lk, hints, NULL, 0, &req->found, key, &klen, &absent, counter);
   if (rc < 0)
