@@ -1361,7 +1361,7 @@ typedef struct plan {
   /* the allocation: head_size() | ext | res | cands | peers | locals */
   size_t ncands, pstride, lstride;
   size_t o_res, o_cands, o_peers, o_locals, size;
-  struct at_hand *ans; /* the peer side's answer if asked already, or NULL */
+  struct at_hand *ans; /* the peer side's answer, asked for once (start_connect's) */
 } plan;
 
 /* What the resolver had at hand for the peer side (ioa__resolve_at_hand),
@@ -1421,6 +1421,7 @@ FAST_INLINE int check_hints(const ioa_connect_params *p, plan *pl) {
   if (p->family != AF_UNSPEC && ((unsigned)p->family >= 32 || !(HINT_FAMILIES >> p->family & 1)))
     return IOA_EADDRFAMILY;
   pl->socktype = st;
+  pl->proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
   pl->st_default = SOCK_STREAM;
   if (st == IOA_HINT_UNSET || st == 0) { /* none in particular */
     pl->st_hint = pl->ok_kind == OK_STREAM ? SOCK_STREAM : 0;
@@ -1452,6 +1453,11 @@ FAST_INLINE int check_options(const ioa_connect_params *p, plan *pl) {
 /* A peer is stored (and tried) only if the completion can take its socket. */
 FAST_INLINE int peer_fits(const plan *pl, const ioa_addr *a) {
   return kind_fits(pl->ok_kind, peer_socktype(a->socktype, pl->st_default));
+}
+
+/* What getaddrinfo is asked for (check_hints worked it out). */
+static ioa_resolve_hints lookup_hints(const plan *pl) {
+  return (ioa_resolve_hints){pl->p->family, pl->st_hint, pl->proto_hint, pl->p->flags};
 }
 
 /* IO::Async's warning for a lookup without socktype or protocol hints;
@@ -1494,21 +1500,25 @@ static int check_addrs(const ioa_connect_params *p, plan *pl) {
   pl->race = p->mode == IOA_CONNECT_RACE || (p->mode == IOA_CONNECT_AUTO && pl->resolving);
   pl->need_hooks = p->on_fail || p->on_resolved || p->on_attempt || p->on_sockopt ||
                    p->on_resolve_error || p->on_warning || p->on_handshake;
-  pl->proto_hint = p->protocol == IOA_HINT_UNSET ? 0 : p->protocol;
   pl->warn_hint = hint_missing(p, pl);
   return 0;
+}
+
+/* Anything beyond one connect per candidate: a local side, timeouts,
+ * per-attempt hooks, TLS (whose handshake follows the connect).  Nonzero
+ * if any is set; one test for "none of these" (all commonly NULL or 0). */
+static uintptr_t connect_extras(const ioa_connect_params *p) {
+  return (uintptr_t)p->local_host | (uintptr_t)p->local_service | (uintptr_t)p->local_addrs |
+         (uintptr_t)p->local_addr | p->attempt_timeout_ms | p->timeout_ms |
+         (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL) |
+         (uintptr_t)p->tls | (uintptr_t)p->tls_server_name |
+         (uintptr_t)(p->on_handshake != NULL);
 }
 
 /* One numeric address and nothing but a connect to make (connect_fast).
  * Checked on p itself, before the general plan is worked out. */
 static int fast_shaped(const ioa_connect_params *p) {
-  /* One test for "none of these is set" (all commonly NULL or 0). */
-  uintptr_t extra = (uintptr_t)p->host | (uintptr_t)p->service | (uintptr_t)p->local_host |
-                    (uintptr_t)p->local_service | (uintptr_t)p->local_addrs |
-                    (uintptr_t)p->local_addr | p->attempt_timeout_ms | p->timeout_ms |
-                    (uintptr_t)(p->on_attempt != NULL) | (uintptr_t)(p->on_sockopt != NULL) |
-                    (uintptr_t)p->tls | (uintptr_t)p->tls_server_name |
-                    (uintptr_t)(p->on_handshake != NULL);
+  uintptr_t extra = connect_extras(p) | (uintptr_t)p->host | (uintptr_t)p->service;
   return !extra && p->mode != IOA_CONNECT_RACE && (p->addrs ? p->naddrs == 1 : p->addr != NULL);
 }
 
@@ -1746,7 +1756,7 @@ static int take_at_hand(ioa_connect_req *req, ioa_resolver *r, const plan *pl,
                         const ioa_resolve_hints *hints) {
   if (req_hooks(req) && req_hooks(req)->on_resolved)
     return 0;
-  at_hand own = {0}, *a = pl->ans ? pl->ans : &own;
+  at_hand *a = pl->ans;
   if (!ask_at_hand(a, r, pl->p, hints))
     return 0;
   side_answer(req, 0, 0, a->v, a->n); /* take_addrs copies them */
@@ -1759,7 +1769,7 @@ static void start_lookups(ioa_connect_req *req, const plan *pl, uint64_t now) {
   const ioa_connect_params *p = pl->p;
   ioa_resolver *r = p->resolver;
   int e = r ? 0 : ioa_resolver_default(req->loop, &r);
-  ioa_resolve_hints hints = {p->family, pl->st_hint, pl->proto_hint, p->flags};
+  ioa_resolve_hints hints = lookup_hints(pl);
   if (pl->res_local)
     e = start_side(req, r, 1, p->local_host, p->local_service, &hints, now, e);
   /* The candidates' storage comes with the answers (block_fit). */
@@ -1774,16 +1784,14 @@ static void warn_no_hint(ioa_connect_req *req, const ioa_connect_params *p) {
        "pass socktype 0 for no particular socktype");
 }
 
-/* Step 4: warnings, the core's start, lookups and the first actions (no
- * callback: those are deferred until ioa_connect() has returned). */
-/* A request by name that may take the fast path once its answer is in. */
+/* A request by name that may take the fast path once its answer is in
+ * (validated: TLS's name and hook come only with TLS). */
 static int name_fast_shaped(const plan *pl) {
-  const ioa_connect_params *p = pl->p;
-  /* TLS: a connect is not the whole story (the core's HANDSHAKE follows). */
-  return pl->resolving && !pl->res_local && pl->nlocals == 0 && !p->timeout_ms &&
-         !p->attempt_timeout_ms && !p->on_attempt && !p->on_sockopt && !p->tls;
+  return pl->resolving && !connect_extras(pl->p);
 }
 
+/* Step 4: warnings, the core's start, lookups and the first actions (no
+ * callback: those are deferred until ioa_connect() has returned). */
 static void req_start(ioa_connect_req *req, const plan *pl, int allow_fast) {
   const ioa_connect_params *p = pl->p;
   uint64_t now = ioa_loop_now(req->loop);
@@ -1864,17 +1872,10 @@ FAST_INLINE int fast_start(ioa_loop *loop, const plan *pl, const ioa_addr *a, in
   return 0;
 }
 
-/* By name with nothing but a connect to make (no local side, timeouts,
- * per-attempt hooks, TLS, or on_resolved, which may not run inside
- * ioa_connect()). */
+/* By name with nothing but a connect to make, and no on_resolved (which
+ * may not run inside ioa_connect()). */
 static int name_lean_shaped(const ioa_connect_params *p) {
-  uintptr_t extra = (uintptr_t)p->local_host | (uintptr_t)p->local_service |
-                    (uintptr_t)p->local_addrs | (uintptr_t)p->local_addr |
-                    p->attempt_timeout_ms | p->timeout_ms | (uintptr_t)(p->on_attempt != NULL) |
-                    (uintptr_t)(p->on_sockopt != NULL) | (uintptr_t)(p->on_resolved != NULL) |
-                    (uintptr_t)p->tls | (uintptr_t)p->tls_server_name |
-                    (uintptr_t)(p->on_handshake != NULL);
-  return !extra && p->host;
+  return p->host && !(connect_extras(p) | (uintptr_t)(p->on_resolved != NULL));
 }
 
 /* A lean request by name whose answer the resolver has at hand and is one
@@ -1889,8 +1890,7 @@ static int connect_named_fast(ioa_loop *loop, const ioa_connect_params *p, at_ha
   ioa_resolver *r = p->resolver;
   if (check_params(p, &fast, &opts) < 0 || (!r && ioa_resolver_default(loop, &r) < 0))
     return 0;
-  ioa_resolve_hints hints = {p->family, fast.st_hint,
-                             p->protocol == IOA_HINT_UNSET ? 0 : p->protocol, p->flags};
+  ioa_resolve_hints hints = lookup_hints(&fast);
   /* resolved_keep()'s test, for the one address */
   if (!ask_at_hand(ans, r, p, &hints) || ans->n != 1 || addr_check(ans->v) < 0 ||
       !peer_fits(&fast, ans->v))
