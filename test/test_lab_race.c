@@ -22,6 +22,7 @@
  * Exit 77 means skipped.  Every fd is checked closed at the end.
  */
 #include "testutil.h"
+#include "lab_check.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,23 +41,6 @@
 #define HOLES 64
 #define MAX_RECORD 80
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 
 /* One racing request, recorded: attempts (family, time), abandoned and

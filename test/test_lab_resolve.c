@@ -20,6 +20,7 @@
  * Like test_lab, it refuses to run unless it is inside netns-run's
  * namespace (only lo, IOA_LAB_INSIDE set).  Exit 77 means skipped. */
 #include "testutil.h"
+#include "lab_check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,23 +41,6 @@
 #define IOA_LAB_DNSD "test/lab/dnsd.py"
 #endif
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int inside_lab_namespace(void) {
   if (!getenv("IOA_LAB_INSIDE"))
