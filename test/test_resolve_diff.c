@@ -251,6 +251,21 @@ static int compare_sorts(ioa__addrsort *longlived, int trials, const char *label
   return 0;
 }
 
+/* This program (self) again, in a process of its own, for generated
+ * configuration g of a kind ("gaiconf", "hostconf"): its wait status. */
+static int rerun_self(const char *self, const char *kind, size_t g) {
+  char arg[32];
+  snprintf(arg, sizeof arg, "--%s=%zu", kind, g);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(self, self, arg, workdir, (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return st;
+}
+
 /* gai.conf files; glibc reads the file once per process, so each runs in a
  * child of its own. */
 static const char *const gaiconfs[] = {
@@ -302,15 +317,7 @@ static int sort_scenario(void) {
   for (size_t g = 0; g < NGAICONFS; g++) {
     if (write_file("gai.conf", gaiconfs[g]) < 0)
       break;
-    char arg[32];
-    snprintf(arg, sizeof arg, "--gaiconf=%zu", g);
-    pid_t pid = fork();
-    if (pid == 0) {
-      execl(self, self, arg, workdir, (char *)NULL);
-      _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
+    int st = rerun_self(self, "gaiconf", g);
     NS_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gai.conf #%zu: child status %d", g, st);
   }
   ioa__addrsort_free(longlived);
@@ -552,15 +559,7 @@ static int hosts_main(void) {
       write_file("host.conf", hostconfs[g]);
     else
       umount("/etc/host.conf");
-    char arg[32];
-    snprintf(arg, sizeof arg, "--hostconf=%zu", g);
-    pid_t pid = fork();
-    if (pid == 0) {
-      execl(self, self, arg, workdir, (char *)NULL);
-      _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
+    int st = rerun_self(self, "hostconf", g);
     NS_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "host.conf #%zu: child status %d", g, st);
   }
   return failed ? IOA_TEST_NS_FAIL : 0;
