@@ -311,8 +311,10 @@ static int sort_scenario(void) {
    * sort (this one has sorted already). */
   char self[PATH_MAX];
   ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (sl <= 0)
+  if (sl <= 0) {
+    ioa__addrsort_free(longlived);
     return IOA_TEST_NS_SETUP;
+  }
   self[sl] = '\0';
   for (size_t g = 0; g < NGAICONFS; g++) {
     if (write_file("gai.conf", gaiconfs[g]) < 0)
