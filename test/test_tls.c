@@ -185,6 +185,13 @@ static int upgrade_fd(client *c, ioa_tls_config *cfg, int family, int port, cons
   return c->err;
 }
 
+/* A fresh client whose plain TCP connection to srv on 127.0.0.1 was
+ * upgraded to TLS for the name "localhost" (the test PKI's leaf). */
+static void client_upgraded(client *c, ioa_tls_config *cfg, tls_srv *srv) {
+  client_init(c);
+  assert_int_equal(upgrade_fd(c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+}
+
 static tls_srv *server(tls_srv_mode mode, const char *cert, const char *key) {
   tls_srv_opts o = {.mode = mode, .cert = cert, .key = key};
   tls_srv *s = tls_srv_start(&o);
@@ -331,8 +338,7 @@ static void test_by_name(void **state) {
   tls_srv *srv = server(TLS_SRV_ECHO, pki.leaf, pki.leaf_key);
   ioa_tls_config *cfg = config_with(pki.ca, NULL);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   check_info(c.s, "localhost", 0);
   set_cbs(&c);
   echo_roundtrip(&c, "hello over TLS\n");
@@ -388,8 +394,7 @@ static void test_alpn(void **state) {
   o.alpn = "h2,http/1.1";
   ioa_tls_config *cfg = config_with(pki.ca, &o);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   ioa_tls_info info;
   ioa_tls_info_init(&info);
   assert_int_equal(ioa_tls_stream_info(c.s, &info), 0);
@@ -399,8 +404,7 @@ static void test_alpn(void **state) {
   ioa_tls_config_unref(cfg);
   /* Without ALPN offered, none is negotiated. */
   cfg = config_with(pki.ca, NULL);
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   ioa_tls_info_init(&info);
   assert_int_equal(ioa_tls_stream_info(c.s, &info), 0);
   assert_null(info.alpn);
@@ -419,8 +423,7 @@ static void test_resumption(void **state) {
     if (round == 2)
       ioa_tls_config_flush_sessions(cfg);
     client c;
-    client_init(&c);
-    assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+    client_upgraded(&c, cfg, srv);
     check_info(c.s, "localhost", round == 1);
     set_cbs(&c);
     echo_roundtrip(&c, "ticket please");
@@ -436,8 +439,7 @@ static void test_resumption(void **state) {
   cfg = config_with(pki.ca, &o);
   for (int round = 0; round < 2; round++) {
     client c;
-    client_init(&c);
-    assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+    client_upgraded(&c, cfg, srv);
     check_info(c.s, "localhost", 0);
     set_cbs(&c);
     echo_roundtrip(&c, "no ticket");
@@ -454,8 +456,7 @@ static void test_close_notify(void **state) {
   tls_srv *srv = server(TLS_SRV_ECHO, pki.leaf, pki.leaf_key);
   ioa_tls_config *cfg = config_with(pki.ca, NULL);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   set_cbs(&c);
   echo_roundtrip(&c, "bye soon");
   c.want_bytes = 0;
@@ -473,8 +474,7 @@ static void test_close_notify(void **state) {
   /* close_when_empty sends close_notify too.  (Nothing written: an echo
    * arriving after our close would make the kernel answer with a reset,
    * which may overtake the close_notify at the server.) */
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   set_cbs(&c);
   ioa_stream_close_when_empty(c.s);
   assert_int_equal(ioa_test_run_until(c.loop, &c.closed, 20000), 0);
@@ -482,8 +482,7 @@ static void test_close_notify(void **state) {
   assert_int_equal(tls_srv_clean_closes(srv), 2);
   client_free(&c);
   /* An abrupt close does not: the peer must not take it for a clean end. */
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   set_cbs(&c);
   echo_roundtrip(&c, "abrupt");
   ioa_stream_close(c.s);
@@ -502,8 +501,7 @@ static void test_truncation(void **state) {
   tls_srv *srv = server(TLS_SRV_SEND_TRUNC, pki.leaf, pki.leaf_key);
   ioa_tls_config *cfg = config_with(pki.ca, NULL);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   c.keep_all = 1;
   set_cbs(&c);
   assert_int_equal(ioa_test_run_until(c.loop, &c.closed, 20000), 0);
@@ -673,8 +671,7 @@ static void test_version_and_alert(void **state) {
   /* TLS 1.2 is accepted by default, and resumes too. */
   cfg = config_with(pki.ca, NULL);
   for (int round = 0; round < 2; round++) {
-    client_init(&c);
-    assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+    client_upgraded(&c, cfg, srv);
     ioa_tls_info info;
     ioa_tls_info_init(&info);
     assert_int_equal(ioa_tls_stream_info(c.s, &info), 0);
@@ -698,8 +695,7 @@ static void test_client_cert(void **state) {
   o.key_file = pki.client_key;
   ioa_tls_config *cfg = config_with(pki.ca, &o);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   set_cbs(&c);
   echo_roundtrip(&c, "with a client certificate");
   char cn[64];
@@ -736,8 +732,7 @@ static void test_keylog(void **state) {
   o.keylog_file = path;
   ioa_tls_config *cfg = config_with(pki.ca, &o);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   client_free(&c);
   ioa_tls_config_unref(cfg);
   FILE *f = fopen(path, "r");
@@ -1007,8 +1002,7 @@ static void test_no_sigpipe(void **state) {
   tls_srv *srv = server(TLS_SRV_SEND_TRUNC, pki.leaf, pki.leaf_key);
   ioa_tls_config *cfg = config_with(pki.ca, NULL);
   client c;
-  client_init(&c);
-  assert_int_equal(upgrade_fd(&c, cfg, AF_INET, tls_srv_port(srv), "localhost", 0), 0);
+  client_upgraded(&c, cfg, srv);
   assert_int_equal(tls_srv_wait_done(srv, 1, 20000), 0);
   static uint8_t junk[1 << 16];
   ioa_stream_callbacks cb;
