@@ -29,21 +29,7 @@ static tls_pki pki;
 /* A blocking TCP connect to the loopback of family, port: the fd. */
 static int tcp_connect(int family, int port) {
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  if (family == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_addr = in6addr_loopback;
-    s6->sin6_port = htons((uint16_t)port);
-    len = sizeof *s6;
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    s4->sin_family = AF_INET;
-    s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    s4->sin_port = htons((uint16_t)port);
-    len = sizeof *s4;
-  }
+  socklen_t len = ioa_test_loopback(family, port, &ss);
   int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
   assert_int_equal(connect(fd, (struct sockaddr *)&ss, len), 0);

@@ -55,7 +55,7 @@ int ioa_test_fd_teardown(void **state) {
   return 0;
 }
 
-static socklen_t loopback(int family, int port, struct sockaddr_storage *ss) {
+socklen_t ioa_test_loopback(int family, int port, struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (family == AF_INET6) {
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
@@ -83,7 +83,7 @@ static int bound_port(int fd) {
 
 int ioa_test_listen_tcp(int family, int backlog, int *port) {
   struct sockaddr_storage ss;
-  socklen_t len = loopback(family, 0, &ss);
+  socklen_t len = ioa_test_loopback(family, 0, &ss);
   int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -errno;
@@ -98,7 +98,7 @@ int ioa_test_listen_tcp(int family, int backlog, int *port) {
 
 int ioa_test_closed_port(int family) {
   struct sockaddr_storage ss;
-  socklen_t len = loopback(family, 0, &ss);
+  socklen_t len = ioa_test_loopback(family, 0, &ss);
   int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;

@@ -29,6 +29,9 @@ int ioa_test_fd_teardown(void **state);
  * 127.0.0.1, AF_INET6: ::1) at an ephemeral port; *port gets the port.
  * backlog as for listen().  Returns the fd or -errno. */
 int ioa_test_listen_tcp(int family, int backlog, int *port);
+/* The loopback address of family (AF_INET: 127.0.0.1, AF_INET6: ::1) at
+ * port into *ss; returns its length. */
+socklen_t ioa_test_loopback(int family, int port, struct sockaddr_storage *ss);
 /* A loopback port on which nothing listens (bound then released). */
 int ioa_test_closed_port(int family);
 /* Non-zero if ::1 is usable on this machine. */

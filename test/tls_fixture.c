@@ -2,6 +2,7 @@
 /* TLS test fixtures (see tls_fixture.h).  Everything here is the test's
  * own plumbing: raw syscalls and OpenSSL, never the library under test. */
 #include "tls_fixture.h"
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -450,20 +451,11 @@ tls_srv *tls_srv_start(const tls_srv_opts *o) {
   int one = 1;
   setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  if (fam == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_addr = in6addr_loopback;
-    len = sizeof *s6;
-  } else {
+  socklen_t len = ioa_test_loopback(fam, 0, &ss);
+  if (fam == AF_INET && o->addr) {
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    s4->sin_family = AF_INET;
-    s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof *s4;
-    if (o->addr && (inet_pton(AF_INET, o->addr, &s4->sin_addr) != 1 ||
-                    ntohl(s4->sin_addr.s_addr) >> 24 != 127))
+    if (inet_pton(AF_INET, o->addr, &s4->sin_addr) != 1 ||
+        ntohl(s4->sin_addr.s_addr) >> 24 != 127)
       goto fail; /* loopback only */
   }
   if (bind(s->lfd, (struct sockaddr *)&ss, len) < 0 || listen(s->lfd, 64) < 0 ||
