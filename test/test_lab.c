@@ -38,7 +38,6 @@
 
 #define LAB_MAX_MS 15000u
 
-
 /* ---------------------------------------------------- one connect, recorded */
 
 #define MAX_EVENTS 16
@@ -745,21 +744,6 @@ static int sc_emfile(void) {
 
 /* ------------------------------------------------------------------- main */
 
-/* Refuse to run network scenarios anywhere but the lab namespace. */
-static int inside_lab_namespace(void) {
-  if (!getenv("IOA_LAB_INSIDE"))
-    return 0;
-  struct if_nameindex *ifs = if_nameindex();
-  if (!ifs)
-    return 0;
-  int only_lo = 1;
-  for (struct if_nameindex *i = ifs; i->if_index; i++)
-    if (strcmp(i->if_name, "lo") != 0)
-      only_lo = 0;
-  if_freenameindex(ifs);
-  return only_lo;
-}
-
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr,
@@ -772,7 +756,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (strcmp(sc, "emfile") == 0)
     return sc_emfile();
-  if (!inside_lab_namespace()) {
+  if (!lab_inside_namespace()) {
     fprintf(stderr, "SKIP: %s must run inside test/lab/netns-run (a private network namespace "
                     "with only lo); refusing to touch a real network\n", sc);
     return 77;

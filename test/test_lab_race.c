@@ -41,8 +41,6 @@
 #define HOLES 64
 #define MAX_RECORD 80
 
-
-
 /* One racing request, recorded: attempts (family, time), abandoned and
  * other failures, every socket made, the completion. */
 typedef struct run_rec {
@@ -307,19 +305,6 @@ static void sc_learned_latency(ioa_loop *loop) {
 
 /* ------------------------------------------------------------------- main */
 
-/* Network scenarios run only inside the lab namespace (only lo exists). */
-static int in_lab(void) {
-  if (!getenv("IOA_LAB_INSIDE"))
-    return 0;
-  struct if_nameindex *ifs = if_nameindex();
-  int ok = ifs != NULL;
-  for (struct if_nameindex *i = ifs; ok && i->if_index; i++)
-    ok = strcmp(i->if_name, "lo") == 0;
-  if (ifs)
-    if_freenameindex(ifs);
-  return ok;
-}
-
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s race_holes|learned_loopback|learned_latency\n", argv[0]);
@@ -327,7 +312,7 @@ int main(int argc, char **argv) {
   }
   const char *sc = argv[1];
   signal(SIGPIPE, SIG_IGN);
-  if (!in_lab()) {
+  if (!lab_inside_namespace()) {
     fprintf(stderr, "SKIP: %s must run inside test/lab/netns-run (a private network namespace "
                     "with only lo); refusing to touch a real network\n", sc);
     return 77;

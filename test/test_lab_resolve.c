@@ -41,21 +41,6 @@
 #define IOA_LAB_DNSD "test/lab/dnsd.py"
 #endif
 
-
-static int inside_lab_namespace(void) {
-  if (!getenv("IOA_LAB_INSIDE"))
-    return 0;
-  struct if_nameindex *ifs = if_nameindex();
-  if (!ifs)
-    return 0;
-  int only_lo = 1;
-  for (struct if_nameindex *i = ifs; i->if_index; i++)
-    if (strcmp(i->if_name, "lo") != 0)
-      only_lo = 0;
-  if_freenameindex(ifs);
-  return only_lo;
-}
-
 /* ------------------------------------------------ the DNS server */
 
 static pid_t dnsd = -1;
@@ -218,7 +203,7 @@ int main(int argc, char **argv) {
     return 77;
   }
   signal(SIGPIPE, SIG_IGN);
-  if (!inside_lab_namespace()) {
+  if (!lab_inside_namespace()) {
     fprintf(stderr, "SKIP: %s must run inside test/lab/netns-run (a private network namespace "
                     "with only lo); refusing to touch a real network\n", argv[1]);
     return 77;
