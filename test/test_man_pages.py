@@ -15,19 +15,12 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_symbols import documented  # noqa: E402  (the IOA_EXPORT parser)
-import glob  # noqa: E402
-import re  # noqa: E402
+from test_symbols import declared, documented  # noqa: E402  (the header parser)
 
 
 def inline_functions(include_dir):
     """The public static inline functions (the _init wrappers): API too."""
-    names = set()
-    for path in glob.glob(os.path.join(include_dir, "ioasync", "*.h")):
-        text = open(path, encoding="utf-8").read()
-        for m in re.finditer(r"static\s+inline\s+[^;(]*?\b(ioa_\w+)\s*\(", text):
-            names.add(m.group(1))
-    return names
+    return declared(include_dir, r"static\s+inline")
 
 # Functions exported before their pages' NAME sections listed them; the pages
 # are being fixed.  Reported on every run; delete each name as its page lists it

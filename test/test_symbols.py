@@ -20,14 +20,19 @@ import subprocess
 import sys
 
 
-def documented(include_dir):
+def declared(include_dir, lead):
+    """The ioa_ functions the public headers declare after lead (a regex):
+    lead <type> [*]name(   -- the type may span a few tokens."""
     names = set()
     for path in glob.glob(os.path.join(include_dir, "ioasync", "*.h")):
         text = open(path, encoding="utf-8").read()
-        # IOA_EXPORT <type> [*]name(   -- the type may span a few tokens
-        for m in re.finditer(r"IOA_EXPORT\s+[^;(]*?\b(ioa_\w+)\s*\(", text):
+        for m in re.finditer(lead + r"\s+[^;(]*?\b(ioa_\w+)\s*\(", text):
             names.add(m.group(1))
     return names
+
+
+def documented(include_dir):
+    return declared(include_dir, r"IOA_EXPORT")
 
 
 def man_text(include_dir):
